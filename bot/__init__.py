@@ -1,0 +1,1 @@
+"""The Gitea conversation: commands, authorization, reports, the Gitea client."""

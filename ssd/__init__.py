@@ -1,0 +1,1 @@
+"""ssd-bot: the service's process-level glue (configuration, Redis, CLI)."""

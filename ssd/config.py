@@ -1,0 +1,174 @@
+"""The one configuration object. Only this module reads the environment.
+
+Every setting is an ``SSD_*`` variable, documented in the README. Values are parsed and
+checked here so that a bad value fails at start-up with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PERMISSION_LEVELS = ("none", "read", "write", "admin", "owner")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+
+
+def _permissions(env: Mapping[str, str], name: str) -> dict[str, str]:
+    """Parse ``eval=write,train=admin`` into {command: level}."""
+    result: dict[str, str] = {}
+    for item in _list(env, name):
+        command, sep, level = item.partition("=")
+        if not sep or not command.strip() or level.strip() not in PERMISSION_LEVELS:
+            raise ConfigError(
+                f"{name}: expected command=level with level in {', '.join(PERMISSION_LEVELS)}, got {item!r}"
+            )
+        result[command.strip()] = level.strip()
+    return result
+
+
+def _bind(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip() or default
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{name} must be HOST:PORT, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    bind: str = "127.0.0.1:8080"
+    gitea_url: str | None = None
+    gitea_token: str | None = None
+    webhook_secret_env: str | None = None
+    redis_url: str | None = None
+    database_url_env: str | None = None
+    public_url: str | None = None
+    bot_accounts: tuple[str, ...] = ()
+    command_permissions: dict[str, str] = field(default_factory=dict)
+    buffer_size: int = 500
+    max_body_bytes: int = 4 * 1024 * 1024
+    gitea_timeout: float = 15.0
+    gitea_retries: int = 4
+    status_edit_interval: float = 3.0
+    job_timeout: int = 6 * 3600
+    web_workers: int = 2
+    default_model: str = "smollm2"
+    nightly_cron: str = "0 3 * * *"
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        gitea_url = env.get("SSD_GITEA_URL", "").strip().rstrip("/") or None
+        gitea_token = env.get("SSD_GITEA_TOKEN", "").strip() or None
+        if gitea_url and not gitea_url.startswith(("http://", "https://")):
+            raise ConfigError(f"SSD_GITEA_URL must start with http:// or https://, got {gitea_url!r}")
+        if gitea_url and not gitea_token:
+            raise ConfigError("SSD_GITEA_TOKEN is required when SSD_GITEA_URL is set (an admin token: see README)")
+        redis_url = env.get("SSD_REDIS_URL", "").strip() or None
+        if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(f"SSD_REDIS_URL must be a redis://, rediss:// or unix:// URL, got {redis_url!r}")
+        database_url = env.get("SSD_DATABASE_URL", "").strip() or None
+        if database_url and not database_url.startswith(("sqlite", "postgresql", "postgres://")):
+            raise ConfigError(f"SSD_DATABASE_URL must be a sqlite:// or postgresql:// URL, got {database_url!r}")
+        level = env.get("SSD_LOG_LEVEL", "INFO").strip().upper() or "INFO"
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError(f"SSD_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+        return cls(
+            data_dir=Path(env.get("SSD_DATA_DIR", "").strip() or "data").resolve(),
+            bind=_bind(env, "SSD_BIND", "127.0.0.1:8080"),
+            gitea_url=gitea_url,
+            gitea_token=gitea_token,
+            webhook_secret_env=env.get("SSD_WEBHOOK_SECRET") or None,
+            redis_url=redis_url,
+            database_url_env=database_url,
+            public_url=env.get("SSD_PUBLIC_URL", "").strip().rstrip("/") or None,
+            bot_accounts=_list(env, "SSD_BOT_ACCOUNTS"),
+            command_permissions=_permissions(env, "SSD_COMMAND_PERMISSIONS"),
+            buffer_size=_int(env, "SSD_BUFFER_SIZE", 500, minimum=1),
+            max_body_bytes=_int(env, "SSD_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1024),
+            gitea_timeout=_float(env, "SSD_GITEA_TIMEOUT", 15.0, minimum=0.1),
+            gitea_retries=_int(env, "SSD_GITEA_RETRIES", 4),
+            status_edit_interval=_float(env, "SSD_STATUS_EDIT_INTERVAL", 3.0),
+            job_timeout=_int(env, "SSD_JOB_TIMEOUT", 6 * 3600, minimum=1),
+            web_workers=_int(env, "SSD_WEB_WORKERS", 2, minimum=1),
+            default_model=env.get("SSD_MODEL", "").strip() or "smollm2",
+            nightly_cron=env.get("SSD_NIGHTLY_CRON", "").strip() or "0 3 * * *",
+            log_level=level,
+        )
+
+    @property
+    def dry_run(self) -> bool:
+        """Without a Gitea URL the bot writes what it would post to the outbox."""
+        return self.gitea_url is None
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def database_url(self) -> str:
+        return self.database_url_env or f"sqlite:///{self.data_dir / 'ssd.db'}"
+
+    @property
+    def webhook_secret(self) -> str:
+        """The configured secret, or one generated once and kept (0600) in the data dir."""
+        if self.webhook_secret_env:
+            return self.webhook_secret_env
+        path = self.data_dir / "webhook_secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+        return path.read_text().strip()
+
+    def permission_for(self, command: str, default: str) -> str:
+        return self.command_permissions.get(command, default)
+
+    def child_env(self, **overrides: str) -> dict[str, str]:
+        """The environment for processes the service itself starts (gunicorn, workers)."""
+        env = dict(os.environ)
+        env.update(overrides)
+        return env
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    return Settings.from_env(env)

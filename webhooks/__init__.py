@@ -1,0 +1,1 @@
+"""The HTTP edge: verify, parse, journal, enqueue, answer fast."""
