@@ -13,6 +13,8 @@ from ssd.config import ConfigError
 # A subcommand's func takes the parsed args and returns an exit code.
 COMMAND_MODULES = [
     "ssd.service_cli",
+    "pipeline.buffer_cli",
+    "pipeline.eval_cli",
 ]
 
 

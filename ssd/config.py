@@ -70,6 +70,13 @@ def _bind(env: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
+def _url(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip().rstrip("/") or None
+    if value and not value.startswith(("http://", "https://")):
+        raise ConfigError(f"{name} must start with http:// or https://, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -90,6 +97,7 @@ class Settings:
     job_timeout: int = 6 * 3600
     web_workers: int = 2
     default_model: str = "smollm2"
+    openai_base_url: str | None = None  # OpenAI-compatible server `/ssd eval model=openai:NAME` may use
     nightly_cron: str = "0 3 * * *"
     log_level: str = "INFO"
 
@@ -130,6 +138,7 @@ class Settings:
             job_timeout=_int(env, "SSD_JOB_TIMEOUT", 6 * 3600, minimum=1),
             web_workers=_int(env, "SSD_WEB_WORKERS", 2, minimum=1),
             default_model=env.get("SSD_MODEL", "").strip() or "smollm2",
+            openai_base_url=_url(env, "SSD_OPENAI_BASE_URL"),
             nightly_cron=env.get("SSD_NIGHTLY_CRON", "").strip() or "0 3 * * *",
             log_level=level,
         )

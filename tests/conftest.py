@@ -130,3 +130,6 @@ def settings_env(tmp_path: Path, redis_url: str) -> dict[str, str]:
         "SSD_REDIS_URL": redis_url,
         "SSD_WEBHOOK_SECRET": "test-secret",
     }
+
+
+from tests.conftest_gitea import *  # noqa: E402,F401,F403  (the Gitea stand-in fixtures: gitea, gitea_client)

@@ -1,0 +1,224 @@
+"""The one table of slash commands.
+
+Each command is registered once, with its handler, argument schema, help text, the permission needed
+to run it and the RQ queue it runs on. ``/ssd help``, argument validation and authorization all read
+this table, so a new command (eval, audit, train, …) only has to register itself.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ssd.config import PERMISSION_LEVELS
+from ssd.queues import ALL as QUEUES
+
+if TYPE_CHECKING:
+    from bot.commands.parse import ParsedCommand
+    from bot.jobs import CommandContext
+    from ssd.config import Settings
+
+Handler = Callable[["CommandContext", dict[str, Any]], str]
+
+
+class UsageError(ValueError):
+    """A command line does not fit the command's schema; the message says why."""
+
+
+class CommandError(Exception):
+    """A handler's expected refusal (no such job, not yours to cancel): reported without a traceback."""
+
+
+# Argument types: a callable str -> value that raises ValueError on bad input. ``metavar`` names the
+# value in the usage line.
+
+
+def boolean(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "y", "on"):
+        return True
+    if lowered in ("0", "false", "no", "n", "off"):
+        return False
+    raise ValueError(f"expected yes or no, got {text!r}")
+
+
+boolean.metavar = "yes|no"  # type: ignore[attr-defined]
+
+
+def str_list(text: str) -> list[str]:
+    items = [part.strip() for part in text.split(",") if part.strip()]
+    if not items:
+        raise ValueError("expected a comma-separated list")
+    return items
+
+
+str_list.metavar = "A,B,…"  # type: ignore[attr-defined]
+
+
+def float_list(text: str) -> list[float]:
+    try:
+        return [float(item) for item in str_list(text)]
+    except ValueError:
+        raise ValueError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+float_list.metavar = "X,Y,…"  # type: ignore[attr-defined]
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+positive_int.metavar = "N"  # type: ignore[attr-defined]
+
+_METAVARS: dict[Any, str] = {str: "TEXT", int: "N", float: "X"}
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument. ``positional`` arguments may also be given as ``name=value``."""
+
+    name: str
+    type: Callable[[str], Any] = str
+    default: Any = None
+    required: bool = False
+    help: str = ""
+    choices: Sequence[str] | None = None
+    positional: bool = False
+
+    @property
+    def metavar(self) -> str:
+        if self.choices:
+            return "|".join(self.choices)
+        return getattr(self.type, "metavar", None) or _METAVARS.get(self.type, self.name.upper())
+
+    def convert(self, raw: str) -> Any:
+        if self.choices and raw not in self.choices:
+            raise UsageError(f"`{self.name}` must be one of {', '.join(self.choices)}; got {raw!r}")
+        try:
+            return self.type(raw)
+        except (ValueError, TypeError) as exc:
+            raise UsageError(f"`{self.name}={raw}` is not valid: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    handler: Handler
+    summary: str
+    args: tuple[Arg, ...] = ()
+    permission: str = "write"  # commands that run jobs need write; help/status lower it to read
+    queue: str = "default"
+    help: str = ""
+    timeout: int | None = None  # seconds; None means settings.job_timeout
+
+    def __post_init__(self) -> None:
+        if self.permission not in PERMISSION_LEVELS:
+            raise ValueError(f"{self.name}: permission must be one of {PERMISSION_LEVELS}")
+        if self.queue not in QUEUES:
+            raise ValueError(f"{self.name}: queue must be one of {QUEUES}")
+        names = [arg.name for arg in self.args]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.name}: duplicate argument names {names}")
+
+    @property
+    def usage(self) -> str:
+        parts = [f"/ssd {self.name}"]
+        for arg in self.args:
+            text = f"<{arg.name}>" if arg.positional else f"{arg.name}={arg.metavar}"
+            parts.append(text if arg.required else f"[{text}]")
+        return " ".join(parts)
+
+    def required_permission(self, settings: Settings | None) -> str:
+        """The level needed to run this command; ``SSD_COMMAND_PERMISSIONS`` overrides the default."""
+        return settings.permission_for(self.name, self.permission) if settings else self.permission
+
+    def validate(self, parsed: ParsedCommand) -> dict[str, Any]:
+        """Map a parsed line onto the schema: converted values, defaults filled in. Raises UsageError."""
+        if parsed.error:
+            raise UsageError(parsed.error)
+        by_name = {arg.name: arg for arg in self.args}
+        values: dict[str, Any] = {}
+        positional_args = [arg for arg in self.args if arg.positional]
+        if len(parsed.positional) > len(positional_args):
+            extra = parsed.positional[len(positional_args):]
+            raise UsageError(f"unexpected argument{'s' if len(extra) > 1 else ''}: {' '.join(extra)}")
+        for arg, raw in zip(positional_args, parsed.positional, strict=False):
+            values[arg.name] = arg.convert(raw)
+        for key, raw in parsed.options.items():
+            arg = by_name.get(key)
+            if arg is None:
+                hint = difflib.get_close_matches(key, list(by_name), n=1)
+                known = ", ".join(by_name) or "none"
+                suggestion = f" (did you mean `{hint[0]}`?)" if hint else ""
+                raise UsageError(f"unknown argument `{key}`{suggestion}; arguments: {known}")
+            if arg.name in values:
+                raise UsageError(f"`{arg.name}` given twice")
+            values[arg.name] = arg.convert(raw)
+        for arg in self.args:
+            if arg.name in values:
+                continue
+            if arg.required:
+                raise UsageError(f"missing required argument `{arg.name}`")
+            values[arg.name] = arg.default
+        return values
+
+
+REGISTRY: dict[str, Command] = {}
+
+
+def register(command: Command) -> Command:
+    """Add ``command`` to the table. A name is registered once; a second registration is a bug."""
+    existing = REGISTRY.get(command.name)
+    if existing is not None and existing.handler is not command.handler:
+        raise ValueError(f"command {command.name!r} is already registered")
+    REGISTRY[command.name] = command
+    return command
+
+
+def command(
+    name: str,
+    summary: str,
+    args: Sequence[Arg] = (),
+    permission: str = "write",
+    queue: str = "default",
+    help: str = "",
+    timeout: int | None = None,
+) -> Callable[[Handler], Handler]:
+    """Decorator form of ``register``: ``@command("eval", "Measure pass@k", args=[...], queue="cpu")``."""
+
+    def decorate(handler: Handler) -> Handler:
+        register(Command(name=name, handler=handler, summary=summary, args=tuple(args), permission=permission,
+                         queue=queue, help=help or (handler.__doc__ or "").strip(), timeout=timeout))
+        return handler
+
+    return decorate
+
+
+def get(name: str) -> Command | None:
+    _load_all()
+    return REGISTRY.get(name)
+
+
+def nearest(name: str) -> str | None:
+    """The registered command closest to ``name`` (a typo), or None when nothing is close."""
+    _load_all()
+    matches = difflib.get_close_matches(name, list(REGISTRY), n=1, cutoff=0.5)
+    return matches[0] if matches else None
+
+
+def commands() -> list[Command]:
+    _load_all()
+    return sorted(REGISTRY.values(), key=lambda c: c.name)
+
+
+def _load_all() -> None:
+    """Importing the package registers every command module."""
+    import bot.commands  # noqa: F401

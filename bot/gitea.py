@@ -1,0 +1,624 @@
+"""The Gitea client the bot talks through, and its dry-run twin.
+
+``GiteaClient`` is built on py-gitea 0.2.10's ``Gitea`` object and its ``requests`` session. py-gitea has no
+request timeouts, swaps 401 and 403 (it raises ``Forbidden`` for 401) and lacks the comment, reaction, PR-diff,
+permission, hook, tree and attachment endpoints. So every call here goes through one ``_request`` on that
+session that adds a timeout, retries with exponential backoff and jitter on connection errors, timeouts, 5xx
+and 429 (honouring ``Retry-After``), and maps statuses to our own errors. A timeout adapter is also mounted on
+the session, so py-gitea's own methods (``client.api.get_user()`` …) cannot hang either.
+
+``DryRunGitea`` has the same methods and writes what would be posted to ``outbox/`` as JSON files (and the log),
+for running the service without a Gitea (``SSD_GITEA_URL`` unset).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import itertools
+import json
+import logging
+import os
+import random
+import re
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from gitea import Gitea
+from requests.adapters import HTTPAdapter
+
+from ssd.config import PERMISSION_LEVELS, Settings
+
+log = logging.getLogger(__name__)
+
+# Gitea 1.25.4 stores comment bodies as LONGTEXT and its API only requires a non-empty body, but a body is
+# accepted or refused whole, and the limits that bite in practice sit in front of and behind it: the reverse
+# proxy's request-body cap, MySQL's max_allowed_packet, TEXT (65,535-byte) columns on servers whose schema was
+# migrated from Gogs, and the Markdown renderer on every page view. 65,000 UTF-8 bytes stays under all of
+# these with room for the JSON envelope, and a report longer than that is unreadable on an issue anyway.
+COMMENT_LIMIT = 65_000
+MAX_CONTINUATIONS = 10  # beyond this a body is truncated: nobody reads comment #11 of a report
+HOOK_EVENTS = ("pull_request_only", "issue_comment", "pull_request_comment")
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_RETRY_AFTER = 120.0  # seconds; a longer Retry-After is capped rather than blocking a worker for hours
+ADMIN_TOKEN_HINT = (
+    "the Gitea token must belong to a site administrator or an admin of the repository: "
+    "GET /repos/{owner}/{repo}/collaborators/{user}/permission answers 403 to anyone else (see README, Gitea token)"
+)
+
+
+class GiteaError(Exception):
+    """A Gitea call failed. ``status`` is the HTTP status, 0 when no answer came (connection error/timeout)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"Gitea {status}: {message}" if status else f"Gitea unreachable: {message}")
+        self.status = status
+        self.message = message
+
+
+class GiteaUnauthorized(GiteaError):
+    """401: the token is missing, wrong or revoked."""
+
+
+class GiteaForbidden(GiteaError):
+    """403: the token is valid but may not do this."""
+
+
+class GiteaNotFound(GiteaError):
+    """404 (or the equivalent): the repository, issue, comment, file or ref does not exist or is hidden."""
+
+
+def _error_for(status: int, message: str) -> GiteaError:
+    kind = {401: GiteaUnauthorized, 403: GiteaForbidden, 404: GiteaNotFound}.get(status, GiteaError)
+    return kind(status, message)
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    """Gives every request on the session a default timeout (py-gitea passes none)."""
+
+    def __init__(self, timeout: float, **kwargs: Any) -> None:
+        self.timeout = timeout
+        super().__init__(**kwargs)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        return super().send(request, **kwargs)
+
+
+def _retry_after(response: requests.Response | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date), or None."""
+    value = response.headers.get("Retry-After", "").strip() if response is not None else ""
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _message(response: requests.Response) -> str:
+    """Gitea's ``{"message": …}`` when present; some 403/404 replies have an empty body."""
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict) and payload.get("message"):
+        return str(payload["message"])
+    return response.text.strip()[:300] or response.reason or "no message"
+
+
+# ---- long bodies ------------------------------------------------------------------------------------------
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+
+
+def _utf8_len(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def _cut(text: str, limit: int) -> str:
+    """The longest prefix of ``text`` that is at most ``limit`` UTF-8 bytes."""
+    return text.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
+
+
+def truncate_body(body: str, limit: int = COMMENT_LIMIT) -> str:
+    """``body`` cut to ``limit`` bytes at a line boundary, with a note saying how much was left out."""
+    if _utf8_len(body) <= limit:
+        return body
+    note_template = "\n\n… *(truncated by ssd-bot: {} more characters did not fit in one Gitea comment)*"
+    room = limit - _utf8_len(note_template.format(len(body)))
+    head = _cut(body, room)
+    if "\n" in head[len(head) // 2:]:
+        head = head[: head.rindex("\n")]
+    if _open_fence(head):
+        head += "\n" + _open_fence(head)
+    return head + note_template.format(len(body) - len(head))
+
+
+def _open_fence(text: str) -> str | None:
+    """The fence marker of a code block still open at the end of ``text``, if any."""
+    fence: str | None = None
+    for line in text.split("\n"):
+        match = _FENCE.match(line)
+        if not match:
+            continue
+        marker = match.group(1)
+        if fence is None:
+            fence = marker
+        elif marker[0] == fence[0] and len(marker) >= len(fence) and not line.strip()[len(marker):].strip():
+            fence = None
+    return fence
+
+
+def split_body(body: str, limit: int = COMMENT_LIMIT, max_parts: int = MAX_CONTINUATIONS) -> list[str]:
+    """Split ``body`` into comment-sized parts at line boundaries, each marked as a continuation.
+
+    A code block cut in two is closed at the end of one part and reopened at the start of the next, so both
+    render. Past ``max_parts`` the last part is truncated with a note.
+    """
+    if _utf8_len(body) <= limit:
+        return [body]
+    footer_room = 120  # the "continued" notes added below
+    parts: list[str] = []
+    rest = body
+    while rest and len(parts) < max_parts:
+        if _utf8_len(rest) + footer_room <= limit or len(parts) == max_parts - 1:
+            parts.append(rest)
+            break
+        head = _cut(rest, limit - footer_room)
+        if "\n" in head[len(head) // 2:]:
+            head = head[: head.rindex("\n") + 1]
+        rest = rest[len(head):]
+        fence = _open_fence(head)
+        if fence:
+            head = head.rstrip("\n") + "\n" + fence + "\n"
+            rest = fence + "\n" + rest
+        parts.append(head)
+    total = len(parts)
+    marked = []
+    for number, part in enumerate(parts, start=1):
+        if number > 1:
+            part = f"*(continued, part {number}/{total})*\n\n" + part
+        if number < total:
+            part = part.rstrip("\n") + f"\n\n*(continued in the next comment, part {number + 1}/{total})*"
+        marked.append(truncate_body(part, limit))
+    return marked
+
+
+# ---- the client -------------------------------------------------------------------------------------------
+
+
+class GiteaClient:
+    """Gitea's REST API as the bot needs it. Methods follow ARCHITECTURE.md; ``index`` is an issue/PR number."""
+
+    tree_page_size = 1000  # Gitea's [api] DEFAULT_GIT_TREES_PER_PAGE, also its maximum
+    hook_page_size = 50  # [api] MAX_RESPONSE_ITEMS
+
+    def __init__(self, base_url: str, token: str, timeout: float = 15.0, retries: int = 4,
+                 backoff: float = 0.5, max_backoff: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/").removesuffix("/api/v1")
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.api = Gitea(self.base_url, token_text=token)
+        self.session: requests.Session = self.api.requests
+        # py-gitea keeps the token in its per-call headers; the session needs it for our own calls too. The
+        # JSON Content-type it also keeps there would break multipart uploads, so it is not copied.
+        self.session.headers["Authorization"] = self.api.headers["Authorization"]
+        self.session.headers["Accept"] = "application/json"
+        self.session.headers["User-Agent"] = "ssd-bot"
+        adapter = _TimeoutAdapter(timeout)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self._login: str | None = None
+
+    def __repr__(self) -> str:
+        return f"GiteaClient({self.base_url!r})"
+
+    # ---- transport ----
+
+    def _delay(self, attempt: int, response: requests.Response | None) -> float:
+        delay = min(self.max_backoff, self.backoff * 2**attempt) * random.uniform(0.5, 1.0)
+        after = _retry_after(response) if response is not None and response.status_code == 429 else None
+        if after is not None:
+            delay = max(delay, min(after, MAX_RETRY_AFTER))
+        return delay
+
+    def _request(self, method: str, path: str, *, recover: Callable[[], Any] | None = None,
+                 **kwargs: Any) -> Any:
+        """One API call with timeout, retries and error mapping; returns the ``requests.Response``.
+
+        ``recover`` is for calls that are not idempotent: after a failure that may still have been applied
+        (a timeout, a dropped connection, a 5xx) it is asked, before retrying, whether the effect is already
+        there; whatever it returns other than None is returned instead of retrying.
+        """
+        url = f"{self.base_url}/api/v1{path}"
+        kwargs.setdefault("timeout", self.timeout)
+        for attempt in itertools.count():
+            response: requests.Response | None = None
+            try:
+                response = self.session.request(method, url, **kwargs)
+            except requests.ConnectTimeout as exc:
+                failure, maybe_applied = f"connect timeout after {self.timeout}s ({exc.__class__.__name__})", False
+            except requests.Timeout:
+                failure, maybe_applied = f"no answer within {self.timeout}s", True
+            except requests.ConnectionError as exc:
+                failure, maybe_applied = f"connection error: {exc}", True
+            else:
+                if response.status_code < 400:
+                    return response
+                message = _message(response)
+                if response.status_code not in RETRY_STATUSES:
+                    raise _error_for(response.status_code, f"{method} {path}: {message}")
+                failure, maybe_applied = f"{response.status_code} {message}", response.status_code != 429
+            if attempt >= self.retries:
+                status = response.status_code if response is not None else 0
+                raise _error_for(status, f"{method} {path} failed after {attempt + 1} attempts: {failure}")
+            if recover is not None and maybe_applied:
+                recovered = recover()
+                if recovered is not None:
+                    log.info("gitea %s %s: %s, but it had been applied; not retrying", method, path, failure)
+                    return recovered
+            delay = self._delay(attempt, response)
+            log.warning("gitea %s %s: %s; retry %d/%d in %.2fs", method, path, failure, attempt + 1,
+                        self.retries, delay)
+            time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._request(method, path, **kwargs)
+        if not isinstance(response, requests.Response):
+            return response  # a recovered result
+        return response.json() if response.content else None
+
+    @staticmethod
+    def _repo_path(owner: str, repo: str) -> str:
+        return f"/repos/{quote(owner, safe='')}/{quote(repo, safe='')}"
+
+    # ---- identity ----
+
+    def whoami(self) -> str:
+        """The bot's own login (``GET /user``), cached: the bot ignores comments by this account."""
+        if self._login is None:
+            self._login = self._json("GET", "/user")["login"]
+        return self._login
+
+    def version(self) -> str:
+        return self._json("GET", "/version")["version"]
+
+    def permission(self, owner: str, repo: str, user: str) -> str:
+        """The user's access level on the repo: none|read|write|admin|owner.
+
+        Authoritative, unlike the ``sender``/``repository.permissions`` fields of a delivery. Gitea answers
+        403 unless the token is a site admin, a repo admin or the user themself; that is a set-up error, so
+        it raises ``GiteaForbidden`` saying what token is needed. An unknown user has no access: ``none``.
+        """
+        path = f"{self._repo_path(owner, repo)}/collaborators/{quote(user, safe='')}/permission"
+        try:
+            level = self._json("GET", path).get("permission", "none")
+        except GiteaForbidden as exc:
+            hint = ADMIN_TOKEN_HINT.format(owner=owner, repo=repo, user=user)
+            raise GiteaForbidden(403, f"cannot read {user}'s permission on {owner}/{repo}: {hint}") from exc
+        except GiteaNotFound:
+            log.info("permission: %s not found on %s/%s; treating as none", user, owner, repo)
+            return "none"
+        if level not in PERMISSION_LEVELS:
+            log.warning("permission: unexpected level %r for %s on %s/%s; treating as none", level, user, owner, repo)
+            return "none"
+        return level
+
+    # ---- comments and reactions ----
+
+    def list_comments(self, owner: str, repo: str, index: int) -> list[dict]:
+        """All plain comments of an issue/PR, oldest first (this endpoint is not paginated)."""
+        return self._json("GET", f"{self._repo_path(owner, repo)}/issues/{int(index)}/comments")
+
+    def get_comment(self, owner: str, repo: str, comment_id: int) -> dict:
+        return self._json("GET", f"{self._repo_path(owner, repo)}/issues/comments/{int(comment_id)}")
+
+    def create_comment(self, owner: str, repo: str, index: int, body: str) -> dict:
+        """Post a comment and return it. A body over ``COMMENT_LIMIT`` is posted as continuation comments;
+        the first one is returned (the one to edit later).
+
+        Gitea answers a comment on a missing index with 500, not 404; before retrying a failure the client
+        lists the issue's comments, which turns that into ``GiteaNotFound`` and also finds a comment that was
+        created although the answer was lost (so a retry never posts it twice).
+        """
+        parts = split_body(body)
+        first = self._post_comment(owner, repo, index, parts[0])
+        for part in parts[1:]:
+            self._post_comment(owner, repo, index, part)
+        return first
+
+    def _post_comment(self, owner: str, repo: str, index: int, body: str) -> dict:
+        path = f"{self._repo_path(owner, repo)}/issues/{int(index)}/comments"
+        started = datetime.now(UTC)
+
+        def already_posted() -> dict | None:
+            try:
+                comments = self.list_comments(owner, repo, index)
+                me = self.whoami()
+            except GiteaNotFound:
+                raise GiteaNotFound(404, f"{owner}/{repo}#{index} does not exist (cannot comment on it)") from None
+            except GiteaError:
+                return None  # cannot tell; the retry decides
+            # Gitea's clock and ours differ; a window of two minutes is wide enough and narrow enough.
+            for comment in reversed(comments):
+                created = _parse_time(comment.get("created_at"))
+                if (comment.get("user", {}).get("login") == me and comment.get("body") == body
+                        and created is not None and created >= started - timedelta(minutes=2)):
+                    return comment
+            return None
+
+        return self._json("POST", path, json={"body": body}, recover=already_posted)
+
+    def edit_comment(self, owner: str, repo: str, comment_id: int, body: str) -> dict:
+        """Replace a comment's body. An edit cannot add continuation comments (the status comment must stay
+        one comment), so a body over the limit is truncated with a note."""
+        path = f"{self._repo_path(owner, repo)}/issues/comments/{int(comment_id)}"
+        return self._json("PATCH", path, json={"body": truncate_body(body)})
+
+    def add_reaction(self, owner: str, repo: str, comment_id: int, content: str = "eyes") -> dict:
+        """React to a comment (201 new, 200 when it was already there: both fine, so retries are safe)."""
+        path = f"{self._repo_path(owner, repo)}/issues/comments/{int(comment_id)}/reactions"
+        return self._json("POST", path, json={"content": content})
+
+    def upload_comment_attachment(self, owner: str, repo: str, comment_id: int, filename: str, data: bytes,
+                                  content_type: str = "application/octet-stream") -> dict:
+        """Attach a file to a comment; the answer's ``browser_download_url`` is the link to put in reports."""
+        path = f"{self._repo_path(owner, repo)}/issues/comments/{int(comment_id)}/assets"
+        return self._json("POST", path, params={"name": filename},
+                          files={"attachment": (filename, data, content_type)})
+
+    # ---- issues and pulls ----
+
+    def get_issue(self, owner: str, repo: str, index: int) -> dict:
+        return self._json("GET", f"{self._repo_path(owner, repo)}/issues/{int(index)}")
+
+    def get_pull(self, owner: str, repo: str, index: int) -> dict:
+        return self._json("GET", f"{self._repo_path(owner, repo)}/pulls/{int(index)}")
+
+    def pull_diff(self, owner: str, repo: str, index: int) -> str:
+        """``git diff merge_base...head`` of the PR; still served after the merge and branch deletion."""
+        response = self._request("GET", f"{self._repo_path(owner, repo)}/pulls/{int(index)}.diff")
+        return response.content.decode("utf-8", errors="replace")
+
+    # ---- repository ----
+
+    def get_repo(self, owner: str, repo: str) -> dict:
+        return self._json("GET", self._repo_path(owner, repo))
+
+    def list_tree(self, owner: str, repo: str, ref: str) -> list[dict]:
+        """Every entry (blobs and trees) under ``ref`` (branch, tag or sha), all pages of the recursive tree."""
+        path = f"{self._repo_path(owner, repo)}/git/trees/{quote(ref, safe='')}"
+        entries: list[dict] = []
+        for page in itertools.count(1):
+            try:
+                tree = self._json("GET", path, params={"recursive": "true", "page": page,
+                                                       "per_page": self.tree_page_size})
+            except GiteaError as exc:
+                if exc.status == 400:  # Gitea answers an unknown sha/ref with 400 "sha not found"
+                    raise GiteaNotFound(404, f"{owner}/{repo}: ref {ref!r} not found") from exc
+                raise
+            batch = tree.get("tree") or []
+            entries.extend(batch)
+            # Older Gitea versions set ``truncated`` on every page of a long tree, so stop on the count too.
+            if not tree.get("truncated") or not batch or len(entries) >= int(tree.get("total_count") or 0):
+                return entries
+        raise AssertionError("unreachable")
+
+    def get_raw(self, owner: str, repo: str, path: str, ref: str) -> bytes:
+        url = f"{self._repo_path(owner, repo)}/raw/{quote(path.lstrip('/'))}"
+        return self._request("GET", url, params={"ref": ref}).content
+
+    # ---- hooks ----
+
+    def list_hooks(self, owner: str, repo: str) -> list[dict]:
+        hooks: list[dict] = []
+        for page in itertools.count(1):
+            batch = self._json("GET", f"{self._repo_path(owner, repo)}/hooks",
+                               params={"page": page, "limit": self.hook_page_size})
+            hooks.extend(batch)
+            if len(batch) < self.hook_page_size:
+                return hooks
+        raise AssertionError("unreachable")
+
+    def create_hook(self, owner: str, repo: str, url: str, secret: str,
+                    events: Iterable[str] = HOOK_EVENTS) -> dict:
+        """A ``gitea`` hook posting JSON signed with ``secret``; ``active`` must be sent (it defaults to false)."""
+        option = {"type": "gitea", "config": {"url": url, "content_type": "json", "secret": secret},
+                  "events": list(events), "branch_filter": "", "authorization_header": "", "active": True}
+        return self._json("POST", f"{self._repo_path(owner, repo)}/hooks", json=option)
+
+    def update_hook(self, owner: str, repo: str, hook_id: int, url: str,
+                    events: Iterable[str] = HOOK_EVENTS) -> dict:
+        """PATCH replaces events/branch filter/authorization header; Gitea cannot change a secret this way."""
+        option = {"config": {"url": url, "content_type": "json"}, "events": list(events), "branch_filter": "",
+                  "authorization_header": "", "active": True}
+        return self._json("PATCH", f"{self._repo_path(owner, repo)}/hooks/{int(hook_id)}", json=option)
+
+    def delete_hook(self, owner: str, repo: str, hook_id: int) -> None:
+        self._request("DELETE", f"{self._repo_path(owner, repo)}/hooks/{int(hook_id)}")
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# ---- dry run ----------------------------------------------------------------------------------------------
+
+
+class DryRunGitea:
+    """The client's methods without a Gitea: posts become JSON files in ``outbox_dir`` (and log lines).
+
+    Reads answer what can be known offline: the bot is ``ssd-bot``; every commenter is trusted (``owner``,
+    with a warning: there is nobody to ask); issues, PRs and repos are what ``remember()`` was given from a
+    delivery's payload, else ``GiteaNotFound``.
+    """
+
+    login = "ssd-bot"
+
+    def __init__(self, outbox_dir: Path | str) -> None:
+        self.outbox_dir = Path(outbox_dir)
+        self.outbox_dir.mkdir(parents=True, exist_ok=True)
+        self._known: dict[tuple[str, str, str, Any], dict] = {}
+        self._seq = itertools.count(1)
+
+    def __repr__(self) -> str:
+        return f"DryRunGitea({str(self.outbox_dir)!r})"
+
+    def _new_id(self) -> int:
+        # Unique across the web and worker processes writing to the same outbox: time, pid, counter.
+        return int(time.time() * 1000) * 1000 + (os.getpid() % 100) * 10 + next(self._seq) % 10
+
+    def _write(self, action: str, record: dict) -> Path:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        path = self.outbox_dir / f"{stamp}-{os.getpid()}-{next(self._seq):04d}-{action}.json"
+        record = {"action": action, "at": datetime.now(UTC).isoformat(), **record}
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp.replace(path)  # readers never see half a file
+        where = f"{record.get('owner')}/{record.get('repo')}"
+        target = record.get("index", record.get("comment_id", ""))
+        log.info("dry-run: would %s on %s %s -> %s", action, where, target, path.name)
+        return path
+
+    def remember(self, payload: dict) -> None:
+        """Keep the repository, issue and pull request of a delivery payload for later reads."""
+        repository = payload.get("repository") or {}
+        full_name = repository.get("full_name") or ""
+        if "/" not in full_name:
+            return
+        owner, repo = full_name.split("/", 1)
+        self._known[("repo", owner, repo, None)] = repository
+        issue = payload.get("issue")
+        if isinstance(issue, dict) and "number" in issue:
+            self._known[("issue", owner, repo, int(issue["number"]))] = issue
+        pull = payload.get("pull_request")
+        if isinstance(pull, dict) and "number" in pull:
+            self._known[("pull", owner, repo, int(pull["number"]))] = pull
+
+    def _recall(self, kind: str, owner: str, repo: str, key: Any = None) -> dict:
+        try:
+            return self._known[(kind, owner, repo, key)]
+        except KeyError:
+            what = f"{owner}/{repo}" + (f"#{key}" if key is not None else "")
+            raise GiteaNotFound(404, f"dry-run: no Gitea configured to fetch {kind} {what}") from None
+
+    def whoami(self) -> str:
+        return self.login
+
+    def version(self) -> str:
+        return "dry-run"
+
+    def permission(self, owner: str, repo: str, user: str) -> str:
+        log.warning("dry-run: no Gitea to ask for %s's permission on %s/%s; trusting the commenter (owner)",
+                    user, owner, repo)
+        return "owner"
+
+    def list_comments(self, owner: str, repo: str, index: int) -> list[dict]:
+        return []
+
+    def get_comment(self, owner: str, repo: str, comment_id: int) -> dict:
+        raise GiteaNotFound(404, f"dry-run: no Gitea configured to fetch comment {comment_id}")
+
+    def _comment(self, owner: str, repo: str, index: int | None, comment_id: int, body: str, path: Path) -> dict:
+        return {"id": comment_id, "body": body, "html_url": path.resolve().as_uri(),
+                "issue_url": "", "pull_request_url": "", "user": {"login": self.login, "username": self.login},
+                "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "assets": [],
+                "index": index}
+
+    def create_comment(self, owner: str, repo: str, index: int, body: str) -> dict:
+        comment_id = self._new_id()
+        path = self._write("create_comment", {"owner": owner, "repo": repo, "index": int(index),
+                                              "comment_id": comment_id, "body": body})
+        return self._comment(owner, repo, int(index), comment_id, body, path)
+
+    def edit_comment(self, owner: str, repo: str, comment_id: int, body: str) -> dict:
+        path = self._write("edit_comment", {"owner": owner, "repo": repo, "comment_id": int(comment_id),
+                                            "body": body})
+        return self._comment(owner, repo, None, int(comment_id), body, path)
+
+    def add_reaction(self, owner: str, repo: str, comment_id: int, content: str = "eyes") -> dict:
+        self._write("add_reaction", {"owner": owner, "repo": repo, "comment_id": int(comment_id),
+                                     "content": content})
+        return {"user": {"login": self.login}, "content": content,
+                "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+    def upload_comment_attachment(self, owner: str, repo: str, comment_id: int, filename: str, data: bytes,
+                                  content_type: str = "application/octet-stream") -> dict:
+        directory = self.outbox_dir / "attachments"
+        directory.mkdir(exist_ok=True)
+        target = directory / f"{self._new_id()}-{Path(filename).name}"
+        target.write_bytes(data)
+        self._write("upload_comment_attachment", {"owner": owner, "repo": repo, "comment_id": int(comment_id),
+                                                  "filename": filename, "content_type": content_type,
+                                                  "size": len(data), "stored_at": str(target)})
+        return {"id": self._new_id(), "name": filename, "size": len(data), "download_count": 0,
+                "uuid": target.name, "browser_download_url": target.resolve().as_uri()}
+
+    def get_issue(self, owner: str, repo: str, index: int) -> dict:
+        return self._recall("issue", owner, repo, int(index))
+
+    def get_pull(self, owner: str, repo: str, index: int) -> dict:
+        return self._recall("pull", owner, repo, int(index))
+
+    def pull_diff(self, owner: str, repo: str, index: int) -> str:
+        raise GiteaNotFound(404, f"dry-run: no Gitea configured to fetch the diff of {owner}/{repo}!{index}")
+
+    def get_repo(self, owner: str, repo: str) -> dict:
+        return self._recall("repo", owner, repo)
+
+    def list_tree(self, owner: str, repo: str, ref: str) -> list[dict]:
+        raise GiteaNotFound(404, f"dry-run: no Gitea configured to list {owner}/{repo} at {ref}")
+
+    def get_raw(self, owner: str, repo: str, path: str, ref: str) -> bytes:
+        raise GiteaNotFound(404, f"dry-run: no Gitea configured to read {owner}/{repo}:{path} at {ref}")
+
+    def list_hooks(self, owner: str, repo: str) -> list[dict]:
+        return []
+
+    def create_hook(self, owner: str, repo: str, url: str, secret: str,
+                    events: Iterable[str] = HOOK_EVENTS) -> dict:
+        hook_id = self._new_id()
+        # The secret stays out of the outbox file: it is a credential.
+        self._write("create_hook", {"owner": owner, "repo": repo, "hook_id": hook_id, "url": url,
+                                    "events": list(events), "secret_set": bool(secret)})
+        return {"id": hook_id, "type": "gitea", "config": {"url": url, "content_type": "json"},
+                "events": list(events), "active": True}
+
+    def update_hook(self, owner: str, repo: str, hook_id: int, url: str,
+                    events: Iterable[str] = HOOK_EVENTS) -> dict:
+        self._write("update_hook", {"owner": owner, "repo": repo, "hook_id": int(hook_id), "url": url,
+                                    "events": list(events)})
+        return {"id": int(hook_id), "type": "gitea", "config": {"url": url, "content_type": "json"},
+                "events": list(events), "active": True}
+
+    def delete_hook(self, owner: str, repo: str, hook_id: int) -> None:
+        self._write("delete_hook", {"owner": owner, "repo": repo, "hook_id": int(hook_id)})
+
+
+def gitea_from_settings(settings: Settings) -> GiteaClient | DryRunGitea:
+    """The real client when ``SSD_GITEA_URL`` is set, else the dry-run outbox."""
+    if settings.dry_run:
+        return DryRunGitea(settings.outbox_dir)
+    assert settings.gitea_token  # Settings.from_env requires it with a URL
+    return GiteaClient(settings.gitea_url or "", settings.gitea_token, timeout=settings.gitea_timeout,
+                       retries=settings.gitea_retries)

@@ -1,0 +1,95 @@
+"""llama.cpp in process (llama-cpp-python): the default for GGUF files, ~6x transformers on CPU.
+
+Reproducibility: llama-cpp-python reuses the KV cache for the longest common token prefix with the
+previous request, which changes the batch shape of the prompt evaluation and therefore the last bits
+of the logits, so the same seed can give different text depending on what ran before
+(ML-STACK.md §2). We call ``llm.reset()`` before every sample: a sample then depends only on
+(model, prompt, params, seed). Costs one prompt evaluation per sample (prompts are short).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from pipeline.backends.base import Backend, Messages, UnsupportedParam, sample_seed
+from pipeline.types import SamplingParams
+
+
+def available_cores() -> int:
+    """Cores this process may run on (affinity-aware, unlike os.cpu_count())."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class LlamaCppBackend(Backend):
+    name = "llamacpp"
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        model_id: str | None = None,
+        lora_path: str | Path | None = None,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        verbose: bool = False,
+    ) -> None:
+        path = Path(model_path)
+        super().__init__(model_id=model_id or str(path), model_path=str(path),
+                         adapter=str(lora_path) if lora_path else None)
+        from llama_cpp import Llama  # heavy native import: only when a GGUF is really opened
+
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or available_cores()
+        self.llm = Llama(
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_threads=self.n_threads,
+            n_threads_batch=self.n_threads,
+            lora_path=str(lora_path) if lora_path else None,
+            verbose=verbose,
+        )
+
+    def check_params(self, params: SamplingParams) -> None:
+        if params.max_tokens >= self.n_ctx:
+            raise UnsupportedParam(f"max_tokens={params.max_tokens} does not fit the context window n_ctx={self.n_ctx}")
+
+    def _generate(self, messages_batch: list[Messages], params: SamplingParams) -> list[list[str]]:
+        # llama-cpp-python evaluates one sequence at a time; "batched" here means one call for many.
+        return [[self._one(messages, params, sample_seed(params, i)) for i in range(params.n)]
+                for messages in messages_batch]
+
+    def _one(self, messages: Messages, params: SamplingParams, seed: int) -> str:
+        self.llm.reset()
+        response = self.llm.create_chat_completion(
+            messages=messages,
+            # temperature 0 selects llama.cpp's greedy sampler; the others are then irrelevant.
+            temperature=params.temperature,
+            top_p=params.top_p,
+            top_k=params.top_k,  # 0 disables top-k in llama.cpp, matching SamplingParams
+            min_p=params.min_p,
+            # llama-cpp-python's defaults are not neutral (typical/repeat penalties): set them so the
+            # distribution is exactly the one SamplingParams describes.
+            typical_p=1.0,
+            repeat_penalty=1.0,
+            presence_penalty=0.0,
+            frequency_penalty=0.0,
+            max_tokens=params.max_tokens,
+            stop=list(params.stop),
+            seed=seed,
+        )
+        usage = response.get("usage") or {}
+        self.usage.prompt_tokens += int(usage.get("prompt_tokens", 0))
+        self.usage.completion_tokens += int(usage.get("completion_tokens", 0))
+        return response["choices"][0]["message"].get("content") or ""
+
+    def close(self) -> None:
+        llm = getattr(self, "llm", None)
+        if llm is not None:
+            # Closing explicitly avoids llama_cpp's noisy free_model TypeError at interpreter exit.
+            with contextlib.suppress(Exception):
+                llm.close()
+            self.llm = None

