@@ -35,11 +35,11 @@ from ssd.config import PERMISSION_LEVELS, Settings
 
 log = logging.getLogger(__name__)
 
-# Gitea 1.25.4 stores comment bodies as LONGTEXT and its API only requires a non-empty body, but a body is
-# accepted or refused whole, and the limits that bite in practice sit in front of and behind it: the reverse
-# proxy's request-body cap, MySQL's max_allowed_packet, TEXT (65,535-byte) columns on servers whose schema was
-# migrated from Gogs, and the Markdown renderer on every page view. 65,000 UTF-8 bytes stays under all of
-# these with room for the JSON envelope, and a report longer than that is unreadable on an issue anyway.
+# Gitea 1.25.4 stores comment bodies as LONGTEXT and its API only requires a body to be present, so Gitea sets
+# no hard cap itself; what refuses a long body sits around it (the reverse proxy's request-body limit, the
+# database's packet size) and every page view renders the whole Markdown. A body is accepted or refused whole,
+# so we stay well inside all of these: 65,000 UTF-8 bytes, just under 64 KiB, the smallest common limit
+# (MySQL's TEXT column is 65,535 bytes), and already more than anyone reads in one comment.
 COMMENT_LIMIT = 65_000
 MAX_CONTINUATIONS = 10  # beyond this a body is truncated: nobody reads comment #11 of a report
 HOOK_EVENTS = ("pull_request_only", "issue_comment", "pull_request_comment")
@@ -47,7 +47,8 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 120.0  # seconds; a longer Retry-After is capped rather than blocking a worker for hours
 ADMIN_TOKEN_HINT = (
     "the Gitea token must belong to a site administrator or an admin of the repository: "
-    "GET /repos/{owner}/{repo}/collaborators/{user}/permission answers 403 to anyone else (see README, Gitea token)"
+    "GET /repos/{owner}/{repo}/collaborators/{user}/permission answers 403 to anyone else "
+    "(see SSD_GITEA_TOKEN in the README)"
 )
 
 
@@ -136,7 +137,7 @@ def truncate_body(body: str, limit: int = COMMENT_LIMIT) -> str:
     if _utf8_len(body) <= limit:
         return body
     note_template = "\n\n… *(truncated by ssd-bot: {} more characters did not fit in one Gitea comment)*"
-    room = limit - _utf8_len(note_template.format(len(body)))
+    room = limit - _utf8_len(note_template.format(len(body))) - 16  # 16: a code fence closed below
     head = _cut(body, room)
     if "\n" in head[len(head) // 2:]:
         head = head[: head.rindex("\n")]
@@ -230,7 +231,8 @@ class GiteaClient:
 
     def _delay(self, attempt: int, response: requests.Response | None) -> float:
         delay = min(self.max_backoff, self.backoff * 2**attempt) * random.uniform(0.5, 1.0)
-        after = _retry_after(response) if response is not None and response.status_code == 429 else None
+        # 429 and 503 are the statuses RFC 9110 pairs with Retry-After (a proxy in front of Gitea sends them).
+        after = _retry_after(response) if response is not None and response.status_code in (429, 503) else None
         if after is not None:
             delay = max(delay, min(after, MAX_RETRY_AFTER))
         return delay
@@ -288,10 +290,14 @@ class GiteaClient:
 
     # ---- identity ----
 
+    def user(self) -> dict:
+        """The token's user (``GET /user``); ``is_admin`` says whether it is a site administrator."""
+        return self._json("GET", "/user")
+
     def whoami(self) -> str:
         """The bot's own login (``GET /user``), cached: the bot ignores comments by this account."""
         if self._login is None:
-            self._login = self._json("GET", "/user")["login"]
+            self._login = self.user()["login"]
         return self._login
 
     def version(self) -> str:
@@ -480,13 +486,19 @@ class DryRunGitea:
         self.outbox_dir.mkdir(parents=True, exist_ok=True)
         self._known: dict[tuple[str, str, str, Any], dict] = {}
         self._seq = itertools.count(1)
+        self._last_id = 0
 
     def __repr__(self) -> str:
         return f"DryRunGitea({str(self.outbox_dir)!r})"
 
     def _new_id(self) -> int:
-        # Unique across the web and worker processes writing to the same outbox: time, pid, counter.
-        return int(time.time() * 1000) * 1000 + (os.getpid() % 100) * 10 + next(self._seq) % 10
+        # Unique across the web and worker processes sharing an outbox: milliseconds then the pid's last three
+        # digits; strictly increasing within this process even when called twice in one millisecond.
+        candidate = int(time.time() * 1000) * 1000 + os.getpid() % 1000
+        if candidate <= self._last_id:
+            candidate = self._last_id + 1000
+        self._last_id = candidate
+        return candidate
 
     def _write(self, action: str, record: dict) -> Path:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -521,6 +533,9 @@ class DryRunGitea:
         except KeyError:
             what = f"{owner}/{repo}" + (f"#{key}" if key is not None else "")
             raise GiteaNotFound(404, f"dry-run: no Gitea configured to fetch {kind} {what}") from None
+
+    def user(self) -> dict:
+        return {"login": self.login, "username": self.login, "is_admin": False}
 
     def whoami(self) -> str:
         return self.login

@@ -260,6 +260,9 @@ def process_delivery(inbox_id: int) -> dict[str, Any]:
 
     delivery = Inbox(context.engine()).get(inbox_id)
     payload = delivery.payload
+    gitea = context.gitea()
+    if hasattr(gitea, "remember"):  # DryRunGitea answers later reads (issue, PR) from the payload
+        gitea.remember(payload)
     action = payload.get("action") or delivery.action
     if delivery.event_type == "pull_request" and action == "closed":
         if not (payload.get("pull_request") or {}).get("merged"):

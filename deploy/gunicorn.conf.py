@@ -27,3 +27,6 @@ accesslog = None
 errorlog = "-"
 loglevel = _settings.log_level.lower()
 proc_name = "ssd-web"
+# gunicorn's runtime control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl), which
+# several instances on a host (web, the benchmark, tests) would fight over; nothing here uses it.
+control_socket_disable = True

@@ -285,8 +285,16 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None) -> EvalResult:
         handle = stack.enter_context(_open_samples(cfg.samples_out))
         sink = _Sink(handle)
         report(0.0, f"loading {'gold solutions' if cfg.gold else cfg.model} and {suite.id} ({len(suite)} problems)")
+        backend = None
+        if not cfg.gold:
+            # Opened before the executor so that a model that cannot load fails before anything starts.
+            from pipeline.backends import open_backend
+
+            backend = open_backend(cfg.model, backend=cfg.backend, base_url=cfg.base_url, adapter=cfg.adapter,
+                                   n_threads=cfg.n_threads, n_ctx=max(4096, cfg.max_tokens + 2048))
+            stack.callback(backend.close)
         executor = _open_executor(cfg.workers, stack)
-        if cfg.gold:
+        if backend is None:
             model_info = None
             pending = [(SampleRecord(p.task_id, 0, None, p.difficulty, None, None, p.reference, "", False), p)
                        for p in suite.problems]
@@ -294,11 +302,6 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None) -> EvalResult:
             conditions.append((summarize("gold", None, records, cfg.seed), records))
             model_id, backend_name = "gold", "gold"
         else:
-            from pipeline.backends import open_backend
-
-            backend = open_backend(cfg.model, backend=cfg.backend, base_url=cfg.base_url, adapter=cfg.adapter,
-                                   n_threads=cfg.n_threads, n_ctx=max(4096, cfg.max_tokens + 2048))
-            stack.callback(backend.close)
             model_info = backend.describe()
             model_id, backend_name = backend.model_id, backend.name
             for index, temperature in enumerate(cfg.temperatures):

@@ -31,8 +31,9 @@ Extraction (``extract_program``):
    the prompt (so the prompt's imports and helper functions stay defined and the model's definition
    wins); otherwise the code is the body and is appended to the prompt, re-indented when the model
    wrote it flush left.
-5. LCB functional problems are LeetCode ``class Solution`` methods; the executor calls a module-level
-   ``fn_name``, so a one-line shim forwarding to ``Solution().fn_name`` is appended when needed.
+5. LCB functional problems are LeetCode ``class Solution`` methods; the program is kept as the model
+   wrote it: the executor resolves ``fn_name`` on ``Solution()`` when no module-level function has
+   that name, as LiveCodeBench does.
 """
 
 from __future__ import annotations
@@ -122,7 +123,9 @@ def build_messages(problem: Problem, lcb_template: str = "ssd") -> list[dict]:
         if lcb_template != "ssd":
             raise ValueError(f"lcb_template must be 'ssd' or 'lcb', got {lcb_template!r}")
         if problem.starter_code:
-            content = SSD_LCB_STARTER.format(problem_description=problem.prompt, entry_point=problem.starter_code)
+            content = SSD_LCB_STARTER.format(
+                problem_description=problem.prompt, entry_point=problem.starter_code
+            )
         else:
             content = SSD_LCB_STDIN.format(problem_description=problem.prompt)
         return [{"role": "user", "content": content}]
@@ -239,19 +242,14 @@ def _complete_program(problem: Problem, code: str) -> str:
         prompt += "\n"
     body = code.strip("\n")
     candidate = prompt + body + "\n"
+    reindented = prompt + textwrap.indent(textwrap.dedent(body), "    ") + "\n"
+    # Flush-left code after a prompt that ends inside the function is meant as its body (fenced
+    # blocks are dedented too), even when it would also compile at module level (``print(x)``).
+    if body[:1] not in (" ", "\t") and parses(reindented):
+        return reindented
     if parses(candidate):
         return candidate
-    reindented = prompt + textwrap.indent(textwrap.dedent(body), "    ") + "\n"
-    if parses(reindented):
-        return reindented
-    return candidate  # let the executor report the syntax error
-
-
-def _lcb_solution_shim(problem: Problem, code: str) -> str:
-    fn_name = problem.tests.fn_name
-    if problem.tests.kind != "call" or not fn_name or defines(code, fn_name) or not defines(code, "Solution"):
-        return code
-    return f"{code.rstrip()}\n\n\ndef {fn_name}(*args):\n    return Solution().{fn_name}(*args)\n"
+    return reindented if parses(reindented) else candidate  # else: the executor reports the syntax error
 
 
 def extract_program(problem: Problem, text: str) -> str | None:
@@ -261,6 +259,4 @@ def extract_program(problem: Problem, text: str) -> str | None:
         return None
     if problem.style == "complete":
         return _complete_program(problem, code)
-    if problem.style == "lcb":
-        code = _lcb_solution_shim(problem, code)
     return code if code.endswith("\n") else code + "\n"

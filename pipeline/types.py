@@ -60,6 +60,7 @@ class ExecResult:
     duration_s: float = 0.0
     detail: str = ""  # first failure, truncated
     cached: bool = False
+    network_isolated: bool = False  # the sample ran in a network namespace without interfaces
 
     @property
     def passed(self) -> bool:

@@ -15,6 +15,8 @@ COMMAND_MODULES = [
     "ssd.service_cli",
     "pipeline.buffer_cli",
     "pipeline.eval_cli",
+    "pipeline.audit_cli",
+    "bot.cli",
 ]
 
 

@@ -93,6 +93,8 @@ class Settings:
     max_body_bytes: int = 4 * 1024 * 1024
     gitea_timeout: float = 15.0
     gitea_retries: int = 4
+    audit_max_files: int = 2000  # files `/ssd audit` reads from a Gitea tree (one raw request each)
+    audit_max_bytes: int = 32 * 1024 * 1024  # bytes it reads in all
     status_edit_interval: float = 3.0
     job_timeout: int = 6 * 3600
     web_workers: int = 2
@@ -134,6 +136,8 @@ class Settings:
             max_body_bytes=_int(env, "SSD_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1024),
             gitea_timeout=_float(env, "SSD_GITEA_TIMEOUT", 15.0, minimum=0.1),
             gitea_retries=_int(env, "SSD_GITEA_RETRIES", 4),
+            audit_max_files=_int(env, "SSD_AUDIT_MAX_FILES", 2000, minimum=1),
+            audit_max_bytes=_int(env, "SSD_AUDIT_MAX_BYTES", 32 * 1024 * 1024, minimum=1024),
             status_edit_interval=_float(env, "SSD_STATUS_EDIT_INTERVAL", 3.0),
             job_timeout=_int(env, "SSD_JOB_TIMEOUT", 6 * 3600, minimum=1),
             web_workers=_int(env, "SSD_WEB_WORKERS", 2, minimum=1),

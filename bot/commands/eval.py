@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.commands.registry import Arg, UsageError, boolean, command, float_list, positive_int
+from bot.commands.registry import Arg, CommandError, boolean, command, float_list, positive_int
 from bot.reports import details, footer, md_table
 
 if TYPE_CHECKING:
@@ -24,20 +24,20 @@ BACKENDS = ("llamacpp", "transformers", "openai")
 def _inside(base: Path, name: str, what: str) -> str:
     path = (base / name).resolve()
     if not path.is_relative_to(base.resolve()):
-        raise UsageError(f"`{what}={name}` must name something inside {base}")
+        raise CommandError(f"`{what}={name}` must name something inside {base}")
     if not path.exists():
-        raise UsageError(f"`{what}={name}`: no such file or directory under {base}")
+        raise CommandError(f"`{what}={name}`: no such file or directory under {base}")
     return str(path)
 
 
 def resolve_model(settings: Settings, model: str | None) -> tuple[str, str | None]:
-    """(model spec, base_url) a comment may use; raises UsageError otherwise."""
+    """(model spec, base_url) a comment may use; raises CommandError otherwise."""
     from pipeline.backends import MODELS
 
     model = model or settings.default_model
     if model.startswith("openai:"):
         if not settings.openai_base_url:
-            raise UsageError("`model=openai:…` needs a server: the admin sets SSD_OPENAI_BASE_URL")
+            raise CommandError("`model=openai:…` needs a server: the admin sets SSD_OPENAI_BASE_URL")
         return model, settings.openai_base_url
     if model in MODELS:
         return model, None
@@ -102,14 +102,20 @@ def eval_command(ctx: Any, args: dict[str, Any]) -> str:
     model, base_url = resolve_model(settings, args.get("model"))
     adapter = _inside(settings.data_dir / "adapters", args["adapter"], "adapter") if args.get("adapter") else None
     if any(t < 0 for t in args["t"]):
-        raise UsageError("temperatures must be >= 0")
+        raise CommandError("temperatures must be >= 0")
     cfg = EvalConfig(
         suite=resolve_suite(settings, args["suite"]), model=model, backend=args.get("backend"), base_url=base_url,
         adapter=adapter, temperatures=list(args["t"]), n=args["n"], limit=args.get("limit"), seed=args["seed"],
         top_p=args["top_p"], top_k=args["top_k"], min_p=args["min_p"], max_tokens=args["max_tokens"],
         gold=args["gold"],
     )
-    result = run_eval(cfg, progress=ctx.progress)
+    from pipeline.backends import BackendError
+    from pipeline.suites import SuiteError
+
+    try:
+        result = run_eval(cfg, progress=ctx.progress)
+    except (BackendError, SuiteError) as exc:  # a model or suite that cannot be loaded: say so, no traceback
+        raise CommandError(str(exc)) from exc
     data = result.to_dict()
     plot_url = None
     if not cfg.gold:

@@ -42,8 +42,8 @@ DEFAULTS: dict[str, RuntimeDefaults] = {
     "llamacpp-python": RuntimeDefaults(
         "llamacpp-python", "llama-cpp-python (in-process)",
         {"temperature": 0.2, "top_k": 40, "top_p": 0.95, "min_p": 0.05, "repeat_penalty": 1.0},
-        "llama-cpp-python 0.3.36 llama_cpp/llama.py `Llama.create_chat_completion` signature "
-        "(its HTTP server, llama_cpp/server/types.py, uses 0.8)",
+        "llama-cpp-python 0.3.36 llama_cpp/llama.py `Llama.create_chat_completion` signature, read in the "
+        "installed package (its HTTP server, llama_cpp/server/types.py `temperature_field`, uses 0.8)",
         "differs from the llama.cpp server's 0.8",
     ),
     "vllm": RuntimeDefaults(
@@ -65,7 +65,9 @@ DEFAULTS: dict[str, RuntimeDefaults] = {
     "transformers": RuntimeDefaults(
         "transformers", "transformers generate()",
         {"temperature": 1.0, "top_p": 1.0, "top_k": 50, "repeat_penalty": 1.0},
-        "transformers GenerationConfig defaults (do_sample=False, temperature=1.0, top_k=50, top_p=1.0)",
+        "transformers 5.17 generation/configuration_utils.py `GenerationConfig._get_default_generation_params` "
+        "(do_sample=False, temperature=1.0, top_k=50, top_p=1.0, repetition_penalty=1.0), read in the installed "
+        "package",
         "greedy unless do_sample=True or the model's generation_config.json sets do_sample",
         ("transformers",),
     ),

@@ -29,10 +29,14 @@ _AFFIXABLE = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "repet
 # top_k/top_p also name retrieval knobs (RAG "similarity_top_k: 5"); words that mark those as not sampling.
 _RETRIEVAL_WORDS = ("retriev", "rerank", "similarity", "search", "vector", "rag", "embed", "index", "mmr",
                     "chunk", "docs", "document", "knn", "neighbor")
+# A name around a parameter that makes it a label for it, not its value ("META_KEY_SAMPLING_TOP_P = 2").
+_LABEL_WORDS = frozenset({"key", "keys", "id", "ids", "idx", "index", "enum", "flag", "type", "mask", "name",
+                          "names", "field", "attr", "col", "column", "label", "unit", "units", "schedule"})
 
 TRAIN_STEMS = ("train", "sft", "distill", "synth", "datagen", "finetun", "teacher", "selfdistill")
-EVAL_STEMS = ("serve", "serving", "server", "service", "eval", "bench", "infer", "agent", "deploy", "prod",
-              "chat", "assistant", "bot", "completion")
+# Not "chat" or "completion": those name the API (client.chat.completions.create), used by training-data
+# synthesis as much as by serving.
+EVAL_STEMS = ("serve", "serving", "server", "service", "eval", "bench", "infer", "agent", "deploy", "prod")
 _SPLIT = re.compile(r"[^a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
@@ -56,6 +60,8 @@ def match_param(key: str, context: str = "") -> tuple[str | None, str]:
     if param is None:
         for name in _AFFIXABLE:
             if k.endswith("_" + name) or k.startswith(name + "_"):
+                if _LABEL_WORDS & set(k.replace(name, " ").replace("_", " ").split()):
+                    return None, ""
                 param, alias = _ALIAS_TO_PARAM[name], name
                 break
     if param in ("top_k", "top_p"):
@@ -74,7 +80,7 @@ def infer_role(*contexts: str) -> tuple[str | None, str]:
     for context in contexts:
         if not context:
             continue
-        tokens = words(context)
+        tokens = words(re.sub(r"data[\W_]*gen(eration)?", "datagen", context, flags=re.IGNORECASE))
         train = [t for t in tokens if t.startswith(TRAIN_STEMS)]
         evals = [t for t in tokens if t.startswith(EVAL_STEMS)]
         if train and not evals:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from pipeline.audit.collect import FileScan
 from pipeline.audit.defaults import DEFAULTS
-from pipeline.audit.findings import Finding, Flag
+from pipeline.audit.findings import PRIMARY, Finding, Flag
 
 EVAL_MAX_TEMPERATURE = 1.5  # above this a decoding temperature is rarely intended (the paper's T_eval ≤ 1.1)
 
@@ -78,7 +78,7 @@ def compute_flags(findings: list[Finding], scans: list[FileScan]) -> list[Flag]:
     # 4. One model, several serving settings: requests get different behaviour depending on the path taken.
     by_model: dict[tuple[str, str], list[Finding]] = defaultdict(list)
     for f in findings:
-        if f.model and f.role != "train" and f.number is not None:
+        if f.model and f.role != "train" and f.number is not None and f.param in PRIMARY:
             by_model[(f.model.lower(), f.param)].append(f)
     for (model, param), group in sorted(by_model.items()):
         values = sorted({f.number for f in group})

@@ -108,10 +108,9 @@ class _Scopes(ast.NodeVisitor):
             if kw.arg in MODEL_KEYS and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
                 self.models.append(model_name(kw.value.value))
         last = ast.unparse(node.func).rsplit(".", 1)[-1]
-        if last in ("from_pretrained", "LLM", "pipeline") and node.args and isinstance(node.args[-1 if last ==
-                "pipeline" else 0], ast.Constant) and isinstance(node.args[-1 if last == "pipeline" else 0].value, str):
-            if last != "pipeline" or len(node.args) > 1:
-                self.models.append(model_name(node.args[-1 if last == "pipeline" else 0].value))
+        first = node.args[0] if node.args else None  # from_pretrained("org/name"), vllm.LLM("org/name")
+        if last in ("from_pretrained", "LLM") and isinstance(first, ast.Constant) and isinstance(first.value, str):
+            self.models.append(model_name(first.value))
         self.generic_visit(node)
 
 
@@ -170,9 +169,10 @@ class _Finder(ast.NodeVisitor):
             callee = ast.unparse(node.func)
             if callee in ("float", "int", "str") and len(node.args) == 1:
                 inner = self.resolve(node.args[0], depth + 1)
+                if inner.expr is not None:  # keep the conversion in what the reader sees
+                    return Value(None, ast.unparse(node), inner.env_var, inner.env_default, inner.note)
                 if isinstance(inner.value, str) and callee != "str":
-                    converted = parse_text(inner.value)
-                    return Value(converted.value, inner.expr, inner.env_var, inner.env_default, inner.note)
+                    return Value(parse_text(inner.value).value, note=inner.note)
                 return inner
             if callee in _ENV_GETTERS and node.args:
                 return self._env(node, node.args[0], node.args[1] if len(node.args) > 1 else None, depth)
@@ -255,17 +255,13 @@ class _Finder(ast.NodeVisitor):
             param, _ = match_param(kw.arg, callee)
             if param is None:
                 continue
-            if param == "temperature":
-                sets_temperature = True
-            if param == "temperature" and last == "generate" and runtime == "transformers":
-                pass
+            sets_temperature |= param == "temperature"
             self.col.add(line=kw.value.lineno, key=f"{callee}({kw.arg}=)", value=self.resolve(kw.value),
                          param=param, contexts=self._contexts((kw.arg, callee)), model=model, group=group,
                          llm_place=bool(runtime))
-        for kw in node.keywords:  # Ollama's options={...}, OpenAI's extra_body={...}
-            if isinstance(kw.value, ast.Dict) and any(self._dict_sets(kw.value, "temperature") for _ in [0]):
-                sets_temperature = True
-            if kw.arg == "generation_config":
+        for kw in node.keywords:  # Ollama's options={...}, OpenAI's extra_body={...}, generate(generation_config=)
+            if (isinstance(kw.value, ast.Dict) and self._dict_sets(kw.value, "temperature")) or kw.arg in (
+                    "generation_config", "options", "sampling_params"):
                 sets_temperature = True
         if runtime and not sets_temperature:
             self._implicit(node, runtime, callee, model)
@@ -336,9 +332,6 @@ class _Finder(ast.NodeVisitor):
         self._argv(node)
         self.generic_visit(node)
 
-    def visit_Attribute(self, node: ast.Attribute) -> None:
-        self.generic_visit(node)
-
     def assignments(self, tree: ast.Module) -> None:
         """Parameter-named variables, attributes and fields whose value no reported setting already carries."""
         for scope, names in self.scopes.bindings.items():
@@ -376,11 +369,8 @@ def _path_to(tree: ast.AST, target: ast.AST) -> list[ast.AST]:
         if node is target:
             return [*path, node]
         for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
-                found = search(child, [*path, node])
-                if found:
-                    return found
-            elif not isinstance(child, ast.expr):
+            # Scopes sit in statements (and lambdas in expressions, which are rare enough to search too).
+            if isinstance(child, ast.stmt | ast.Lambda | ast.arguments) or not isinstance(child, ast.expr):
                 found = search(child, [*path, node])
                 if found:
                     return found

@@ -266,9 +266,9 @@ def walk_tree(col: Collector, node: Node, keypath: tuple[str, ...] = (), model: 
             _scan_string(col, node, keypath, model, env_section)
         return
     for key, child, _note in node.items:
-        if key.lower() in MODEL_KEYS and child.kind == "scalar" and isinstance(child.value, str) and child.value:
-            if key.lower() != "from":
-                model = model_name(child.value)
+        if (key.lower() in MODEL_KEYS and key.lower() != "from" and child.kind == "scalar"
+                and isinstance(child.value, str) and child.value):
+            model = model_name(child.value)
     group = (keypath, node.line)
     for key, child, note in node.items:
         path = (*keypath, key)

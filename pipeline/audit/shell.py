@@ -70,11 +70,15 @@ def scan_argv(col: Collector, tokens: list[tuple[str, int]], *, contexts: tuple[
               fmt: str | None = None, implicit_defaults: bool = True) -> None:
     """Find sampling flags in one command's words; also env assignments and the served model."""
     text = " ".join(t for t, _ in tokens)
-    model = None
+    given: dict[str, str] = {}
     for i, (tok, _line) in enumerate(tokens):
         name, value = flag_value(tok, tokens[i + 1][0] if i + 1 < len(tokens) else None)
-        if name in _MODEL_FLAGS and value and model is None:
-            model = model_name(value)
+        if name == "-m" and i and re.search(r"python[0-9.]*$", tokens[i - 1][0]):
+            continue  # "python -m module" names a module, not a model
+        if name in _MODEL_FLAGS and value:
+            given.setdefault(name, value)
+    # The served name (an alias) identifies the model for clients better than the weights file does.
+    model = next((model_name(given[f]) for f in _MODEL_FLAGS if f in given), None)
     if model is None:
         positional = re.search(r"\b(?:vllm\s+serve|ollama\s+run)\s+([^\s-][^\s]*)", text)
         model = model_name(positional.group(1)) if positional else None

@@ -14,6 +14,7 @@ Stdlib only: this module is imported by the zygote and forked into every child.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import io
 import json
 import os
@@ -28,6 +29,7 @@ END_KINDS = {END_OK: "ok", END_TIMEOUT: "timeout", END_MEMORY: "memory", END_ERR
 SETUP_INDEX = 0xFFFFFFFF  # frames about module set-up (call kind), not about a numbered test
 HEADER = struct.Struct("!BII")  # kind, test index, payload length
 CTRL_FD = 3
+GO_FD = 4  # stdio: one byte from the zygote after each passed test means "start the next one"
 UNSERIALIZABLE = b"\x00"  # prefix of a call result that json could not encode (never valid JSON)
 
 # LiveCodeBench's header for stdio and call programs (lcb_runner/evaluation/testing_util.py), so that
@@ -114,8 +116,9 @@ def _reset_stdio(stdin_data: bytes | None) -> io.TextIOWrapper:
         while view:
             view = view[os.write(fd, view):]
         os.lseek(fd, 0, os.SEEK_SET)
-        os.dup2(fd, 0)
-        os.close(fd)
+        if fd != 0:  # fd 0 is free when the previous test's program closed it (``open(0)`` does on exit)
+            os.dup2(fd, 0)
+            os.close(fd)
     sys.stdin = sys.__stdin__ = open(0, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
     out = open(1, "w", encoding="utf-8", errors="replace", closefd=False, buffering=1 << 16)  # noqa: SIM115
     sys.stdout = sys.__stdout__ = out
@@ -124,17 +127,14 @@ def _reset_stdio(stdin_data: bytes | None) -> io.TextIOWrapper:
 
 def _flush(out: io.TextIOWrapper) -> None:
     for stream in {id(s): s for s in (sys.stdout, out)}.values():
-        try:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
             stream.flush()
-        except (OSError, ValueError, AttributeError):
-            pass
 
 
 def _run_stdio(code: Any, inputs: list[str], timeout: float) -> bool:
     for index, text in enumerate(inputs):
-        out = _reset_stdio(text.encode("utf-8"))
-
-        def one(out: io.TextIOWrapper = out) -> None:
+        def one(text: str = text) -> None:
+            out = _reset_stdio(text.encode("utf-8"))
             try:
                 exec(code, _fresh_namespace("__main__", header=True))
             except SystemExit:
@@ -143,6 +143,8 @@ def _run_stdio(code: Any, inputs: list[str], timeout: float) -> bool:
                 _flush(out)
 
         if not _attempt(index, timeout, one):
+            return False
+        if index + 1 < len(inputs) and not os.read(GO_FD, 1):
             return False
     return True
 

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
+MS_BIND = 0x1000
+MS_MOVE = 0x2000
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 PR_SET_PDEATHSIG = 1
@@ -100,7 +102,52 @@ def allocate_uid(base: int, count: int = 1000) -> tuple[int, int] | None:
     return None
 
 
-def isolate_zygote(want_network: bool = True, tmpfs_size: str = "256m") -> Isolation:
+def _world_traversable(path: str) -> bool:
+    info = os.stat(path)
+    return bool(info.st_mode & stat.S_IXOTH)
+
+
+def _blocking_ancestor(path: str) -> str | None:
+    """The top-most directory on the way to ``path`` that other users cannot enter (e.g. /root), if any."""
+    current = "/"
+    for part in path.strip("/").split("/"):
+        current = os.path.join(current, part)
+        if os.path.isdir(current) and not _world_traversable(current):
+            return current
+    return None
+
+
+def expose_paths(paths: list[str]) -> None:
+    """Make ``paths`` (the Python installation, site-packages) reachable for the sandbox uid.
+
+    When one lies under a directory others cannot enter (pyenv under /root, mode 0700), that directory is
+    covered with an empty tmpfs in which only the needed paths are bind-mounted: the sandbox can import the
+    standard library and sees nothing else of the home directory. Only in the zygote's mount namespace.
+    """
+    wanted: dict[str, list[str]] = {}
+    for path in sorted({os.path.realpath(p) for p in paths if p and os.path.isdir(p)}):
+        blocker = _blocking_ancestor(path)
+        if blocker is None or path == blocker:
+            continue
+        subs = wanted.setdefault(blocker, [])
+        if not any(path.startswith(sub + "/") for sub in subs):
+            subs.append(path)
+    for number, (blocker, subs) in enumerate(wanted.items()):
+        staged = []
+        for index, sub in enumerate(subs):
+            stage = f"/tmp/.expose-{number}-{index}"
+            os.mkdir(stage, 0o700)
+            mount(sub, stage, None, MS_BIND | MS_REC, None)
+            staged.append((sub, stage))
+        mount("tmpfs", blocker, "tmpfs", 0, "mode=0755,size=1m")
+        for sub, stage in staged:
+            os.makedirs(sub, mode=0o755, exist_ok=True)
+            mount(stage, sub, None, MS_MOVE, None)
+            os.rmdir(stage)
+
+
+def isolate_zygote(want_network: bool = True, tmpfs_size: str = "256m",
+                   expose: list[str] | None = None) -> Isolation:
     """Namespaces for a fresh, single-threaded zygote process (see module docstring)."""
     result = Isolation()
     try:
@@ -117,6 +164,7 @@ def isolate_zygote(want_network: bool = True, tmpfs_size: str = "256m") -> Isola
             for path in SHADOWED_DIRS:
                 if os.path.isdir(path) and not os.path.islink(path):
                     mount("tmpfs", path, "tmpfs", 0, f"mode=0755,size={tmpfs_size},nr_inodes=65536")
+            expose_paths(expose or [])
             result.mount = True
         except OSError:
             pass

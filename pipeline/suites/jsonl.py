@@ -19,7 +19,16 @@ from pipeline.types import DIFFICULTIES, Problem, TestCase, TestSpec
 STYLES = ("instruct", "complete", "lcb")
 TEST_KINDS = ("assert", "stdio", "call")
 REQUIRED = ("task_id", "prompt", "tests")
-OPTIONAL = ("entry_point", "starter_code", "difficulty", "reference", "timeout_s", "style", "signature", "metadata")
+OPTIONAL = (
+    "entry_point",
+    "starter_code",
+    "difficulty",
+    "reference",
+    "timeout_s",
+    "style",
+    "signature",
+    "metadata",
+)
 TEST_FIELDS = {
     "assert": {"kind", "code"},
     "stdio": {"kind", "cases"},
@@ -180,7 +189,9 @@ def parse_lines(lines: list[str]) -> tuple[list[Problem], list[tuple[int, str]]]
             errors.append((number, str(exc)))
             continue
         if problem.task_id in seen:
-            errors.append((number, f"duplicate task_id {problem.task_id!r} (first on line {seen[problem.task_id]})"))
+            errors.append(
+                (number, f"duplicate task_id {problem.task_id!r} (first on line {seen[problem.task_id]})")
+            )
             continue
         seen[problem.task_id] = number
         result.append(problem)

@@ -78,7 +78,8 @@ def _json_field(row: dict, name: str, default: Any) -> Any:
 
 def _call_case(test: dict) -> TestCase:
     # LCB: inputs = [json.loads(line) for line in input.split("\n")]; output = json.loads(output)
-    args = [json.loads(line) for line in test["input"].split("\n")]
+    # (a trailing newline, which LCB's own files do not have, is tolerated rather than parsed as "")
+    args = [json.loads(line) for line in test["input"].rstrip("\n").split("\n")]
     output = test["output"]
     json.loads(output)  # must be JSON; fail on this row now rather than in the grader later
     return TestCase(input=json.dumps(args), output=output)
@@ -94,16 +95,22 @@ def to_problem(row: dict) -> Problem:
     if not tests:
         raise ValueError("no test cases")
     for test in tests:
-        if not isinstance(test, dict) or not isinstance(test.get("input"), str) or not isinstance(
-            test.get("output"), str
+        if (
+            not isinstance(test, dict)
+            or not isinstance(test.get("input"), str)
+            or not isinstance(test.get("output"), str)
         ):
             raise ValueError("each test case needs string 'input' and 'output'")
     if fn_name:
-        spec = TestSpec(kind="call", cases=tuple(_call_case(t) for t in tests), fn_name=fn_name,
-                        timeout_s=LCB_TIMEOUT_S)
+        spec = TestSpec(
+            kind="call", cases=tuple(_call_case(t) for t in tests), fn_name=fn_name, timeout_s=LCB_TIMEOUT_S
+        )
     else:
-        spec = TestSpec(kind="stdio", cases=tuple(TestCase(t["input"], t["output"]) for t in tests),
-                        timeout_s=LCB_TIMEOUT_S)
+        spec = TestSpec(
+            kind="stdio",
+            cases=tuple(TestCase(t["input"], t["output"]) for t in tests),
+            timeout_s=LCB_TIMEOUT_S,
+        )
     difficulty = row.get("difficulty")
     if difficulty not in DIFFICULTIES:
         raise ValueError(f"difficulty must be one of {', '.join(DIFFICULTIES)}, got {difficulty!r}")

@@ -1,0 +1,106 @@
+"""``/ssd audit``: the temperature audit of the repository the comment is on, as one report comment.
+
+Static part: the repo's tree at ``ref`` (default branch by default) read through the Gitea API and scanned
+by ``pipeline.audit``. With ``measure=yes`` the T_eval grid is evaluated on the embedded (or an allowed)
+model, which is why the command runs on the ``cpu`` queue. Models and suites are resolved exactly as for
+``/ssd eval`` (aliases and files under the data dir only).
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from bot.commands.registry import Arg, CommandError, boolean, command, positive_int, str_list
+from bot.reports import details, footer, md_table, truncate_for_comment
+
+
+def _grid(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    for value in values:
+        if value.lower() != "current":
+            try:
+                if float(value) < 0:
+                    raise ValueError
+            except ValueError:
+                raise CommandError(f"`t={','.join(values)}`: expected `current` or temperatures >= 0") from None
+    return values
+
+
+@command(
+    "audit",
+    "Find every sampling setting in this repo and flag risky ones; measure=yes also measures which T_eval wins",
+    args=[
+        Arg("ref", help="branch, tag or commit to audit (default: the default branch)"),
+        Arg("measure", type=boolean, default=False, help="evaluate pass@1 at each candidate temperature"),
+        Arg("model", help="for measure=yes: alias (smollm2) or a file/dir under $SSD_DATA_DIR/models"),
+        Arg("suite", default="basic", help="for measure=yes: held-out suite"),
+        Arg("t", type=str_list, help="temperatures, e.g. current,0.3,0.7 (default: current + found + 0.3,0.7,1.0)"),
+        Arg("n", type=positive_int, default=2, help="samples per problem and temperature"),
+        Arg("limit", type=positive_int, default=10, help="first N problems"),
+        Arg("seed", type=int, default=0),
+        Arg("max_tokens", type=positive_int, default=512),
+    ],
+    permission="write",
+    queue="cpu",
+)
+def audit_command(ctx: Any, args: dict[str, Any]) -> str:
+    """Scan the repo for temperature/top_p/top_k/min_p/repeat_penalty/seed/num_ctx/max_tokens settings, flag
+    T_eval == T_train, greedy retries, extreme values, inconsistent models and undefined env vars."""
+    from bot.audit_source import GiteaTree
+    from bot.gitea import GiteaNotFound
+    from pipeline.audit import audit_files
+    from pipeline.audit.report import render_markdown
+    from pipeline.audit.sources import Limits, ScanStats
+
+    settings = ctx.settings
+    grid = _grid(args.get("t"))
+    try:
+        tree = GiteaTree(ctx.gitea, ctx.owner, ctx.repo, args.get("ref"))
+    except GiteaNotFound as exc:
+        raise CommandError(f"cannot read `{ctx.owner}/{ctx.repo}` at `{args.get('ref') or 'the default branch'}`: "
+                           f"{exc}") from exc
+    limits = Limits(max_files=settings.audit_max_files, max_total_bytes=settings.audit_max_bytes)
+    stats = ScanStats()
+    share = 0.1 if args["measure"] else 1.0
+    result = audit_files(tree.files(limits, stats, lambda f, m: ctx.progress(f * share, m)), stats, tree.source)
+    measured_md = None
+    invocation = ["/ssd", "audit"] + ([f"ref={args['ref']}"] if args.get("ref") else [])
+    if args["measure"]:
+        measured_md = _measure(ctx, args, result, grid)
+        invocation += ["measure=yes", f"model={result.measured['config']['model']}", f"suite={args['suite']}",
+                       "t=" + ",".join(f"{t:g}" for t in result.measured["config"]["temperatures"]),
+                       f"n={args['n']}", f"limit={args['limit']}", f"seed={args['seed']}"]
+    provenance = {
+        "repo": tree.source["repo"], "ref": tree.ref, "files_read": stats.read, "bytes_read": stats.bytes_read,
+        "limits": {"max_files": limits.max_files, "max_total_bytes": limits.max_total_bytes,
+                   "max_file_bytes": limits.max_file_bytes},
+        "command": shlex.join(invocation),
+    }
+    if result.measured:
+        provenance.update({k: v for k, v in result.measured["eval"]["provenance"].items() if k != "command"})
+        provenance["cli"] = result.measured["eval"]["provenance"].get("command")
+    body = render_markdown(result, link=tree.link, table=md_table, details=details, measured_md=measured_md,
+                           footer_md=footer(provenance), title=f"/ssd audit: {tree.source['repo']} at {tree.ref}")
+    return truncate_for_comment(body)
+
+
+def _measure(ctx: Any, args: dict[str, Any], result: Any, grid: list[str] | None) -> str:
+    from bot.commands.eval import resolve_model, resolve_suite
+    from pipeline.audit.measure import MeasureConfig, measure, measured_markdown
+    from pipeline.backends import BackendError
+    from pipeline.plots import pass_vs_temperature_png
+    from pipeline.suites import SuiteError
+
+    model, base_url = resolve_model(ctx.settings, args.get("model"))
+    cfg = MeasureConfig(model=model, suite=resolve_suite(ctx.settings, args["suite"]), n=args["n"],
+                        limit=args["limit"], temperatures=grid, seed=args["seed"], max_tokens=args["max_tokens"],
+                        base_url=base_url)
+    try:
+        result.measured = measure(result, cfg, progress=lambda f, m: ctx.progress(0.1 + 0.9 * f, m))
+    except (BackendError, SuiteError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+    png = pass_vs_temperature_png(result.measured["eval"], title="pass@1 vs T_eval")
+    url = ctx.attach("audit-pass-vs-temperature.png", png, "image/png")
+    return measured_markdown(result.measured, md_table, url)

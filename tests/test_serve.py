@@ -1,0 +1,292 @@
+"""The process model: cron, the scheduler loop, supervision, ``ssd deliver``, and ``ssd serve`` for real."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import requests
+from rq import Queue
+from werkzeug.serving import make_server
+
+from pipeline.store import engine_for
+from ssd import serve
+from ssd.config import ConfigError, Settings
+from tests.conftest import free_port
+from tests.deliveries import comment_payload, gitea_json_bytes, merged_pr_payload
+from webhooks.app import create_app
+from webhooks.inbox import Inbox
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "deploy" / "examples"
+
+
+# --------------------------------------------------------------------------- cron and nightly
+
+def test_cron_schedule_matches_like_cron():
+    nightly = serve.CronSchedule("0 3 * * *")
+    assert nightly.matches(datetime(2026, 1, 5, 3, 0))
+    assert not nightly.matches(datetime(2026, 1, 5, 3, 1))
+    assert not nightly.matches(datetime(2026, 1, 5, 4, 0))
+    quarter = serve.CronSchedule("*/15 9-17 * * 1-5")
+    assert quarter.matches(datetime(2026, 1, 5, 9, 45))  # a Monday
+    assert not quarter.matches(datetime(2026, 1, 4, 9, 45))  # a Sunday
+    assert not quarter.matches(datetime(2026, 1, 5, 18, 0))
+    # Both day fields restricted: either matches (the 1st of the month, or any Sunday; 7 is Sunday too).
+    either = serve.CronSchedule("30 2 1 * 7")
+    assert either.matches(datetime(2026, 1, 1, 2, 30))  # a Thursday, but the 1st
+    assert either.matches(datetime(2026, 1, 4, 2, 30))  # a Sunday
+    assert not either.matches(datetime(2026, 1, 5, 2, 30))
+    assert serve.CronSchedule("5,10 0 * 2 *").matches(datetime(2026, 2, 9, 0, 10))
+
+
+@pytest.mark.parametrize("expression", ["", "0 3 * *", "60 * * * *", "* 24 * * *", "*/0 * * * *", "a * * * *",
+                                        "5-1 * * * *", "* * 0 * *"])
+def test_bad_cron_is_a_config_error_naming_the_variable(tmp_path, expression):
+    with pytest.raises(ValueError):
+        serve.CronSchedule(expression)
+    settings = Settings(data_dir=tmp_path, nightly_cron=expression)
+    with pytest.raises(ConfigError, match="SSD_NIGHTLY_CRON"):
+        serve.nightly_schedule(settings)
+
+
+def test_nightly_without_a_train_command_enqueues_nothing(redis_conn, caplog):
+    from bot.commands import registry
+
+    if registry.get("train") is not None:
+        pytest.skip("a train command exists now; this test covers the slot before it")
+    with caplog.at_level(logging.INFO, logger="ssd.serve"):
+        assert serve.nightly(redis_conn, datetime(2026, 1, 5, 3, 0)) == []
+    assert "no `train` command is registered" in caplog.text
+    assert all(len(Queue(name, connection=redis_conn)) == 0 for name in ("default", "cpu", "gpu"))
+
+
+def test_scheduler_runs_the_nightly_hook_once_per_cron_minute(settings_env, redis_conn):
+    settings = Settings.from_env(dict(settings_env, SSD_NIGHTLY_CRON="0 3 * * *"))
+    calls: list[datetime] = []
+
+    def hook(conn, when):
+        calls.append(when)
+        return []
+
+    first = serve.Scheduler(settings, conn=redis_conn, nightly_hook=hook)
+    second = serve.Scheduler(settings, conn=redis_conn, nightly_hook=hook)  # e.g. on another host
+    three = datetime(2026, 1, 5, 3, 0, 10).astimezone()
+    first.tick(three)
+    second.tick(three.replace(second=40))
+    first.tick(three.replace(minute=1))
+    assert calls == [three]
+    first.tick(three.replace(day=6))
+    assert len(calls) == 2
+
+
+def test_scheduler_drains_journaled_deliveries(settings_env, redis_conn, monkeypatch):
+    settings = Settings.from_env(settings_env)
+    inbox = Inbox(engine_for(settings.database_url))
+    text = gitea_json_bytes(comment_payload(comment_id=31)).decode()
+    inbox_id, _ = inbox.record("d", "issue_comment", "issue_comment", "created", "comment:31:created", text)
+    scheduler = serve.Scheduler(settings, conn=redis_conn, nightly_hook=lambda conn, when: [])
+    scheduler.tick()
+    assert inbox.pending() == [inbox_id]  # too young: its own web request may still be enqueueing it
+    monkeypatch.setattr(serve, "PENDING_GRACE", 0.0)
+    scheduler.tick()
+    assert inbox.pending() == []
+    assert Queue("default", connection=redis_conn).job_ids == [f"delivery-{inbox_id}"]
+
+
+# --------------------------------------------------------------------------- small pieces
+
+def test_parse_queues():
+    assert serve.parse_queues("default, cpu,gpu") == ["default", "cpu", "gpu"]
+    for bad in ("", "default,tpu", ","):
+        with pytest.raises(ConfigError, match="--queues"):
+            serve.parse_queues(bad)
+
+
+def test_webhook_url(tmp_path):
+    assert serve.webhook_url(Settings(data_dir=tmp_path, bind="0.0.0.0:9000")) == "http://0.0.0.0:9000/webhooks/gitea"
+    public = Settings(data_dir=tmp_path, public_url="https://bot.example")
+    assert serve.webhook_url(public) == "https://bot.example/webhooks/gitea"
+    full = Settings(data_dir=tmp_path, public_url="https://bot.example/webhooks/gitea")
+    assert serve.webhook_url(full) == "https://bot.example/webhooks/gitea"
+
+
+def test_example_payloads_are_byte_exact_gitea():
+    for name, builder_payload in (("help-comment.json", comment_payload(comment_id=9001)),
+                                  ("merged-pr.json", merged_pr_payload(pr_id=501))):
+        raw = (EXAMPLES / name).read_bytes()
+        assert not raw.endswith(b"\n")
+        assert raw == gitea_json_bytes(json.loads(raw))  # 2-space indent, HTML-escaped, Go key order
+        assert json.loads(raw) == builder_payload
+    assert json.loads((EXAMPLES / "help-comment.json").read_bytes())["comment"]["body"] == "/ssd help"
+    merged = json.loads((EXAMPLES / "merged-pr.json").read_bytes())
+    assert merged["action"] == "closed" and merged["pull_request"]["merged"] is True
+    assert serve.guess_event_type((EXAMPLES / "help-comment.json").read_bytes()) == "issue_comment"
+    assert serve.guess_event_type((EXAMPLES / "merged-pr.json").read_bytes()) == "pull_request"
+    assert serve.guess_event_type(gitea_json_bytes(comment_payload(is_pull=True))) == "pull_request_comment"
+
+
+@pytest.mark.parametrize("form", [False, True])
+def test_deliver_signs_and_posts_like_gitea(settings_env, redis_conn, form, capsys):
+    settings = Settings.from_env(settings_env)
+    app = create_app(settings)
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_port}/webhooks/gitea"
+        path = EXAMPLES / "help-comment.json"
+        assert serve.deliver(settings, path, url=url, form=form) == 0
+        assert '"status":"queued"' in capsys.readouterr().out
+        inbox = app.extensions["ssd"].inbox
+        [inbox_id] = [d for d in range(1, 3) if _exists(inbox, d)]
+        assert inbox.get(inbox_id).payload == json.loads(path.read_bytes())
+        # The same file again is a duplicate (exit 0, 2xx); a wrong secret is a 401 (exit 1).
+        assert serve.deliver(settings, path, url=url, form=form) == 0
+        assert '"status":"duplicate"' in capsys.readouterr().out
+        wrong = Settings.from_env(dict(settings_env, SSD_WEBHOOK_SECRET="nope"))
+        assert serve.deliver(wrong, path, url=url, form=form) == 1
+    finally:
+        httpd.shutdown()
+        thread.join(5)
+    assert serve.deliver(settings, EXAMPLES / "help-comment.json", url=url) == 1  # nobody listening
+
+
+def _exists(inbox: Inbox, inbox_id: int) -> bool:
+    try:
+        inbox.get(inbox_id)
+        return True
+    except KeyError:
+        return False
+
+
+# --------------------------------------------------------------------------- supervision
+
+def _sleeper() -> list[str]:
+    return [sys.executable, "-c", "import time; time.sleep(60)"]
+
+
+def test_supervise_stops_everyone_when_one_child_dies():
+    started = time.monotonic()
+    rc = serve.supervise({"sleeper": _sleeper(), "crasher": [sys.executable, "-c", "import sys; sys.exit(3)"]},
+                         dict(os.environ))
+    assert rc == 3
+    assert time.monotonic() - started < 15
+
+
+def test_supervise_treats_a_clean_exit_of_a_child_as_failure():
+    assert serve.supervise({"sleeper": _sleeper(), "quitter": [sys.executable, "-c", "pass"]}, dict(os.environ)) == 1
+
+
+def _serve_env(tmp_path: Path, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SSD_")}
+    env.update(SSD_DATA_DIR=str(tmp_path / "data"), SSD_BIND=f"127.0.0.1:{port}", PYTHONUNBUFFERED="1")
+    return env
+
+
+def _start_serve(tmp_path: Path) -> tuple[subprocess.Popen, int, Path]:
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    proc = subprocess.Popen([sys.executable, "-m", "ssd.cli", "serve"], cwd=ROOT, env=_serve_env(tmp_path, port),
+                            stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log_path.read_text()
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc, port, log_path
+        except requests.RequestException:
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("ssd serve did not answer /healthz:\n" + log_path.read_text())
+
+
+def _wait_for(condition, timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(message)
+
+
+def _stop(proc: subprocess.Popen) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=45)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+
+
+@pytest.mark.slow
+def test_serve_on_embedded_defaults_answers_help_end_to_end(tmp_path):
+    """A fresh data dir, no Redis URL, no secret: serve, print URL and secret, answer /ssd help in dry-run."""
+    proc, port, log_path = _start_serve(tmp_path)
+    try:
+        secret = (tmp_path / "data" / "webhook_secret").read_text().strip()
+        output = log_path.read_text()
+        assert f"Gitea webhook URL: http://127.0.0.1:{port}/webhooks/gitea" in output
+        assert f"webhook secret:    {secret}" in output and len(secret) == 64
+        assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+
+        deliver = subprocess.run(
+            [sys.executable, "-m", "ssd.cli", "deliver", str(EXAMPLES / "help-comment.json")],
+            cwd=ROOT, env=_serve_env(tmp_path, port), capture_output=True, text=True, timeout=30,
+        )
+        assert deliver.returncode == 0, deliver.stderr
+        assert '"status":"queued"' in deliver.stdout
+        outbox = tmp_path / "data" / "outbox"
+        _wait_for(lambda: any("create_comment" in p.name for p in outbox.glob("*.json")), 30,
+                  "no reply in the dry-run outbox:\n" + log_path.read_text())
+        replies = [json.loads(p.read_text()) for p in sorted(outbox.glob("*.json"))]
+        assert any("help" in json.dumps(reply) for reply in replies)
+    finally:
+        rc = _stop(proc)
+    assert rc == 0, log_path.read_text()
+    assert "SIGTERM received; stopping" in log_path.read_text()
+    with pytest.raises(requests.RequestException):
+        requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+
+
+@pytest.mark.slow
+def test_serve_stops_everything_when_a_child_dies(tmp_path):
+    proc, port, log_path = _start_serve(tmp_path)
+    try:
+        pids = dict(re.findall(r"ssd: started (\S+) \(pid (\d+)\)", log_path.read_text()))
+        assert set(pids) == {"web", "worker-default", "worker-jobs", "scheduler"}
+        os.kill(int(pids["scheduler"]), signal.SIGKILL)
+        rc = proc.wait(timeout=45)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert rc != 0
+    assert "scheduler exited with status -9; stopping the others" in log_path.read_text()
+    for pid in pids.values():
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(pid), 0)
+
+
+def test_config_error_names_the_variable(tmp_path):
+    env = _serve_env(tmp_path, 8080)
+    env["SSD_BIND"] = "not-a-bind"
+    result = subprocess.run([sys.executable, "-m", "ssd.cli", "serve"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "SSD_BIND" in result.stderr
+    env = _serve_env(tmp_path, 8080)
+    env["SSD_NIGHTLY_CRON"] = "every night"
+    result = subprocess.run([sys.executable, "-m", "ssd.cli", "serve"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "SSD_NIGHTLY_CRON" in result.stderr
