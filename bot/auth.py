@@ -56,9 +56,19 @@ def permission_of(gitea, owner: str, repo: str, user: str) -> str:
     return level if level in PERMISSION_LEVELS else "none"
 
 
-def authorize(gitea, owner: str, repo: str, user: str, needed: str, command: str) -> Decision:
-    """May ``user`` run ``command`` (needing ``needed``) on owner/repo?"""
-    level = permission_of(gitea, owner, repo, user)
+def authorize(gitea, owner: str, repo: str, user: str, needed: str, command: str,
+              cache: dict[tuple[str, str, str], str] | None = None) -> Decision:
+    """May ``user`` run ``command`` (needing ``needed``) on owner/repo?
+
+    ``cache`` (one per comment) saves asking Gitea again for each command line of the same comment.
+    """
+    key = (owner, repo, user)
+    if cache is not None and key in cache:
+        level = cache[key]
+    else:
+        level = permission_of(gitea, owner, repo, user)
+        if cache is not None:
+            cache[key] = level
     if allows(level, needed):
         return Decision(True, level, needed)
     return Decision(

@@ -29,6 +29,10 @@ def _fresh() -> dict[str, Any]:
     """The cache for this process; emptied when we find ourselves in a forked child."""
     global _pid
     if os.getpid() != _pid:
+        inherited = _state.get("engine")
+        if inherited is not None:
+            # The parent's pooled connections must not be used (or closed) here; the child opens its own.
+            inherited.dispose(close=False)
         _state.clear()
         _pid = os.getpid()
     return _state

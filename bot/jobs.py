@@ -31,7 +31,7 @@ from typing import Any
 
 import redis as redis_lib
 from rq import Callback, Queue, get_current_job
-from rq.exceptions import AbandonedJobError, NoSuchJobError
+from rq.exceptions import AbandonedJobError
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
@@ -234,11 +234,10 @@ def report_abandoned(conn: redis_lib.Redis | None = None, timestamp: float | Non
         queue = Queue(name, connection=conn)
         abandoned = StartedJobRegistry(queue=queue).get_expired_job_ids(timestamp)
         StartedJobRegistry(queue=queue).cleanup(timestamp=timestamp)  # calls on_job_failure for each
-        for job_id in FailedJobRegistry(queue=queue).get_job_ids():
-            try:
-                job = Job.fetch(job_id, connection=conn)
-            except NoSuchJobError:
-                continue
+        failed_ids = FailedJobRegistry(queue=queue).get_job_ids()
+        for job_id, job in zip(failed_ids, Job.fetch_many(failed_ids, connection=conn), strict=True):
+            if job is None:
+                continue  # expired since the registry was read
             already = job.meta.get("reported")
             if job.get_status() == JobStatus.STOPPED or conn.exists(cancel_key(job_id)):
                 continue
@@ -334,13 +333,14 @@ def handle_comment(payload: dict[str, Any]) -> dict[str, Any]:
         log.warning("could not react to comment %s", scope.comment_id, exc_info=True)
     outcome: dict[str, Any] = {"enqueued": [], "replied": [], "skipped": []}
     token_refused = False
+    levels: dict[tuple[str, str, str], str] = {}
     for parsed in commands:
         key = f"cmd:{scope.comment_id}:{parsed.line}"
         if not _claim(conn, key):
             outcome["skipped"].append(parsed.line)
             continue
         try:
-            result = _handle_one(gitea, conn, settings, scope, parsed, token_refused)
+            result = _handle_one(gitea, conn, settings, scope, parsed, token_refused, levels)
         except Exception:
             conn.delete(key)  # let a retry of this delivery do this command again
             raise
@@ -352,7 +352,7 @@ def handle_comment(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _handle_one(gitea, conn, settings: Settings, scope: _CommentScope, parsed: ParsedCommand,
-                token_refused: bool) -> str:
+                token_refused: bool, levels: dict[tuple[str, str, str], str]) -> str:
     """One command line. Returns the job id, or what was replied instead."""
     command = registry.get(parsed.name) if parsed.name else None
     if command is None:
@@ -375,7 +375,7 @@ def _handle_one(gitea, conn, settings: Settings, scope: _CommentScope, parsed: P
         return "usage"
     needed = command.required_permission(settings)
     try:
-        decision = authorize(gitea, scope.owner, scope.repo, scope.user, needed, command.name)
+        decision = authorize(gitea, scope.owner, scope.repo, scope.user, needed, command.name, cache=levels)
     except BotTokenForbidden as exc:
         if not token_refused:
             _reply(gitea, scope, None, str(exc))

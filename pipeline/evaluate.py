@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
 
-BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_RESAMPLES = 2000  # over problems; seeded with EvalConfig.seed
 
 
 @dataclass
@@ -86,6 +86,7 @@ class SampleRecord:
     gen_s: float = 0.0  # this sample's share of its generate() call
     exec_s: float = 0.0
     cached: bool = False
+    network_isolated: bool | None = None  # False: the sandbox could not cut the network for this sample
 
 
 @dataclass
@@ -150,30 +151,15 @@ def _per_problem(records: Iterable[SampleRecord]) -> dict[str, list[bool]]:
     return outcomes
 
 
-def _pass_stats(outcomes: dict[str, list[bool]], k: int, seed: int) -> dict[str, float]:
-    from pipeline import metrics
-
-    counts = [(len(v), sum(v)) for v in outcomes.values()]
-    estimate = metrics.pass_at_k_mean(counts, k)
-    low, high = metrics.bootstrap_ci(counts, k, resamples=BOOTSTRAP_RESAMPLES, seed=seed)
-    return {"estimate": estimate, "ci_low": low, "ci_high": high}
-
-
 def summarize(label: str, temperature: float | None, records: list[SampleRecord], seed: int = 0) -> ConditionResult:
     """pass@k (k <= the smallest n of any problem) overall and per difficulty, with bootstrap 95% CIs."""
+    from pipeline import metrics
+
     outcomes = _per_problem(records)
     n = min((len(v) for v in outcomes.values()), default=0)
-    ks = ks_for(n) if n else []
     difficulty_of = {r.task_id: r.difficulty for r in records}
-    by_difficulty: dict[str, dict[str, Any]] = {}
-    for difficulty in sorted({d for d in difficulty_of.values() if d}):
-        subset = {t: v for t, v in outcomes.items() if difficulty_of[t] == difficulty}
-        by_difficulty[difficulty] = {
-            "problems": len(subset),
-            "samples": sum(len(v) for v in subset.values()),
-            "passed": sum(sum(v) for v in subset.values()),
-            "pass_at": {str(k): _pass_stats(subset, k, seed) for k in ks},
-        }
+    rows = [(task, difficulty_of[task], len(flags), sum(flags)) for task, flags in outcomes.items()]
+    stats = metrics.summarize(rows, ks=ks_for(n) if n else (), resamples=BOOTSTRAP_RESAMPLES, seed=seed)
     return ConditionResult(
         label=label,
         temperature=temperature,
@@ -181,8 +167,8 @@ def summarize(label: str, temperature: float | None, records: list[SampleRecord]
         problems=len(outcomes),
         samples=len(records),
         passed=sum(r.passed for r in records),
-        pass_at={str(k): _pass_stats(outcomes, k, seed) for k in ks},
-        by_difficulty=by_difficulty,
+        pass_at=stats["overall"]["pass_at"],
+        by_difficulty=stats["by_difficulty"],
         verdicts=dict(Counter(r.verdict for r in records)),
         gen_s=round(sum(r.gen_s for r in records), 3),
         exec_s=round(sum(r.exec_s for r in records), 3),
@@ -204,9 +190,12 @@ def paired_against_first(conditions: list[tuple[ConditionResult, list[SampleReco
         shared = sorted(set(base) & set(other))
         a = [(len(base[t]), sum(base[t])) for t in shared]
         b = [(len(other[t]), sum(other[t])) for t in shared]
+        if not shared:
+            continue
         diff = metrics.paired_difference(a, b, k=1, resamples=BOOTSTRAP_RESAMPLES, seed=seed)
         result.append({"label": condition.label, "against": base_condition.label, "problems": len(shared),
-                       "k": 1, **diff})
+                       "k": 1, "delta": diff["difference"], "ci_low": diff["ci_low"], "ci_high": diff["ci_high"],
+                       "first": diff["a"], "second": diff["b"]})
     return result
 
 
@@ -240,6 +229,7 @@ def _execute(executor: Any, pending: list[tuple[SampleRecord, Problem]]) -> list
         record.tests_total = outcome.tests_total
         record.exec_s = round(outcome.duration_s, 4)
         record.cached = outcome.cached
+        record.network_isolated = getattr(outcome, "network_isolated", None)
     return [record for record, _ in pending]
 
 

@@ -85,21 +85,23 @@ def test_status_lists_running_jobs_and_cancel_stops_one(bot: Bot, extra_command)
 def test_cancel_a_queued_job_by_a_repo_admin(bot: Bot, extra_command) -> None:  # noqa: F811
     extra_command("test-wait", lambda ctx, args: "ran", queue_name="cpu")
     index = bot.new_issue()
-    bot.comment("/ssd test-wait", index=index)
+    bot.comment("/ssd test-wait\n/ssd test-wait", index=index)
     job_id = job_id_for(bot.last_comment_id(), 1)
     bot.work(("default",))
-    [status] = bot.bot_comments(index)
+    status, second = bot.bot_comments(index)
     assert "⏳ **queued**, position 1" in status["body"]
+    assert "⏳ **queued**, position 2" in second["body"]
 
     bot.gitea.add_user("dana")
     bot.gitea.grant(REPO, "dana", "admin")
     done = run(bot, f"/ssd cancel `{job_id}`", user="dana")["body"]
     assert "removed from the queue" in done
     assert Job.fetch(job_id, connection=bot.conn).get_status() == JobStatus.CANCELED
-    assert queue("cpu", bot.conn).count == 0
+    assert queue("cpu", bot.conn).count == 1
     assert "🚫 **cancelled** by @dana" in bot.gitea.comments[status["id"]]["body"]
-    bot.work(("cpu",))  # nothing left to run
+    bot.work(("cpu",))  # only the second one runs
     assert "🚫" in bot.gitea.comments[status["id"]]["body"]
+    assert "✅ **done**" in bot.gitea.comments[second["id"]]["body"]
 
 
 def test_cancel_unknown_and_finished_jobs(bot: Bot) -> None:  # noqa: F811

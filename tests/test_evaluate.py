@@ -121,7 +121,7 @@ def test_score_human_eval_format_and_round_trip(tmp_path: Path) -> None:
     assert cond.n == 1  # HumanEval/3 has a single sample, so only pass@1 is defined over all problems
     assert cond.pass_at["1"]["estimate"] == pytest.approx((0.5 * 3 + 0) / 4)
     verdicts = [json.loads(line)["verdict"] for line in out.read_text().splitlines()]
-    assert verdicts[:2] == ["pass", "wrong"] and verdicts[-1] == "timeout"
+    assert verdicts[0] == "pass" and verdicts[1] in ("wrong", "runtime_error") and verdicts[-1] == "timeout"
     # our own samples-out lines carry whole programs: re-scoring them gives the same verdicts
     again = score_samples("humaneval", out)
     assert [r.verdict for r in again.records] == verdicts

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -357,3 +358,80 @@ def test_call_comparison() -> None:
     assert not compare.values_equal([1, 2], [2, 1])
     assert not compare.values_equal("1", 1)
     assert compare.values_equal(True, 1)  # Python's == as in LiveCodeBench
+
+
+def test_output_limit_is_per_test() -> None:
+    # Five tests of 600 KB each: over 1 MiB in total, under it per test.
+    big = "x" * 600_000
+    spec = Spec(kind="stdio", cases=tuple(Case(str(i), big + "\n") for i in range(5)), timeout_s=3.0)
+    with Executor(workers=1, output_limit_bytes=1 << 20) as ex:
+        assert ex.run_one("input()\nprint('x' * 600_000)", spec).verdict == "pass"
+
+
+@ROOT_ONLY
+def test_clean_up_without_a_sandbox_uid() -> None:
+    # The fallback used when the service does not run as root: no uid to kill, so the zygote (a child
+    # subreaper) kills what was re-parented to it, generation by generation.
+    program = (
+        "import os, subprocess, time\n"
+        "subprocess.Popen(['sleep', '303'], start_new_session=True)\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        "        time.sleep(304)\n"
+        "    os._exit(0)\n"
+        "print('done')\n"
+    )
+    with Executor(workers=1, drop_privileges=False) as ex:
+        assert ex.isolation["uid"] is None
+        assert run_clean(ex, program, ONE_LINE, max_s=5).verdict == "pass"
+        assert not [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"][:1] == ["sleep"]
+                    and p.info["cmdline"][1:2] in (["303"], ["304"])]
+
+
+def _unix_sockets() -> list[str]:
+    found = []
+    for top in ("/run", "/tmp", "/var/tmp"):
+        for directory, _, files in os.walk(top):
+            found += [os.path.join(directory, f) for f in files
+                      if os.path.exists(os.path.join(directory, f)) and stat.S_ISSOCK(os.lstat(os.path.join(directory, f)).st_mode)]
+    return found
+
+
+@ROOT_ONLY
+@pytest.mark.parametrize("seccomp", [True, False], ids=["seccomp", "mounts-only"])
+def test_unix_sockets_of_the_host_are_unreachable(seccomp: bool, tmp_path: Path) -> None:
+    # Filesystem sockets cross network namespaces (PostgreSQL's lives in /run/postgresql): both the
+    # shadowed /run and the seccomp filter keep them out of reach; socketpair() still works.
+    listener = socket.socket(socket.AF_UNIX)
+    own = str(tmp_path / "own.sock")
+    listener.bind(own)
+    os.chmod(own, 0o777)
+    os.chmod(tmp_path, 0o755)
+    listener.listen()
+    targets = [*_unix_sockets(), own]
+    program = (
+        "import socket\n"
+        f"reached = []\nfor path in {targets!r}:\n"
+        "    try:\n"
+        "        s = socket.socket(socket.AF_UNIX)\n"
+        "        s.connect(path)\n"
+        "        reached.append(path)\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "a, b = socket.socketpair()\na.send(b'x')\n"
+        "try:\n"
+        "    socket.socket(socket.AF_UNIX)\n"
+        "    creatable = True\n"
+        "except PermissionError:\n"
+        "    creatable = False\n"
+        "print(reached, b.recv(1), creatable)\n"
+    )
+    spec = Spec(kind="stdio", cases=(Case("", f"[] b'x' {not seccomp}\n"),), timeout_s=3.0)
+    try:
+        with Executor(workers=1, seccomp=seccomp) as ex:
+            assert ex.isolation["seccomp"] is seccomp
+            result = ex.run_one(program, spec)
+        assert result.verdict == "pass", result.detail
+    finally:
+        listener.close()

@@ -29,7 +29,7 @@ from pipeline.store import engine_for
 from ssd.config import Settings
 from ssd.queues import ALL, queue
 from tests.conftest_gitea import BOT_TOKEN, REPO, seeded_standin
-from tests.deliveries import comment_payload, gitea_json_bytes, merged_pr_payload
+from tests.deliveries import comment_delivery, comment_payload, gitea_json_bytes, merged_pr_payload
 from tests.gitea_standin import GiteaStandin
 from webhooks.inbox import Inbox
 
@@ -156,12 +156,31 @@ def test_help_end_to_end_reacts_posts_one_status_comment_and_renders_the_registr
     assert job.meta["status_comment_id"] == status["id"] and job.meta["requester"] == "alice"
 
 
+def test_help_from_a_signed_webhook_through_the_web_edge_to_the_issue(bot: Bot) -> None:
+    """The whole spine: Gitea's POST -> the Flask app (verify, journal, enqueue) -> RQ -> the stand-in."""
+    from webhooks.app import create_app
+
+    client = create_app(bot.settings).test_client()
+    index = bot.new_issue()
+    comment_id = bot.gitea.add_comment(REPO, index, "/ssd help", user="alice")["id"]
+    body, headers = comment_delivery("s", number=index, comment_id=comment_id, body="/ssd help", user="alice")
+    assert client.post("/webhooks/gitea", data=body, headers=headers).status_code == 202
+    # Gitea's "Replay" sends the same payload with a new delivery id: answered, never run twice.
+    replay_headers = {**headers, "X-Gitea-Delivery": str(uuid.uuid4())}
+    assert client.post("/webhooks/gitea", data=body, headers=replay_headers).status_code in (200, 202)
+    bot.work()
+    [status] = bot.bot_comments(index)
+    assert "✅ **done**" in status["body"] and "| `/ssd help` |" in status["body"]
+    assert [r["content"] for r in bot.gitea.comments[comment_id]["reactions"]] == ["eyes"]
+
+
 def test_several_commands_in_one_comment_get_one_status_comment_each(bot: Bot) -> None:
     index = bot.new_issue()
     bot.comment("/ssd help\n/ssd help cancel", index=index)
     bot.work()
     statuses = bot.bot_comments(index)
     assert len(statuses) == 2
+    assert len(bot.gitea.calls("GET", "/collaborators/alice/permission")) == 1  # asked once per comment
     assert all("✅ **done**" in s["body"] for s in statuses)
     assert "Usage: `/ssd cancel <job>`" in statuses[1]["body"]
 
@@ -351,13 +370,14 @@ def test_gitea_answering_500_then_recovering(bot: Bot) -> None:
 def test_gitea_down_past_the_retries_fails_the_delivery_job_and_a_retry_still_runs_the_command(bot: Bot) -> None:
     index = bot.new_issue()
     inbox_id = bot.comment("/ssd help", index=index, enqueue=False)
+    command_comment = bot.last_comment_id()
     context.bot_login()  # known from an earlier delivery
     bot.gitea.fail_next(8, 503)  # reaction (4 tries, then given up) and the permission check (4 tries)
     with pytest.raises(GiteaError):
         process_delivery(inbox_id)
     assert bot.bot_comments(index) == []
     # The claim on the command line was released, so the retried delivery runs it.
-    assert process_delivery(inbox_id)["enqueued"] == [job_id_for(bot.last_comment_id(), 1)]
+    assert process_delivery(inbox_id)["enqueued"] == [job_id_for(command_comment, 1)]
     bot.work()
     [status] = bot.bot_comments(index)
     assert "✅ **done**" in status["body"]
@@ -372,6 +392,22 @@ def test_claims_guard_against_replays_but_not_against_a_crashed_first_attempt(ow
     conn.set("cmd:2:1", f"claimed:{time.time() - CLAIM_STALE - 5:.3f}")  # its process died mid-way
     assert _claim(conn, "cmd:2:1") is True
     assert _claim(conn, "cmd:2:1") is False
+
+
+def _plot(ctx, args) -> str:
+    url = ctx.attach("plot.png", b"\x89PNG fake bytes", "image/png")
+    return f"![plot]({url})"
+
+
+def test_attach_uploads_to_the_status_comment(bot: Bot, extra_command) -> None:
+    extra_command("test-plot", _plot)
+    index = bot.new_issue()
+    bot.comment("/ssd test-plot", index=index)
+    bot.work()
+    [status] = bot.bot_comments(index)
+    [key] = bot.gitea.comments[status["id"]]["assets"]
+    assert bot.gitea.attachments[key][1] == b"\x89PNG fake bytes"
+    assert f"![plot]({bot.gitea.url}/attachments/{key})" in status["body"]
 
 
 def _chatty(ctx, args) -> str:

@@ -197,8 +197,9 @@ def _serve_env(tmp_path: Path, port: int) -> dict[str, str]:
 def _start_serve(tmp_path: Path) -> tuple[subprocess.Popen, int, Path]:
     port = free_port()
     log_path = tmp_path / "serve.log"
-    proc = subprocess.Popen([sys.executable, "-m", "ssd.cli", "serve"], cwd=ROOT, env=_serve_env(tmp_path, port),
-                            stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
+    with open(log_path, "wb") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen([sys.executable, "-m", "ssd.cli", "serve"], cwd=ROOT,
+                                env=_serve_env(tmp_path, port), stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert proc.poll() is None, log_path.read_text()

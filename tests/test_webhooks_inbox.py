@@ -10,7 +10,7 @@ from rq import Queue
 
 from pipeline.store import engine_for
 from tests.deliveries import comment_payload, gitea_json_bytes
-from webhooks.inbox import DRAIN_LOCK, Inbox, enqueue_pending, inbox_table, job_id_for
+from webhooks.inbox import DRAIN_LOCK, Inbox, enqueue, enqueue_pending, inbox_table, job_id_for, sync_marks
 
 
 @pytest.fixture
@@ -67,6 +67,24 @@ def test_enqueue_pending_queues_each_row_once(inbox, redis_conn):
     assert job.func_name == "bot.jobs.process_delivery" and job.args == (a,)
     assert enqueue_pending(inbox, redis_conn) == 0
     assert len(queue) == 2
+
+
+def test_enqueue_is_one_transaction_and_marks_sync_in_bulk(inbox, redis_conn):
+    ids = [_record(inbox, n)[0] for n in range(1, 4)]
+    for inbox_id in ids[:2]:
+        enqueue(redis_conn, inbox_id, also=lambda pipe: pipe.hincrby("ssd:test", "n", 1))
+    assert Queue("default", connection=redis_conn).job_ids == [f"delivery-{i}" for i in ids[:2]]
+    assert int(redis_conn.hget("ssd:test", "n")) == 2
+    assert inbox.pending() == ids  # the table has not heard yet
+    assert sync_marks(inbox, redis_conn) == 2
+    assert inbox.pending() == ids[2:]
+    assert inbox.get(ids[0]).job_id == f"delivery-{ids[0]}"
+    # A request whose enqueue went through but which died before the mark: the drainer must not
+    # queue it again (RQ's unique enqueue), only mark it.
+    Queue("default", connection=redis_conn).enqueue("bot.jobs.process_delivery", ids[2], job_id=job_id_for(ids[2]))
+    assert enqueue_pending(inbox, redis_conn) == 0
+    assert inbox.pending() == []
+    assert len(Queue("default", connection=redis_conn)) == 3
 
 
 def test_enqueue_pending_yields_to_another_drainer(inbox, redis_conn):

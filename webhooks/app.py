@@ -16,6 +16,7 @@ from redis.retry import Retry
 
 from pipeline.store import engine_for
 from ssd.config import Settings
+from ssd.queues import DEFAULT, queue
 from ssd.redis_conn import redis_url
 from webhooks.inbox import Inbox, enqueue_pending
 from webhooks.routes import bp
@@ -48,6 +49,7 @@ class Edge:
         self.secret = settings.webhook_secret
         self.inbox = Inbox(engine_for(settings.database_url))
         self.redis = web_redis(settings)
+        self.default_queue = queue(DEFAULT, self.redis)  # one per process: RQ caches the server version
         # Set when this process journaled a delivery it could not enqueue (and at start-up, to drain
         # whatever an earlier process left behind); cleared after a successful enqueue_pending.
         self.backlog = True

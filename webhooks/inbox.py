@@ -1,8 +1,10 @@
 """The inbox: every accepted delivery, journaled durably before Gitea gets its 2xx.
 
 Gitea never retries a delivery it saw answered, so the row written here is the only copy. A delivery
-is "pending" until it is on the RQ ``default`` queue; ``enqueue_pending`` moves pending rows there
-whenever Redis is reachable (web start-up, the next delivery after a failure, the scheduler loop).
+is "pending" until it is marked queued; ``enqueue_pending`` moves pending rows onto the RQ ``default``
+queue whenever Redis is reachable (web start-up, the next delivery after a failure, the scheduler
+loop). ``enqueued_at``/``job_id`` of a row queued by its own request are filled in a few seconds later,
+in bulk, from marks the request left in Redis (``sync_marks``).
 Rows are deduplicated on content (``dedupe_key``), because a Replay in Gitea carries a new delivery id.
 """
 
@@ -11,13 +13,16 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
 import sqlalchemy as sa
-from rq.job import Job
+from redis.client import Pipeline
+from rq import Queue
+from rq.exceptions import DuplicateJobError
 from sqlalchemy.engine import Engine
 
 from ssd.queues import DEFAULT, queue
@@ -26,6 +31,7 @@ log = logging.getLogger(__name__)
 
 PROCESS_DELIVERY = "bot.jobs.process_delivery"
 DRAIN_LOCK = "ssd:inbox:drain-lock"
+QUEUED_MARKS = "ssd:inbox:queued"  # ids queued by web requests whose mark is not in the table yet
 
 metadata = sa.MetaData()
 
@@ -140,8 +146,23 @@ class Inbox:
                 .values(enqueued_at=datetime.now(UTC), job_id=job_id)
             )
 
+    def mark_enqueued_many(self, inbox_ids: list[int]) -> None:
+        """Mark rows queued by ``enqueue`` (their job ids are ``delivery-{id}``); already marked ones stay."""
+        job_id = sa.literal("delivery-", sa.String) + sa.cast(inbox_table.c.id, sa.String)
+        for start in range(0, len(inbox_ids), 500):
+            chunk = inbox_ids[start:start + 500]
+            with self.engine.begin() as conn:
+                conn.execute(
+                    inbox_table.update()
+                    .where(inbox_table.c.id.in_(chunk), inbox_table.c.enqueued_at.is_(None))
+                    .values(enqueued_at=datetime.now(UTC), job_id=job_id)
+                )
+
     def pending(self, min_age: float = 0.0) -> list[int]:
-        """Ids journaled but not yet queued, oldest first; ``min_age`` (seconds) skips rows still in flight."""
+        """Ids journaled but not marked queued, oldest first; ``min_age`` (seconds) skips rows still in flight.
+
+        A row a web request queued carries its mark in Redis until ``sync_marks`` copies it here.
+        """
         query = sa.select(inbox_table.c.id).where(inbox_table.c.enqueued_at.is_(None)).order_by(inbox_table.c.id)
         if min_age > 0:
             query = query.where(inbox_table.c.received_at <= datetime.now(UTC) - timedelta(seconds=min_age))
@@ -149,39 +170,65 @@ class Inbox:
             return [int(row_id) for row_id in conn.execute(query).scalars()]
 
 
-def enqueue(inbox: Inbox, conn: redis.Redis, inbox_id: int) -> str:
-    """Put one journaled delivery on the ``default`` queue and mark it; raises redis errors to the caller."""
+def enqueue(
+    conn: redis.Redis,
+    inbox_id: int,
+    rq_queue: Queue | None = None,
+    also: Callable[[Pipeline], None] | None = None,
+) -> str:
+    """Put one journaled delivery on the ``default`` queue, in a single Redis round trip.
+
+    The job, the queue push, the "queued" mark (``QUEUED_MARKS``) and whatever ``also`` adds (the web
+    tier's delivery counter) go in one MULTI/EXEC: either all of it happened or none of it did. The
+    mark reaches the database later, in bulk (``sync_marks``), which keeps the request path at one
+    INSERT and one Redis call. Redis errors propagate: the row stays pending for ``enqueue_pending``.
+    """
     job_id = job_id_for(inbox_id)
-    queue(DEFAULT, conn).enqueue(PROCESS_DELIVERY, inbox_id, job_id=job_id)
-    inbox.mark_enqueued(inbox_id, job_id)
+    pipe = conn.pipeline()
+    (rq_queue or queue(DEFAULT, conn)).enqueue(PROCESS_DELIVERY, inbox_id, job_id=job_id, pipeline=pipe)
+    pipe.sadd(QUEUED_MARKS, inbox_id)
+    if also is not None:
+        also(pipe)
+    pipe.execute()
     return job_id
 
 
+def sync_marks(inbox: Inbox, conn: redis.Redis) -> int:
+    """Copy the "queued" marks web requests left in Redis into the inbox table; returns how many."""
+    ids = sorted(int(member) for member in conn.smembers(QUEUED_MARKS))
+    if ids:
+        inbox.mark_enqueued_many(ids)
+        conn.srem(QUEUED_MARKS, *ids)
+    return len(ids)
+
+
 def enqueue_pending(inbox: Inbox, conn: redis.Redis, min_age: float = 0.0) -> int:
-    """Queue every pending delivery; returns how many were queued.
+    """Queue every journaled delivery that is not queued yet; returns how many were queued.
 
     ``min_age`` leaves alone rows younger than that many seconds: a web request that has just journaled
-    a row enqueues it itself within milliseconds, and enqueueing it here as well would run it twice.
-    Callers running concurrently with live traffic (the scheduler, other web workers) pass a grace
-    period; an operator or a test draining the inbox after an outage passes 0.
+    a row enqueues it itself within milliseconds. Callers running next to live traffic (the scheduler,
+    web workers) pass a grace period; an operator or a test draining the inbox after an outage passes 0.
 
-    A row whose job already exists in Redis (enqueued, but the process died before marking it) is only
-    marked, never queued a second time. Redis errors propagate: the rows stay pending for the next try.
-    Returns 0 at once when another process holds the drain lock.
+    The enqueue is RQ's atomic unique enqueue: a row whose job already exists (queued by its request,
+    which died before anything was marked) is only marked, never queued twice. Redis errors propagate:
+    the rows stay pending for the next try. Returns 0 at once when another process holds the drain lock.
     """
-    # One drainer at a time across processes: two drainers racing past Job.exists would queue twice.
+    # One drainer at a time across processes, so two of them never race on the same rows.
     lock = conn.lock(DRAIN_LOCK, timeout=120)
     if not lock.acquire(blocking=False):
         return 0
     queued = 0
     try:
+        sync_marks(inbox, conn)
+        rq_queue = queue(DEFAULT, conn)
         for inbox_id in inbox.pending(min_age=min_age):
             job_id = job_id_for(inbox_id)
-            if Job.exists(job_id, connection=conn):
-                inbox.mark_enqueued(inbox_id, job_id)
-                continue
-            enqueue(inbox, conn, inbox_id)
-            queued += 1
+            try:
+                rq_queue.enqueue(PROCESS_DELIVERY, inbox_id, job_id=job_id, unique=True)
+                queued += 1
+            except DuplicateJobError:
+                pass
+            inbox.mark_enqueued(inbox_id, job_id)
     finally:
         with contextlib.suppress(redis.exceptions.LockError, redis.RedisError):
             lock.release()

@@ -12,6 +12,7 @@ import logging
 import re
 
 import redis
+from redis.client import Pipeline
 from rq import Queue, Worker
 
 from ssd.queues import ALL
@@ -50,7 +51,8 @@ def event_label(event_type: str | None) -> str:
     return event_type if event_type in KNOWN_EVENTS else "other"
 
 
-def count_delivery(conn: redis.Redis, event: str, outcome: str) -> None:
+def count_delivery(conn: redis.Redis | Pipeline, event: str, outcome: str) -> None:
+    """Count one delivery; on a pipeline the increment just joins it (and its fate)."""
     try:
         conn.hincrby(DELIVERIES_KEY, f"{event_label(event)}|{outcome}", 1)
     except redis.RedisError as exc:

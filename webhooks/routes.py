@@ -124,7 +124,9 @@ def gitea_delivery() -> tuple[Response, int]:
         return _answer(200, event_type, "duplicate", inbox_id=inbox_id)
 
     try:
-        enqueue(edge.inbox, edge.redis, inbox_id)
+        # The "queued" counter rides in the enqueue's own MULTI/EXEC: one Redis round trip in all.
+        enqueue(edge.redis, inbox_id, edge.default_queue,
+                also=lambda pipe: metrics.count_delivery(pipe, event_type, "queued"))
     except redis.RedisError as exc:
         # Journaled is enough to answer 2xx: enqueue_pending picks the row up when Redis is back.
         log.warning("delivery %s journaled as inbox %d, not queued: %s", delivery_id, inbox_id, exc)
@@ -133,7 +135,7 @@ def gitea_delivery() -> tuple[Response, int]:
     log.info("delivery %s %s -> inbox %d queued", delivery_id, dedupe_key, inbox_id)
     if edge.backlog:
         edge.drain_backlog()
-    return _answer(202, event_type, "queued", inbox_id=inbox_id)
+    return jsonify(status="queued", inbox_id=inbox_id), 202
 
 
 @bp.get("/healthz")

@@ -44,7 +44,7 @@ DEFAULTS: dict[str, RuntimeDefaults] = {
         {"temperature": 0.2, "top_k": 40, "top_p": 0.95, "min_p": 0.05, "repeat_penalty": 1.0},
         "llama-cpp-python 0.3.36 llama_cpp/llama.py `Llama.create_chat_completion` signature, read in the "
         "installed package (its HTTP server, llama_cpp/server/types.py `temperature_field`, uses 0.8)",
-        "differs from the llama.cpp server's 0.8",
+        "create_chat_completion's 0.2 differs from create_completion's and the servers' 0.8",
     ),
     "vllm": RuntimeDefaults(
         "vllm", "vLLM",

@@ -16,8 +16,11 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
-def _where(findings: Iterable[Finding]) -> str:
-    return ", ".join(f"`{f.path}:{f.line}`" for f in findings)
+def _where(findings: Iterable[Finding], show: int = 6) -> str:
+    """Places as `path:line`, the first ``show`` of them (a flag on a big repo stays one readable line)."""
+    places = [f"`{f.path}:{f.line}`" for f in findings]
+    more = f" and {len(places) - show} more" if len(places) > show else ""
+    return ", ".join(places[:show]) + more
 
 
 def _places(findings: Iterable[Finding]) -> tuple[tuple[str, int], ...]:

@@ -174,6 +174,14 @@ class _Finder(ast.NodeVisitor):
                 if isinstance(inner.value, str) and callee != "str":
                     return Value(parse_text(inner.value).value, note=inner.note)
                 return inner
+            if callee.rsplit(".", 1)[-1] in ("field", "Field"):  # dataclass / pydantic field defaults
+                default = next((kw.value for kw in node.keywords if kw.arg == "default"), None)
+                if default is None and node.args and callee.endswith("Field"):
+                    default = node.args[0]
+                if default is not None:
+                    inner = self.resolve(default, depth + 1)
+                    return Value(inner.value, inner.expr, inner.env_var, inner.env_default,
+                                 "field default" + (f"; {inner.note}" if inner.note else ""))
             if callee in _ENV_GETTERS and node.args:
                 return self._env(node, node.args[0], node.args[1] if len(node.args) > 1 else None, depth)
         if isinstance(node, ast.Subscript) and ast.unparse(node.value) in ("os.environ", "environ"):

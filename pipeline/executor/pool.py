@@ -186,7 +186,10 @@ class _Judge:
                 detail = f"output limit exceeded ({done.get('output_bytes', 0)} bytes)"
             elif done.get("child_done") and self.passed == self.total:
                 verdict = "pass"
-            elif "MemoryError" in stderr_tail or (sig == signal.SIGKILL and status != "stopped"):
+            elif status == "protocol":
+                verdict, detail = "runtime_error", done.get("detail") or "garbled control pipe"
+            elif "MemoryError" in stderr_tail or (sig == signal.SIGKILL and status == "signal"):
+                # A SIGKILL we did not send: the kernel's OOM killer.
                 verdict, detail = "memory", stderr_tail or "killed (out of memory)"
             elif sig is not None:
                 verdict, detail = "runtime_error", f"killed by {SIGNAL_NAMES.get(sig, sig)} {stderr_tail}".strip()
@@ -196,6 +199,8 @@ class _Judge:
                 verdict = "runtime_error"
                 detail = (f"the program exited (code {done.get('exit_code')}) before its tests finished "
                           f"({self.passed}/{self.total} done) {stderr_tail}").strip()
+        if done.get("leaked"):
+            detail += f" [{done['leaked']} processes of this sample could not be reaped]"
         return ExecResult(verdict=verdict, tests_run=self.tests_run, tests_total=self.total,
                           duration_s=round(float(done.get("duration_s") or 0.0), 4), detail=detail[:DETAIL_LIMIT],
                           network_isolated=network_isolated)
@@ -211,7 +216,7 @@ class Executor:
     def __init__(self, workers: int | None = None, cache_dir: Path | None = None, *,
                  memory_mb: int = 2048, output_limit_bytes: int = 1 << 20, fsize_mb: int = 16, nofile: int = 64,
                  nproc: int = 32, sample_timeout_s: float = 300.0, network_isolation: bool = True,
-                 drop_privileges: bool = True, uid_base: int = 60000) -> None:
+                 drop_privileges: bool = True, uid_base: int = 60000, seccomp: bool = True) -> None:
         cores = usable_cores()
         if workers is not None and workers < 1:
             raise ValueError("workers must be >= 1")
@@ -220,7 +225,7 @@ class Executor:
         self.limits = {"memory_bytes": memory_mb << 20, "fsize_bytes": fsize_mb << 20, "nofile": nofile,
                        "nproc": nproc, "output_limit": output_limit_bytes, "sample_timeout_s": sample_timeout_s}
         self.zygote_config = {"network_isolation": network_isolation, "drop_privileges": drop_privileges,
-                              "uid_base": uid_base, "package_root": PACKAGE_ROOT}
+                              "uid_base": uid_base, "package_root": PACKAGE_ROOT, "seccomp": seccomp}
         self._zygotes: list[_Zygote | None] = [None] * self.workers
         self._lock = threading.Lock()
         self._closed = False

@@ -29,6 +29,7 @@ import tempfile
 from dataclasses import dataclass
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 MS_BIND = 0x1000
@@ -38,9 +39,13 @@ MS_PRIVATE = 1 << 18
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
 
 # World-writable directories that get a private, root-owned (0755) tmpfs in the zygote's mount namespace.
-SHADOWED_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+# /run also holds database sockets (/run/postgresql, /run/mysqld): filesystem unix sockets cross network
+# namespaces, so it is covered too.
+SHADOWED_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run")
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -74,9 +79,11 @@ class Isolation:
     mount: bool = False  # private tmpfs over the world-writable directories
     uid: int | None = None  # the unprivileged uid samples run as (None: they run as the service user)
     subreaper: bool = False
+    seccomp: bool = False  # socket(AF_UNIX) is refused in children
 
     def as_dict(self) -> dict:
-        return {"network": self.network, "mount": self.mount, "uid": self.uid, "subreaper": self.subreaper}
+        return {"network": self.network, "mount": self.mount, "uid": self.uid, "subreaper": self.subreaper,
+                "seccomp": self.seccomp}
 
 
 def allocate_uid(base: int, count: int = 1000) -> tuple[int, int] | None:
@@ -156,7 +163,7 @@ def isolate_zygote(want_network: bool = True, tmpfs_size: str = "256m",
     except OSError:
         pass
     if os.geteuid() == 0:
-        flags = CLONE_NEWNS | (CLONE_NEWNET if want_network else 0)
+        flags = CLONE_NEWNS | CLONE_NEWIPC | (CLONE_NEWNET if want_network else 0)
         try:
             unshare(flags)
             result.network = want_network
@@ -211,7 +218,8 @@ def make_workdir(base: str | None, uid: int | None) -> str:
     return path
 
 
-def enter_child(workdir: str, limits: ChildLimits, uid: int | None, keep_fds: dict[int, int]) -> None:
+def enter_child(workdir: str, limits: ChildLimits, uid: int | None, keep_fds: dict[int, int],
+                seccomp: bool = False) -> None:
     """Turn a freshly forked zygote child into a sandbox. ``keep_fds`` maps target fd -> source fd."""
     os.setsid()  # own session and process group: the zygote kills the whole group
     for target, source in keep_fds.items():
@@ -232,6 +240,8 @@ def enter_child(workdir: str, limits: ChildLimits, uid: int | None, keep_fds: di
     ):
         resource.setrlimit(name, (value, hard))
     prctl(PR_SET_NO_NEW_PRIVS, 1)  # setuid binaries (su, ping, ...) cannot gain privileges
+    if seccomp:
+        block_unix_sockets()
     if uid is not None:
         # Only meaningful for a uid of our own: RLIMIT_NPROC counts every process of the real uid.
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.nproc, limits.nproc))
@@ -240,6 +250,48 @@ def enter_child(workdir: str, limits: ChildLimits, uid: int | None, keep_fds: di
         os.setresuid(uid, uid, uid)
     # After the uid change (which clears it): die with the zygote.
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+# seccomp: socket(AF_UNIX, ...) fails with EACCES, so a sample cannot connect to a filesystem socket we did
+# not think of (a service's gunicorn socket, a database elsewhere). socketpair() stays allowed (asyncio and
+# multiprocessing pipes use it). Syscall numbers and audit arch per machine; other machines skip the filter.
+_SECCOMP_ARCH = {"x86_64": (0xC000003E, 41), "aarch64": (0xC00000B7, 198)}
+_BPF_LD_W_ABS, _BPF_JEQ_K, _BPF_RET_K = 0x20, 0x15, 0x06
+_SECCOMP_RET_ALLOW, _SECCOMP_RET_ERRNO = 0x7FFF0000, 0x00050000
+AF_UNIX = 1
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def block_unix_sockets() -> bool:
+    """Install the filter (needs no-new-privs); False where this machine has no known syscall table."""
+    arch = _SECCOMP_ARCH.get(os.uname().machine)
+    if arch is None:
+        return False
+    audit_arch, nr_socket = arch
+    x32_socket = nr_socket | 0x40000000 if audit_arch == 0xC000003E else nr_socket  # x86's x32 ABI alias
+    program = [
+        (_BPF_LD_W_ABS, 0, 0, 4),  # seccomp_data.arch
+        (_BPF_JEQ_K, 1, 0, audit_arch),
+        (_BPF_RET_K, 0, 0, _SECCOMP_RET_ERRNO | errno.ENOSYS),  # a foreign ABI (int 0x80): refused
+        (_BPF_LD_W_ABS, 0, 0, 0),  # seccomp_data.nr
+        (_BPF_JEQ_K, 1, 0, nr_socket),
+        (_BPF_JEQ_K, 0, 3, x32_socket),
+        (_BPF_LD_W_ABS, 0, 0, 16),  # args[0] (low half): the address family
+        (_BPF_JEQ_K, 0, 1, AF_UNIX),
+        (_BPF_RET_K, 0, 0, _SECCOMP_RET_ERRNO | errno.EACCES),
+        (_BPF_RET_K, 0, 0, _SECCOMP_RET_ALLOW),
+    ]
+    filters = (_SockFilter * len(program))(*[_SockFilter(*op) for op in program])
+    prog = _SockFprog(len(program), filters)
+    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp")
+    return True
 
 
 def kill_uid(uid: int) -> None:

