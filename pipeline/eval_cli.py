@@ -148,7 +148,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int, default=0, help="0 = off (default)")
     p.add_argument("--min-p", type=float, default=0.0)
     p.add_argument("--max-tokens", type=_positive, default=512)
-    p.add_argument("--threads", type=_positive, help="backend threads (default: cores)")
+    p.add_argument("--threads", type=_positive, help="backend threads (default: cores - 1 for llama.cpp)")
     p.add_argument("--gold", action="store_true", help="run the suite's reference solutions (environment check)")
     p.set_defaults(func=_run_safely(cmd_eval))
 

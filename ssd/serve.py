@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import json
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -175,7 +176,8 @@ class MeteredWorker(Worker):
 
 
 def parse_queues(text: str) -> list[str]:
-    names = [name.strip() for name in text.split(",") if name.strip()]
+    """``default,cpu`` (or ``default:cpu``: systemd unit instance names cannot hold a comma)."""
+    names = [name.strip() for name in text.replace(":", ",").split(",") if name.strip()]
     unknown = [name for name in names if name not in ALL]
     if not names or unknown:
         raise ConfigError(f"--queues: expected a comma list of {', '.join(ALL)}, got {text!r}")
@@ -298,11 +300,13 @@ class Scheduler:
     """
 
     def __init__(self, settings: Settings, conn: redis.Redis | None = None,
-                 nightly_hook: Callable[[redis.Redis, datetime], list[str]] = nightly) -> None:
+                 nightly_hook: Callable[[redis.Redis, datetime], list[str]] = nightly,
+                 sweep_interval: float = SWEEP_INTERVAL) -> None:
         self.schedule = nightly_schedule(settings)
         self.conn = conn if conn is not None else connect(settings)
         self.inbox = Inbox(engine_for(settings.database_url))
         self.nightly_hook = nightly_hook
+        self.sweep_interval = sweep_interval
         self._next_sweep = 0.0
 
     def sweep_abandoned(self) -> None:
@@ -323,8 +327,8 @@ class Scheduler:
             enqueue_pending(self.inbox, self.conn, min_age=PENDING_GRACE)
         except (redis.RedisError, sa.exc.SQLAlchemyError) as exc:
             log.warning("scheduler: inbox not drained this time: %s", exc)
-        if time.monotonic() >= self._next_sweep:
-            self._next_sweep = time.monotonic() + SWEEP_INTERVAL
+        if self.sweep_interval != math.inf and time.monotonic() >= self._next_sweep:
+            self._next_sweep = time.monotonic() + self.sweep_interval
             self.sweep_abandoned()
         if self.schedule.matches(now):
             try:

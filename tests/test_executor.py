@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import stat
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -162,9 +163,11 @@ def test_timeout_exception_swallowed_by_program(executor: Executor) -> None:
 
 
 def test_memory_hog(executor: Executor) -> None:
-    program = "blocks = []\nwhile True:\n    blocks.append(bytearray(64 * 1024 * 1024))"
-    result = run_clean(executor, program, ONE_LINE, max_s=5)
+    spec = Spec(kind="stdio", cases=(Case("", "done\n"),), timeout_s=3.0)
+    program = "blocks = []\nwhile True:\n    blocks.append(bytes(64 * 1024 * 1024))"  # 512 MiB limit here
+    result = run_clean(executor, program, spec, max_s=6)
     assert result.verdict == "memory", result
+    assert run_clean(executor, "x = [0] * 10 ** 10", spec, max_s=6).verdict == "memory"
 
 
 @ROOT_ONLY
@@ -190,7 +193,7 @@ def test_grandchildren_are_killed(executor: Executor) -> None:
     )
     result = run_clean(executor, program, ONE_LINE, max_s=5)
     assert result.verdict == "pass", result
-    assert not [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"][:2] in (["sleep", "300"],
+    assert not [p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [])[:2] in (["sleep", "300"],
                                                                                          ["sleep", "301"])]
 
 
@@ -385,8 +388,8 @@ def test_clean_up_without_a_sandbox_uid() -> None:
     with Executor(workers=1, drop_privileges=False) as ex:
         assert ex.isolation["uid"] is None
         assert run_clean(ex, program, ONE_LINE, max_s=5).verdict == "pass"
-        assert not [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"][:1] == ["sleep"]
-                    and p.info["cmdline"][1:2] in (["303"], ["304"])]
+        assert not [p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [])[:1] == ["sleep"]
+                    and (p.info["cmdline"] or [])[1:2] in (["303"], ["304"])]
 
 
 def _unix_sockets() -> list[str]:
@@ -435,3 +438,35 @@ def test_unix_sockets_of_the_host_are_unreachable(seccomp: bool, tmp_path: Path)
         assert result.verdict == "pass", result.detail
     finally:
         listener.close()
+
+
+def test_many_samples_with_big_inputs_and_outputs_do_not_deadlock() -> None:
+    # Requests bigger than a pipe buffer and outputs bigger than one, several samples per zygote: the
+    # executor must never block writing a request while the zygote blocks writing events.
+    spec = Spec(kind="stdio", timeout_s=5.0,
+                cases=tuple(Case("7\n" + "1 " * 100_000, "7\n" * 40_000) for _ in range(2)))
+    program = "import sys\nn = sys.stdin.readline()\nsys.stdout.write(n * 40_000)"
+    small = "def add(a, b):\n    return a + b"
+    kinds = [(program, spec), (small, ADD_CALL), (small, ADD_ASSERT), ("def add(a, b):\n    return 0", ADD_ASSERT)]
+    items = [(kinds[i % 4][0] + f"\n# {i}", kinds[i % 4][1]) for i in range(16)]
+    with Executor(workers=1) as ex:
+        results = ex.run(items)
+    assert [r.verdict for r in results] == ["pass", "pass", "pass", "runtime_error"] * 4, [r.detail for r in results]
+
+
+def test_zygote_killed_during_a_run() -> None:
+    # The samples in flight fail with a clear detail; a fresh zygote runs the rest; nothing is left behind.
+    slow = Spec(kind="stdio", cases=(Case("", "done\n"),), timeout_s=5.0)
+    with Executor(workers=1) as ex:
+        ex.isolation  # noqa: B018 - starts the zygote
+        killer = threading.Timer(0.5, os.kill, (ex.zygote_pids()[0], 9))
+        killer.start()
+        items = [("import time\ntime.sleep(3)\nprint('done')", slow)] + [(f"print('done')  # {i}", ONE_LINE)
+                                                                       for i in range(3)]
+        start = time.monotonic()
+        results = ex.run(items)
+        killer.join()
+        assert time.monotonic() - start < 5
+        assert results[0].verdict == "runtime_error" and "zygote" in results[0].detail
+        assert [r.verdict for r in results[2:]] == ["pass", "pass"]
+        assert_clean(ex)

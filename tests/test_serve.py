@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import signal
@@ -79,8 +80,8 @@ def test_scheduler_runs_the_nightly_hook_once_per_cron_minute(settings_env, redi
         calls.append(when)
         return []
 
-    first = serve.Scheduler(settings, conn=redis_conn, nightly_hook=hook)
-    second = serve.Scheduler(settings, conn=redis_conn, nightly_hook=hook)  # e.g. on another host
+    first = serve.Scheduler(settings, conn=redis_conn, nightly_hook=hook, sweep_interval=math.inf)
+    second = serve.Scheduler(settings, conn=redis_conn, nightly_hook=hook, sweep_interval=math.inf)  # another host
     three = datetime(2026, 1, 5, 3, 0, 10).astimezone()
     first.tick(three)
     second.tick(three.replace(second=40))
@@ -95,7 +96,7 @@ def test_scheduler_drains_journaled_deliveries(settings_env, redis_conn, monkeyp
     inbox = Inbox(engine_for(settings.database_url))
     text = gitea_json_bytes(comment_payload(comment_id=31)).decode()
     inbox_id, _ = inbox.record("d", "issue_comment", "issue_comment", "created", "comment:31:created", text)
-    scheduler = serve.Scheduler(settings, conn=redis_conn, nightly_hook=lambda conn, when: [])
+    scheduler = serve.Scheduler(settings, conn=redis_conn, nightly_hook=lambda conn, when: [], sweep_interval=math.inf)
     scheduler.tick()
     assert inbox.pending() == [inbox_id]  # too young: its own web request may still be enqueueing it
     monkeypatch.setattr(serve, "PENDING_GRACE", 0.0)
@@ -108,6 +109,7 @@ def test_scheduler_drains_journaled_deliveries(settings_env, redis_conn, monkeyp
 
 def test_parse_queues():
     assert serve.parse_queues("default, cpu,gpu") == ["default", "cpu", "gpu"]
+    assert serve.parse_queues("default:cpu") == ["default", "cpu"]  # as in ssd-worker@default:cpu
     for bad in ("", "default,tpu", ","):
         with pytest.raises(ConfigError, match="--queues"):
             serve.parse_queues(bad)
@@ -122,16 +124,16 @@ def test_webhook_url(tmp_path):
 
 
 def test_example_payloads_are_byte_exact_gitea():
-    for name, builder_payload in (("help-comment.json", comment_payload(comment_id=9001)),
+    for name, builder_payload in (("comment-help.json", comment_payload(comment_id=9001)),
                                   ("merged-pr.json", merged_pr_payload(pr_id=501))):
         raw = (EXAMPLES / name).read_bytes()
         assert not raw.endswith(b"\n")
         assert raw == gitea_json_bytes(json.loads(raw))  # 2-space indent, HTML-escaped, Go key order
         assert json.loads(raw) == builder_payload
-    assert json.loads((EXAMPLES / "help-comment.json").read_bytes())["comment"]["body"] == "/ssd help"
+    assert json.loads((EXAMPLES / "comment-help.json").read_bytes())["comment"]["body"] == "/ssd help"
     merged = json.loads((EXAMPLES / "merged-pr.json").read_bytes())
     assert merged["action"] == "closed" and merged["pull_request"]["merged"] is True
-    assert serve.guess_event_type((EXAMPLES / "help-comment.json").read_bytes()) == "issue_comment"
+    assert serve.guess_event_type((EXAMPLES / "comment-help.json").read_bytes()) == "issue_comment"
     assert serve.guess_event_type((EXAMPLES / "merged-pr.json").read_bytes()) == "pull_request"
     assert serve.guess_event_type(gitea_json_bytes(comment_payload(is_pull=True))) == "pull_request_comment"
 
@@ -145,7 +147,7 @@ def test_deliver_signs_and_posts_like_gitea(settings_env, redis_conn, form, caps
     thread.start()
     try:
         url = f"http://127.0.0.1:{httpd.server_port}/webhooks/gitea"
-        path = EXAMPLES / "help-comment.json"
+        path = EXAMPLES / "comment-help.json"
         assert serve.deliver(settings, path, url=url, form=form) == 0
         assert '"status":"queued"' in capsys.readouterr().out
         inbox = app.extensions["ssd"].inbox
@@ -159,7 +161,7 @@ def test_deliver_signs_and_posts_like_gitea(settings_env, redis_conn, form, caps
     finally:
         httpd.shutdown()
         thread.join(5)
-    assert serve.deliver(settings, EXAMPLES / "help-comment.json", url=url) == 1  # nobody listening
+    assert serve.deliver(settings, EXAMPLES / "comment-help.json", url=url) == 1  # nobody listening
 
 
 def _exists(inbox: Inbox, inbox_id: int) -> bool:
@@ -243,7 +245,7 @@ def test_serve_on_embedded_defaults_answers_help_end_to_end(tmp_path):
         assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
 
         deliver = subprocess.run(
-            [sys.executable, "-m", "ssd.cli", "deliver", str(EXAMPLES / "help-comment.json")],
+            [sys.executable, "-m", "ssd.cli", "deliver", str(EXAMPLES / "comment-help.json")],
             cwd=ROOT, env=_serve_env(tmp_path, port), capture_output=True, text=True, timeout=30,
         )
         assert deliver.returncode == 0, deliver.stderr

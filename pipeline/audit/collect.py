@@ -32,11 +32,6 @@ class Value:
     def is_numeric(self) -> bool:
         return isinstance(self.value, int | float) and not isinstance(self.value, bool)
 
-    @property
-    def usable(self) -> bool:
-        """Worth reporting for a flag or env var: a number, or something dynamic that may become one."""
-        return self.is_numeric or self.expr is not None or self.value is None
-
 
 def number(text: str) -> int | float | None:
     text = text.strip()

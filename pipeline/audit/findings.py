@@ -20,8 +20,6 @@ PARAM_ALIASES: dict[str, tuple[str, ...]] = {
 # Sampling knobs proper: always reported. The others (seed, context and length limits) are reported only next
 # to a primary one or in an LLM-specific place, because ``seed`` and ``max_tokens`` mean many other things.
 PRIMARY = frozenset({"temperature", "top_p", "top_k", "min_p", "repeat_penalty"})
-# Short spellings that are only a sampling setting when the value is a number ("temp: /tmp" is not).
-NUMERIC_ONLY = frozenset({"temp", "t_eval", "t_train", "seed"})
 _ALIAS_TO_PARAM = {alias: param for param, aliases in PARAM_ALIASES.items() for alias in aliases}
 # Affixes around a name ("eval_temperature", "OLLAMA_TOP_K", "temperature_train") only for unambiguous names.
 _AFFIXABLE = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "repetition_penalty", "num_ctx",

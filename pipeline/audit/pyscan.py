@@ -22,6 +22,8 @@ from pipeline.audit.shell import scan_argv
 _RUNTIME_IMPORTS = {"openai": "openai", "ollama": "ollama", "langchain_ollama": "ollama", "vllm": "vllm",
                     "llama_cpp": "llamacpp-python", "transformers": "transformers", "langchain_openai": "openai"}
 _OPTION_CALLS = frozenset({"add_argument", "option", "Option", "argument"})
+# pydantic's Field(alias=...) is not a model; the YAML/INI/CLI spellings "alias"/"from" stay out here.
+PY_MODEL_KEYS = MODEL_KEYS - {"alias", "from"}
 _ENV_GETTERS = frozenset({"os.getenv", "getenv", "os.environ.get", "environ.get", "os.environ.setdefault"})
 
 
@@ -105,7 +107,7 @@ class _Scopes(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         for kw in node.keywords:
-            if kw.arg in MODEL_KEYS and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
+            if kw.arg in PY_MODEL_KEYS and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
                 self.models.append(model_name(kw.value.value))
         last = ast.unparse(node.func).rsplit(".", 1)[-1]
         first = node.args[0] if node.args else None  # from_pretrained("org/name"), vllm.LLM("org/name")
@@ -117,8 +119,9 @@ class _Scopes(ast.NodeVisitor):
 class _Finder(ast.NodeVisitor):
     """Pass 2: findings, with values resolved against pass 1's bindings."""
 
-    def __init__(self, col: Collector, scopes: _Scopes) -> None:
+    def __init__(self, col: Collector, scopes: _Scopes, tree: ast.Module) -> None:
         self.col = col
+        self.tree = tree
         self.scopes = scopes
         self.stack: list[ast.AST] = []
         self.consumed: set[tuple[int, str]] = set()  # (id(scope), name) read by a reported setting
@@ -227,14 +230,14 @@ class _Finder(ast.NodeVisitor):
     def _model_of(self, call: ast.Call | None) -> str | None:
         if call is not None:
             for kw in call.keywords:
-                if kw.arg in MODEL_KEYS:
+                if kw.arg in PY_MODEL_KEYS:
                     value = self.resolve(kw.value)
                     if isinstance(value.value, str):
                         return model_name(value.value)
         for node in reversed(self.stack):  # an enclosing call's model= (a dict passed as options=...)
             if isinstance(node, ast.Call) and node is not call:
                 for kw in node.keywords:
-                    if kw.arg in MODEL_KEYS:
+                    if kw.arg in PY_MODEL_KEYS:
                         value = self.resolve(kw.value)
                         if isinstance(value.value, str):
                             return model_name(value.value)
@@ -300,7 +303,7 @@ class _Finder(ast.NodeVisitor):
         callee = ast.unparse(parent_call.func) if parent_call is not None else ""
         model = None
         for key, value in zip(node.keys, node.values, strict=True):
-            if isinstance(key, ast.Constant) and key.value in MODEL_KEYS:
+            if isinstance(key, ast.Constant) and key.value in PY_MODEL_KEYS:
                 resolved = self.resolve(value)
                 if isinstance(resolved.value, str):
                     model = model_name(resolved.value)
@@ -341,7 +344,17 @@ class _Finder(ast.NodeVisitor):
         self.generic_visit(node)
 
     def assignments(self, tree: ast.Module) -> None:
-        """Parameter-named variables, attributes and fields whose value no reported setting already carries."""
+        """Parameter-named attributes (``self.temperature = t``), then variables, parameters and fields whose
+        value no reported setting already carries (attributes first: resolving them consumes names)."""
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Assign):
+                continue
+            for target in node.targets:
+                if isinstance(target, ast.Attribute) and match_param(target.attr)[0]:
+                    self.stack = _path_to(tree, node)[:-1]  # resolve in the enclosing function
+                    self.col.add(line=node.value.lineno, key=ast.unparse(target), value=self.resolve(node.value),
+                                 contexts=self._contexts((ast.unparse(target),)), model=self.file_model,
+                                 group=("attr", ast.unparse(target.value)))
         for scope, names in self.scopes.bindings.items():
             for name, bindings in names.items():
                 if (id(scope), name) in self.consumed:
@@ -350,14 +363,6 @@ class _Finder(ast.NodeVisitor):
                     if binding.kind == "param" and binding.node is None:
                         continue
                     self._assignment(scope, name, binding)
-        for node in ast.walk(tree):  # self.temperature = 0.7 / params.temperature = 0.5
-            if isinstance(node, ast.Assign):
-                for target in node.targets:
-                    if isinstance(target, ast.Attribute) and match_param(target.attr)[0]:
-                        self.stack = [tree]
-                        self.col.add(line=node.value.lineno, key=ast.unparse(target), value=self.resolve(node.value),
-                                     contexts=(ast.unparse(target),), model=self.file_model,
-                                     group=("attr", ast.unparse(target.value)))
 
     def _assignment(self, scope: ast.AST, name: str, binding: _Binding) -> None:
         param, _ = match_param(name)
@@ -395,8 +400,7 @@ def scan_python(path: str, text: str) -> FileScan:
     scopes = _Scopes()
     try:
         scopes.visit(tree)
-        finder = _Finder(col, scopes)
-        finder.tree = tree
+        finder = _Finder(col, scopes, tree)
         finder.visit(tree)
         finder.assignments(tree)
     except RecursionError:

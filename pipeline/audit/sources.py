@@ -118,8 +118,8 @@ def walk_local(root: str | os.PathLike, limits: Limits | None = None,
                stats: ScanStats | None = None) -> Iterator[SourceFile]:
     """Yield candidate files under ``root``, sorted, never following a symlink out of the root.
 
-    Symlinked files inside the root are read once under their own path; symlinked directories are not
-    descended (that is how loops are avoided: a real directory is visited once, by its real path).
+    A symlinked file whose target is inside the root is read under the link's path; symlinked directories
+    are never descended (that is how loops are avoided: a real directory is visited once, by its real path).
     """
     limits = limits or Limits()
     stats = stats if stats is not None else ScanStats()

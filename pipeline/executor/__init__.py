@@ -13,6 +13,18 @@ verdicts are decided in the parent and cannot be faked. Files the service leaves
 read by a sample (keep secrets mode 0600).
 """
 
-from pipeline.executor.pool import Executor, ZygoteError, usable_cores
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["Executor", "ZygoteError", "usable_cores"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so the zygote (which imports pipeline.executor.zygote) does not load the pool, threads, sqlite3:
+    # every module it holds makes each fork a little dearer.
+    if name in __all__:
+        from pipeline.executor import pool
+
+        return getattr(pool, name)
+    raise AttributeError(name)

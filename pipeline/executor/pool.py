@@ -14,6 +14,7 @@ import os
 import queue
 import select
 import signal
+import site
 import subprocess
 import sys
 import threading
@@ -25,7 +26,7 @@ from typing import Any
 
 from pipeline.executor import compare, runner
 from pipeline.executor.cache import VerdictCache, verdict_key
-from pipeline.executor.sandbox import SAFE_PATH
+from pipeline.executor.sandbox import child_environment
 from pipeline.executor.zygote import FRAME, write_frame
 from pipeline.types import ExecResult, TestSpec
 
@@ -34,6 +35,8 @@ PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 BOOT = "import sys; sys.path.insert(0, {root!r}); from pipeline.executor.zygote import main; main()"
 START_TIMEOUT_S = 60.0
 WATCHDOG_SLACK_S = 30.0  # the zygote enforces every deadline; this only catches a wedged zygote
+PIPELINE_DEPTH = 2  # requests in flight per zygote: the running one and the next
+PIPELINE_MAX_BYTES = 32 * 1024  # a request queued behind a running one must fit a pipe buffer (64 KiB)
 DETAIL_LIMIT = 500
 SIGNAL_NAMES = {int(s): s.name for s in signal.Signals}
 
@@ -50,15 +53,16 @@ class _Zygote:
     """The executor's end of one zygote process."""
 
     def __init__(self, config: dict[str, Any]) -> None:
-        env = {"PATH": SAFE_PATH, "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
-               "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        env = child_environment("/")  # from scratch: no token of the service reaches the zygote
         self.process = subprocess.Popen(
-            [sys.executable, "-s", "-P", "-c", BOOT.format(root=PACKAGE_ROOT), json.dumps(config)],
+            # -S: no site import and no .pth processing at start-up (a smaller zygote forks faster); the
+            # zygote appends the site-packages directories itself so programs can still import numpy & co.
+            [sys.executable, "-S", "-s", "-P", "-c", BOOT.format(root=PACKAGE_ROOT), json.dumps(config)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd="/", start_new_session=True,
             close_fds=True, bufsize=0,
         )
         self.buffer = bytearray()
-        ready = self._read(time.monotonic() + START_TIMEOUT_S)
+        ready = self.read(time.monotonic() + START_TIMEOUT_S)
         if ready is None or ready.get("ev") != "ready":
             self.kill()
             raise ZygoteError("the executor's zygote did not start (see its stderr above)")
@@ -68,7 +72,7 @@ class _Zygote:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def _read(self, deadline: float) -> dict[str, Any] | None:
+    def read(self, deadline: float) -> dict[str, Any] | None:
         """One event, or None when the zygote died or the deadline passed."""
         fd = self.process.stdout.fileno()
         while True:
@@ -87,27 +91,9 @@ class _Zygote:
             self.buffer += chunk
 
     def send(self, message: dict[str, Any]) -> None:
-        write_frame(self.process.stdin.fileno(), message)
-
-    def execute(self, request: dict[str, Any], on_test: Callable[[dict[str, Any]], bool],
-                watchdog_s: float) -> dict[str, Any]:
-        """Run one sample; ``on_test`` returns False to stop it (fail-fast). Returns the "done" event."""
-        self.send(request)
-        deadline = time.monotonic() + watchdog_s
-        stopped = False
-        while True:
-            event = self._read(deadline)
-            if event is None:
-                self.kill()
-                return {"ev": "done", "status": "zygote_lost", "child_done": False, "stderr": "", "signal": None,
-                        "exit_code": None, "detail": "the zygote died or stopped answering", "duration_s": 0.0}
-            if event.get("id") != request["id"]:
-                continue
-            if event["ev"] == "done":
-                return event
-            if not on_test(event) and not stopped:
-                stopped = True
-                self.send({"op": "stop", "id": request["id"]})
+        """Best effort: if the zygote died, the next ``read`` says so (None) and its samples are failed."""
+        with contextlib.suppress(BrokenPipeError):
+            write_frame(self.process.stdin.fileno(), message)
 
     def close(self) -> None:
         if self.alive():
@@ -135,6 +121,7 @@ class _Judge:
         self.detail = ""
         self.tests_run = 0
         self.passed = 0
+        self.stop_sent = False
 
     def on_test(self, event: dict[str, Any]) -> bool:
         if self.verdict is not None:
@@ -225,9 +212,10 @@ class Executor:
         self.limits = {"memory_bytes": memory_mb << 20, "fsize_bytes": fsize_mb << 20, "nofile": nofile,
                        "nproc": nproc, "output_limit": output_limit_bytes, "sample_timeout_s": sample_timeout_s}
         self.zygote_config = {"network_isolation": network_isolation, "drop_privileges": drop_privileges,
-                              "uid_base": uid_base, "package_root": PACKAGE_ROOT, "seccomp": seccomp}
+                              "uid_base": uid_base, "package_root": PACKAGE_ROOT, "seccomp": seccomp,
+                              "site_packages": site.getsitepackages()}
         self._zygotes: list[_Zygote | None] = [None] * self.workers
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: ``isolation`` may be read from a progress callback
         self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -301,27 +289,30 @@ class Executor:
             completions: queue.Queue[tuple[str, ExecResult | BaseException]] = queue.Queue()
 
             def work(slot: int) -> None:
-                while True:
-                    try:
-                        key, index = jobs.get_nowait()
-                    except queue.Empty:
-                        return
-                    try:
-                        program, spec = items[index]
-                        completions.put((key, self._execute(slot, program, spec)))
-                    except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
-                        completions.put((key, exc))
+                try:
+                    self._drive(slot, items, jobs, completions)
+                except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+                    completions.put(("", exc))
 
             threads = [threading.Thread(target=work, args=(slot,), name=f"executor-{slot}", daemon=True)
                        for slot in range(min(self.workers, len(pending)))]
             for thread in threads:
                 thread.start()
             error: BaseException | None = None
-            for _ in range(len(pending)):
-                key, outcome = completions.get()
+            remaining = len(pending)
+            while remaining:
+                try:
+                    key, outcome = completions.get(timeout=0.5)
+                except queue.Empty:
+                    if any(thread.is_alive() for thread in threads) or not completions.empty():
+                        continue
+                    error = error or RuntimeError("executor threads ended with samples unfinished")
+                    break
                 if isinstance(outcome, BaseException):
                     error = error or outcome
+                    remaining -= bool(key)  # a per-item error counts as done; a crashed thread does not
                     continue
+                remaining -= 1
                 if self.cache is not None:
                     self.cache.put(key, outcome)
                 for index in pending[key]:
@@ -335,28 +326,89 @@ class Executor:
                 raise error
         return results  # type: ignore[return-value]
 
-    def _execute(self, slot: int, program: str, spec: TestSpec) -> ExecResult:
-        zygote = self._zygote(slot)
-        request = {
-            "op": "run", "id": uuid.uuid4().hex, "program": program, "kind": spec.kind,
-            "timeout_s": spec.timeout_s, "fn_name": spec.fn_name, "assert_code": spec.assert_code,
-            # Inputs only: the expected outputs stay in this process.
-            "inputs": [case.input for case in spec.cases] if spec.kind in ("stdio", "call") else [],
-            **self.limits,
-        }
+    def _prepare(self, program: str, spec: TestSpec) -> tuple[dict[str, Any], _Judge, float]:
+        """The zygote request (inputs only: the expected outputs stay in this process), its judge and the
+        watchdog time after which a silent zygote is considered wedged."""
         if spec.kind == "assert" and not spec.assert_code:
             raise ValueError("an 'assert' TestSpec needs assert_code")
         if spec.kind == "call" and not spec.fn_name:
             raise ValueError("a 'call' TestSpec needs fn_name")
+        request = {
+            "op": "run", "id": uuid.uuid4().hex, "program": program, "kind": spec.kind,
+            "timeout_s": spec.timeout_s, "fn_name": spec.fn_name, "assert_code": spec.assert_code,
+            "inputs": [case.input for case in spec.cases] if spec.kind in ("stdio", "call") else [],
+            **self.limits,
+        }
         if spec.kind == "stdio":
             longest = max((len(case.output) for case in spec.cases), default=0)
             request["output_limit"] = max(self.limits["output_limit"], 2 * longest + 1024)
-        judge = _Judge(spec)
         n_tests = max(1, len(request["inputs"]))
         per_test = spec.timeout_s + 0.25 + 0.1 * spec.timeout_s  # the zygote's per-test deadline
         watchdog = min(self.limits["sample_timeout_s"], per_test * (n_tests + 1) + 5) + WATCHDOG_SLACK_S
-        done = zygote.execute(request, judge.on_test, watchdog)
-        return judge.finish(done, bool(zygote.isolation.get("network")))
+        return request, _Judge(spec), watchdog
+
+    def _drive(self, slot: int, items: Sequence[tuple[str | None, TestSpec]], jobs: queue.Queue,
+               completions: queue.Queue) -> None:
+        """Feed one zygote until the jobs run out. Up to PIPELINE_DEPTH requests are in flight, so the zygote
+        forks the next sample as soon as one ends, without waiting for this thread to be scheduled."""
+        zygote = self._zygote(slot)
+        inflight: dict[str, tuple[str, _Judge, float]] = {}  # request id -> (cache key, judge, watchdog s)
+        deadline = 0.0
+        held: tuple[str, dict[str, Any], _Judge, float] | None = None
+        while True:
+            while len(inflight) < PIPELINE_DEPTH:
+                if held is None:
+                    try:
+                        key, index = jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    try:
+                        held = (key, *self._prepare(*items[index]))
+                    except ValueError as exc:
+                        completions.put((key, exc))
+                        continue
+                key, request, judge, watchdog = held
+                if inflight and _request_size(request) > PIPELINE_MAX_BYTES:
+                    # A big request could fill the pipe while the zygote blocks writing events: send it
+                    # only once the zygote is idle, so neither side ever waits on a full pipe.
+                    break
+                held = None
+                if not inflight:
+                    deadline = time.monotonic() + watchdog
+                zygote.send(request)
+                inflight[request["id"]] = (key, judge, watchdog)
+            if not inflight:
+                return
+            event = zygote.read(deadline)
+            if event is None:  # the zygote died or is wedged: its samples fail, a fresh one takes over
+                zygote.kill()
+                lost = {"status": "zygote_lost", "detail": "the zygote died or stopped answering"}
+                for key, judge, _ in inflight.values():
+                    completions.put((key, judge.finish(lost, False)))
+                inflight.clear()
+                zygote = self._zygote(slot)
+                continue
+            entry = inflight.get(event.get("id"))
+            if entry is None:
+                continue
+            key, judge, _ = entry
+            if event["ev"] == "test":
+                if not judge.on_test(event) and not judge.stop_sent:
+                    judge.stop_sent = True
+                    zygote.send({"op": "stop", "id": event["id"]})
+            elif event["ev"] == "done":
+                for test_event in event.get("tests", ()):
+                    judge.on_test(test_event)
+                completions.put((key, judge.finish(event, bool(zygote.isolation.get("network")))))
+                del inflight[event["id"]]
+                if inflight:  # the next request is the one running now
+                    deadline = time.monotonic() + next(iter(inflight.values()))[2]
+                continue
+            deadline = time.monotonic() + entry[2]
+
+
+def _request_size(request: dict[str, Any]) -> int:
+    return len(json.dumps(request))  # ASCII (json escapes the rest), so characters are bytes
 
 
 def _total(spec: TestSpec) -> int:

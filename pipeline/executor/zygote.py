@@ -9,7 +9,11 @@ serves requests on stdin and answers on stdout, both as length-prefixed JSON fra
              {"op": "exit"}
     events   {"ev": "ready", "isolation": {...}}
              {"ev": "test", "id", "i", "status": ok|timeout|memory|error, "stdout"?, "result"?, "detail"}
-             {"ev": "done", "id", "status": ..., "child_done": bool, "stderr", "duration_s", ...}
+             {"ev": "done", "id", "status": ..., "child_done": bool, "stderr", "duration_s", "tests", ...}
+
+"test" events stream as tests end (stdio/call: the executor may answer "stop"); the single test of an
+"assert" sample travels inside "done" ("tests"). Requests are handled in order; the executor may queue
+one small request behind the running one, so the next fork does not wait for a round trip.
 
 Expected outputs never reach this process (and so never a child forked from it): the executor compares.
 The zygote supervises the child: per-test and per-sample deadlines, output caps, SIGKILL of the process
@@ -44,26 +48,6 @@ def write_frame(fd: int, message: dict[str, Any]) -> None:
     view = memoryview(FRAME.pack(len(data)) + data)
     while view:
         view = view[os.write(fd, view):]
-
-
-def _read_exact(fd: int, size: int) -> bytes | None:
-    chunks, left = [], size
-    while left:
-        chunk = os.read(fd, left)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
-
-
-def read_frame(fd: int) -> dict[str, Any] | None:
-    """Blocking read of one frame; None at end of file."""
-    head = _read_exact(fd, FRAME.size)
-    if head is None:
-        return None
-    body = _read_exact(fd, FRAME.unpack(head)[0])
-    return None if body is None else json.loads(body)
 
 
 class _ChildFrames:
@@ -113,8 +97,9 @@ class Zygote:
         self.lock_fd: int | None = None
         if os.geteuid() == 0 and config.get("drop_privileges", True):
             allocated = sandbox.allocate_uid(int(config.get("uid_base", 60000)))
-            if allocated:
-                self.uid, self.lock_fd = allocated
+            if allocated is None:  # never fall back to running untrusted code as root
+                raise RuntimeError("no free sandbox uid (all 1000 from uid_base are locked)")
+            self.uid, self.lock_fd = allocated
         needed = [sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path]
         self.isolation = sandbox.isolate_zygote(config.get("network_isolation", True),
                                                 config.get("tmpfs_size", "256m"), expose=needed)
@@ -255,6 +240,7 @@ class Zygote:
         sample_deadline = start + min(float(request.get("sample_timeout_s") or 1e9),
                                       (timeout + grace) * (n_tests + 1) + 5)
         open_readers = set(readers)
+        held_events: list[dict[str, Any]] = []
 
         def emit_test(index: int, kind_code: int, payload: bytes) -> None:
             event: dict[str, Any] = {"ev": "test", "id": sample_id, "i": index,
@@ -266,7 +252,10 @@ class Zygote:
                     event["result"] = payload.decode("utf-8", "replace")
             else:
                 event["detail"] = payload.decode("utf-8", "replace")
-            write_frame(1, event)
+            if kind == "assert":
+                held_events.append(event)  # one test: nothing to stop early, it travels with "done"
+            else:
+                write_frame(1, event)
 
         def pump(fd: int) -> None:
             nonlocal out_total, child_done, syntax_detail, test_deadline, reason
@@ -352,7 +341,7 @@ class Zygote:
             "exit_code": os.WEXITSTATUS(wait_status) if os.WIFEXITED(wait_status) else None,
             "stderr": err_buf.decode("utf-8", "replace"),
             "output_bytes": out_total, "duration_s": duration, "leaked": leaked,
-            "workdir": workdir,
+            "workdir": workdir, "tests": held_events,
         }
 
     # ------------------------------------------------------------------ clean-up
@@ -385,6 +374,7 @@ class Zygote:
 
 def main() -> None:
     config = json.loads(sys.argv[1])
+    sys.path.extend(p for p in config.get("site_packages", ()) if p not in sys.path)
     sys.stdout = sys.stderr  # fd 1 carries the protocol; a stray print must not corrupt it
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the executor decides when we stop, not a terminal's ^C
     zygote = Zygote(config)
