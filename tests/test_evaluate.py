@@ -145,18 +145,18 @@ def test_score_reports_bad_lines_with_numbers(tmp_path: Path) -> None:
 def test_run_eval_with_smollm2_two_temperatures(tmp_path: Path) -> None:
     out = tmp_path / "samples.jsonl"
     progress: list[tuple[float, str]] = []
-    cfg = EvalConfig(suite="humaneval", model="smollm2", temperatures=[0.0, 0.8], n=2, limit=3, max_tokens=160,
+    cfg = EvalConfig(suite="humaneval", model="smollm2", temperatures=[0.0, 0.8], n=2, limit=2, max_tokens=96,
                      seed=5, samples_out=str(out), batch_size=2)
     result = run_eval(cfg, progress=lambda f, m: progress.append((f, m)))
     assert [c.label for c in result.conditions] == ["T=0", "T=0.8"]
     for condition in result.conditions:
-        assert (condition.problems, condition.samples, condition.n) == (3, 6, 2)
+        assert (condition.problems, condition.samples, condition.n) == (2, 4, 2)
         assert set(condition.pass_at) == {"1", "2"}
         assert condition.completion_tokens > 0
     [paired] = result.paired
-    assert paired["against"] == "T=0" and paired["problems"] == 3
+    assert paired["against"] == "T=0" and paired["problems"] == 2
     lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(lines) == 12
+    assert len(lines) == 8
     first = lines[0]
     assert {"task_id", "sample_index", "temperature", "output", "program", "verdict", "passed", "gen_s",
             "exec_s"} <= set(first)
@@ -172,7 +172,7 @@ def test_run_eval_with_smollm2_two_temperatures(tmp_path: Path) -> None:
     from ssd.cli import build_parser
 
     args = build_parser().parse_args(shlex.split(prov["command"])[1:])
-    assert (args.temperature, args.n, args.limit, args.seed, args.max_tokens) == ([0.0, 0.8], 2, 3, 5, 160)
+    assert (args.temperature, args.n, args.limit, args.seed, args.max_tokens) == ([0.0, 0.8], 2, 2, 5, 96)
     # the plot renders from the summary
     from pipeline.plots import pass_vs_temperature_png
 
@@ -186,7 +186,7 @@ def test_run_eval_on_basic_suite_has_difficulties() -> None:
 
     if not BASIC_PATH.exists():
         pytest.skip("basic suite not written yet")
-    result = run_eval(EvalConfig(suite="basic", model="smollm2", limit=6, max_tokens=200))
+    result = run_eval(EvalConfig(suite="basic", model="smollm2", limit=4, max_tokens=128))
     condition = result.conditions[0]
-    assert condition.problems == 6
-    assert condition.by_difficulty and sum(b["problems"] for b in condition.by_difficulty.values()) == 6
+    assert condition.problems == 4
+    assert condition.by_difficulty and sum(b["problems"] for b in condition.by_difficulty.values()) == 4

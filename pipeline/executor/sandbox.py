@@ -2,14 +2,16 @@
 
 Two levels:
 
-- ``isolate_zygote`` runs once in each fresh zygote process. As root it enters new network and mount
+- ``isolate_zygote`` runs once in each fresh zygote process. As root it enters new network, IPC and mount
   namespaces: no network at all (loopback is down, so even 127.0.0.1 is unreachable) and private
-  root-owned tmpfs mounts over the world-writable directories (/tmp, /var/tmp, /dev/shm, /run/lock), so a
-  sandboxed uid can write nowhere but its own work directory and nothing it writes reaches the host.
-  Without root it tries an unprivileged user+network namespace and reports what it got.
+  root-owned tmpfs mounts over the world-writable directories and /run (/tmp, /var/tmp, /dev/shm, /run),
+  so a sandboxed uid can write nowhere but its own work directory, nothing it writes reaches the host,
+  and the database sockets in /run are gone. Without root it tries an unprivileged user+network
+  namespace and reports what it got.
 - ``enter_child`` runs in each forked child before any untrusted byte is compiled: own session,
-  descriptors, scrubbed environment, rlimits, no-new-privs, then the drop to an unprivileged uid/gid
-  (after the limits, so RLIMIT_NPROC is enforced and the hard limits can no longer be raised).
+  descriptors, scrubbed environment, rlimits, no-new-privs, a seccomp filter refusing AF_UNIX sockets,
+  then the drop to an unprivileged uid/gid (after the limits, so RLIMIT_NPROC is enforced and the hard
+  limits can no longer be raised).
 
 Each zygote owns a sandbox uid of its own (``allocate_uid``, a flock held for the zygote's lifetime), so the
 process limit counts only that worker's sample and ``kill_uid`` can kill everything a sample left behind in
