@@ -22,7 +22,8 @@ Extraction (``extract_program``):
 2. The last block is used, as LiveCodeBench and ml-ssd do. For our own styles (not ``lcb``), blocks
    tagged with another language (``bash``, ``text``, ``output`` …) are skipped when a Python or
    untagged block exists, and if the last block does not define the entry point but an earlier one
-   does (a trailing "example output" block), the last block that defines it is used.
+   does (a trailing "example output" block), the last block that defines it is used; if none defines
+   it, the last block that defines any function (the model misnamed it; the verdict will say so).
 3. Fallbacks: an opening fence that is never closed (the model hit the token limit or stopped right
    after the code) -> everything after it; no fence at all -> the whole text if it parses as Python
    and is more than bare expressions (a lone "Sure" or "42" is not a program; for ``complete``: also when the
@@ -197,7 +198,19 @@ def _choose_block(problem: Problem, blocks: list[tuple[str, str]]) -> str:
         defining = [code for code in candidates if defines(code, problem.entry_point)]
         if defining:
             return defining[-1]
+        # A misnamed function followed by a usage block: keep the code, so the verdict says what is wrong.
+        with_functions = [code for code in candidates if _defines_any_function(code)]
+        if with_functions:
+            return with_functions[-1]
     return candidates[-1]
+
+
+def _defines_any_function(code: str) -> bool:
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return any(isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) for node in tree.body)
 
 
 def _raw_code(problem: Problem, text: str) -> str | None:

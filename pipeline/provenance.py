@@ -96,7 +96,8 @@ def collect(cfg: Any, suite: Any, model: dict[str, Any] | None) -> dict[str, Any
         "platform": f"{platform.system()} {platform.machine()}",
         "commit": git_commit(),
         "command": eval_command(cfg),
-        "argv": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv and sys.argv[0] else None,
+        # what was typed, when this runs under the ssd command (under an RQ worker it would be the worker's)
+        "argv": shlex.join(["ssd", *sys.argv[1:]]) if sys.argv and Path(sys.argv[0]).name == "ssd" else None,
     }
     if model is not None:
         described = dict(model)

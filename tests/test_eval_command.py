@@ -125,9 +125,9 @@ def test_eval_refuses_paths_outside_the_data_dir(spine: dict) -> None:
 @needs_humaneval
 def test_slash_eval_posts_table_plot_and_footer(spine: dict) -> None:
     gitea = spine["gitea"]
-    comments = _comment_and_work(spine, "/ssd eval model=smollm2 suite=humaneval t=0,0.8 n=2 limit=2 max_tokens=96")
+    comments = _comment_and_work(spine, "/ssd eval model=smollm2 suite=humaneval t=0,0.8 n=2 limit=1 max_tokens=64")
     report = comments[-1]["body"]
-    assert "| T=0 | all | 2 | 4 |" in report and "| T=0.8 | all | 2 | 4 |" in report
+    assert "| T=0 | all | 1 | 2 |" in report and "| T=0.8 | all | 1 | 2 |" in report
     assert "pass@1" in report and "pass@2" in report and "% [" in report  # numbers carry their CI
     assert "T=0.8 − T=0" in report  # the paired comparison
     assert "![pass@1 vs temperature](" in report
@@ -140,3 +140,24 @@ def test_slash_eval_posts_table_plot_and_footer(spine: dict) -> None:
     assert png.ok and png.content.startswith(b"\x89PNG")
     assert "Reproducibility" in report and "ssd eval --suite humaneval --model smollm2" in report
     assert "ssd-provenance" in report and "sha256" in report
+
+
+def test_report_markdown_has_table_paired_plot_and_footer() -> None:
+    from bot.commands.eval import render_report
+    from pipeline.evaluate import EvalResult, SampleRecord, paired_against_first, summarize
+
+    def recs(t: float, flags: dict[str, list[bool]]) -> list[SampleRecord]:
+        return [SampleRecord(task, i, t, "easy" if task == "A" else "hard", i, "", "x", "pass" if ok else "wrong",
+                             ok) for task, f in flags.items() for i, ok in enumerate(f)]
+
+    cold, warm = recs(0.2, {"A": [True, False], "B": [False, False]}), recs(0.7, {"A": [True, True], "B": [True, False]})
+    conditions = [(summarize("T=0.2", 0.2, cold), cold), (summarize("T=0.7", 0.7, warm), warm)]
+    result = EvalResult("basic", "ab" * 32, "smollm2", "llamacpp", [c for c, _ in conditions],
+                        paired_against_first(conditions), 12.0,
+                        {"model": {"model": "smollm2", "path_sha256": "cd" * 32}, "command": "ssd eval --suite basic"})
+    report = render_report(result.to_dict(), "http://gitea/attachments/1", "/ssd eval: smollm2")
+    assert "| T=0.2 | all | 2 | 4 | 1 | 25.0% [" in report
+    assert "|  | easy | 1 | 2 | 1 | 50.0% [" in report  # per-difficulty rows under each temperature
+    assert "T=0.7 − T=0.2: pass@1 +50.0 points" in report
+    assert "![pass@1 vs temperature](http://gitea/attachments/1)" in report
+    assert "Reproducibility" in report and "ssd eval --suite basic" in report and "cd" * 32 in report

@@ -62,8 +62,9 @@ def assert_clean(ex: Executor) -> None:
         time.sleep(0.05)
     assert sandbox_processes(ex) == []
     if ex.isolation["mount"]:
-        for pid in ex.zygote_pids():
-            assert os.listdir(f"/proc/{pid}/root/tmp") == []  # the zygote's private /tmp: work dirs removed
+        for pid in ex.zygote_pids():  # the zygote's private /tmp: only its (empty) work-dir parent remains
+            entries = [os.path.join(d, f) for d, dirs, files in os.walk(f"/proc/{pid}/root/tmp") for f in dirs + files]
+            assert len(entries) == 1 and os.path.basename(entries[0]).startswith("ssd-zygote-"), entries
 
 
 def run_clean(ex: Executor, program: str, spec: Spec, max_s: float) -> ExecResult:
@@ -278,7 +279,8 @@ def test_environment_uid_and_limits(executor: Executor, monkeypatch: pytest.Monk
         "    ok = False\n"
         "except (ValueError, OSError):\n"
         "    pass\n"
-        "ok = ok and os.getcwd().startswith('/tmp/sample-') and os.getpgid(0) == os.getpid()\n"
+        "ok = ok and os.getcwd() == os.environ['HOME'] == os.environ['TMPDIR'] and os.listdir('.') == []\n"
+        "ok = ok and os.getpgid(0) == os.getpid()\n"
         "ok = ok and os.sched_getaffinity(0) and hash('abc') == hash('abc')\n"
         "print('ok' if ok else 'bad')\n"
     )

@@ -159,6 +159,18 @@ def test_instruct_extraction(case: str, text: str) -> None:
     assert _run(program, "add")(2, 3) == 5
 
 
+def test_a_misnamed_function_is_kept_over_a_trailing_usage_block() -> None:
+    # SmolLM2-135M at T=0 on basic/total, verbatim.
+    text = (
+        f"{F}python\ndef total_list(numbers):\n    return sum(numbers)\n{F}\n\nExample usage:\n"
+        f"{F}python\nprint(total_list([1, 2, 3]))  # Output: 6\n{F}"
+    )
+    total = Problem(
+        task_id="basic/total", prompt="Write `total(numbers)`.", tests=INSTRUCT.tests, entry_point="total"
+    )
+    assert extract_program(total, text) == "def total_list(numbers):\n    return sum(numbers)\n"
+
+
 def test_syntax_errors_are_returned_for_the_executor_to_report() -> None:
     text = f"{F}python\ndef add(a, b)\n    return a + b\n{F}"
     assert extract_program(INSTRUCT, text) == "def add(a, b)\n    return a + b\n"

@@ -284,7 +284,9 @@ def _compress(tests: list[dict]) -> str:
 def lcb_row(question_id: str, date: str, functional: bool, **overrides: object) -> dict:
     if functional:
         public = [{"input": "[1, 2, 3]\n2", "output": "5", "testtype": "functional"}]
-        private = [{"input": "[4]\n0\n", "output": "4", "testtype": "functional"}]  # trailing newline tolerated
+        private = [
+            {"input": "[4]\n0\n", "output": "4", "testtype": "functional"}
+        ]  # trailing newline tolerated
         starter = "class Solution:\n    def sumTail(self, nums: List[int], k: int) -> int:\n        "
         metadata = json.dumps({"func_name": "sumTail"})
     else:
@@ -399,9 +401,7 @@ def test_lcb_decoder_bounds_and_errors(monkeypatch: pytest.MonkeyPatch, tmp_path
 
 def _run_gold(problems: list) -> list:
     """Every problem's reference through the real sandboxed executor (the same path as ``--gold``)."""
-    executor_module = pytest.importorskip("pipeline.executor")
-    with executor_module.Executor() as executor:
-        return executor.run([(problem.reference, problem.tests) for problem in problems])
+    return _run_gold_items([(problem.reference, problem.tests) for problem in problems])
 
 
 def test_humaneval_gold_passes_164_of_164() -> None:
@@ -435,3 +435,36 @@ def test_basic_tests_reject_wrong_programs() -> None:
         ]
     )
     assert [r.verdict for r in results] == ["wrong"] * len(problems)
+
+
+def test_lcb_problems_run_end_to_end_in_the_executor(tmp_path: Path) -> None:
+    """LCB rows -> problems -> extracted model-style answers -> executor verdicts (call via Solution, stdin)."""
+    from pipeline.prompts import extract_program
+
+    path = _write_lines(
+        tmp_path / "test6.jsonl",
+        [lcb_row("3500", "2025-03-02", functional=True), lcb_row("abc400_a", "2025-04-05", functional=False)],
+    )
+    functional, stdin = load_suite(f"lcb:{path}").problems
+    good_call = (
+        "```python\nfrom typing import List\n\nclass Solution:\n"
+        "    def sumTail(self, nums: List[int], k: int) -> int:\n        return sum(nums[-k:]) if k else nums[0]\n```"
+    )
+    wrong_call = "```python\nclass Solution:\n    def sumTail(self, nums, k):\n        return 0\n```"
+    good_stdin = "```python\nn = int(input())\nprint(sum(map(int, input().split())))\n```"
+    wrong_stdin = "```python\nprint(0)\n```"
+    items = [
+        (extract_program(functional, good_call), functional.tests),
+        (extract_program(functional, wrong_call), functional.tests),
+        (extract_program(stdin, good_stdin), stdin.tests),
+        (extract_program(stdin, wrong_stdin), stdin.tests),
+    ]
+    results = _run_gold_items(items)
+    assert [r.verdict for r in results] == ["pass", "wrong", "pass", "wrong"], [r.detail for r in results]
+
+
+def _run_gold_items(items: list) -> list:
+    """(program, tests) pairs through the real sandboxed executor."""
+    executor_module = pytest.importorskip("pipeline.executor")
+    with executor_module.Executor() as executor:
+        return executor.run(items)

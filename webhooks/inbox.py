@@ -22,7 +22,7 @@ from typing import Any
 import redis
 import sqlalchemy as sa
 from redis.client import Pipeline
-from rq import Queue
+from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 from sqlalchemy.engine import Engine
 
@@ -183,6 +183,12 @@ class Inbox:
             return [int(row_id) for row_id in conn.execute(query).scalars()]
 
 
+def delivery_retry() -> Retry:
+    """Gitea may be down for longer than the client's own retries; the job is safe to rerun
+    (commands claim their line in Redis and release the claim when they fail before running)."""
+    return Retry(max=3, interval=[10, 60, 300])
+
+
 def enqueue(
     conn: redis.Redis,
     inbox_id: int,
@@ -198,7 +204,9 @@ def enqueue(
     """
     job_id = job_id_for(inbox_id)
     pipe = conn.pipeline()
-    (rq_queue or queue(DEFAULT, conn)).enqueue(PROCESS_DELIVERY, inbox_id, job_id=job_id, pipeline=pipe)
+    (rq_queue or queue(DEFAULT, conn)).enqueue(
+        PROCESS_DELIVERY, inbox_id, job_id=job_id, retry=delivery_retry(), pipeline=pipe
+    )
     pipe.sadd(QUEUED_MARKS, inbox_id)
     if also is not None:
         also(pipe)
@@ -237,7 +245,9 @@ def enqueue_pending(inbox: Inbox, conn: redis.Redis, min_age: float = 0.0) -> in
         for inbox_id in inbox.pending(min_age=min_age):
             job_id = job_id_for(inbox_id)
             try:
-                rq_queue.enqueue(PROCESS_DELIVERY, inbox_id, job_id=job_id, unique=True)
+                rq_queue.enqueue(
+                    PROCESS_DELIVERY, inbox_id, job_id=job_id, unique=True, retry=delivery_retry()
+                )
                 queued += 1
             except DuplicateJobError:
                 pass

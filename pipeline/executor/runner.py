@@ -115,8 +115,22 @@ def _fresh_namespace(name: str, header: bool) -> dict[str, Any]:
     return namespace
 
 
+_PREMADE: list[Any] = []
+
+
+def premake_streams() -> None:
+    """Called once in the zygote: stream objects for fds 0 and 1 that assert/call children adopt as they are
+    (their stdin is /dev/null, their stdout unread), instead of building new ones per sample."""
+    _PREMADE[:] = [open(0, encoding="utf-8", errors="replace", closefd=False),  # noqa: SIM115
+                   open(1, "w", encoding="utf-8", errors="replace", closefd=False, buffering=1 << 16)]  # noqa: SIM115
+
+
 def _reset_stdio(stdin_data: bytes | None) -> io.TextIOWrapper:
     """A fresh fd 0 holding exactly this test's input, and fresh sys.stdin/stdout objects (no stale buffers)."""
+    if stdin_data is None and _PREMADE:
+        sys.stdin = sys.__stdin__ = _PREMADE[0]
+        sys.stdout = sys.__stdout__ = _PREMADE[1]
+        return _PREMADE[1]
     if stdin_data is not None:
         fd = os.memfd_create("stdin", os.MFD_CLOEXEC)
         view = memoryview(stdin_data)

@@ -8,10 +8,11 @@ Two levels:
   so a sandboxed uid can write nowhere but its own work directory, nothing it writes reaches the host,
   and the database sockets in /run are gone. Without root it tries an unprivileged user+network
   namespace and reports what it got.
+- ``restrict_zygote`` then sets no-new-privs and a seccomp filter refusing AF_UNIX sockets on the zygote,
+  and the zygote's environment is already the scrubbed one children get; all of it is inherited.
 - ``enter_child`` runs in each forked child before any untrusted byte is compiled: own session,
-  descriptors, scrubbed environment, rlimits, no-new-privs, a seccomp filter refusing AF_UNIX sockets,
-  then the drop to an unprivileged uid/gid (after the limits, so RLIMIT_NPROC is enforced and the hard
-  limits can no longer be raised).
+  descriptors, work directory, rlimits, then the drop to an unprivileged uid/gid (after the limits, so
+  RLIMIT_NPROC is enforced and the hard limits can no longer be raised).
 
 Each zygote owns a sandbox uid of its own (``allocate_uid``, a flock held for the zygote's lifetime), so the
 process limit counts only that worker's sample and ``kill_uid`` can kill everything a sample left behind in
@@ -205,28 +206,25 @@ def child_environment(workdir: str) -> dict[str, str]:
     }
 
 
-def make_workdir(base: str | None, uid: int | None) -> str:
-    """A fresh directory the sandboxed uid (only) may write; the zygote removes it after the sample."""
-    path = tempfile.mkdtemp(prefix="sample-", dir=base)
+def make_workdir(path: str, uid: int | None) -> None:
+    """A fresh directory the sandboxed uid (only) may write; the zygote removes it after the sample. The path
+    is the same for every sample of a zygote, so HOME and TMPDIR are set once in the zygote's environment."""
+    os.mkdir(path, 0o700)
     if uid is not None:
         os.chown(path, uid, uid)
-    os.chmod(path, 0o700)
-    return path
 
 
-def enter_child(workdir: str, limits: ChildLimits, uid: int | None, keep_fds: dict[int, int],
-                seccomp: bool = False) -> None:
-    """Turn a freshly forked zygote child into a sandbox. ``keep_fds`` maps target fd -> source fd."""
+def enter_child(workdir: str, limits: ChildLimits, uid: int | None, keep_fds: dict[int, int]) -> None:
+    """Turn a freshly forked zygote child into a sandbox. ``keep_fds`` maps target fd -> source fd.
+
+    Everything that is the same for every sample (environment, no-new-privs, the seccomp filter) was done
+    once in the zygote and is inherited: on this machine each page a child touches costs a copy-on-write
+    fault, so the per-sample work here is kept to what must differ."""
     os.setsid()  # own session and process group: the zygote kills the whole group
     for target, source in keep_fds.items():
         os.dup2(source, target, inheritable=True)
     os.closerange(max(keep_fds) + 1, 1 << 16)  # the zygote's request/response pipes and the uid lock
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # the zygote ignores ^C; a program need not
     os.chdir(workdir)
-    wanted = child_environment(workdir)
-    if os.environ.keys() != wanted.keys():  # the zygote's own environment is already this, minus the paths
-        os.environ.clear()
-    os.environ.update(wanted)
     os.umask(0o077)
     for name, value, hard in (
         (resource.RLIMIT_CPU, limits.cpu_s, limits.cpu_s + 1),  # SIGXCPU at soft, SIGKILL at hard
@@ -236,9 +234,6 @@ def enter_child(workdir: str, limits: ChildLimits, uid: int | None, keep_fds: di
         (resource.RLIMIT_CORE, 0, 0),
     ):
         resource.setrlimit(name, (value, hard))
-    prctl(PR_SET_NO_NEW_PRIVS, 1)  # setuid binaries (su, ping, ...) cannot gain privileges
-    if seccomp:
-        _install_filter()
     if uid is not None:
         # Only meaningful for a uid of our own: RLIMIT_NPROC counts every process of the real uid.
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.nproc, limits.nproc))
@@ -247,6 +242,19 @@ def enter_child(workdir: str, limits: ChildLimits, uid: int | None, keep_fds: di
         os.setresuid(uid, uid, uid)
     # After the uid change (which clears it): die with the zygote.
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def restrict_zygote(seccomp: bool) -> bool:
+    """No-new-privs (setuid binaries such as su or ping cannot gain privileges) and, if asked, the seccomp
+    filter, on the zygote itself once its set-up is done; every child inherits both. Returns whether the
+    filter is active."""
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+    if not seccomp:
+        return False
+    try:
+        return block_unix_sockets()
+    except OSError:
+        return False
 
 
 # seccomp: socket(AF_UNIX, ...) fails with EACCES, so a sample cannot connect to a filesystem socket we did

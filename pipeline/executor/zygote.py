@@ -30,9 +30,9 @@ import json
 import os
 import select
 import shutil
-import signal
 import struct
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -104,14 +104,18 @@ class Zygote:
         self.isolation = sandbox.isolate_zygote(config.get("network_isolation", True),
                                                 config.get("tmpfs_size", "256m"), expose=needed)
         self.isolation.uid = self.uid
-        self.isolation.seccomp = bool(config.get("seccomp", True)) and self._seccomp_works()
         for name in runner.PRELOAD:
             importlib.import_module(name)
-        gc.collect()
-        gc.freeze()  # children then do not dirty (copy) the pre-imported objects' pages when the GC runs
+        runner.premake_streams()
         # Programs must not import ssd-bot's own packages by accident (a program's ``import bench``).
         self.child_sys_path = [p for p in sys.path if p and p != config.get("package_root")]
-        self.workdir_base = "/tmp" if self.isolation.mount else None
+        # One work-directory path for all samples (recreated empty each time), in a root-owned parent the
+        # sandbox uid may only traverse; in the private /tmp when the mount namespace exists.
+        self.workdir_parent = tempfile.mkdtemp(prefix="ssd-zygote-", dir="/tmp" if self.isolation.mount else None)
+        os.chmod(self.workdir_parent, 0o711)
+        self.workdir = os.path.join(self.workdir_parent, "sample")
+        os.environ.clear()
+        os.environ.update(sandbox.child_environment(self.workdir))
         self.stopping = False
         self.inbox = bytearray()
         self.messages: collections.deque[dict[str, Any]] = collections.deque()
@@ -119,18 +123,9 @@ class Zygote:
         if self.uid is not None:
             sandbox.kill_uid(self.uid)  # whatever a crashed predecessor with this uid left behind
         self._reap_all()
-
-    @staticmethod
-    def _seccomp_works() -> bool:
-        """Try the filter once in a throw-away child, so the report says what children really get."""
-        pid = os.fork()
-        if pid == 0:
-            try:
-                sandbox.prctl(sandbox.PR_SET_NO_NEW_PRIVS, 1)
-                os._exit(0 if sandbox.block_unix_sockets() else 1)
-            except BaseException:
-                os._exit(1)
-        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+        self.isolation.seccomp = sandbox.restrict_zygote(bool(config.get("seccomp", True)))
+        gc.collect()
+        gc.freeze()  # children then do not dirty (copy) the pre-imported objects' pages when the GC runs
 
     # ------------------------------------------------------------------ serving
 
@@ -200,7 +195,9 @@ class Zygote:
             nofile=int(request["nofile"]),
             nproc=int(request["nproc"]),
         )
-        workdir = sandbox.make_workdir(self.workdir_base, self.uid)
+        workdir = self.workdir
+        shutil.rmtree(workdir, ignore_errors=True)
+        sandbox.make_workdir(workdir, self.uid)
         request = {**request, "sys_path": self.child_sys_path}
         ctrl_r, ctrl_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -215,8 +212,7 @@ class Zygote:
             try:
                 sandbox.enter_child(workdir, limits, self.uid,
                                     {0: devnull, 1: out_w if out_w is not None else devnull, 2: err_w,
-                                     runner.CTRL_FD: ctrl_w, runner.GO_FD: go_r if go_r is not None else devnull},
-                                    seccomp=self.isolation.seccomp)
+                                     runner.CTRL_FD: ctrl_w, runner.GO_FD: go_r if go_r is not None else devnull})
                 runner.run(request)
             finally:
                 os._exit(70)
@@ -376,7 +372,6 @@ def main() -> None:
     config = json.loads(sys.argv[1])
     sys.path.extend(p for p in config.get("site_packages", ()) if p not in sys.path)
     sys.stdout = sys.stderr  # fd 1 carries the protocol; a stray print must not corrupt it
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the executor decides when we stop, not a terminal's ^C
     zygote = Zygote(config)
     try:
         zygote.serve()
@@ -384,6 +379,7 @@ def main() -> None:
         if zygote.uid is not None:
             sandbox.kill_uid(zygote.uid)
         zygote._reap_all()
+        shutil.rmtree(zygote.workdir_parent, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1713,31 +1713,35 @@ P("stair_ways", "hard",
 
 RUNNER = r"""
 import copy, json, sys
-job = json.load(sys.stdin)
-namespace = {"__name__": "__reference__"}
-exec(compile(job["code"], "<reference>", "exec"), namespace)
-function = namespace[job["name"]]
-results = []
-for args in job["cases"]:
-    value = function(*copy.deepcopy(args))
-    # Reject values that JSON would silently change (tuples, sets, non-string keys): the executor
-    # compares JSON, so the stored expectation must be exactly what the reference returns.
-    if json.loads(json.dumps(value)) != value or type(json.loads(json.dumps(value))) is not type(value):
-        raise SystemExit(f"{job['name']}{tuple(args)} returned a value JSON cannot carry exactly: {value!r}")
-    results.append(value)
-json.dump(results, sys.stdout)
+answers = []
+for job in json.load(sys.stdin):
+    namespace = {"__name__": "__reference__"}  # each reference in its own namespace
+    exec(compile(job["code"], "<reference " + job["name"] + ">", "exec"), namespace)
+    function = namespace[job["name"]]
+    results = []
+    for args in job["cases"]:
+        value = function(*copy.deepcopy(args))
+        # Reject values that JSON would silently change (tuples, sets, non-string keys): the executor
+        # compares JSON, so the stored expectation must be exactly what the reference returns.
+        if json.loads(json.dumps(value)) != value or type(json.loads(json.dumps(value))) is not type(value):
+            raise SystemExit(f"{job['name']}{tuple(args)} returned a value JSON cannot carry exactly: {value!r}")
+        results.append(value)
+    answers.append(results)
+json.dump(answers, sys.stdout)
 """
 
 
-def run_reference(spec: Spec, arg_lists: list[list]) -> list:
-    """Run the reference on each argument list in a fresh isolated interpreter; return its results."""
-    job = {"code": spec.reference, "name": spec.name, "cases": arg_lists}
+def run_references(specs: list[Spec], arg_lists_of: list[list[list]]) -> list[list]:
+    """Run each reference on its argument lists in a fresh isolated interpreter (one per batch of
+    problems, not the build's own process); return the results per problem."""
+    jobs = [{"code": s.reference, "name": s.name, "cases": a} for s, a in zip(specs, arg_lists_of, strict=True)]
     proc = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", RUNNER], input=json.dumps(job), capture_output=True, text=True,
-        timeout=30, check=False,
+        [sys.executable, "-I", "-S", "-c", RUNNER], input=json.dumps(jobs), capture_output=True, text=True,
+        timeout=120, check=False,
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"reference of {spec.name} failed:\n{proc.stderr.strip() or proc.stdout.strip()}")
+        names = ", ".join(s.name for s in specs)
+        raise RuntimeError(f"a reference failed ({names}):\n{proc.stderr.strip() or proc.stdout.strip()}")
     return json.loads(proc.stdout)
 
 
@@ -1769,9 +1773,13 @@ def build_rows() -> list[dict]:
     for spec in specs:
         _check_spec(spec)
     arg_lists_of = [[list(args) for args, _ in s.examples] + [list(args) for args in s.cases] for s in specs]
-    # One fresh interpreter per problem; they are independent, so run them side by side.
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        all_results = list(pool.map(run_reference, specs, arg_lists_of))
+    # A few fresh interpreters side by side, each running a contiguous batch of references.
+    batches = max(1, min(len(specs), os.cpu_count() or 1))
+    bounds = [len(specs) * i // batches for i in range(batches + 1)]
+    chunks = [(specs[lo:hi], arg_lists_of[lo:hi]) for lo, hi in zip(bounds, bounds[1:], strict=False)]
+    with ThreadPoolExecutor(max_workers=batches) as pool:
+        parts = list(pool.map(lambda chunk: run_references(*chunk), chunks))
+    all_results = [results for part in parts for results in part]
     for spec, arg_lists, results in zip(specs, arg_lists_of, all_results, strict=True):
         for (args, expected), got in zip(spec.examples, results, strict=False):
             if got != expected or type(got) is not type(expected):
