@@ -79,9 +79,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
         if code:
             return code
         if args.plot and result.measured:
-            from pipeline.plots import pass_vs_temperature_png
+            from pipeline.audit.measure import plot_png
 
-            Path(args.plot).write_bytes(pass_vs_temperature_png(result.measured["eval"], title="pass@1 vs T_eval"))
+            Path(args.plot).write_bytes(plot_png(result.measured))
             plot_note = args.plot
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))

@@ -133,3 +133,4 @@ def test_slash_audit_measure_posts_table_plot_and_recommendation(spine: dict) ->
     assert "T=0.7 − T=0.2 (current)" in report and "**Recommendation**:" in report
     assert "![pass@1 vs temperature](" in report and len(gitea.calls("POST", "/assets")) == 1
     assert "t=0.2,0.7" in report  # the footer's command reproduces the grid
+    assert "ssd audit --path CHECKOUT-OF-acme-widgets-AT-main --measure --model smollm2" in report

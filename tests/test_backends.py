@@ -269,7 +269,7 @@ def test_openai_backend_against_llama_cpp_server(llama_server: str, llama) -> No
 def test_transformers_on_the_gguf_generates_and_stops() -> None:
     if importlib.util.find_spec("transformers") is None:
         pytest.skip("needs transformers")
-    backend = open_backend("smollm2", backend="transformers", n_threads=2)
+    backend = open_backend("smollm2", backend="transformers")
     try:
         assert backend.name == "transformers" and backend.model_path.endswith(".gguf")
         counting = [{"role": "user", "content": "Count from 1 to 30, separated by commas."}]

@@ -194,8 +194,9 @@ def test_grandchildren_are_killed(executor: Executor) -> None:
     )
     result = run_clean(executor, program, ONE_LINE, max_s=5)
     assert result.verdict == "pass", result
-    assert not [p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [])[:2] in (["sleep", "300"],
-                                                                                         ["sleep", "301"])]
+    sleepers = [p for p in psutil.process_iter(["cmdline"])
+                if (p.info["cmdline"] or [])[:2] in (["sleep", "300"], ["sleep", "301"])]
+    assert sleepers == []
 
 
 def test_exit_before_tests_is_a_failure(executor: Executor) -> None:

@@ -78,9 +78,14 @@ def audit_command(ctx: Any, args: dict[str, Any]) -> str:
                    "max_file_bytes": limits.max_file_bytes},
         "command": shlex.join(invocation),
     }
-    if result.measured:
+    if result.measured:  # the eval's own record (model sha256, suite, versions), and the same run from a shell
         provenance.update({k: v for k, v in result.measured["eval"]["provenance"].items() if k != "command"})
-        provenance["cli"] = result.measured["eval"]["provenance"].get("command")
+        cfg = result.measured["config"]
+        provenance["cli"] = shlex.join([
+            "ssd", "audit", "--path", f"CHECKOUT-OF-{tree.source['repo'].replace('/', '-')}-AT-{tree.ref}",
+            "--measure", "--model", str(cfg["model"]), "--suite", str(cfg["suite"]), "--n", str(cfg["n"]),
+            "--limit", str(cfg["limit"]), "--seed", str(cfg["seed"]), "--max-tokens", str(cfg["max_tokens"]),
+            "--t", ",".join(f"{t:g}" for t in cfg["temperatures"])])
     body = render_markdown(result, link=tree.link, table=md_table, details=details, measured_md=measured_md,
                            footer_md=footer(provenance), title=f"/ssd audit: {tree.source['repo']} at {tree.ref}")
     return truncate_for_comment(body)
@@ -88,9 +93,8 @@ def audit_command(ctx: Any, args: dict[str, Any]) -> str:
 
 def _measure(ctx: Any, args: dict[str, Any], result: Any, grid: list[str] | None) -> str:
     from bot.commands.eval import resolve_model, resolve_suite
-    from pipeline.audit.measure import MeasureConfig, measure, measured_markdown
+    from pipeline.audit.measure import MeasureConfig, measure, measured_markdown, plot_png
     from pipeline.backends import BackendError
-    from pipeline.plots import pass_vs_temperature_png
     from pipeline.suites import SuiteError
 
     model, base_url = resolve_model(ctx.settings, args.get("model"))
@@ -101,6 +105,5 @@ def _measure(ctx: Any, args: dict[str, Any], result: Any, grid: list[str] | None
         result.measured = measure(result, cfg, progress=lambda f, m: ctx.progress(0.1 + 0.9 * f, m))
     except (BackendError, SuiteError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
-    png = pass_vs_temperature_png(result.measured["eval"], title="pass@1 vs T_eval")
-    url = ctx.attach("audit-pass-vs-temperature.png", png, "image/png")
+    url = ctx.attach("audit-pass-vs-temperature.png", plot_png(result.measured), "image/png")
     return measured_markdown(result.measured, md_table, url)

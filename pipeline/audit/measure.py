@@ -174,6 +174,15 @@ def measure(result: AuditResult | None, cfg: MeasureConfig, progress: Callable[[
     }
 
 
+def plot_png(measured: dict[str, Any]) -> bytes:
+    """pass@1 vs T_eval. Conditions are sorted by temperature for the plot (the report lists current first)."""
+    from pipeline.plots import pass_vs_temperature_png
+
+    data = measured["eval"]
+    ordered = dict(data, conditions=sorted(data["conditions"], key=lambda c: c["temperature"]))
+    return pass_vs_temperature_png(ordered, title=f"pass@1 vs T_eval: {data['model']} on {data['suite']}")
+
+
 def measured_markdown(measured: dict[str, Any], table: Callable[..., str], plot_url: str | None = None) -> str:
     from pipeline.evaluate import report_rows
 

@@ -58,6 +58,7 @@ class _Scopes(ast.NodeVisitor):
         self.bindings: dict[ast.AST, dict[str, list[_Binding]]] = {}
         self.imports: set[str] = set()
         self.models: list[str] = []
+        self.options: dict[str, tuple[int, str, ast.AST]] = {}  # argparse/click dest -> (line, flag, default)
         self._stack: list[ast.AST] = []
 
     def scope(self) -> dict[str, list[_Binding]]:
@@ -111,6 +112,12 @@ class _Scopes(ast.NodeVisitor):
                 self.models.append(model_name(kw.value.value))
         last = ast.unparse(node.func).rsplit(".", 1)[-1]
         first = node.args[0] if node.args else None  # from_pretrained("org/name"), vllm.LLM("org/name")
+        if last in _OPTION_CALLS and isinstance(first, ast.Constant) and isinstance(first.value, str):
+            default = next((kw.value for kw in node.keywords if kw.arg == "default"), None)
+            dest = next((kw.value.value for kw in node.keywords if kw.arg == "dest" and
+                         isinstance(kw.value, ast.Constant)), first.value.lstrip("-").replace("-", "_"))
+            if first.value.startswith("--") and default is not None:
+                self.options.setdefault(str(dest), (node.lineno, first.value, default))
         if last in ("from_pretrained", "LLM") and isinstance(first, ast.Constant) and isinstance(first.value, str):
             self.models.append(model_name(first.value))
         self.generic_visit(node)
@@ -187,6 +194,12 @@ class _Finder(ast.NodeVisitor):
                                  "field default" + (f"; {inner.note}" if inner.note else ""))
             if callee in _ENV_GETTERS and node.args:
                 return self._env(node, node.args[0], node.args[1] if len(node.args) > 1 else None, depth)
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.attr in self.scopes.options
+                and node.value.id in ("args", "opts", "options", "cli", "ns", "parsed", "arguments")):
+            line, flag, default = self.scopes.options[node.attr]
+            inner = self.resolve(default, depth + 1)
+            if inner.is_numeric:  # what the script runs with unless the command line says otherwise
+                return Value(inner.value, note=f"default of {flag} (line {line}), unless given on the command line")
         if isinstance(node, ast.Subscript) and ast.unparse(node.value) in ("os.environ", "environ"):
             return self._env(node, node.slice, None, depth)
         if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or) and len(node.values) == 2:

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from pipeline.backends.base import Backend, BackendError, Messages, cut_at_stop, sample_seed
+from pipeline.backends.llamacpp import default_threads
 from pipeline.types import SamplingParams
 
 
@@ -40,10 +41,11 @@ class TransformersBackend(Backend):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        if n_threads:
-            torch.set_num_threads(n_threads)
         self.torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if n_threads or self.device == "cpu":
+            # cores - 1 by default, for the reason given in llamacpp.default_threads (OpenMP spins too)
+            torch.set_num_threads(n_threads or default_threads())
         # fp32 on CPU (no native bf16 on the project's CPUs); bf16 on a GPU that has it.
         if dtype is None:
             dtype = "bfloat16" if self.device.startswith("cuda") and torch.cuda.is_bf16_supported() else "float32"

@@ -8,6 +8,7 @@ changed test or limit never reuses an old verdict. Timeouts are not stored: they
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import sqlite3
@@ -26,6 +27,7 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+@functools.lru_cache(maxsize=4096)  # the n samples of a problem share one TestSpec
 def tests_hash(spec: TestSpec) -> str:
     return sha256_text(json.dumps(dataclasses.asdict(spec), sort_keys=True))
 

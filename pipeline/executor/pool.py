@@ -9,6 +9,7 @@ cached on disk when a cache directory is given.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import queue
@@ -19,7 +20,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from typing import Any
 from pipeline.executor import compare, runner
 from pipeline.executor.cache import VerdictCache, verdict_key
 from pipeline.executor.sandbox import child_environment
-from pipeline.executor.zygote import FRAME, write_frame
+from pipeline.executor.zygote import FRAME
 from pipeline.types import ExecResult, TestSpec
 
 Progress = Callable[[int, int], None]
@@ -91,9 +91,14 @@ class _Zygote:
             self.buffer += chunk
 
     def send(self, message: dict[str, Any]) -> None:
+        self.send_encoded(json.dumps(message).encode())
+
+    def send_encoded(self, data: bytes) -> None:
         """Best effort: if the zygote died, the next ``read`` says so (None) and its samples are failed."""
+        view = memoryview(FRAME.pack(len(data)) + data)
         with contextlib.suppress(BrokenPipeError):
-            write_frame(self.process.stdin.fileno(), message)
+            while view:
+                view = view[os.write(self.process.stdin.fileno(), view):]
 
     def close(self) -> None:
         if self.alive():
@@ -122,6 +127,7 @@ class _Judge:
         self.tests_run = 0
         self.passed = 0
         self.stop_sent = False
+        self.request_id = ""
 
     def on_test(self, event: dict[str, Any]) -> bool:
         if self.verdict is not None:
@@ -217,6 +223,8 @@ class Executor:
         self._zygotes: list[_Zygote | None] = [None] * self.workers
         self._lock = threading.RLock()  # re-entrant: ``isolation`` may be read from a progress callback
         self._closed = False
+        self._ids = itertools.count()  # request ids: unique per executor, so a stale event is recognised
+        self._run_tag = f"{os.getpid()}-{id(self):x}"
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -326,7 +334,7 @@ class Executor:
                 raise error
         return results  # type: ignore[return-value]
 
-    def _prepare(self, program: str, spec: TestSpec) -> tuple[dict[str, Any], _Judge, float]:
+    def _prepare(self, program: str, spec: TestSpec) -> tuple[bytes, _Judge, float]:
         """The zygote request (inputs only: the expected outputs stay in this process), its judge and the
         watchdog time after which a silent zygote is considered wedged."""
         if spec.kind == "assert" and not spec.assert_code:
@@ -334,7 +342,7 @@ class Executor:
         if spec.kind == "call" and not spec.fn_name:
             raise ValueError("a 'call' TestSpec needs fn_name")
         request = {
-            "op": "run", "id": uuid.uuid4().hex, "program": program, "kind": spec.kind,
+            "op": "run", "id": f"{self._run_tag}-{next(self._ids)}", "program": program, "kind": spec.kind,
             "timeout_s": spec.timeout_s, "fn_name": spec.fn_name, "assert_code": spec.assert_code,
             "inputs": [case.input for case in spec.cases] if spec.kind in ("stdio", "call") else [],
             **self.limits,
@@ -345,7 +353,9 @@ class Executor:
         n_tests = max(1, len(request["inputs"]))
         per_test = spec.timeout_s + 0.25 + 0.1 * spec.timeout_s  # the zygote's per-test deadline
         watchdog = min(self.limits["sample_timeout_s"], per_test * (n_tests + 1) + 5) + WATCHDOG_SLACK_S
-        return request, _Judge(spec), watchdog
+        judge = _Judge(spec)
+        judge.request_id = request["id"]
+        return json.dumps(request).encode(), judge, watchdog  # ASCII: json escapes the rest
 
     def _drive(self, slot: int, items: Sequence[tuple[str | None, TestSpec]], jobs: queue.Queue,
                completions: queue.Queue) -> None:
@@ -354,7 +364,7 @@ class Executor:
         zygote = self._zygote(slot)
         inflight: dict[str, tuple[str, _Judge, float]] = {}  # request id -> (cache key, judge, watchdog s)
         deadline = 0.0
-        held: tuple[str, dict[str, Any], _Judge, float] | None = None
+        held: tuple[str, bytes, _Judge, float] | None = None
         while True:
             while len(inflight) < PIPELINE_DEPTH:
                 if held is None:
@@ -368,15 +378,15 @@ class Executor:
                         completions.put((key, exc))
                         continue
                 key, request, judge, watchdog = held
-                if inflight and _request_size(request) > PIPELINE_MAX_BYTES:
+                if inflight and len(request) > PIPELINE_MAX_BYTES:
                     # A big request could fill the pipe while the zygote blocks writing events: send it
                     # only once the zygote is idle, so neither side ever waits on a full pipe.
                     break
                 held = None
                 if not inflight:
                     deadline = time.monotonic() + watchdog
-                zygote.send(request)
-                inflight[request["id"]] = (key, judge, watchdog)
+                zygote.send_encoded(request)
+                inflight[judge.request_id] = (key, judge, watchdog)
             if not inflight:
                 return
             event = zygote.read(deadline)
@@ -405,10 +415,6 @@ class Executor:
                     deadline = time.monotonic() + next(iter(inflight.values()))[2]
                 continue
             deadline = time.monotonic() + entry[2]
-
-
-def _request_size(request: dict[str, Any]) -> int:
-    return len(json.dumps(request))  # ASCII (json escapes the rest), so characters are bytes
 
 
 def _total(spec: TestSpec) -> int:

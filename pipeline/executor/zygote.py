@@ -196,7 +196,8 @@ class Zygote:
             nproc=int(request["nproc"]),
         )
         workdir = self.workdir
-        shutil.rmtree(workdir, ignore_errors=True)
+        if os.path.lexists(workdir):  # only if a previous clean-up failed: normally removed after each sample
+            shutil.rmtree(workdir, ignore_errors=True)
         sandbox.make_workdir(workdir, self.uid)
         request = {**request, "sys_path": self.child_sys_path}
         ctrl_r, ctrl_w = os.pipe()
