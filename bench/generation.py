@@ -39,7 +39,7 @@ PROMPTS = [
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2")
-    parser.add_argument("--prompts", type=int, default=8)
+    parser.add_argument("--prompts", type=int, default=10)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--temperature", type=float, default=0.8)
     parser.add_argument("--threads", type=int, help="llama.cpp threads for both paths (default: cores - 1)")
@@ -60,21 +60,29 @@ def main(argv: list[str] | None = None) -> int:
     ours.generate(prompts[:1], SamplingParams(max_tokens=4))
     direct.create_chat_completion(messages=prompts[0], max_tokens=4)
 
-    ours_tokens = direct_tokens = 0
-    ours_s = direct_s = 0.0
-    for messages in prompts:
+    totals = {"ours": [0, 0.0], "direct": [0, 0.0]}  # tokens, seconds
+
+    def run_ours(messages: list[dict]) -> None:
         before = ours.usage.completion_tokens
         t0 = time.perf_counter()
         ours.generate([messages], params)
-        ours_s += time.perf_counter() - t0
-        ours_tokens += ours.usage.completion_tokens - before
+        totals["ours"][1] += time.perf_counter() - t0
+        totals["ours"][0] += ours.usage.completion_tokens - before
 
+    def run_direct(messages: list[dict]) -> None:
         t0 = time.perf_counter()
         response = direct.create_chat_completion(
             messages=messages, temperature=params.temperature, top_p=params.top_p, top_k=params.top_k,
             min_p=params.min_p, repeat_penalty=1.0, max_tokens=params.max_tokens, seed=params.seed)
-        direct_s += time.perf_counter() - t0
-        direct_tokens += response["usage"]["completion_tokens"]
+        totals["direct"][1] += time.perf_counter() - t0
+        totals["direct"][0] += response["usage"]["completion_tokens"]
+
+    # ABBA order: which path goes first alternates, so drifting load from other processes cancels out.
+    for index, messages in enumerate(prompts):
+        first, second = (run_ours, run_direct) if index % 2 == 0 else (run_direct, run_ours)
+        first(messages)
+        second(messages)
+    (ours_tokens, ours_s), (direct_tokens, direct_s) = totals["ours"], totals["direct"]
     ours.close()
     direct.close()
 

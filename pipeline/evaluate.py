@@ -343,6 +343,7 @@ def _sample_and_run(backend: Any, executor: Any, problems: list[Problem], cfg: E
     params = cfg.params(temperature)
     total = len(problems) * cfg.n
     done: list[SampleRecord] = []
+    generated = 0
     label = f"T={temperature:g}"
 
     def finish(future: Future) -> None:
@@ -365,6 +366,9 @@ def _sample_and_run(backend: Any, executor: Any, problems: list[Problem], cfg: E
                                           sample_seed(params, i) if temperature > 0 else None, text, program,
                                           "", False, gen_s=round(share, 4))
                     pending.append((record, problem) if program is not None else (_no_code(record), problem))
+            generated += len(pending)
+            report(len(done) / total, f"{label}: generated {generated}/{total}, executed {len(done)}, "
+                                      f"{sum(r.passed for r in done)} passed")
             if running is not None:
                 finish(running)
             running = pool.submit(_execute, executor, pending)
