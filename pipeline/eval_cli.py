@@ -31,10 +31,10 @@ def _positive(text: str) -> int:
 class ProgressBar:
     """A one-line bar on a terminal; on a pipe or log, one line per 10% so logs stay readable."""
 
-    def __init__(self, stream: TextIO = sys.stderr, width: int = 30) -> None:
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None, width: int = 30) -> None:
+        self.stream = stream or sys.stderr  # looked up per bar, not at import: stderr may have been replaced
         self.width = width
-        self.tty = stream.isatty()
+        self.tty = self.stream.isatty()
         self.started = time.monotonic()
         self.last_decile = -1
 
@@ -62,7 +62,8 @@ def format_text_table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def print_result(result: EvalResult, stream: TextIO = sys.stdout) -> None:
+def print_result(result: EvalResult, stream: TextIO | None = None) -> None:
+    stream = stream or sys.stdout
     data = result.to_dict()
     print(f"{data['suite']} (sha256 {data['suite_sha256'][:12]}) · {data['model']} ({data['backend']}) · "
           f"{data['wall_s']:.1f}s", file=stream)
@@ -93,14 +94,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         suite=args.suite, model=args.model, backend=args.backend, base_url=args.base_url, adapter=args.adapter,
         temperatures=args.temperature, n=args.n, limit=args.limit, seed=args.seed, top_p=args.top_p,
         top_k=args.top_k, min_p=args.min_p, max_tokens=args.max_tokens, samples_out=args.samples_out,
-        workers=args.workers, gold=args.gold, n_threads=args.threads,
+        workers=args.workers, gold=args.gold, n_threads=args.threads, cache_dir=args.cache_dir,
     )
     return _finish(run_eval(cfg, progress=None if args.quiet else ProgressBar()), args)
 
 
 def cmd_score(args: argparse.Namespace) -> int:
     result = score_samples(args.suite, args.samples, samples_out=args.samples_out, workers=args.workers,
-                           progress=None if args.quiet else ProgressBar())
+                           cache_dir=args.cache_dir, progress=None if args.quiet else ProgressBar())
     return _finish(result, args)
 
 
@@ -127,6 +128,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--plot", metavar="FILE.png", help="also write the pass@1-vs-temperature plot")
     parser.add_argument("--workers", type=_positive, help="executor processes (default: cores)")
+    parser.add_argument("--cache-dir", metavar="DIR", help="reuse verdicts of identical programs across runs")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 

@@ -51,6 +51,7 @@ class EvalConfig:
     gold: bool = False  # run the suite's reference solutions instead of a model
     batch_size: int = 8  # prompts per generate() call: the unit of progress and of overlap
     n_threads: int | None = None  # backend threads; None = cores
+    cache_dir: str | None = None  # on-disk verdict cache keyed by (task, program, tests); None = off
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -220,7 +221,8 @@ class _Sink:
 def _execute(executor: Any, pending: list[tuple[SampleRecord, Problem]]) -> list[SampleRecord]:
     """Run the records that have a program; fill in verdicts (in place) and return them all."""
     runnable = [(record, problem) for record, problem in pending if record.program is not None]
-    results: list[ExecResult] = executor.run([(record.program, problem.tests) for record, problem in runnable])
+    results: list[ExecResult] = executor.run([(record.program, problem.tests) for record, problem in runnable],
+                                             keys=[(problem.task_id,) for _, problem in runnable])
     for (record, _), outcome in zip(runnable, results, strict=True):
         record.verdict = outcome.verdict
         record.passed = outcome.passed
@@ -229,7 +231,7 @@ def _execute(executor: Any, pending: list[tuple[SampleRecord, Problem]]) -> list
         record.tests_total = outcome.tests_total
         record.exec_s = round(outcome.duration_s, 4)
         record.cached = outcome.cached
-        record.network_isolated = getattr(outcome, "network_isolated", None)
+        record.network_isolated = outcome.network_isolated
     return [record for record, _ in pending]
 
 
@@ -248,12 +250,11 @@ def _open_samples(path: str | None) -> Iterator[IO[str] | None]:
         yield handle
 
 
-def _open_executor(workers: int | None, stack: ExitStack) -> Any:
+def _open_executor(workers: int | None, stack: ExitStack, cache_dir: str | None = None) -> Any:
     from pipeline.executor import Executor
 
-    executor = Executor(workers=workers)
-    if hasattr(executor, "close"):
-        stack.callback(executor.close)
+    executor = Executor(workers=workers, cache_dir=Path(cache_dir) if cache_dir else None)
+    stack.callback(executor.close)
     return executor
 
 
@@ -283,7 +284,7 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None) -> EvalResult:
             backend = open_backend(cfg.model, backend=cfg.backend, base_url=cfg.base_url, adapter=cfg.adapter,
                                    n_threads=cfg.n_threads, n_ctx=max(4096, cfg.max_tokens + 2048))
             stack.callback(backend.close)
-        executor = _open_executor(cfg.workers, stack)
+        executor = _open_executor(cfg.workers, stack, cfg.cache_dir)
         if backend is None:
             model_info = None
             pending = [(SampleRecord(p.task_id, 0, None, p.difficulty, None, None, p.reference, "", False), p)
@@ -422,7 +423,7 @@ def read_samples(path: str | Path, problems: dict[str, Problem]) -> list[tuple[S
 
 
 def score_samples(suite: str, samples: str | Path, samples_out: str | None = None, workers: int | None = None,
-                  progress: Progress | None = None, seed: int = 0) -> EvalResult:
+                  progress: Progress | None = None, seed: int = 0, cache_dir: str | None = None) -> EvalResult:
     """Execute and score a samples file; one condition per temperature found in it (or one, unlabelled)."""
     from pipeline.suites import load_suite
 
@@ -438,7 +439,7 @@ def score_samples(suite: str, samples: str | Path, samples_out: str | None = Non
     conditions = []
     with ExitStack() as stack:
         sink = _Sink(stack.enter_context(_open_samples(samples_out)))
-        executor = _open_executor(workers, stack)
+        executor = _open_executor(workers, stack, cache_dir)
         for index, (temperature, items) in enumerate(sorted(groups.items(), key=lambda kv: (kv[0] is not None, kv[0] or 0))):
             label = "samples" if temperature is None else f"T={temperature:g}"
 

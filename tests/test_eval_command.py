@@ -41,7 +41,7 @@ def test_eval_gold_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> N
     out = tmp_path / "gold.jsonl"
     rc = main(["eval", "--suite", "humaneval", "--gold", "--limit", "12", "--json", "--samples-out", str(out)])
     captured = capsys.readouterr()
-    assert rc == 0
+    assert rc == 0, captured.err
     data = json.loads(captured.out)
     [gold] = data["conditions"]
     assert (gold["problems"], gold["passed"], gold["pass_at"]["1"]["estimate"]) == (12, 12, 1.0)

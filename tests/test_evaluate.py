@@ -121,10 +121,17 @@ def test_score_human_eval_format_and_round_trip(tmp_path: Path) -> None:
     assert cond.n == 1  # HumanEval/3 has a single sample, so only pass@1 is defined over all problems
     assert cond.pass_at["1"]["estimate"] == pytest.approx((0.5 * 3 + 0) / 4)
     verdicts = [json.loads(line)["verdict"] for line in out.read_text().splitlines()]
-    assert verdicts[0] == "pass" and verdicts[1] in ("wrong", "runtime_error") and verdicts[-1] == "timeout"
+    assert verdicts[0] == "pass" and verdicts[1] == "wrong" and verdicts[-1] == "timeout"
     # our own samples-out lines carry whole programs: re-scoring them gives the same verdicts
     again = score_samples("humaneval", out)
     assert [r.verdict for r in again.records] == verdicts
+    # with a verdict cache the second scoring reuses every verdict except the (never cached) timeout
+    cache = str(tmp_path / "cache")
+    first = score_samples("humaneval", out, cache_dir=cache)
+    second = score_samples("humaneval", out, cache_dir=cache)
+    assert not any(r.cached for r in first.records)
+    assert [r.cached for r in second.records] == [True] * 6 + [False]
+    assert [r.verdict for r in second.records] == verdicts
 
 
 def test_score_reports_bad_lines_with_numbers(tmp_path: Path) -> None:

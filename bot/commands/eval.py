@@ -107,7 +107,7 @@ def eval_command(ctx: Any, args: dict[str, Any]) -> str:
         suite=resolve_suite(settings, args["suite"]), model=model, backend=args.get("backend"), base_url=base_url,
         adapter=adapter, temperatures=list(args["t"]), n=args["n"], limit=args.get("limit"), seed=args["seed"],
         top_p=args["top_p"], top_k=args["top_k"], min_p=args["min_p"], max_tokens=args["max_tokens"],
-        gold=args["gold"],
+        gold=args["gold"], cache_dir=str(settings.data_dir / "cache" / "verdicts"),
     )
     from pipeline.backends import BackendError
     from pipeline.suites import SuiteError

