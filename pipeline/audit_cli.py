@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from pipeline.audit import AuditResult, Limits, audit_path
+from pipeline.audit.measure import check_grid
 from pipeline.audit.report import render_markdown, render_text
 
 
@@ -20,17 +21,10 @@ def _positive(text: str) -> int:
 
 
 def _grid(text: str) -> list[str]:
-    items = [part.strip() for part in text.split(",") if part.strip()]
-    for item in items:
-        if item.lower() != "current":
-            try:
-                if float(item) < 0:
-                    raise ValueError
-            except ValueError:
-                raise argparse.ArgumentTypeError(f"expected 'current' or temperatures >= 0, got {item!r}") from None
-    if not items:
-        raise argparse.ArgumentTypeError("expected a comma-separated list")
-    return items
+    try:
+        return check_grid(text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

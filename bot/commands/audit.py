@@ -13,19 +13,16 @@ from typing import Any
 
 from bot.commands.registry import Arg, CommandError, boolean, command, positive_int, str_list
 from bot.reports import details, footer, md_table, truncate_for_comment
+from pipeline.audit.measure import check_grid
 
 
 def _grid(values: list[str] | None) -> list[str] | None:
     if not values:
         return None
-    for value in values:
-        if value.lower() != "current":
-            try:
-                if float(value) < 0:
-                    raise ValueError
-            except ValueError:
-                raise CommandError(f"`t={','.join(values)}`: expected `current` or temperatures >= 0") from None
-    return values
+    try:
+        return check_grid(values)
+    except ValueError as exc:
+        raise CommandError(f"`t={','.join(values)}`: {exc}") from None
 
 
 @command(

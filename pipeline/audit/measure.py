@@ -63,6 +63,23 @@ def current_temperature(result: AuditResult | None) -> tuple[float, str]:
     return 1.0, "nothing set anywhere: the OpenAI/vLLM default"
 
 
+def check_grid(values: Sequence[str]) -> list[str]:
+    """Validate a requested grid: ``current`` or temperatures >= 0. Raises ValueError saying why."""
+    items = [str(value).strip() for value in values if str(value).strip()]
+    if not items:
+        raise ValueError("expected a comma-separated list of 'current' and temperatures")
+    for item in items:
+        if item.lower() == "current":
+            continue
+        try:
+            ok = float(item) >= 0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"expected 'current' or temperatures >= 0, got {item!r}")
+    return items
+
+
 def plan_grid(result: AuditResult | None, requested: Sequence[str | float] | None, model: str | None
               ) -> list[tuple[float, str]]:
     """[(temperature, why it is measured)], the current setting first, no duplicates."""
