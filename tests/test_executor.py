@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import stat
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -63,8 +64,26 @@ def assert_clean(ex: Executor) -> None:
     assert sandbox_processes(ex) == []
     if ex.isolation["mount"]:
         for pid in ex.zygote_pids():  # the zygote's private /tmp: only its (empty) work-dir parent remains
-            entries = [os.path.join(d, f) for d, dirs, files in os.walk(f"/proc/{pid}/root/tmp") for f in dirs + files]
+            entries = private_tmp_entries(pid)
             assert len(entries) == 1 and os.path.basename(entries[0]).startswith("ssd-zygote-"), entries
+
+
+def private_tmp_entries(pid: int) -> list[str]:
+    """What a sample could have left in the zygote's private /tmp. The installation and the checkout are
+    bind-mounted back when they live under /tmp (a clone in /tmp, say): those are the host's, not the sample's."""
+    root = f"/proc/{pid}/root"
+    exposed = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path) if p}
+    entries = []
+    for directory, dirs, files in os.walk(root + "/tmp"):
+        inside = directory[len(root):]
+        for name in list(dirs):
+            path = os.path.join(inside, name)
+            if path in exposed:
+                dirs.remove(name)
+            elif not any(e.startswith(path + "/") for e in exposed):  # a mount point's parent is walked, not counted
+                entries.append(path)
+        entries += [os.path.join(inside, name) for name in files]
+    return entries
 
 
 def run_clean(ex: Executor, program: str, spec: Spec, max_s: float) -> ExecResult:
