@@ -189,10 +189,6 @@ def test_run_eval_with_smollm2_two_temperatures(tmp_path: Path) -> None:
 @pytest.mark.slow
 @needs_model
 def test_run_eval_on_basic_suite_has_difficulties() -> None:
-    from pipeline.suites import BASIC_PATH
-
-    if not BASIC_PATH.exists():
-        pytest.skip("basic suite not written yet")
     result = run_eval(EvalConfig(suite="basic", model="smollm2", limit=4, max_tokens=128))
     condition = result.conditions[0]
     assert condition.problems == 4
