@@ -97,16 +97,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _measure(result: AuditResult, args: argparse.Namespace) -> int:
-    from pipeline.audit.measure import MeasureConfig, measure
+    from pipeline.audit.measure import measure
     from pipeline.backends import BackendError
     from pipeline.eval_cli import ProgressBar
+    from pipeline.evaluate import EvalConfig
     from pipeline.suites import SuiteError
 
-    cfg = MeasureConfig(model=args.model, suite=args.suite, n=args.n, limit=args.limit, temperatures=args.t,
-                        seed=args.seed, max_tokens=args.max_tokens, backend=args.backend, base_url=args.base_url,
-                        n_threads=args.threads)
     try:
-        result.measured = measure(result, cfg, progress=None if args.quiet else ProgressBar())
+        base = EvalConfig(model=args.model, suite=args.suite, n=args.n, limit=args.limit, seed=args.seed,
+                          max_tokens=args.max_tokens, backend=args.backend, base_url=args.base_url,
+                          n_threads=args.threads)
+        result.measured = measure(result, base, args.t, progress=None if args.quiet else ProgressBar())
     except (BackendError, SuiteError, ValueError) as exc:
         print(f"ssd audit: error: {exc}", file=sys.stderr)
         return 1

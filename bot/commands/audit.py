@@ -90,16 +90,16 @@ def audit_command(ctx: Any, args: dict[str, Any]) -> str:
 
 def _measure(ctx: Any, args: dict[str, Any], result: Any, grid: list[str] | None) -> str:
     from bot.commands.eval import resolve_model, resolve_suite
-    from pipeline.audit.measure import MeasureConfig, measure, measured_markdown, plot_png
+    from pipeline.audit.measure import measure, measured_markdown, plot_png
     from pipeline.backends import BackendError
+    from pipeline.evaluate import EvalConfig
     from pipeline.suites import SuiteError
 
     model, base_url = resolve_model(ctx.settings, args.get("model"))
-    cfg = MeasureConfig(model=model, suite=resolve_suite(ctx.settings, args["suite"]), n=args["n"],
-                        limit=args["limit"], temperatures=grid, seed=args["seed"], max_tokens=args["max_tokens"],
-                        base_url=base_url)
     try:
-        result.measured = measure(result, cfg, progress=lambda f, m: ctx.progress(0.1 + 0.9 * f, m))
+        base = EvalConfig(model=model, suite=resolve_suite(ctx.settings, args["suite"]), n=args["n"],
+                          limit=args["limit"], seed=args["seed"], max_tokens=args["max_tokens"], base_url=base_url)
+        result.measured = measure(result, base, grid, progress=lambda f, m: ctx.progress(0.1 + 0.9 * f, m))
     except (BackendError, SuiteError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     url = ctx.attach("audit-pass-vs-temperature.png", plot_png(result.measured), "image/png")

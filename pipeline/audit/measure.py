@@ -15,37 +15,18 @@ import math
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any
 
 from pipeline.audit.defaults import PAPER_SOURCE, paper_decoding
 
 if TYPE_CHECKING:
     from pipeline.audit import AuditResult
+    from pipeline.evaluate import EvalConfig
 
 FIXED_GRID = (0.3, 0.7, 1.0)
 Z_ALPHA, Z_POWER = 1.96, 0.8416  # two-sided 5% test, 80% power
 MIN_EFFECT = 0.05  # when the observed difference is ~0: the sample size to see 5 points
-
-
-@dataclass
-class MeasureConfig:
-    model: str = "smollm2"
-    suite: str = "basic"
-    n: int = 2
-    limit: int | None = 10
-    temperatures: Sequence[str | float] | None = None  # "current" and numbers; None: the default grid
-    seed: int = 0
-    top_p: float = 1.0
-    top_k: int = 0
-    min_p: float = 0.0
-    max_tokens: int = 512
-    backend: str | None = None
-    base_url: str | None = None
-    adapter: str | None = None
-    workers: int | None = None
-    n_threads: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # more EvalConfig fields, passed through
 
 
 def current_temperature(result: AuditResult | None) -> tuple[float, str]:
@@ -169,25 +150,21 @@ def recommend(data: dict[str, Any], records: list[Any], n: int) -> dict[str, Any
     return {"verdict": "keep" if worse else "cannot tell", "problems_needed": needed, "text": head + size}
 
 
-def measure(result: AuditResult | None, cfg: MeasureConfig, progress: Callable[[float, str], None] | None = None
-            ) -> dict[str, Any]:
-    """Run the grid through ``run_eval``; returns a JSON-able dict (grid, eval data, recommendation)."""
-    from pipeline.evaluate import EvalConfig, run_eval
+def measure(result: AuditResult | None, base: EvalConfig, requested: Sequence[str | float] | None = None,
+            progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
+    """Run the grid through ``run_eval`` with ``base``'s model, suite, n, seeds and sampling settings (its
+    temperatures are replaced by the grid); returns a JSON-able dict (config, grid, eval data, recommendation)."""
+    from pipeline.evaluate import run_eval
 
-    grid = plan_grid(result, cfg.temperatures, cfg.model)
-    eval_cfg = EvalConfig(
-        suite=cfg.suite, model=cfg.model, backend=cfg.backend, base_url=cfg.base_url, adapter=cfg.adapter,
-        temperatures=[t for t, _ in grid], n=cfg.n, limit=cfg.limit, seed=cfg.seed, top_p=cfg.top_p,
-        top_k=cfg.top_k, min_p=cfg.min_p, max_tokens=cfg.max_tokens, workers=cfg.workers,
-        n_threads=cfg.n_threads, **cfg.extra,
-    )
+    grid = plan_grid(result, requested, base.model)
+    eval_cfg = replace(base, temperatures=[t for t, _ in grid])
     evaluated = run_eval(eval_cfg, progress=progress)
     data = evaluated.to_dict()
     return {
-        "config": asdict(cfg) | {"temperatures": [t for t, _ in grid]},
+        "config": asdict(eval_cfg),
         "grid": [{"temperature": t, "why": why} for t, why in grid],
         "eval": data,
-        "recommendation": recommend(data, evaluated.records, cfg.n),
+        "recommendation": recommend(data, evaluated.records, eval_cfg.n),
     }
 
 
