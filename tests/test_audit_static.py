@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.audit import Limits, SourceFile, audit_files, audit_path, scan_file
+from pipeline.audit.measure import current_temperature
+from pipeline.audit.report import summary_line
 from ssd.cli import main
 
 FIXTURE = Path(__file__).parent / "fixtures" / "audit_repo"
@@ -87,6 +89,23 @@ EXPECTED = {
     ('scripts/synth.py', 8, 'SamplingParams()', 'temperature', '1.0', 'train', 'Qwen/Qwen3-4B-Instruct-2507', True),
     ('scripts/synth.py', 8, 'SamplingParams(max_tokens=)', 'max_tokens', '256', 'train', 'Qwen/Qwen3-4B-Instruct-2507', False),
 }
+# Settings packed into one string (argparse default, JSON text, a flag's value) and a README's run instructions.
+EXPECTED_COMPOSITE_AND_DOCS = {
+    ('README.md', 7, '--temperature', 'temperature', '0.9', 'eval', None, False),
+    ('README.md', 8, '--sampling_params[temperature]', 'temperature', '0.9', 'eval', None, False),
+    ('README.md', 8, '--sampling_params[top_k]', 'top_k', '20', 'eval', None, False),
+    ('README.md', 8, '--sampling_params[top_p]', 'top_p', '0.8', 'eval', None, False),
+    ('README.md', 11, '--temperature', 'temperature', '1.6', 'train', None, False),
+    ('README.md', 15, '--seed', 'seed', '3', 'eval', None, False),
+    ('README.md', 15, '--temperature', 'temperature', '0.0', 'eval', None, False),
+    ('scripts/bench_cli.py', 8, '--sampling_params[min_p]', 'min_p', '0.0', 'eval', None, False),
+    ('scripts/bench_cli.py', 8, '--sampling_params[temperature]', 'temperature', '0.5', 'eval', None, False),
+    ('scripts/bench_cli.py', 8, '--sampling_params[top_k]', 'top_k', '20', 'eval', None, False),
+    ('scripts/bench_cli.py', 8, '--sampling_params[top_p]', 'top_p', '0.9', 'eval', None, False),
+    ('scripts/bench_cli.py', 12, 'OVERRIDES[max_tokens]', 'max_tokens', '1024', 'eval', None, False),
+    ('scripts/bench_cli.py', 12, 'OVERRIDES[temperature]', 'temperature', '0.5', 'eval', None, False),
+}
+EXPECTED |= EXPECTED_COMPOSITE_AND_DOCS
 
 
 def rows(result) -> set[tuple]:
@@ -306,3 +325,62 @@ class Sampler:
     assert got == {(4, "GenConfig.temperature", "1.0", "field default", "train"),
                    (7, "self.temperature", "0.9", "default of parameter 'temperature' of __init__() (line 6)",
                     "train")}
+
+
+def test_readme_run_instructions_are_documentation(capsys: pytest.CaptureFixture[str]) -> None:
+    result = audit_path(str(FIXTURE))
+    readme = [f for f in result.findings if f.path == "README.md"]
+    assert {(f.path, f.line, f.key) for f in readme} == {r[:3] for r in EXPECTED_COMPOSITE_AND_DOCS
+                                                         if r[0] == "README.md"}
+    assert all(f.documentation and f.format == "markdown" and f.to_dict()["documentation"] for f in readme)
+    assert not any(f.documentation for f in result.findings if f.path != "README.md")
+    # Prose (line 1), the ```python example (line 18) and the server without --temp (line 22, no default
+    # claimed for documentation) give nothing.
+    assert not {f.line for f in readme} & {1, 18, 22}
+    assert "+ 7 in documentation (run instructions)" in summary_line(result)
+    assert main(["audit", "--path", str(FIXTURE)]) == 0
+    [line] = [x for x in capsys.readouterr().out.splitlines() if x.startswith("README.md:7 ")]
+    assert line.endswith("[documentation]")
+
+
+def test_documentation_counts_for_the_current_setting(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("# Serve\n\n```console\n$ llama-server -m m.gguf --temp 0.4\n```\n")
+    current, why = current_temperature(audit_path(str(tmp_path)))
+    assert current == 0.4 and why.endswith("README.md:4 (documentation)")
+    (tmp_path / "serve.sh").write_text("llama-server -m m.gguf --temp 0.4\n")
+    assert current_temperature(audit_path(str(tmp_path)))[1].endswith("serve.sh:1")  # configuration shown first
+
+
+@pytest.mark.parametrize(("path", "text", "expected"), [
+    ("run.sh", 'python eval.py --sampling_params "temperature=0.9,top_p=0.8,top_k=20"\n',
+     {(1, "--sampling_params[temperature]", "0.9"), (1, "--sampling_params[top_p]", "0.8"),
+      (1, "--sampling_params[top_k]", "20")}),
+    ("run.sh", "python search_eval.py \\\n  --sampling-params=temperature=0.6,top_k=5 --seed 1\n",
+     {(2, "--sampling-params[temperature]", "0.6"), (2, "--sampling-params[top_k]", "5")}),  # the owner decides
+    ("serve.sh", "vllm serve m --override-generation-config '{\"temperature\": 0.6, \"top_p\": 0.95}'\n",
+     {(1, "--override-generation-config[temperature]", "0.6"), (1, "--override-generation-config[top_p]", "0.95")}),
+    ("eval.yaml", "eval:\n  sampling_params: \"temperature=0.6;top_p=0.95\"\n  env: ['TEMP=0.3']\n",
+     {(2, "eval.sampling_params[temperature]", "0.6"), (2, "eval.sampling_params[top_p]", "0.95"),
+      (3, "eval.env.[0].TEMP", "0.3")}),
+    ("eval.py", 'import subprocess\nGEN = """{\n  "temperature": 0.6,\n  "top_k": 20\n}"""\n'
+                'subprocess.run(["python", "x.py", "--sampling_params", "temperature=0.2,top_p=0.9"])\n',
+     {(3, "GEN[temperature]", "0.6"), (4, "GEN[top_k]", "20"), (6, "--sampling_params[temperature]", "0.2"),
+      (6, "--sampling_params[top_p]", "0.9")}),
+])
+def test_composite_strings(path: str, text: str, expected: set[tuple]) -> None:
+    findings, _ = scan(path, text)
+    assert {(f.line, f.key, f.display) for f in findings} == expected
+    assert len(findings) == len(expected) and not any(f.documentation for f in findings)
+
+
+@pytest.mark.parametrize(("path", "text"), [
+    ("p.py", 'log.info("Using temperature=0.7 for eval")\nx = "temperature=hot,top_p=high"\n'),  # prose, words
+    ("q.py", '"""Example: {"temperature": 0.7}"""\nparser.add_argument("--p", help=\'e.g. {"temperature": 0.6}\')\n'),
+    ("r.py", 'name = f"temperature={t},top_p=0.9"\nkeys = "seed=3,max_tokens=10"\n'),  # f-string part; no sampling
+    ("s.md", "Use temperature=0.7 and `--threads 4`.\n\n```python\nrun(temperature=0.2)\n```\n\n```bash\n"
+             "ollama run llama3\n```\n"),  # prose, another language, a server's default (not claimed in docs)
+    ("t.md", "```bash\npython x.py --temperature 0.3\n"),  # an unclosed fence is not a code block
+])
+def test_no_false_composite_or_documentation_findings(path: str, text: str) -> None:
+    findings, _ = scan(path, text)
+    assert findings == []

@@ -14,6 +14,11 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 RETRY_WORDS = re.compile(r"retr(y|ies|ied)|max_attempts|n_attempts|num_attempts|attempts\s*=|tenacity|backoff",
                          re.IGNORECASE)
+# One word of a composite string: "temperature=0.6" in "temperature=0.6,top_p=0.95,top_k=20" (vLLM-style CLI
+# strings, Hydra overrides), and a quoted key in JSON written inside a string ('{"temperature": 0.6}').
+_PAIR_WORD = re.compile(r"[^\s,;]+")
+_PAIR = re.compile(r"([A-Za-z_][\w.-]*)=([^=]+)")
+_JSON_PAIR = re.compile(r"""(["'])([A-Za-z_][\w.-]*)\1\s*:\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)""")
 MODEL_KEYS = frozenset({"model", "model_name", "model_id", "llm_model", "served_model_name", "base_model",
                         "model_alias", "alias", "model_path", "hf_repo", "repo_id", "from"})
 
@@ -56,6 +61,26 @@ def parse_text(raw: str) -> Value:
     if num is not None:
         return Value(num)
     return Value(text)
+
+
+def sampling_pairs(text: str, context: str = "") -> list[tuple[int, str, str, str]]:
+    """(offset, name, parameter, raw value) of the sampling settings packed into one string.
+
+    Either the whole string is ``key=value`` words (separated by commas, semicolons or spaces: prose that
+    merely mentions "temperature=0.7" is not), or it holds JSON-style ``"key": number`` pairs.
+    """
+    words = list(_PAIR_WORD.finditer(text))
+    pairs = [_PAIR.fullmatch(w.group()) for w in words]
+    if words and all(pairs):
+        found = [(w.start(), m.group(1), m.group(2)) for w, m in zip(words, pairs, strict=True) if m]
+    else:
+        found = [(m.start(), m.group(2), m.group(3)) for m in _JSON_PAIR.finditer(text)]
+    result = []
+    for offset, name, raw in found:
+        param, _ = match_param(name, context)
+        if param:
+            result.append((offset, name, param, raw))
+    return result
 
 
 def model_name(text: str) -> str:
@@ -129,6 +154,17 @@ class Collector:
             return
         self._seen.add(ident)
         self._pending.append(_Pending(group, finding, llm_place))
+
+    def add_pairs(self, text: str, *, line: int, owner: str, contexts: tuple[str, ...] = (),
+                  model: str | None = None, fmt: str | None = None) -> set[str]:
+        """Report the settings of a composite string (``sampling_pairs``) held by ``owner`` (a flag, a key,
+        a variable); keys read ``owner[name]``. Returns the parameters found (none: not a composite)."""
+        pairs = sampling_pairs(text, owner)  # like a keyword argument's callee: only the owner rules out retrieval
+        for offset, name, param, raw in pairs:
+            self.add(line=line + text.count("\n", 0, offset), key=f"{owner}[{name}]" if owner else name,
+                     value=parse_text(raw), param=param, contexts=(owner, *contexts), model=model,
+                     group=(line, owner, "pairs"), fmt=fmt)
+        return {param for _, _, param, _ in pairs}
 
     def invalid(self, reason: str) -> FileScan:
         self.scan.error = reason

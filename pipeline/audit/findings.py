@@ -93,6 +93,9 @@ def infer_role(*contexts: str) -> tuple[str | None, str]:
 
 
 ROLE_LABELS = {"eval": "serve/eval", "train": "train/sample", None: "unknown"}
+# Formats whose findings are documentation (a README's run instructions), not configuration: they still show
+# which temperature a team runs with, so they count as evidence for the current setting.
+DOCUMENTATION_FORMATS = frozenset({"markdown"})
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,10 @@ class Finding:
         return None
 
     @property
+    def documentation(self) -> bool:
+        return self.format in DOCUMENTATION_FORMATS
+
+    @property
     def display(self) -> str:
         if self.expr is not None:
             return self.expr
@@ -145,6 +152,7 @@ class Finding:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["number"] = self.number
+        data["documentation"] = self.documentation
         return data
 
 

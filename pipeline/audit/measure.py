@@ -30,7 +30,10 @@ MIN_EFFECT = 0.05  # when the observed difference is ~0: the sample size to see 
 
 
 def current_temperature(result: AuditResult | None) -> tuple[float, str]:
-    """The T_eval the repo runs with now: the most common serving/eval temperature found (set or default)."""
+    """The T_eval the repo runs with now: the most common serving/eval temperature found (set or default).
+
+    A README's run instructions count as set: they are how the team says to run it.
+    """
     if result is not None:
         evals = [f for f in result.findings if f.param == "temperature" and f.role != "train" and f.number is not None
                  and 0 <= f.number <= 2]
@@ -38,9 +41,11 @@ def current_temperature(result: AuditResult | None) -> tuple[float, str]:
             if pool:
                 counts = Counter(round(f.number, 3) for f in pool)
                 value, count = max(counts.items(), key=lambda kv: (kv[1], -kv[0]))
-                where = next(f for f in pool if round(f.number, 3) == value)
+                # An example from configuration over one from documentation, where both hold the value.
+                where = min((f for f in pool if round(f.number, 3) == value), key=lambda f: f.documentation)
                 return value, (f"most common serving/eval temperature ({count} of {len(pool)}), e.g. "
-                               f"{where.path}:{where.line}" + (" (a runtime default)" if where.implicit else ""))
+                               f"{where.path}:{where.line}" + (" (a runtime default)" if where.implicit else "")
+                               + (" (documentation)" if where.documentation else ""))
     return 1.0, "nothing set anywhere: the OpenAI/vLLM default"
 
 

@@ -332,6 +332,39 @@ class _Finder(ast.NodeVisitor):
                              contexts=self._contexts((key.value, callee)), model=model, group=group)
         self.generic_visit(node)
 
+    def visit_Constant(self, node: ast.Constant) -> None:
+        """A composite string: ``default="temperature=0.6,top_p=0.95"``, ``'{"temperature": 0.6}'``."""
+        parent = self.stack[-2] if len(self.stack) > 1 else None
+        if not isinstance(node.value, str) or isinstance(parent, ast.Expr | ast.JoinedStr):
+            return  # docstrings and bare strings are comments; f-string parts are not whole strings
+        owner = self._holder(node, parent)
+        if owner in ("help", "description", "epilog", "usage"):  # an option's help text is documentation
+            return
+        self.col.add_pairs(node.value, line=node.lineno, owner=owner, contexts=self._contexts((owner,)),
+                           model=self._model_of(None), fmt="python")
+
+    def _holder(self, node: ast.Constant, parent: ast.AST | None) -> str:
+        """What a string is the value of: an option's flag, a keyword, a variable, a dict key, an argv flag."""
+        if isinstance(parent, ast.keyword) and parent.arg:
+            call = self.stack[-3]
+            flag = call.args[0] if isinstance(call, ast.Call) and call.args else None
+            if (parent.arg == "default" and isinstance(flag, ast.Constant) and isinstance(flag.value, str)
+                    and ast.unparse(call.func).rsplit(".", 1)[-1] in _OPTION_CALLS):
+                return flag.value
+            return parent.arg
+        if isinstance(parent, ast.Assign | ast.AnnAssign):
+            targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
+            return ast.unparse(targets[0])
+        if isinstance(parent, ast.Dict) and node in parent.values:
+            key = parent.keys[parent.values.index(node)]
+            return key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else ""
+        if isinstance(parent, ast.List | ast.Tuple) and node in parent.elts:
+            index = parent.elts.index(node)
+            before = parent.elts[index - 1] if index else None
+            if isinstance(before, ast.Constant) and isinstance(before.value, str) and before.value.startswith("-"):
+                return before.value
+        return ""
+
     def _argv(self, node: ast.List | ast.Tuple) -> None:
         if len(node.elts) < 2 or not any(isinstance(e, ast.Constant) and isinstance(e.value, str) and
                                          e.value.startswith("--") for e in node.elts):

@@ -72,10 +72,12 @@ def summary_line(result: AuditResult) -> str:
         where = f"`{src.get('root', '.')}`"
     files = len({f.path for f in result.findings})
     implicit = sum(f.implicit for f in result.findings)
+    documented = sum(f.documentation and not f.implicit for f in result.findings)
     stats = result.stats
     skipped = sum(v for k, v in stats.skipped.items() if k != "not a config or source file")
-    line = (f"Temperature audit of {where}: {len(result.findings) - implicit} settings"
-            f" + {implicit} unset (runtime default) in {files} files · {len(result.flags)} flags · "
+    docs = f" + {documented} in documentation (run instructions)" if documented else ""
+    line = (f"Temperature audit of {where}: {len(result.findings) - implicit - documented} settings"
+            f" + {implicit} unset (runtime default){docs} in {files} files · {len(result.flags)} flags · "
             f"{stats.read} files read ({stats.bytes_read:,} bytes), {skipped} skipped")
     if stats.caps_hit:
         line += f" · caps hit: {', '.join(sorted(stats.caps_hit))}"
@@ -88,7 +90,8 @@ def finding_rows(result: AuditResult, link: Linker | None = None) -> list[list[s
         place = f"{short_path(f.path)}:{f.line}"
         cell = f"[{code(place)}]({link(f.path, f.line)})" if link else code(place)
         value = value_text(f)
-        rows.append([cell, f.param, code(f.key), code(value) + (" *(unset)*" if f.implicit else ""),
+        marks = (" *(unset)*" if f.implicit else "") + (" *(docs)*" if f.documentation else "")
+        rows.append([cell, f.param, code(f.key), code(value) + marks,
                      ROLE_LABELS[f.role], f.model or "", f.format, f.note])
     return rows
 
@@ -145,7 +148,8 @@ def render_text(result: AuditResult) -> str:
         extra = "; ".join(x for x in (f"model {f.model}" if f.model else "", f.note) if x)
         lines.append(f"{f'{f.path}:{f.line}':<{width}}  {f.param:<14} {value_text(f):<24} "
                      f"{ROLE_LABELS[f.role]:<12} {f.key}" + (f"  ({extra})" if extra else "")
-                     + ("  [unset: runtime default]" if f.implicit else ""))
+                     + ("  [unset: runtime default]" if f.implicit else "")
+                     + ("  [documentation]" if f.documentation else ""))
     lines.append("")
     lines.append("Flags:" if result.flags else "Flags: none")
     lines += [f"  - [{fl.kind}] {fl.message.replace('`', '')}" for fl in result.flags]

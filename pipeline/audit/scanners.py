@@ -293,13 +293,19 @@ def walk_tree(col: Collector, node: Node, keypath: tuple[str, ...] = (), model: 
 def _scan_string(col: Collector, node: Node, keypath: tuple[str, ...], model: str | None, env_section: bool) -> None:
     text = str(node.value)
     assign = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", text)
+    one_assignment = assign is not None and "=" not in assign.group(2)
+    command = _FLAG_IN_TEXT.search(text) or re.search(r"llama-server|vllm\s+serve|ollama\s+(serve|run)", text)
+    if (not one_assignment and not command and "\n" not in text
+            and col.add_pairs(text, line=node.line, owner=".".join(keypath), contexts=tuple(reversed(keypath)),
+                              model=model)):
+        return  # "sampling_params: temperature=0.6,top_p=0.95" or '{"temperature": 0.6}'
     if assign and "\n" not in text:  # compose "environment: [- TEMP=0.7]"
         if env_section:
             col.scan.env_defined.add(assign.group(1))
         col.add(line=node.line, key=".".join((*keypath, assign.group(1))), value=parse_text(assign.group(2)),
                 contexts=tuple(reversed(keypath)), model=model, group=(keypath, "env"))
         return
-    if _FLAG_IN_TEXT.search(text) or re.search(r"llama-server|vllm\s+serve|ollama\s+(serve|run)", text):
+    if command:
         first = node.line + (1 if node.block else 0)
         scan_shell(col, text, first_line=first, contexts=tuple(reversed(keypath)), fmt="shell")
 
@@ -437,6 +443,62 @@ def scan_modelfile(path: str, text: str) -> FileScan:
     return col.done()
 
 
+# ---------------------------------------------------------------------------------------------- Markdown
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([^\s`{]*)")
+# Fenced blocks read as command lines; other languages (python, yaml, ...) are examples, not run instructions.
+_SHELL_LANGUAGES = frozenset({"", "sh", "bash", "shell", "zsh", "console", "shell-session", "sh-session", "text"})
+_HEADING = re.compile(r"^ {0,3}(?:#{1,6}\s+(.*?)\s*#*|\s*<summary>(.*?)</summary>)\s*$")
+_INLINE_CODE = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")
+_PROMPT = re.compile(r"^(\s*)\$ ")  # "$ python eval.py" in a console block
+_MAX_PROSE_LINE = 4000  # longer lines are not searched for code spans (the search is quadratic at worst)
+
+
+def scan_markdown(path: str, text: str) -> FileScan:
+    """A README's run instructions: fenced shell blocks, indented blocks and inline code spans, read as command
+    lines (prose is not). Their findings are documentation (``Finding.documentation``), not configuration.
+    The nearest heading is role context ("## Evaluation")."""
+    col = Collector(path, "markdown", text)
+    heading, fence, language, block, block_start = "", "", "", [], 0
+    previous_blank = True
+
+    def flush() -> None:
+        if block and language.lower() in _SHELL_LANGUAGES:
+            code = "\n".join(_PROMPT.sub(r"\1", line) for line in block)
+            scan_shell(col, code, first_line=block_start, contexts=(heading,), implicit_defaults=False)
+        block.clear()
+
+    for number, raw in enumerate(text.splitlines(), start=1):
+        after_blank, previous_blank = previous_blank, not raw.strip()
+        opening = _FENCE.match(raw)
+        if fence:  # inside a fenced block: until a fence of the same kind, at least as long
+            if opening and opening.group(1)[0] == fence[0] and len(opening.group(1)) >= len(fence) \
+                    and not raw.strip().strip(fence[0]):
+                flush()
+                fence = ""
+            else:
+                block.append(raw)
+            continue
+        if block and (raw.startswith(("    ", "\t")) or not raw.strip()):  # an indented block goes on
+            block.append(raw)
+            continue
+        flush()
+        if opening:
+            fence, language, block_start = opening.group(1), opening.group(2), number + 1
+        elif after_blank and raw.startswith(("    ", "\t")) and raw.strip():
+            language, block_start = "", number
+            block.append(raw)
+        else:
+            title = _HEADING.match(raw)
+            heading = next((g for g in title.groups() if g), heading) if title else heading
+            spans = _INLINE_CODE.finditer(raw) if len(raw) <= _MAX_PROSE_LINE else ()
+            for span in spans:  # `python eval.py --temperature 0.7` in a sentence
+                scan_shell(col, _PROMPT.sub(r"\1", span.group(2).strip()), first_line=number, contexts=(heading,),
+                           implicit_defaults=False)
+    if not fence:  # an unclosed fence is not a code block
+        flush()
+    return col.done()
+
+
 # ---------------------------------------------------------------------------------------------- dispatch
 def _scan_shell_file(fmt: str) -> Callable[[str, str], FileScan]:
     def scan(path: str, text: str) -> FileScan:
@@ -468,6 +530,7 @@ def scanner_for(path: str) -> tuple[str, Callable[[str, str], FileScan]] | None:
         ".toml": ("toml", scan_toml), ".ini": ("ini", scan_ini), ".cfg": ("ini", scan_ini),
         ".conf": ("ini", scan_ini), ".service": ("systemd", scan_systemd), ".py": ("python", scan_python),
         ".sh": ("shell", _scan_shell_file("shell")), ".bash": ("shell", _scan_shell_file("shell")),
-        ".zsh": ("shell", _scan_shell_file("shell")),
+        ".zsh": ("shell", _scan_shell_file("shell")), ".md": ("markdown", scan_markdown),
+        ".markdown": ("markdown", scan_markdown),
     }
     return table.get(suffix)

@@ -102,6 +102,11 @@ def scan_argv(col: Collector, tokens: list[tuple[str, int]], *, contexts: tuple[
             continue
         name, raw = flag_value(tok, tokens[i + 1][0] if i + 1 < len(tokens) else None)
         param, _ = match_param(name[2:], text)
+        if param is None and raw is not None:  # --sampling_params "temperature=0.9,top_p=0.8" as one word
+            value_line = line if "=" in tok else tokens[i + 1][1]
+            found_temperature |= "temperature" in col.add_pairs(raw, line=value_line, owner=name,
+                                                                contexts=(text, *contexts), model=model, fmt=fmt)
+            continue
         if param is None or raw is None:
             continue
         value = parse_text(raw)
@@ -118,8 +123,11 @@ def scan_argv(col: Collector, tokens: list[tuple[str, int]], *, contexts: tuple[
 
 
 def scan_shell(col: Collector, text: str, *, first_line: int = 1, contexts: tuple[str, ...] = (),
-               fmt: str | None = None) -> None:
-    """Scan a script-like text: each logical command is its own group; Make targets and functions are context."""
+               fmt: str | None = None, implicit_defaults: bool = True) -> None:
+    """Scan a script-like text: each logical command is its own group; Make targets and functions are context.
+
+    ``implicit_defaults=False`` (documentation) reports only what a command sets, not a server's defaults.
+    """
     section = ""
     for start, joined, toks in logical_lines(text, first_line):
         stripped = joined.strip()
@@ -133,12 +141,13 @@ def scan_shell(col: Collector, text: str, *, first_line: int = 1, contexts: tupl
             rest = joined[target.end():].strip()
             if col.scan.format in ("procfile",) and rest:
                 scan_argv(col, [(t, start) for t in tokens_of(rest)], contexts=(section, *contexts),
-                          group=(start, "cmd"), fmt=fmt)
+                          group=(start, "cmd"), fmt=fmt, implicit_defaults=implicit_defaults)
             continue
         if stripped.upper().startswith(("ENV ", "ARG ")) and col.scan.format == "dockerfile":
             _docker_env(col, stripped, start)
             continue
-        scan_argv(col, toks, contexts=(section, *contexts) if section else contexts, group=(start, "cmd"), fmt=fmt)
+        scan_argv(col, toks, contexts=(section, *contexts) if section else contexts, group=(start, "cmd"), fmt=fmt,
+                  implicit_defaults=implicit_defaults)
 
 
 def _docker_env(col: Collector, line: str, number: int) -> None:

@@ -23,7 +23,7 @@ SKIP_DIRS = frozenset({
 
 CONFIG_SUFFIXES = frozenset({
     ".yaml", ".yml", ".json", ".toml", ".ini", ".cfg", ".conf", ".env", ".py", ".sh", ".bash", ".zsh",
-    ".service", ".modelfile", ".dockerfile", ".mk",
+    ".service", ".modelfile", ".dockerfile", ".mk", ".md", ".markdown",
 })
 # Files recognised by name (case-insensitive), or by a name prefix such as "Dockerfile.gpu", "Modelfile-eval".
 NAME_PREFIXES = ("dockerfile", "modelfile", "procfile", "makefile", "justfile", "containerfile", ".env")
