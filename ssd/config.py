@@ -86,7 +86,7 @@ def _url(env: Mapping[str, str], name: str) -> str | None:
 
 
 SERVING_TARGETS = ("none", "local", "ollama", "vllm")
-TRACKING_ISSUE = re.compile(r"^([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)#([1-9][0-9]*)$")
+TRACKING_ISSUE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]*)/([A-Za-z0-9][A-Za-z0-9_.-]*)#([1-9][0-9]*)$")
 
 
 def _tracking_issue(env: Mapping[str, str], name: str) -> tuple[str, str, int] | None:
@@ -168,6 +168,9 @@ class Settings:
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"SSD_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
         serving, ollama_url, vllm_url = _serving(env)
+        gate_margin = _float(env, "SSD_GATE_MARGIN", 0.05)
+        if gate_margin >= 1:
+            raise ConfigError(f"SSD_GATE_MARGIN is a pass@1 fraction in [0, 1), got {gate_margin}")
         return cls(
             data_dir=Path(env.get("SSD_DATA_DIR", "").strip() or "data").resolve(),
             bind=_bind(env, "SSD_BIND", "127.0.0.1:8080"),
@@ -200,7 +203,7 @@ class Settings:
             tracking_issue=_tracking_issue(env, "SSD_TRACKING_ISSUE"),
             loop_suites=_list(env, "SSD_LOOP_SUITES") or ("basic",),
             loop_eval_limit=_int(env, "SSD_LOOP_EVAL_LIMIT", 40, minimum=1),
-            gate_margin=_float(env, "SSD_GATE_MARGIN", 0.05),
+            gate_margin=gate_margin,
         )
 
     @property
