@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PERMISSION_LEVELS = ("none", "read", "write", "admin", "owner")
 
@@ -78,6 +79,15 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _zone(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip() or "UTC"
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{name} must be an IANA time zone such as UTC or Europe/Berlin, got {value!r}") from None
+    return value
+
+
 def _url(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip().rstrip("/") or None
     if value and not value.startswith(("http://", "https://")):
@@ -137,6 +147,7 @@ class Settings:
     default_model: str = "smollm2"
     openai_base_url: str | None = None  # OpenAI-compatible server `/ssd eval model=openai:NAME` may use
     nightly_cron: str = "0 3 * * *"
+    nightly_tz: str = "UTC"  # the zone SSD_NIGHTLY_CRON is read in (an IANA name)
     log_level: str = "INFO"
     # The continuous loop (issue #12): where promoted adapters are served, and the run's gate.
     serving: str = "local"  # none | local | ollama | vllm
@@ -194,6 +205,7 @@ class Settings:
             default_model=env.get("SSD_MODEL", "").strip() or "smollm2",
             openai_base_url=_url(env, "SSD_OPENAI_BASE_URL"),
             nightly_cron=env.get("SSD_NIGHTLY_CRON", "").strip() or "0 3 * * *",
+            nightly_tz=_zone(env, "SSD_NIGHTLY_TZ"),
             log_level=level,
             serving=serving,
             ollama_url=ollama_url,

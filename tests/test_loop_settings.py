@@ -46,6 +46,8 @@ def test_values_are_parsed(tmp_path):
     ({"SSD_LOOP_EVAL_LIMIT": "many"}, "SSD_LOOP_EVAL_LIMIT"),
     ({"SSD_GATE_MARGIN": "-0.1"}, "SSD_GATE_MARGIN"),
     ({"SSD_GATE_MARGIN": "5"}, "SSD_GATE_MARGIN"),
+    ({"SSD_NIGHTLY_TZ": "Mars/Olympus"}, "SSD_NIGHTLY_TZ"),
+    ({"SSD_NIGHTLY_TZ": "../../etc/passwd"}, "SSD_NIGHTLY_TZ"),
 ])
 def test_bad_values_name_the_variable(tmp_path, env, variable):
     with pytest.raises(ConfigError, match=variable):
