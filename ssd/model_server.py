@@ -31,6 +31,7 @@ from werkzeug.wrappers import Request, Response
 
 from pipeline.backends import Backend, BackendError, UnsupportedParam, open_backend, resolve_model
 from pipeline.serving.base import Deployment, ServingError
+from pipeline.serving.gguf_check import check_lora_fits
 from pipeline.serving.local import WANTED_FILE, read_wanted
 from pipeline.types import SamplingParams
 from ssd.config import Settings
@@ -49,26 +50,6 @@ class BadRequest(ValueError):
     """The request is malformed; the message says which field."""
 
 
-def check_gguf_lora(base: Path, lora: Path) -> None:
-    """Refuse a GGUF LoRA that does not fit the base before llama.cpp loads it: llama-cpp-python 0.3.36
-    accepts a LoRA whose ``lora_a`` width differs from the base tensor's and then crashes the whole
-    process on the first token (measured here), which would take the served model down with it."""
-    import gguf
-
-    base_shapes = {t.name: tuple(int(x) for x in t.shape) for t in gguf.GGUFReader(str(base)).tensors}
-    lora_shapes = {t.name: tuple(int(x) for x in t.shape) for t in gguf.GGUFReader(str(lora)).tensors}
-    names = {name.rsplit(".", 1)[0] for name in lora_shapes if name.endswith((".lora_a", ".lora_b"))}
-    if not names:
-        raise BackendError(f"{lora.name} has no LoRA tensors")
-    for name in sorted(names):
-        a, b, weight = lora_shapes.get(name + ".lora_a"), lora_shapes.get(name + ".lora_b"), base_shapes.get(name)
-        if a is None or b is None or weight is None:
-            raise BackendError(f"{lora.name}: {name} lacks lora_a, lora_b or a base tensor")
-        # ggml order: weight [n_in, n_out], lora_a [n_in, r], lora_b [r, n_out]
-        if len(a) != 2 or len(b) != 2 or a[0] != weight[0] or b[1] != weight[1] or a[1] != b[0]:
-            raise BackendError(f"{lora.name}: {name} shapes a={a} b={b} do not fit the base's {weight}")
-
-
 def open_deployment(deployment: Deployment) -> Backend:
     """The backend for a deployment: the GGUF LoRA on a GGUF base, else the PEFT directory."""
     if deployment.base_model.startswith("openai:"):
@@ -77,7 +58,10 @@ def open_deployment(deployment: Deployment) -> Backend:
         return open_backend(deployment.base_model)
     base = resolve_model(deployment.base_model)
     if deployment.gguf_path and base.suffix == ".gguf":
-        check_gguf_lora(base, Path(deployment.gguf_path))
+        try:
+            check_lora_fits(base, deployment.gguf_path)
+        except ValueError as exc:  # GGUFFormatError included
+            raise BackendError(str(exc)) from exc
         return open_backend(deployment.base_model, adapter=deployment.gguf_path)
     if deployment.adapter_dir:
         return open_backend(deployment.base_model, adapter=deployment.adapter_dir)
@@ -150,10 +134,21 @@ class ModelServer:
         self.loading: str | None = None
         self.seen: tuple[int, int] | None = None
         wanted = self._wanted()
+        self.backend: Backend | None = None
         if wanted is not None:
-            self.deployment, self.generation = Deployment.from_dict(wanted["deployment"]), wanted["generation"]
-        log.info("loading %s on %s", self.deployment.version, self.deployment.base_model)
-        self.backend = opener(self.deployment)  # a server that cannot load what it should serve does not start
+            try:
+                deployment = Deployment.from_dict(wanted["deployment"])
+                log.info("loading %s on %s", deployment.version, deployment.base_model)
+                self.backend = opener(deployment)
+                self.deployment, self.generation = deployment, wanted["generation"]
+            except Exception as exc:
+                # Serve the base rather than exit: under `ssd serve` one child exiting stops them all,
+                # and /v1/models and /health show that the base is served and why.
+                log.error("could not load the deployment in %s: %s; serving %s", WANTED_FILE, exc, default.version)
+                self.failed_generation, self.error = wanted.get("generation"), f"{type(exc).__name__}: {exc}"
+        if self.backend is None:
+            log.info("loading %s on %s", default.version, default.base_model)
+            self.backend = opener(default)
 
     # ----------------------------------------------------------------- swaps
     def _wanted(self) -> dict[str, Any] | None:

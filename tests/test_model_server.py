@@ -62,7 +62,7 @@ class Running:
 
     def chat(self, **extra: object) -> requests.Response:
         return requests.post(self.url + "/v1/chat/completions", timeout=120,
-                             json={"model": "anything", "messages": PROMPT, "max_tokens": 24, **extra})
+                             json={"model": "anything", "messages": PROMPT, "max_tokens": 12, **extra})
 
     def answer(self) -> tuple[str, str]:
         response = self.chat(temperature=0)
@@ -150,3 +150,38 @@ def test_local_target_without_a_server_fails_fast_and_writes_nothing(tmp_path, l
         target.deploy("v1", None, lora_files["good"], "smollm2", 0.0)
     assert not (tmp_path / "local-model.json").exists()
     assert target.current() is None
+
+
+def test_reconcile_after_a_dead_run_and_a_server_that_cannot_load_its_state_serves_the_base(tmp_path, lora_files):
+    state = tmp_path / "serving"
+    running = Running(state)
+    try:
+        target = LocalTarget(state, running.url, load_timeout=120)
+        served = target.deploy("v1", None, lora_files["good"], "smollm2", 0.0)
+        # a run killed right after writing the wanted file: the server swaps to an unverified model
+        from pipeline.serving.base import write_json_atomic
+
+        write_json_atomic(state / "local-model.json", {"generation": "dead-run", "deployment": {
+            "adapter_id": None, "adapter_dir": None, "gguf_path": None, "base_model": "smollm2", "temperature": 0.0}})
+        for _ in range(200):
+            if running.models() == ["base"]:
+                break
+            threading.Event().wait(0.05)
+        assert running.models() == ["base"]
+        assert target.reconcile() == served
+        assert running.models() == ["v1"]
+    finally:
+        running.close()
+
+    # the adapter file disappeared while the server was down: it starts on the base and says why
+    moved = lora_files["good"].rename(lora_files["good"].with_suffix(".moved"))
+    try:
+        restarted = Running(state)
+        try:
+            health = requests.get(restarted.url + "/health", timeout=5).json()
+            assert restarted.models() == ["base"] and "v1" not in str(health["model"])
+            assert health["error"] and health["failed_generation"]
+        finally:
+            restarted.close()
+    finally:
+        moved.rename(lora_files["good"])

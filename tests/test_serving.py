@@ -198,3 +198,43 @@ def _get(url: str) -> str:
     import requests
 
     return requests.get(url, timeout=5).text
+
+
+# --------------------------------------------------------------------------- a run that died mid-swap
+
+def test_ollama_reconcile_puts_back_the_verified_version_after_a_dead_run(tmp_path, ollama):
+    import requests
+
+    target = OllamaTarget(tmp_path / "state", ollama.url)
+    first = target.deploy("v1", make_adapter(tmp_path, "v1"), None, "smollm2:135m", 1.1)
+    # what a run killed between its copy and its checks leaves: the alias on an unverified model
+    requests.post(ollama.url + "/api/create", json={"model": "ssd-bot:v2", "from": "smollm2:135m",
+                                                    "parameters": {"temperature": 2.0}, "stream": False}, timeout=5)
+    requests.post(ollama.url + "/api/copy", json={"source": "ssd-bot:v2", "destination": "ssd-bot:latest"}, timeout=5)
+    assert ollama.models["ssd-bot:latest"].digest != ollama.models["ssd-bot:v1"].digest
+
+    assert target.reconcile() == first
+    assert ollama.models["ssd-bot:latest"].digest == ollama.models["ssd-bot:v1"].digest
+
+
+def test_vllm_reconcile_unloads_what_a_dead_run_loaded(tmp_path, vllm):
+    import requests
+
+    target = VllmTarget(tmp_path / "state", vllm.url)
+    assert target.reconcile() is None  # nothing deployed yet: nothing to do
+    first = target.deploy("v1", make_adapter(tmp_path, "v1"), None, "smollm2", 1.1)
+    requests.post(vllm.url + "/v1/load_lora_adapter", timeout=5,
+                  json={"lora_name": "ssd-v2", "lora_path": str(make_adapter(tmp_path, "v2"))})
+    assert target.reconcile() == first
+    assert list(vllm.loras) == ["ssd-v1"]
+
+
+def test_rollback_to_a_named_version_cuts_the_history_back(tmp_path):
+    target = open_target("none", tmp_path)
+    for version in (None, "v1", "v2", "v3"):
+        target.deploy(version, tmp_path, None, "smollm2", 1.0)
+    assert target.rollback("v1") == Served("none", "", "v1")
+    assert [entry["served"]["model"] for entry in target.history()] == ["base", "v1"]
+    with pytest.raises(ServingError, match="no version 'v9'.*base, v1"):
+        target.rollback("v9")
+    assert target.rollback("base").model == "base"

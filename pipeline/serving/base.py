@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 BASE_ID = "base"  # the served id when no adapter is promoted
 HISTORY_KEPT = 50
 SMOKE_PROMPT = "Write a Python function add(a, b) that returns the sum of a and b."
-SMOKE_MAX_TOKENS = 48
+SMOKE_MAX_TOKENS = 16  # enough to show the model answers; keeps a swap quick on a CPU
 
 
 class ServingError(RuntimeError):
@@ -155,17 +155,32 @@ class ServingTarget(ABC):
         history = self._load()
         return self._deployment(history[-1]) if history else None
 
-    def rollback(self) -> Served:
-        """Serve the deployment before the current one again (verified like a deploy)."""
+    def rollback(self, version: str | None = None) -> Served:
+        """Serve an earlier verified deployment again: the one before the current one, or the latest
+        with ``version`` (``base`` for the base). Verified like a deploy; the history is cut back to it."""
         history = self._load()
-        if len(history) < 2:
-            raise ServingError(f"{self.name}: nothing to roll back to (history has {len(history)} deployment(s))")
-        previous = self._deployment(history[-2])
-        served = self._switch(previous, self._deployment(history[-1]))
-        history.pop()
+        earlier = range(len(history) - 2, -1, -1)
+        if version is None:
+            index = len(history) - 2
+        else:
+            index = next((i for i in earlier if self._deployment(history[i]).version == version), -1)
+        if index < 0:
+            versions = ", ".join(self._deployment(e).version for e in history) or "empty"
+            missing = f"no version {version!r} before the current one" if version else "nothing to roll back to"
+            raise ServingError(f"{self.name}: {missing} in the serving history ({versions})")
+        served = self._switch(self._deployment(history[index]), self._deployment(history[-1]))
+        history = history[:index + 1]
         history[-1] = {**history[-1], "served": served.to_dict()}
         self._save(history)
         return served
+
+    def reconcile(self) -> Served | None:
+        """Make the target serve the last verified deployment again, whatever a run that died mid-swap
+        left behind (call at the start of a run). None when nothing was ever deployed."""
+        current = self.current_deployment()
+        if current is None:
+            return None
+        return self._switch(current, None)
 
     def history(self) -> list[dict[str, Any]]:
         return self._load()

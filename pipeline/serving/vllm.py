@@ -69,6 +69,14 @@ class VllmTarget(ServingTarget):
             raise ServingError(f"vllm: {model} is not listed by /v1/models (serving {sorted(served)})")
         return Served(target=self.name, url=self.url, model=model)
 
+    def reconcile(self) -> Served | None:
+        served = super().reconcile()
+        if served is not None:  # adapters this project loaded that are not the verified one: a dead run's
+            for name in sorted(self.served_models()):
+                if name.startswith(PREFIX) and name != served.model:
+                    self._call("POST", "/unload_lora_adapter", {"lora_name": name})
+        return served
+
     def _unload(self, deployment: Deployment) -> None:
         if deployment.adapter_id and self.lora_name(deployment) in self.served_models():
             self._call("POST", "/unload_lora_adapter", {"lora_name": self.lora_name(deployment)})
