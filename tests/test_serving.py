@@ -238,3 +238,24 @@ def test_rollback_to_a_named_version_cuts_the_history_back(tmp_path):
     with pytest.raises(ServingError, match="no version 'v9'.*base, v1"):
         target.rollback("v9")
     assert target.rollback("base").model == "base"
+
+
+def test_a_failed_reconcile_or_rollback_never_deletes_a_verified_version(tmp_path, ollama, vllm):
+    target = OllamaTarget(tmp_path / "ollama", ollama.url)
+    adapter = make_adapter(tmp_path, "v1")
+    target.deploy("v1", adapter, None, "smollm2:135m", 1.1)
+    ollama.broken_adapters.add(digest(adapter / "adapter_model.safetensors"))  # it stops answering
+    with pytest.raises(DeployFailed):
+        target.reconcile()
+    assert "ssd-bot:v1" in ollama.models and target.current().model == "ssd-bot:v1"
+
+    versions = VllmTarget(tmp_path / "vllm", vllm.url)
+    old = make_adapter(tmp_path, "old")
+    versions.deploy("old", old, None, "smollm2", 1.1)
+    second = versions.deploy("new", make_adapter(tmp_path, "new"), None, "smollm2", 1.1)
+    vllm.broken_paths.add(str(old))
+    with pytest.raises(DeployFailed, match="deploying old failed") as failure:
+        versions.rollback()
+    assert failure.value.restored == second and versions.current() == second
+    assert [e["served"]["model"] for e in versions.history()] == ["ssd-old", "ssd-new"]
+    assert "ssd-new" in vllm.loras

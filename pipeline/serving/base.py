@@ -141,7 +141,7 @@ class ServingTarget(ABC):
                          temperature=float(temperature))
         self._check(new)
         history = self._load()
-        served = self._switch(new, self._deployment(history[-1]) if history else None)
+        served = self._switch(new, self._deployment(history[-1]) if history else None, fresh=True)
         history.append({"deployment": asdict(new), "served": served.to_dict(),
                         "at": datetime.now(UTC).isoformat(timespec="seconds")})
         self._save(history[-HISTORY_KEPT:])
@@ -168,7 +168,7 @@ class ServingTarget(ABC):
             versions = ", ".join(self._deployment(e).version for e in history) or "empty"
             missing = f"no version {version!r} before the current one" if version else "nothing to roll back to"
             raise ServingError(f"{self.name}: {missing} in the serving history ({versions})")
-        served = self._switch(self._deployment(history[index]), self._deployment(history[-1]))
+        served = self._switch(self._deployment(history[index]), self._deployment(history[-1]), fresh=False)
         history = history[:index + 1]
         history[-1] = {**history[-1], "served": served.to_dict()}
         self._save(history)
@@ -180,13 +180,16 @@ class ServingTarget(ABC):
         current = self.current_deployment()
         if current is None:
             return None
-        return self._switch(current, None)
+        return self._switch(current, None, fresh=False)
 
     def history(self) -> list[dict[str, Any]]:
         return self._load()
 
     # ----------------------------------------------------------------- the swap
-    def _switch(self, new: Deployment, previous: Deployment | None) -> Served:
+    def _switch(self, new: Deployment, previous: Deployment | None, fresh: bool) -> Served:
+        """Activate and verify ``new``; on failure put ``previous`` back. Only a ``fresh`` deployment
+        (never verified before) is discarded when it fails: a rollback target or the deployment being
+        reconciled is in the history and must survive a failed attempt."""
         started = time.monotonic()
         try:
             served = self._activate(new, previous)
@@ -194,7 +197,7 @@ class ServingTarget(ABC):
         except Exception as exc:
             log.warning("%s: deploying %s failed: %s; restoring %s", self.name, new.version, exc,
                         previous.version if previous else "nothing")
-            restored = self._restore(previous, failed=new)
+            restored = self._restore(previous, failed=new if fresh else None)
             raise DeployFailed(f"{self.name}: deploying {new.version} failed: {exc}", restored) from exc
         if previous is not None and previous.version != new.version:
             try:
@@ -204,11 +207,12 @@ class ServingTarget(ABC):
         log.info("%s: serving %s (%.1f s)", self.name, served.model, time.monotonic() - started)
         return served
 
-    def _restore(self, previous: Deployment | None, failed: Deployment) -> Served | None:
-        try:
-            self._discard(failed, previous)
-        except Exception as exc:
-            log.warning("%s: could not clean up %s: %s", self.name, failed.version, exc)
+    def _restore(self, previous: Deployment | None, failed: Deployment | None) -> Served | None:
+        if failed is not None:
+            try:
+                self._discard(failed, previous)
+            except Exception as exc:
+                log.warning("%s: could not clean up %s: %s", self.name, failed.version, exc)
         if previous is None:
             return None
         try:
