@@ -9,6 +9,8 @@ import pytest
 
 from pipeline.serving.gguf_check import GGUFFormatError, check_lora_fits, tensor_shapes
 
+pytestmark = pytest.mark.slow  # the gguf writer and numpy come with the ML stack
+
 
 def write_gguf(path: Path, tensors: dict[str, np.ndarray], adapter: bool = False) -> Path:
     import gguf

@@ -259,3 +259,18 @@ def test_a_failed_reconcile_or_rollback_never_deletes_a_verified_version(tmp_pat
     assert failure.value.restored == second and versions.current() == second
     assert [e["served"]["model"] for e in versions.history()] == ["ssd-old", "ssd-new"]
     assert "ssd-new" in vllm.loras
+
+
+def test_the_ollama_standin_checks_blob_digests_like_ollama(ollama):
+    import requests
+
+    body = b"adapter bytes"
+    good = "sha256:" + hashlib.sha256(body).hexdigest()
+    wrong = "sha256:" + hashlib.sha256(b"other bytes").hexdigest()
+    assert requests.post(f"{ollama.url}/api/blobs/{wrong}", data=body, timeout=5).status_code == 400
+    assert requests.head(f"{ollama.url}/api/blobs/{wrong}", timeout=5).status_code == 404
+    assert requests.post(f"{ollama.url}/api/blobs/{good}", data=body, timeout=5).status_code == 201
+    assert requests.head(f"{ollama.url}/api/blobs/{good}", timeout=5).status_code == 200
+    refused = requests.post(f"{ollama.url}/api/create", timeout=5, json={
+        "model": "x:1", "from": "smollm2:135m", "adapters": {"a.gguf": wrong}, "stream": False})
+    assert refused.status_code == 400 and "not found" in refused.json()["error"]
