@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import threading
 import time
 import uuid
@@ -287,7 +288,13 @@ def run_model_server(settings: Settings, port: int | None = None) -> int:
     default = Deployment(adapter_id=None, adapter_dir=None, gguf_path=None, base_model=settings.default_model,
                          temperature=DEFAULT_TEMPERATURE)
     server = ModelServer(state_dir, default)
-    serve_forever(server, port or settings.local_model_port)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # stop between requests, then free the model
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        serve_forever(server, port or settings.local_model_port, stop)
+    finally:
+        server.backend.close()
     return 0
 
 

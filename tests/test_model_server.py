@@ -185,3 +185,31 @@ def test_reconcile_after_a_dead_run_and_a_server_that_cannot_load_its_state_serv
             restarted.close()
     finally:
         moved.rename(lora_files["good"])
+
+
+def test_the_cli_process_serves_the_base_and_stops_on_sigterm(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    port = free_port()
+    env = {**os.environ, "SSD_DATA_DIR": str(tmp_path), "SSD_LOCAL_MODEL_PORT": str(port),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    process = subprocess.Popen([sys.executable, "-m", "ssd.cli", "model-server"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(600):
+            try:
+                models = requests.get(f"http://127.0.0.1:{port}/v1/models", timeout=1).json()
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None, process.stderr.read()
+                threading.Event().wait(0.1)
+        assert [m["id"] for m in models["data"]] == ["base"] and models["data"][0]["base_model"] == "smollm2"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
