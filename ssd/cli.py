@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "pipeline.eval_cli",
     "pipeline.audit_cli",
     "bot.cli",
+    "ssd.model_server",
 ]
 
 

@@ -7,10 +7,12 @@ checked here so that a bad value fails at start-up with a message naming the var
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PERMISSION_LEVELS = ("none", "read", "write", "admin", "owner")
 
@@ -70,11 +72,55 @@ def _bind(env: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default, minimum=1)
+    if value > 65535:
+        raise ConfigError(f"{name} must be a TCP port (1-65535), got {value}")
+    return value
+
+
+def _zone(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip() or "UTC"
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{name} must be an IANA time zone such as UTC or Europe/Berlin, got {value!r}") from None
+    return value
+
+
 def _url(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip().rstrip("/") or None
     if value and not value.startswith(("http://", "https://")):
         raise ConfigError(f"{name} must start with http:// or https://, got {value!r}")
     return value
+
+
+SERVING_TARGETS = ("none", "local", "ollama", "vllm")
+TRACKING_ISSUE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]*)/([A-Za-z0-9][A-Za-z0-9_.-]*)#([1-9][0-9]*)$")
+
+
+def _tracking_issue(env: Mapping[str, str], name: str) -> tuple[str, str, int] | None:
+    """``owner/repo#N`` -> (owner, repo, N)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    match = TRACKING_ISSUE.match(raw)
+    if not match:
+        raise ConfigError(f"{name} must be owner/repo#N (e.g. team/models#12), got {raw!r}")
+    return match.group(1), match.group(2), int(match.group(3))
+
+
+def _serving(env: Mapping[str, str]) -> tuple[str, str | None, str | None]:
+    """The serving target and the URLs it needs, checked together."""
+    target = env.get("SSD_SERVING", "").strip().lower() or "local"
+    if target not in SERVING_TARGETS:
+        raise ConfigError(f"SSD_SERVING must be one of {', '.join(SERVING_TARGETS)}, got {target!r}")
+    ollama_url, vllm_url = _url(env, "SSD_OLLAMA_URL"), _url(env, "SSD_VLLM_URL")
+    if target == "ollama" and not ollama_url:
+        raise ConfigError("SSD_OLLAMA_URL is required when SSD_SERVING=ollama (e.g. http://127.0.0.1:11434)")
+    if target == "vllm" and not vllm_url:
+        raise ConfigError("SSD_VLLM_URL is required when SSD_SERVING=vllm (e.g. http://127.0.0.1:8000)")
+    return target, ollama_url, vllm_url
 
 
 @dataclass(frozen=True)
@@ -101,7 +147,18 @@ class Settings:
     default_model: str = "smollm2"
     openai_base_url: str | None = None  # OpenAI-compatible server `/ssd eval model=openai:NAME` may use
     nightly_cron: str = "0 3 * * *"
+    nightly_tz: str = "UTC"  # the zone SSD_NIGHTLY_CRON is read in (an IANA name)
     log_level: str = "INFO"
+    # The continuous loop (issue #12): where promoted adapters are served, and the run's gate.
+    serving: str = "local"  # none | local | ollama | vllm
+    ollama_url: str | None = None
+    vllm_url: str | None = None
+    local_model_port: int = 8011  # `ssd model-server` listens on 127.0.0.1 at this port
+    loop_min_examples: int = 20  # buffer examples a run needs; fewer = skipped
+    tracking_issue: tuple[str, str, int] | None = None  # (owner, repo, N) from owner/repo#N
+    loop_suites: tuple[str, ...] = ("basic",)
+    loop_eval_limit: int = 40  # problems per suite in the gate
+    gate_margin: float = 0.05  # pass@1 the candidate may lose, at the CI's lower end, and still ship
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -121,6 +178,10 @@ class Settings:
         level = env.get("SSD_LOG_LEVEL", "INFO").strip().upper() or "INFO"
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"SSD_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+        serving, ollama_url, vllm_url = _serving(env)
+        gate_margin = _float(env, "SSD_GATE_MARGIN", 0.05)
+        if gate_margin >= 1:
+            raise ConfigError(f"SSD_GATE_MARGIN is a pass@1 fraction in [0, 1), got {gate_margin}")
         return cls(
             data_dir=Path(env.get("SSD_DATA_DIR", "").strip() or "data").resolve(),
             bind=_bind(env, "SSD_BIND", "127.0.0.1:8080"),
@@ -144,7 +205,17 @@ class Settings:
             default_model=env.get("SSD_MODEL", "").strip() or "smollm2",
             openai_base_url=_url(env, "SSD_OPENAI_BASE_URL"),
             nightly_cron=env.get("SSD_NIGHTLY_CRON", "").strip() or "0 3 * * *",
+            nightly_tz=_zone(env, "SSD_NIGHTLY_TZ"),
             log_level=level,
+            serving=serving,
+            ollama_url=ollama_url,
+            vllm_url=vllm_url,
+            local_model_port=_port(env, "SSD_LOCAL_MODEL_PORT", 8011),
+            loop_min_examples=_int(env, "SSD_LOOP_MIN_EXAMPLES", 20, minimum=1),
+            tracking_issue=_tracking_issue(env, "SSD_TRACKING_ISSUE"),
+            loop_suites=_list(env, "SSD_LOOP_SUITES") or ("basic",),
+            loop_eval_limit=_int(env, "SSD_LOOP_EVAL_LIMIT", 40, minimum=1),
+            gate_margin=gate_margin,
         )
 
     @property
