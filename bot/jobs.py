@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,6 +114,10 @@ class CommandContext:
             self.owner, self.repo, self.status.comment_id, filename, data, content_type
         )
         return uploaded["browser_download_url"]
+
+
+def new_error_id() -> str:
+    return "err-" + uuid.uuid4().hex[:10]
 
 
 def _short_traceback(exc: BaseException, limit: int = 6) -> str:
@@ -253,16 +258,75 @@ def report_abandoned(conn: redis_lib.Redis | None = None, timestamp: float | Non
 # --------------------------------------------------------------------------- deliveries
 
 
+class MalformedPayload(ValueError):
+    """A signed delivery that lacks a field the bot needs, or has one of the wrong type. Retrying cannot
+    help, so it is logged under an error id, marked processed and never retried."""
+
+
+def _require(payload: Any, path: str, kind: type | tuple[type, ...]) -> Any:
+    value = payload
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            raise MalformedPayload(f"payload has no {path}")
+        value = value[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise MalformedPayload(f"payload field {path} is {type(value).__name__}, not {getattr(kind, '__name__', kind)}")
+    return value
+
+
+def check_payload(event_type: str, action: str, payload: dict[str, Any]) -> None:
+    """Raise MalformedPayload unless every field the handlers read is there with its Gitea type."""
+    if event_type == "pull_request" and action == "closed":
+        _require(payload, "pull_request", dict)
+        if payload["pull_request"].get("merged") is not True:
+            return
+        number = payload.get("number", payload["pull_request"].get("number"))
+        if not isinstance(number, int) or isinstance(number, bool):
+            raise MalformedPayload(f"payload field number is {type(number).__name__}, not int")
+        _require(payload, "repository.full_name", str)
+        for path in ("pull_request.title", "pull_request.body", "pull_request.merge_commit_sha"):
+            if path.rsplit(".", 1)[1] in payload["pull_request"]:
+                _require(payload, path, (str, type(None)))
+    elif event_type in COMMENT_EVENTS and "comment" in payload and action == "created":
+        _require(payload, "comment.id", int)
+        _require(payload, "comment.user.login", str)
+        _require(payload, "comment.body", (str, type(None)))
+        _require(payload, "repository.name", str)
+        _require(payload, "repository.owner.login", str)
+        _require(payload, "issue.number", int)
+
+
 def process_delivery(inbox_id: int) -> dict[str, Any]:
-    """Handle one journaled delivery (an RQ job on ``default``). Returns a summary for logs and tests."""
+    """Handle one journaled delivery (an RQ job on ``default``). Returns a summary for logs and tests.
+
+    The row is marked processed when this returns; an exception leaves it unprocessed for RQ's retry
+    (and, should Redis lose the job, for the scheduler's ``enqueue_pending``).
+    """
     from webhooks.inbox import Inbox
 
-    delivery = Inbox(context.engine()).get(inbox_id)
+    inbox = Inbox(context.engine())
+    delivery = inbox.get(inbox_id)
     payload = delivery.payload
+    action = payload.get("action") or delivery.action
+    try:
+        if not isinstance(action, str):
+            raise MalformedPayload(f"payload field action is {type(action).__name__}, not str")
+        check_payload(delivery.event_type, action, payload)
+    except MalformedPayload as exc:
+        error_id = new_error_id()
+        log.error("delivery %s (inbox %d, %s) is malformed and will not be retried; error id %s: %s",
+                  delivery.delivery_id, inbox_id, delivery.event_type, error_id, exc)
+        inbox.mark_processed(inbox_id, f"malformed ({error_id}): {exc}")
+        return {"malformed": str(exc), "error_id": error_id}
+    summary = _process(delivery, payload, action)
+    inbox.mark_processed(inbox_id, ", ".join(f"{key}: {value}" for key, value in summary.items()))
+    return summary
+
+
+def _process(delivery, payload: dict[str, Any], action: str) -> dict[str, Any]:
     gitea = context.gitea()
     if hasattr(gitea, "remember"):  # DryRunGitea answers later reads (issue, PR) from the payload
         gitea.remember(payload)
-    action = payload.get("action") or delivery.action
     if delivery.event_type == "pull_request" and action == "closed":
         if not (payload.get("pull_request") or {}).get("merged"):
             return {"ignored": "closed without merge"}
@@ -291,22 +355,45 @@ def _reply(gitea, scope: _CommentScope, parsed: ParsedCommand | None, text: str)
     gitea.create_comment(scope.owner, scope.repo, scope.index, f"⚠️ {quoted}{text}")
 
 
-def _claim(conn: redis_lib.Redis, key: str) -> bool:
-    """SET NX guard so a replayed delivery never runs a command twice. A claim left by a process that
-    died before finishing is taken over after CLAIM_STALE seconds, so a retry still runs the command."""
-    value = f"claimed:{time.time():.3f}"
+def _claim_value(owner: str | None) -> str:
+    return f"claimed:{time.time():.3f}" + (f":{owner}" if owner else "")
+
+
+def _claim(conn: redis_lib.Redis, key: str, owner: str | None = None) -> bool:
+    """SET NX guard so a replayed delivery never runs a command line twice.
+
+    The claim names the delivery job holding it (``owner``, by default the RQ job running now). RQ runs
+    one attempt of a job at a time, so finding our own job's claim means an earlier attempt died between
+    claiming and finishing (its work horse was killed): this attempt, RQ's retry, takes it over at once.
+    If that attempt got as far as enqueueing the command job, the line is marked done instead of being
+    enqueued again. A claim of unknown origin (no job) is taken over after CLAIM_STALE seconds.
+    """
+    if owner is None:
+        job = get_current_job()
+        owner = job.id if job is not None else None
+    value = _claim_value(owner)
     if conn.set(key, value, nx=True, ex=CLAIM_TTL):
         return True
     current = conn.get(key) or b""
     if not current.startswith(b"claimed:"):
         return False
-    try:
-        age = time.time() - float(current[len(b"claimed:"):])
-    except ValueError:
-        age = CLAIM_STALE + 1
-    if age <= CLAIM_STALE:
+    stamp, _, holder = current[len(b"claimed:"):].decode(errors="replace").partition(":")
+    if owner is None or holder != owner:
+        try:
+            age = time.time() - float(stamp)
+        except ValueError:
+            age = CLAIM_STALE + 1
+        if age <= CLAIM_STALE:
+            return False  # another delivery job is on this line now
+    if conn.set(key, value, xx=True, ex=CLAIM_TTL, get=True) != current:
+        return False  # someone else took it over first
+    comment_id, _, line = key.removeprefix("cmd:").partition(":")
+    command_job = job_id_for(int(comment_id), int(line)) if comment_id.isdigit() and line.isdigit() else None
+    if command_job is not None and Job.exists(command_job, connection=conn):
+        log.info("%s: the attempt that died had already enqueued %s", key, command_job)
+        conn.set(key, f"done:{command_job}", ex=CLAIM_TTL)
         return False
-    return conn.set(key, value, xx=True, ex=CLAIM_TTL, get=True) == current  # only one taker wins
+    return True
 
 
 def handle_comment(payload: dict[str, Any]) -> dict[str, Any]:
