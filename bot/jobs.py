@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import time
-import traceback
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +38,9 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from bot import context
 from bot.auth import BotTokenForbidden, authorize, is_bot_account
 from bot.commands import registry
-from bot.commands.parse import ParsedCommand, parse_comment
+from bot.commands.parse import ParsedCommand, parse_comment_capped
+from bot.gitea import GiteaError
+from bot.reports import neutralize_bidi, public_text
 from bot.status import Header, StatusComment
 from ssd.config import Settings
 from ssd.queues import ALL as QUEUES
@@ -120,9 +121,11 @@ def new_error_id() -> str:
     return "err-" + uuid.uuid4().hex[:10]
 
 
-def _short_traceback(exc: BaseException, limit: int = 6) -> str:
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-limit))
-    return text[-4000:]
+def internal_error_reason(error_type: str, error_id: str) -> str:
+    """What an issue is told about an unexpected failure: no message, traceback or path (they can hold server
+    paths, hosts or data); the server log has them under ``error_id``."""
+    return (f"internal error ({error_type}). The details are in the server log under error id `{error_id}`; "
+            "an admin can look them up there.")
 
 
 def run_command(request: dict[str, Any]) -> str:
@@ -154,12 +157,15 @@ def run_command(request: dict[str, Any]) -> str:
     except Exception as exc:
         elapsed = time.monotonic() - started
         if isinstance(exc, registry.CommandError):
-            reason, trace = str(exc), ""  # an expected refusal: the reason says it all
+            reason = public_text(str(exc), settings.data_dir)  # an expected refusal: the reason says it all
         else:
-            reason, trace = f"{type(exc).__name__}: {exc}", _short_traceback(exc)
+            error_id = new_error_id()
+            log.error("job %s (%s) failed; error id %s", job_id, request["text"], error_id, exc_info=exc)
+            reason = internal_error_reason(type(exc).__name__, error_id)
+            _update_meta(job, error_id=error_id)
         if not conn.exists(cancel_key(job_id)):
             try:
-                status.failed(reason, trace, elapsed)
+                status.failed(reason, elapsed)
                 _update_meta(job, state="failed", reported=True)
             except Exception:  # the sweep reports it later from the FailedJobRegistry
                 log.exception("job %s: could not report the failure on the issue", job_id)
@@ -167,7 +173,7 @@ def run_command(request: dict[str, Any]) -> str:
     elapsed = time.monotonic() - started
     if conn.exists(cancel_key(job_id)):
         return report  # cancelled at the last moment: leave the "cancelled" comment alone
-    status.done(report or "", elapsed)
+    status.done(public_text(report or "", settings.data_dir, other_paths=False), elapsed)
     _update_meta(job, state="done", progress=1.0, reported=True)
     return report
 
@@ -190,7 +196,13 @@ def _failure_reason(job: Job) -> str:
         first = text.strip().splitlines()[0]
         return f"the process running this job was killed ({first.strip().rstrip(';')}); out of memory?"
     last = [line for line in text.strip().splitlines() if line.strip()]
-    return last[-1][:500] if last else "the job failed without an error message"
+    if not last:
+        return "the job failed without an error message"
+    error_id = job.meta.get("error_id")  # run_command logged the details under it already
+    if not error_id:
+        error_id = new_error_id()
+        log.error("job %s failed; error id %s:\n%s", job.id, error_id, text)
+    return internal_error_reason(last[-1].split(":", 1)[0].strip()[:80], error_id)
 
 
 def _report_failure(job: Job, reason: str, conn: redis_lib.Redis) -> bool:
@@ -221,7 +233,14 @@ def on_job_failure(job: Job, connection: redis_lib.Redis, exc_type, exc_value, t
         if exc_type is AbandonedJobError or isinstance(exc_value, AbandonedJobError):
             reason = ABANDONED_REASON
         else:
-            reason = f"{getattr(exc_type, '__name__', exc_type)}: {exc_value}"
+            meta = job.get_meta(refresh=True)
+            if meta.get("reported"):
+                return  # run_command reported it itself
+            error_id = meta.get("error_id")  # set when run_command logged the details but could not post
+            if not error_id:
+                error_id = new_error_id()
+                log.error("job %s failed; error id %s", job.id, error_id, exc_info=(exc_type, exc_value, tb))
+            reason = internal_error_reason(getattr(exc_type, "__name__", "error"), error_id)
         _report_failure(job, reason, connection)
     except Exception:
         log.exception("job %s: failure callback failed", job.id)
@@ -351,8 +370,35 @@ class _CommentScope:
 
 
 def _reply(gitea, scope: _CommentScope, parsed: ParsedCommand | None, text: str) -> None:
-    quoted = f"`{parsed.text.replace('`', '')}`: " if parsed is not None and parsed.text else ""
-    gitea.create_comment(scope.owner, scope.repo, scope.index, f"⚠️ {quoted}{text}")
+    quoted = f"`{registry.shown(parsed.text.replace('`', ''), 200)}`: " if parsed is not None and parsed.text else ""
+    gitea.create_comment(scope.owner, scope.repo, scope.index, neutralize_bidi(f"⚠️ {quoted}{text}"))
+
+
+@dataclass
+class _CommentState:
+    """What the command lines of one comment share: permission levels asked once, answers given once."""
+
+    levels: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    token_refused: bool = False
+    refused: bool = False
+
+
+def _answer_once(conn: redis_lib.Redis, key: str, answer) -> bool:
+    """Call ``answer()`` unless an earlier attempt of this delivery already did (a retry or a replay)."""
+    if not conn.set(key, "answered", nx=True, ex=CLAIM_TTL):
+        return False
+    try:
+        answer()
+    except Exception:
+        conn.delete(key)  # not answered after all: a retry of the delivery tries again
+        raise
+    return True
+
+
+def _is_last_attempt() -> bool:
+    """Whether the delivery job running now has no RQ retry left (outside a job, the caller retries)."""
+    job = get_current_job()
+    return job is not None and not job.retries_left
 
 
 def _claim_value(owner: str | None) -> str:
@@ -403,7 +449,7 @@ def handle_comment(payload: dict[str, Any]) -> dict[str, Any]:
     login = comment["user"]["login"]  # the comment's author; ``sender`` is never used for authorization
     if is_bot_account(login, context.bot_login(), settings.bot_accounts):
         return {"ignored": f"comment by bot account {login}"}
-    commands = parse_comment(comment.get("body") or "")
+    commands, total = parse_comment_capped(comment.get("body") or "", settings.max_commands_per_comment)
     if not commands:
         return {"ignored": "no commands"}
     repository = payload["repository"]
@@ -419,57 +465,76 @@ def handle_comment(payload: dict[str, Any]) -> dict[str, Any]:
     except Exception:  # the acknowledgement is a courtesy; the status comment is the real answer
         log.warning("could not react to comment %s", scope.comment_id, exc_info=True)
     outcome: dict[str, Any] = {"enqueued": [], "replied": [], "skipped": []}
-    token_refused = False
-    levels: dict[tuple[str, str, str], str] = {}
+    state = _CommentState()
     for parsed in commands:
         key = f"cmd:{scope.comment_id}:{parsed.line}"
         if not _claim(conn, key):
             outcome["skipped"].append(parsed.line)
             continue
         try:
-            result = _handle_one(gitea, conn, settings, scope, parsed, token_refused, levels)
+            result = _handle_one(gitea, conn, settings, scope, parsed, state)
         except Exception:
             conn.delete(key)  # let a retry of this delivery do this command again
             raise
-        if result == "token":
-            token_refused = True
         conn.set(key, f"done:{result}", ex=CLAIM_TTL)
         outcome["replied" if not result.startswith("cmd-") else "enqueued"].append(result)
+    if total > len(commands) and not (state.refused or state.token_refused):
+        _answer_once(conn, f"cmd:{scope.comment_id}:over-cap", lambda: _reply(
+            gitea, scope, None, f"this comment holds {total} command lines; I run at most "
+            f"{settings.max_commands_per_comment} per comment (SSD_MAX_COMMANDS_PER_COMMENT), so the "
+            f"{total - len(commands)} after line {commands[-1].line} were ignored."))
+        outcome["over_cap"] = total - len(commands)
     return outcome
 
 
 def _handle_one(gitea, conn, settings: Settings, scope: _CommentScope, parsed: ParsedCommand,
-                token_refused: bool, levels: dict[tuple[str, str, str], str]) -> str:
-    """One command line. Returns the job id, or what was replied instead."""
+                state: _CommentState) -> str:
+    """One command line: look the command up, authorize, then validate. Returns the job id, or what was
+    replied instead. A commenter without permission learns only that (once per comment), never usage help."""
     command = registry.get(parsed.name) if parsed.name else None
+    # Unknown commands and unsplittable lines get help at the lowest level any command needs.
+    needed = command.required_permission(settings) if command is not None else "read"
+    name = command.name if command is not None else registry.shown(parsed.name or "", 40)
+    try:
+        decision = authorize(gitea, scope.owner, scope.repo, scope.user, needed, name, cache=state.levels)
+    except BotTokenForbidden as exc:
+        if not state.token_refused:
+            _reply(gitea, scope, None, str(exc))
+        state.token_refused = True
+        return "token"
+    except GiteaError as exc:  # the permission API failed past the client's own retries
+        if not _is_last_attempt():
+            raise  # RQ retries the delivery later; this line's claim is released
+        log.error("comment %s: cannot authorize %s: %s", scope.comment_id, scope.user, exc)
+        _reply(gitea, scope, parsed, f"@{scope.user}, this command could not be authorized: Gitea kept failing "
+               f"when asked for your permission on {scope.owner}/{scope.repo} (HTTP {exc.status}). Nothing was "
+               "run; post the command again later.")
+        return "unauthorized"
+    if not decision.allowed:
+        state.refused = True
+        _answer_once(conn, f"cmd:{scope.comment_id}:refused", lambda: _reply(gitea, scope, None, decision.message))
+        return "refused"
     if command is None:
         if not parsed.name:
-            _reply(gitea, scope, parsed, f"{parsed.error or 'no command name'}. Try `/ssd help`.")
+            _reply(gitea, scope, parsed, f"{registry.shown(parsed.error or 'no command name', 120)}. "
+                   "Try `/ssd help`.")
             return "error"
         near = registry.nearest(parsed.name)
         if near:
-            _reply(gitea, scope, parsed, f"unknown command `{parsed.name}`. Did you mean `/ssd {near}`?\n\n"
+            _reply(gitea, scope, parsed, f"unknown command `{name}`. Did you mean `/ssd {near}`?\n\n"
                    f"Usage: `{registry.get(near).usage}`\n\n`/ssd help` lists every command.")
         else:
             names = ", ".join(f"`{c.name}`" for c in registry.commands())
-            _reply(gitea, scope, parsed, f"unknown command `{parsed.name}`. Commands: {names}. "
+            _reply(gitea, scope, parsed, f"unknown command `{name}`. Commands: {names}. "
                    "`/ssd help` explains them.")
         return "unknown"
     try:
-        args = command.validate(parsed)
-    except registry.UsageError as exc:
-        _reply(gitea, scope, parsed, f"{exc}.\n\nUsage: `{command.usage}`")
+        args = command.validate(parsed, settings)
+        if command.check is not None:
+            command.check(settings, args)
+    except (registry.UsageError, registry.CommandError) as exc:
+        _reply(gitea, scope, parsed, f"{public_text(str(exc), settings.data_dir)}.\n\nUsage: `{command.usage}`")
         return "usage"
-    needed = command.required_permission(settings)
-    try:
-        decision = authorize(gitea, scope.owner, scope.repo, scope.user, needed, command.name, cache=levels)
-    except BotTokenForbidden as exc:
-        if not token_refused:
-            _reply(gitea, scope, None, str(exc))
-        return "token"
-    if not decision.allowed:
-        _reply(gitea, scope, parsed, decision.message)
-        return "refused"
     return _enqueue_command(gitea, conn, settings, scope, parsed, command, args)
 
 
