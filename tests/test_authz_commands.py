@@ -185,3 +185,16 @@ def test_a_repo_admin_is_not_a_site_admin(bot: Bot, secret_job: str) -> None:
     bot.work(("default",))
     [status] = bot.bot_comments(index)
     assert secret_job not in status["body"] and "1 running job of other repositories not shown." in status["body"]
+
+
+def test_cancel_of_another_repositorys_job_is_answered_like_a_missing_job(bot: Bot, secret_job: str) -> None:
+    bot.gitea.add_user("dana")
+    bot.gitea.grant(REPO, "dana", "write")
+    index = bot.new_issue()
+    bot.comment(f"/ssd cancel {secret_job}", user="dana", index=index)
+    bot.work(("default",))
+    [status] = bot.bot_comments(index)
+    body = status["body"]
+    assert f"there is no job `{secret_job}` on acme/widgets" in body
+    assert "secret" not in body.replace(f"`{secret_job}`", "") and "@alice" not in body
+    assert Job.fetch(secret_job, connection=bot.conn).get_status() == JobStatus.STARTED  # untouched

@@ -103,6 +103,7 @@ def test_an_audit_grid_with_infinity_is_refused() -> None:
     ("/ssd eval suite=missing.jsonl", "no such file or directory under $SSD_DATA_DIR/suites"),
     ("/ssd eval adapter=../../../../etc", "must name something inside $SSD_DATA_DIR/adapters"),
     ("/ssd audit measure=yes model=nothing-here", "no such file or directory under $SSD_DATA_DIR/models"),
+    ("/ssd help nope", "there is no command `nope`"),
 ])
 def test_bad_arguments_are_answered_at_once_and_nothing_is_enqueued(bot: Bot, body: str, expected: str) -> None:
     from bot.jobs import process_delivery

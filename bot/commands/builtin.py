@@ -56,8 +56,13 @@ def help_table(settings) -> str:
     return md_table(["Command", "Arguments", "Who may run it", "What it does"], rows)
 
 
+def _check_help_args(settings: Any, args: dict[str, Any]) -> None:
+    if args.get("command") and get(args["command"]) is None:
+        raise CommandError(f"there is no command `{shown(args['command'], 40)}`; `/ssd help` lists them")
+
+
 @command("help", "List the commands, or explain one: `/ssd help eval`.", permission="read",
-         args=[Arg("command", positional=True, help="a command name")])
+         args=[Arg("command", positional=True, help="a command name")], check=_check_help_args)
 def help_command(ctx: CommandContext, args: dict[str, Any]) -> str:
     name = args.get("command")
     if name:
@@ -176,20 +181,26 @@ def job_id_arg(text: str) -> str:
 job_id_arg.metavar = "JOB"  # type: ignore[attr-defined]
 
 
-@command("cancel", "Cancel a queued or running job (its requester or a repo admin).",
+@command("cancel", "Cancel a queued or running job of this repository (its requester or a repo admin).",
          args=[Arg("job", type=job_id_arg, required=True, positional=True,
                    help="the job id shown in its status comment")])
 def cancel_command(ctx: CommandContext, args: dict[str, Any]) -> str:
     from bot.jobs import cancel_key
 
     job_id = args["job"].strip("`")
+    missing = CommandError(f"there is no job `{job_id}` on {ctx.owner}/{ctx.repo} (finished jobs are forgotten "
+                           "after a week)")
     try:
         job = Job.fetch(job_id, connection=ctx.redis)
     except NoSuchJobError:
-        raise CommandError(f"there is no job `{job_id}` (finished jobs are forgotten after a week)") from None
+        raise missing from None
     meta = job.meta
     if not meta.get("ssd"):
         raise CommandError(f"`{job_id}` is not a command job")
+    # Job ids are guessable: another repository's job is answered like a missing one (its requester, issue
+    # and repository stay private), except to a site admin.
+    if not _same_repo(meta, ctx.owner, ctx.repo) and not is_site_admin(ctx.gitea, ctx.user):
+        raise missing
     owner, repo = meta["owner"], meta["repo"]
     if ctx.user.lower() != str(meta.get("requester", "")).lower():
         level = permission_of(ctx.gitea, owner, repo, ctx.user)
