@@ -395,6 +395,12 @@ def _answer_once(conn: redis_lib.Redis, key: str, answer) -> bool:
     return True
 
 
+def _refused_key(scope: _CommentScope) -> str:
+    """Set once a refusal was answered on this comment (so a retry or replay neither repeats it nor adds
+    the over-cap note)."""
+    return f"cmd:{scope.comment_id}:refused"
+
+
 def _is_last_attempt() -> bool:
     """Whether the delivery job running now has no RQ retry left (outside a job, the caller retries)."""
     job = get_current_job()
@@ -478,7 +484,8 @@ def handle_comment(payload: dict[str, Any]) -> dict[str, Any]:
             raise
         conn.set(key, f"done:{result}", ex=CLAIM_TTL)
         outcome["replied" if not result.startswith("cmd-") else "enqueued"].append(result)
-    if total > len(commands) and not (state.refused or state.token_refused):
+    refused = state.refused or state.token_refused or conn.exists(_refused_key(scope))
+    if total > len(commands) and not refused:  # a refused commenter gets the refusal alone
         _answer_once(conn, f"cmd:{scope.comment_id}:over-cap", lambda: _reply(
             gitea, scope, None, f"this comment holds {total} command lines; I run at most "
             f"{settings.max_commands_per_comment} per comment (SSD_MAX_COMMANDS_PER_COMMENT), so the "
@@ -506,13 +513,14 @@ def _handle_one(gitea, conn, settings: Settings, scope: _CommentScope, parsed: P
         if not _is_last_attempt():
             raise  # RQ retries the delivery later; this line's claim is released
         log.error("comment %s: cannot authorize %s: %s", scope.comment_id, scope.user, exc)
+        answer = f"HTTP {exc.status}" if exc.status else "no answer"
         _reply(gitea, scope, parsed, f"@{scope.user}, this command could not be authorized: Gitea kept failing "
-               f"when asked for your permission on {scope.owner}/{scope.repo} (HTTP {exc.status}). Nothing was "
+               f"when asked for your permission on {scope.owner}/{scope.repo} ({answer}). Nothing was "
                "run; post the command again later.")
         return "unauthorized"
     if not decision.allowed:
         state.refused = True
-        _answer_once(conn, f"cmd:{scope.comment_id}:refused", lambda: _reply(gitea, scope, None, decision.message))
+        _answer_once(conn, _refused_key(scope), lambda: _reply(gitea, scope, None, decision.message))
         return "refused"
     if command is None:
         if not parsed.name:

@@ -79,12 +79,16 @@ def test_a_comment_of_20480_command_lines_gets_the_cap_and_one_answer(bot: Bot) 
 
 
 def test_a_refused_commenter_with_thousands_of_lines_gets_exactly_one_reply(bot: Bot) -> None:
+    from bot.jobs import process_delivery
+
     index = bot.new_issue()
-    bot.comment("\n".join(["/ssd eval n=1"] * 5000), user="bob", index=index)
+    inbox_id = bot.comment("\n".join(["/ssd eval n=1"] * 5000), user="bob", index=index)
     bot.work()
     [reply] = bot.bot_comments(index)
     assert "needs **write** permission" in reply["body"]
     assert _queued(bot) == 0
+    process_delivery(inbox_id)  # processed again (a re-enqueue after a crash): no second refusal, no cap note
+    assert len(bot.bot_comments(index)) == 1
 
 
 def test_the_cap_is_configurable_and_a_replay_does_not_answer_twice(bot: Bot) -> None:
