@@ -34,6 +34,7 @@ import redis
 import requests
 import sqlalchemy as sa
 from rq import Worker
+from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.queue import Queue
 
@@ -59,6 +60,7 @@ SWEEP_INTERVAL = 30.0  # seconds between sweeps for jobs whose worker was killed
 STOP_GRACE = 20.0  # seconds a child gets after SIGTERM (an RQ worker finishes its current job)
 RESTART_LIMIT = 5  # restarts of a restartable child (the embedded Redis) per RESTART_WINDOW before giving up
 RESTART_WINDOW = 60.0
+WORKER_RECONNECT_PAUSE = 1.0  # seconds before a worker that lost Redis starts over
 READY_TIMEOUT = 30.0  # seconds a child may take to become ready (the embedded Redis loading its AOF)
 
 
@@ -261,12 +263,34 @@ def parse_queues(text: str) -> list[str]:
 
 
 def run_worker(settings: Settings, queue_names: list[str], burst: bool = False) -> int:
-    """``ssd worker``: one forking RQ worker (a fresh work horse per job) on the given queues."""
-    conn = connect(settings)
-    worker = MeteredWorker([queue(name, conn) for name in queue_names], connection=conn)
-    # with_scheduler: RQ's own scheduler moves delayed retries (Retry(interval=...)) back onto queues.
-    worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
-    return 0
+    """``ssd worker``: one forking RQ worker (a fresh work horse per job) on the given queues.
+
+    RQ's loop rides out a Redis outage while it waits for jobs, but a connection lost at some other
+    moment (a heartbeat, its maintenance) ends ``work()`` ("found an unhandled exception, quitting"),
+    or its clean-up raises. Unless a stop was asked for, the worker then starts over with a new
+    registration instead of exiting, so a restarted Redis does not take the workers down with it.
+    """
+    while True:
+        worker: MeteredWorker | None = None
+        error: Exception | None = None
+        try:
+            conn = connect(settings)
+            worker = MeteredWorker([queue(name, conn) for name in queue_names], connection=conn)
+            # with_scheduler: RQ's own scheduler moves delayed retries (Retry(interval=...)) back onto queues.
+            worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+        except redis.RedisError as exc:  # also while registering: Redis may be restarting right now
+            error = exc
+        stop_asked = worker is not None and worker._shutdown_requested_date is not None  # SIGTERM/SIGINT
+        if burst or stop_asked:
+            if error is not None:
+                raise error
+            return 0
+        log.warning("worker: stopped on its own (%s); starting over in %.0f s",
+                    error or "see the error above", WORKER_RECONNECT_PAUSE)
+        try:
+            time.sleep(WORKER_RECONNECT_PAUSE)
+        except StopRequested:  # SIGTERM in the pause, seen by the old worker's handler
+            return 0
 
 
 # --------------------------------------------------------------------------- scheduler
