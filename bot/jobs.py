@@ -39,7 +39,7 @@ from bot import context
 from bot.auth import BotTokenForbidden, authorize, is_bot_account
 from bot.commands import registry
 from bot.commands.parse import ParsedCommand, parse_comment_capped
-from bot.gitea import GiteaError
+from bot.gitea import GiteaError, GiteaNotFound
 from bot.reports import neutralize_bidi, public_text
 from bot.status import Header, StatusComment
 from ssd.config import Settings
@@ -546,13 +546,34 @@ def _handle_one(gitea, conn, settings: Settings, scope: _CommentScope, parsed: P
     return _enqueue_command(gitea, conn, settings, scope, parsed, command, args)
 
 
+def status_comment_key(job_id: str) -> str:
+    return f"ssd:status-comment:{job_id}"
+
+
+def _status_comment_once(gitea, conn: redis_lib.Redis, scope: _CommentScope, header: Header, job_id: str,
+                         position: int) -> StatusComment:
+    """Post the command's status comment, or take over the one an earlier attempt of this delivery posted
+    before it died (a killed work horse): the retry must not leave a second comment saying "queued" forever."""
+    earlier = conn.get(status_comment_key(job_id))
+    if earlier is not None:
+        status = StatusComment(gitea, scope.owner, scope.repo, int(earlier), header)
+        try:
+            status.queued(position)
+            return status
+        except GiteaNotFound:
+            pass  # deleted since: post a new one
+    status = StatusComment.post(gitea, scope.owner, scope.repo, scope.index, header, position)
+    conn.set(status_comment_key(job_id), status.comment_id, ex=CLAIM_TTL)
+    return status
+
+
 def _enqueue_command(gitea, conn, settings: Settings, scope: _CommentScope, parsed: ParsedCommand,
                      command: registry.Command, args: dict[str, Any]) -> str:
     job_id = job_id_for(scope.comment_id, parsed.line)
     queue = named_queue(command.queue, conn)
     position = queue.count + 1
     header = Header(parsed.text, scope.user, job_id)
-    status = StatusComment.post(gitea, scope.owner, scope.repo, scope.index, header, position)
+    status = _status_comment_once(gitea, conn, scope, header, job_id, position)
     request = {
         "owner": scope.owner, "repo": scope.repo, "index": scope.index, "issue_url": scope.issue_url,
         "comment_id": scope.comment_id, "line": parsed.line, "user": scope.user, "command": command.name,

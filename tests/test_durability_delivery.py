@@ -22,7 +22,8 @@ import redis
 from rq.job import Job, JobStatus
 
 from bot import context
-from bot.jobs import job_id_for, report_abandoned
+from bot.jobs import _claim, job_id_for, report_abandoned, status_comment_key
+from bot.status import Header, StatusComment
 from ssd import redis_conn, serve
 from ssd.queues import queue
 from ssd.redis_conn import start_embedded
@@ -154,6 +155,33 @@ def test_a_work_horse_killed_between_claim_and_enqueue_is_taken_over_by_its_own_
 
     assert process_delivery(inbox_id)["skipped"] == [1]
     assert len(status_comments(bot, index)) == 1
+
+
+def test_a_retry_takes_over_the_status_comment_its_dead_attempt_posted(bot: Bot) -> None:
+    """The horse died after posting the status comment, before enqueueing: what it left is a claim naming
+    its job and the status comment's id. The retry edits that comment instead of posting a second one."""
+    index = bot.new_issue()
+    inbox_id = journal_comment(bot, "/ssd help", index)
+    comment_id = bot.last_comment_id()
+    command_job = job_id_for(comment_id, 1)
+    orphan = StatusComment.post(bot.client, "acme", "widgets", index, Header("/ssd help", "alice", command_job), 1)
+    bot.conn.set(status_comment_key(command_job), orphan.comment_id)
+    bot.conn.set(f"cmd:{comment_id}:1", f"claimed:{time.time():.3f}:delivery-{inbox_id}")
+    queue_like_the_web(bot, inbox_id)
+    bot.work()
+    [status] = bot.bot_comments(index)
+    assert status["id"] == orphan.comment_id and "✅ **done**" in status["body"]
+
+
+def test_a_claim_is_taken_over_only_by_its_own_job_and_never_past_an_enqueued_command(redis_conn) -> None:
+    assert _claim(redis_conn, "cmd:77:1", owner="delivery-1") is True
+    assert _claim(redis_conn, "cmd:77:1", owner="delivery-2") is False  # another delivery job holds it
+    assert _claim(redis_conn, "cmd:77:1") is False  # no job (a replay run by hand): not stale yet
+    assert _claim(redis_conn, "cmd:77:1", owner="delivery-1") is True  # RQ's retry of the holder
+    # The holder got as far as enqueueing the command job before it died: the line is done, not redone.
+    queue("cpu", redis_conn).enqueue("bot.jobs.run_command", {}, job_id=job_id_for(77, 1))
+    assert _claim(redis_conn, "cmd:77:1", owner="delivery-1") is False
+    assert redis_conn.get("cmd:77:1") == f"done:{job_id_for(77, 1)}".encode()
 
 
 # --------------------------------------------------------------------------- the journal is the truth
