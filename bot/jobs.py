@@ -318,8 +318,9 @@ def check_payload(event_type: str, action: str, payload: dict[str, Any]) -> None
 def process_delivery(inbox_id: int) -> dict[str, Any]:
     """Handle one journaled delivery (an RQ job on ``default``). Returns a summary for logs and tests.
 
-    The row is marked processed when this returns; an exception leaves it unprocessed for RQ's retry
-    (and, should Redis lose the job, for the scheduler's ``enqueue_pending``).
+    The row is marked processed when this returns, or when the last attempt RQ will make fails; an
+    earlier exception leaves it unprocessed for RQ's retry (and, should Redis lose the job, for the
+    scheduler's ``enqueue_pending``).
     """
     from webhooks.inbox import Inbox
 
@@ -337,7 +338,15 @@ def process_delivery(inbox_id: int) -> dict[str, Any]:
                   delivery.delivery_id, inbox_id, delivery.event_type, error_id, exc)
         inbox.mark_processed(inbox_id, f"malformed ({error_id}): {exc}")
         return {"malformed": str(exc), "error_id": error_id}
-    summary = _process(delivery, payload, action)
+    try:
+        summary = _process(delivery, payload, action)
+    except Exception as exc:
+        if _is_last_attempt():  # RQ gives up after this: the row is done with, and says how it ended
+            error_id = new_error_id()
+            log.error("delivery %s (inbox %d) failed for good; error id %s", delivery.delivery_id, inbox_id,
+                      error_id, exc_info=exc)
+            inbox.mark_processed(inbox_id, f"failed ({error_id}): {type(exc).__name__}")
+        raise
     inbox.mark_processed(inbox_id, ", ".join(f"{key}: {value}" for key, value in summary.items()))
     return summary
 

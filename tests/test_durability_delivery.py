@@ -19,6 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 import redis
+from rq import Retry
 from rq.job import Job, JobStatus
 
 from bot import context
@@ -245,6 +246,20 @@ def test_a_command_in_flight_when_redis_is_killed_ends_on_the_issue(bot: Bot, re
     bodies = status_comments(bot, index)
     assert len(bodies) == 2 and all("✅ **done**" in body for body in bodies), bodies
     assert bot.inbox.unprocessed() == []
+
+
+def test_a_delivery_that_fails_on_its_last_attempt_is_marked_processed_as_failed(bot: Bot) -> None:
+    index = bot.new_issue()
+    inbox_id = journal_comment(bot, "/ssd help", index)
+    queue("default", bot.conn).enqueue("bot.jobs.process_delivery", inbox_id, job_id=f"delivery-{inbox_id}",
+                                       retry=Retry(max=1))  # one immediate retry, then RQ gives up
+    bot.inbox.mark_enqueued(inbox_id, f"delivery-{inbox_id}")
+    bot.gitea.fail_path("/api/v1/user", 503)  # the bot cannot even learn its own login
+    bot.work()
+    assert Job.fetch(f"delivery-{inbox_id}", connection=bot.conn).get_status() == JobStatus.FAILED
+    row = bot.inbox.get(inbox_id)
+    assert row.processed_at is not None and row.outcome.startswith("failed (err-") and "GiteaError" in row.outcome
+    assert bot.inbox.unprocessed() == []  # in the failed registry for good: not "lost", never re-run by itself
 
 
 # --------------------------------------------------------------------------- the embedded Redis
