@@ -7,7 +7,11 @@ each with the same number of distinct signed deliveries from the same number of 
 and prints p50/p99 latency, requests/s and the ratio of the two rates. Redis is a redis-server of its
 own on a free port; the data dir is a temp dir. Targets (issue 2): p99 <= 25 ms, >= 50 % of the bare rate.
 
-    .venv/bin/python bench/webhook.py [--requests 3000] [--clients 100]
+Then it measures what the journal's durability costs (issue 8): ``Inbox.record`` from concurrent threads on
+SQLite with ``synchronous=FULL`` (what the service uses: a commit waits for the disk) against ``NORMAL``.
+``--journal-only`` runs just that part.
+
+    .venv/bin/python bench/webhook.py [--requests 3000] [--clients 100] [--journal-only]
 """
 
 from __future__ import annotations
@@ -174,11 +178,62 @@ def measure(name: str, argv: list[str], env: dict[str, str], port: int, count: i
     return result
 
 
+def journal_rate(directory: Path, synchronous: str, count: int, threads: int) -> tuple[float, float]:
+    """(records/s, p99 ms) of ``Inbox.record`` from ``threads`` threads on a fresh SQLite inbox."""
+    import threading
+
+    import sqlalchemy as sa
+
+    from pipeline.store import engine_for
+    from webhooks.inbox import Inbox
+
+    engine = engine_for(f"sqlite:///{directory / f'journal-{synchronous.lower()}.db'}")
+    # engine_for's own listener sets FULL on each new connection; this one runs after it.
+    sa.event.listen(engine, "connect", lambda dbapi, _: dbapi.execute(f"PRAGMA synchronous={synchronous}"))
+    inbox = Inbox(engine)
+    text = EXAMPLE.read_text()
+    latencies: list[float] = []
+
+    def write(thread: int) -> None:
+        for n in range(count // threads):
+            started = time.perf_counter()
+            inbox.record(None, "issue_comment", "issue_comment", "created", f"comment:{thread}-{n}:created", text)
+            latencies.append(time.perf_counter() - started)
+
+    workers = [threading.Thread(target=write, args=(t,)) for t in range(threads)]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return len(latencies) / elapsed, latencies[int(0.99 * (len(latencies) - 1))] * 1000
+
+
+def journal_cost(count: int = 800, threads: int = 4) -> None:
+    sys.path.insert(0, str(ROOT))
+    directory = Path(tempfile.mkdtemp(prefix="ssd-bench-journal-"))
+    try:
+        normal, normal_p99 = journal_rate(directory, "NORMAL", count, threads)
+        full, full_p99 = journal_rate(directory, "FULL", count, threads)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    print(f"journal: {count} records from {threads} threads: synchronous=NORMAL {normal:.0f}/s (p99 "
+          f"{normal_p99:.1f} ms), FULL {full:.0f}/s (p99 {full_p99:.1f} ms): FULL costs "
+          f"{1000 / full - 1000 / normal:.2f} ms per record of one writer's time ({full / normal:.0%} of NORMAL's rate)",
+          flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--journal-only", action="store_true", help="only the journal's FULL-vs-NORMAL cost")
     args = parser.parse_args()
+    if args.journal_only:
+        journal_cost()
+        return 0
 
     sys.path.insert(0, str(ROOT))
     import redis
@@ -223,6 +278,7 @@ def main() -> int:
               f"(expected {args.requests + 200})")
         print(f"target: p99 <= 25 ms: {'met' if ssd['p99_ms'] <= 25 else 'NOT met'}; "
               f">= 50 % of bare: {'met' if ratio >= 0.5 else 'NOT met'}")
+        journal_cost()
         return 0
     finally:
         redis_server.kill()

@@ -303,6 +303,10 @@ class GiteaClient:
     def version(self) -> str:
         return self._json("GET", "/version")["version"]
 
+    def get_user(self, login: str) -> dict:
+        """``GET /users/{username}``; with an admin's token ``is_admin`` is the real site-admin flag."""
+        return self._json("GET", f"/users/{quote(login, safe='')}")
+
     def permission(self, owner: str, repo: str, user: str) -> str:
         """The user's access level on the repo: none|read|write|admin|owner.
 
@@ -542,6 +546,9 @@ class DryRunGitea:
 
     def version(self) -> str:
         return "dry-run"
+
+    def get_user(self, login: str) -> dict:
+        return {"login": login, "username": login, "is_admin": False}  # nobody is a site admin in a dry run
 
     def permission(self, owner: str, repo: str, user: str) -> str:
         log.warning("dry-run: no Gitea to ask for %s's permission on %s/%s; trusting the commenter (owner)",

@@ -6,6 +6,11 @@ prompt = the title and body of the issues the PR closes (found with Gitea's own 
 ``GET /repos/{o}/{r}/pulls/{n}.diff``. The buffer's unique (repo, pr_number, merge_sha) key makes a
 redelivery (Gitea's "Replay" has a new delivery id) a no-op; it is checked first, so a replay costs no
 Gitea calls either.
+
+The bot reads issues with an admin's token, which sees everything. A reference is only followed when the
+PR's own readers could read the issue too: the PR's own repository, or another repository that is neither
+private nor internal. Otherwise "Fixes other-org/private#3" in a public PR would copy a private issue into
+the buffer (and into every model trained on it). Each PR that is not ingested is logged with the reason.
 """
 
 from __future__ import annotations
@@ -43,11 +48,29 @@ def build_prompt(issues: list[dict], pull: dict) -> str:
     return _text(pull.get("title"), pull.get("body"))
 
 
+def _readable_by_all(gitea: Any, full_name: str, cache: dict[str, bool]) -> bool:
+    """Whether a repository other than the PR's is public (not private, not internal); unknown means no."""
+    if full_name not in cache:
+        owner, name = full_name.split("/", 1)
+        try:
+            info = gitea.get_repo(owner, name)
+            cache[full_name] = not info.get("private", True) and not info.get("internal", True)
+        except GiteaNotFound:
+            cache[full_name] = False
+    return cache[full_name]
+
+
 def _linked_issues(gitea: Any, refs: list[IssueRef], repo: str) -> list[tuple[IssueRef, dict]]:
-    """Fetch each referenced index; keep real issues (Gitea never closes a PR through a keyword)."""
+    """Fetch each referenced index the PR's readers could read; keep real issues (Gitea never closes a PR
+    through a keyword)."""
     found = []
+    public: dict[str, bool] = {}
     for ref in refs:
         owner, name = ref.repo(repo).split("/", 1)
+        if ref.repo(repo) != repo.lower() and not _readable_by_all(gitea, ref.repo(repo), public):
+            log.info("ingest: %s#%d is in a private or internal repository (or a missing one); not followed "
+                     "from a PR of %s", ref.repo(repo), ref.index, repo)
+            continue
         try:
             issue = gitea.get_issue(owner, name, ref.index)
         except GiteaNotFound:
@@ -69,6 +92,13 @@ def ingest_merged_pr(delivery: Any, gitea: Any = None, buffer: TrainingBuffer | 
     Closed-unmerged PRs are ignored. Gitea failures that survive the client's retries raise, so the RQ job
     fails visibly and can be retried; a PR whose diff is gone is skipped with a reason.
     """
+    summary = _ingest(delivery, gitea, buffer)
+    if not summary["added"]:
+        log.info("ingest %s!%s: not ingested: %s", summary["repo"] or "?", summary["pr"], summary.get("reason"))
+    return summary
+
+
+def _ingest(delivery: Any, gitea: Any, buffer: TrainingBuffer | None) -> dict[str, Any]:
     payload = delivery.payload if hasattr(delivery, "payload") else delivery
     delivery_id = getattr(delivery, "delivery_id", None) or ""
     pull = payload.get("pull_request") or {}
@@ -123,5 +153,6 @@ def ingest_merged_pr(delivery: Any, gitea: Any = None, buffer: TrainingBuffer | 
                    prompt_from="issues" if linked else "pull request")
     if not added:
         summary["reason"] = "already in the buffer (redelivery)"
-    log.info("ingest %s!%d (%s): %s", repo, number, merge_sha[:10], summary)
+    else:
+        log.info("ingest %s!%d (%s): %s", repo, number, merge_sha[:10], summary)
     return summary

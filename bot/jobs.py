@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
-import traceback
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +38,9 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from bot import context
 from bot.auth import BotTokenForbidden, authorize, is_bot_account
 from bot.commands import registry
-from bot.commands.parse import ParsedCommand, parse_comment
+from bot.commands.parse import ParsedCommand, parse_comment_capped
+from bot.gitea import GiteaError, GiteaNotFound
+from bot.reports import neutralize_bidi, public_text
 from bot.status import Header, StatusComment
 from ssd.config import Settings
 from ssd.queues import ALL as QUEUES
@@ -115,9 +117,15 @@ class CommandContext:
         return uploaded["browser_download_url"]
 
 
-def _short_traceback(exc: BaseException, limit: int = 6) -> str:
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-limit))
-    return text[-4000:]
+def new_error_id() -> str:
+    return "err-" + uuid.uuid4().hex[:10]
+
+
+def internal_error_reason(error_type: str, error_id: str) -> str:
+    """What an issue is told about an unexpected failure: no message, traceback or path (they can hold server
+    paths, hosts or data); the server log has them under ``error_id``."""
+    return (f"internal error ({error_type}). The details are in the server log under error id `{error_id}`; "
+            "an admin can look them up there.")
 
 
 def run_command(request: dict[str, Any]) -> str:
@@ -149,12 +157,15 @@ def run_command(request: dict[str, Any]) -> str:
     except Exception as exc:
         elapsed = time.monotonic() - started
         if isinstance(exc, registry.CommandError):
-            reason, trace = str(exc), ""  # an expected refusal: the reason says it all
+            reason = public_text(str(exc), settings.data_dir)  # an expected refusal: the reason says it all
         else:
-            reason, trace = f"{type(exc).__name__}: {exc}", _short_traceback(exc)
+            error_id = new_error_id()
+            log.error("job %s (%s) failed; error id %s", job_id, request["text"], error_id, exc_info=exc)
+            reason = internal_error_reason(type(exc).__name__, error_id)
+            _update_meta(job, error_id=error_id)
         if not conn.exists(cancel_key(job_id)):
             try:
-                status.failed(reason, trace, elapsed)
+                status.failed(reason, elapsed)
                 _update_meta(job, state="failed", reported=True)
             except Exception:  # the sweep reports it later from the FailedJobRegistry
                 log.exception("job %s: could not report the failure on the issue", job_id)
@@ -162,7 +173,7 @@ def run_command(request: dict[str, Any]) -> str:
     elapsed = time.monotonic() - started
     if conn.exists(cancel_key(job_id)):
         return report  # cancelled at the last moment: leave the "cancelled" comment alone
-    status.done(report or "", elapsed)
+    status.done(public_text(report or "", settings.data_dir, other_paths=False), elapsed)
     _update_meta(job, state="done", progress=1.0, reported=True)
     return report
 
@@ -185,7 +196,13 @@ def _failure_reason(job: Job) -> str:
         first = text.strip().splitlines()[0]
         return f"the process running this job was killed ({first.strip().rstrip(';')}); out of memory?"
     last = [line for line in text.strip().splitlines() if line.strip()]
-    return last[-1][:500] if last else "the job failed without an error message"
+    if not last:
+        return "the job failed without an error message"
+    error_id = job.meta.get("error_id")  # run_command logged the details under it already
+    if not error_id:
+        error_id = new_error_id()
+        log.error("job %s failed; error id %s:\n%s", job.id, error_id, text)
+    return internal_error_reason(last[-1].split(":", 1)[0].strip()[:80], error_id)
 
 
 def _report_failure(job: Job, reason: str, conn: redis_lib.Redis) -> bool:
@@ -216,7 +233,14 @@ def on_job_failure(job: Job, connection: redis_lib.Redis, exc_type, exc_value, t
         if exc_type is AbandonedJobError or isinstance(exc_value, AbandonedJobError):
             reason = ABANDONED_REASON
         else:
-            reason = f"{getattr(exc_type, '__name__', exc_type)}: {exc_value}"
+            meta = job.get_meta(refresh=True)
+            if meta.get("reported"):
+                return  # run_command reported it itself
+            error_id = meta.get("error_id")  # set when run_command logged the details but could not post
+            if not error_id:
+                error_id = new_error_id()
+                log.error("job %s failed; error id %s", job.id, error_id, exc_info=(exc_type, exc_value, tb))
+            reason = internal_error_reason(getattr(exc_type, "__name__", "error"), error_id)
         _report_failure(job, reason, connection)
     except Exception:
         log.exception("job %s: failure callback failed", job.id)
@@ -253,16 +277,84 @@ def report_abandoned(conn: redis_lib.Redis | None = None, timestamp: float | Non
 # --------------------------------------------------------------------------- deliveries
 
 
+class MalformedPayload(ValueError):
+    """A signed delivery that lacks a field the bot needs, or has one of the wrong type. Retrying cannot
+    help, so it is logged under an error id, marked processed and never retried."""
+
+
+def _require(payload: Any, path: str, kind: type | tuple[type, ...]) -> Any:
+    value = payload
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            raise MalformedPayload(f"payload has no {path}")
+        value = value[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise MalformedPayload(f"payload field {path} is {type(value).__name__}, not {getattr(kind, '__name__', kind)}")
+    return value
+
+
+def check_payload(event_type: str, action: str, payload: dict[str, Any]) -> None:
+    """Raise MalformedPayload unless every field the handlers read is there with its Gitea type."""
+    if event_type == "pull_request" and action == "closed":
+        _require(payload, "pull_request", dict)
+        if payload["pull_request"].get("merged") is not True:
+            return
+        number = payload.get("number", payload["pull_request"].get("number"))
+        if not isinstance(number, int) or isinstance(number, bool):
+            raise MalformedPayload(f"payload field number is {type(number).__name__}, not int")
+        _require(payload, "repository.full_name", str)
+        for path in ("pull_request.title", "pull_request.body", "pull_request.merge_commit_sha"):
+            if path.rsplit(".", 1)[1] in payload["pull_request"]:
+                _require(payload, path, (str, type(None)))
+    elif event_type in COMMENT_EVENTS and "comment" in payload and action == "created":
+        _require(payload, "comment.id", int)
+        _require(payload, "comment.user.login", str)
+        _require(payload, "comment.body", (str, type(None)))
+        _require(payload, "repository.name", str)
+        _require(payload, "repository.owner.login", str)
+        _require(payload, "issue.number", int)
+
+
 def process_delivery(inbox_id: int) -> dict[str, Any]:
-    """Handle one journaled delivery (an RQ job on ``default``). Returns a summary for logs and tests."""
+    """Handle one journaled delivery (an RQ job on ``default``). Returns a summary for logs and tests.
+
+    The row is marked processed when this returns, or when the last attempt RQ will make fails; an
+    earlier exception leaves it unprocessed for RQ's retry (and, should Redis lose the job, for the
+    scheduler's ``enqueue_pending``).
+    """
     from webhooks.inbox import Inbox
 
-    delivery = Inbox(context.engine()).get(inbox_id)
+    inbox = Inbox(context.engine())
+    delivery = inbox.get(inbox_id)
     payload = delivery.payload
+    action = payload.get("action") or delivery.action
+    try:
+        if not isinstance(action, str):
+            raise MalformedPayload(f"payload field action is {type(action).__name__}, not str")
+        check_payload(delivery.event_type, action, payload)
+    except MalformedPayload as exc:
+        error_id = new_error_id()
+        log.error("delivery %s (inbox %d, %s) is malformed and will not be retried; error id %s: %s",
+                  delivery.delivery_id, inbox_id, delivery.event_type, error_id, exc)
+        inbox.mark_processed(inbox_id, f"malformed ({error_id}): {exc}")
+        return {"malformed": str(exc), "error_id": error_id}
+    try:
+        summary = _process(delivery, payload, action)
+    except Exception as exc:
+        if _is_last_attempt():  # RQ gives up after this: the row is done with, and says how it ended
+            error_id = new_error_id()
+            log.error("delivery %s (inbox %d) failed for good; error id %s", delivery.delivery_id, inbox_id,
+                      error_id, exc_info=exc)
+            inbox.mark_processed(inbox_id, f"failed ({error_id}): {type(exc).__name__}")
+        raise
+    inbox.mark_processed(inbox_id, ", ".join(f"{key}: {value}" for key, value in summary.items()))
+    return summary
+
+
+def _process(delivery, payload: dict[str, Any], action: str) -> dict[str, Any]:
     gitea = context.gitea()
     if hasattr(gitea, "remember"):  # DryRunGitea answers later reads (issue, PR) from the payload
         gitea.remember(payload)
-    action = payload.get("action") or delivery.action
     if delivery.event_type == "pull_request" and action == "closed":
         if not (payload.get("pull_request") or {}).get("merged"):
             return {"ignored": "closed without merge"}
@@ -287,26 +379,82 @@ class _CommentScope:
 
 
 def _reply(gitea, scope: _CommentScope, parsed: ParsedCommand | None, text: str) -> None:
-    quoted = f"`{parsed.text.replace('`', '')}`: " if parsed is not None and parsed.text else ""
-    gitea.create_comment(scope.owner, scope.repo, scope.index, f"⚠️ {quoted}{text}")
+    quoted = f"`{registry.shown(parsed.text.replace('`', ''), 200)}`: " if parsed is not None and parsed.text else ""
+    gitea.create_comment(scope.owner, scope.repo, scope.index, neutralize_bidi(f"⚠️ {quoted}{text}"))
 
 
-def _claim(conn: redis_lib.Redis, key: str) -> bool:
-    """SET NX guard so a replayed delivery never runs a command twice. A claim left by a process that
-    died before finishing is taken over after CLAIM_STALE seconds, so a retry still runs the command."""
-    value = f"claimed:{time.time():.3f}"
+@dataclass
+class _CommentState:
+    """What the command lines of one comment share: permission levels asked once, answers given once."""
+
+    levels: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    token_refused: bool = False
+    refused: bool = False
+
+
+def _answer_once(conn: redis_lib.Redis, key: str, answer) -> bool:
+    """Call ``answer()`` unless an earlier attempt of this delivery already did (a retry or a replay)."""
+    if not conn.set(key, "answered", nx=True, ex=CLAIM_TTL):
+        return False
+    try:
+        answer()
+    except Exception:
+        conn.delete(key)  # not answered after all: a retry of the delivery tries again
+        raise
+    return True
+
+
+def _refused_key(scope: _CommentScope) -> str:
+    """Set once a refusal was answered on this comment (so a retry or replay neither repeats it nor adds
+    the over-cap note)."""
+    return f"cmd:{scope.comment_id}:refused"
+
+
+def _is_last_attempt() -> bool:
+    """Whether the delivery job running now has no RQ retry left (outside a job, the caller retries)."""
+    job = get_current_job()
+    return job is not None and not job.retries_left
+
+
+def _claim_value(owner: str | None) -> str:
+    return f"claimed:{time.time():.3f}" + (f":{owner}" if owner else "")
+
+
+def _claim(conn: redis_lib.Redis, key: str, owner: str | None = None) -> bool:
+    """SET NX guard so a replayed delivery never runs a command line twice.
+
+    The claim names the delivery job holding it (``owner``, by default the RQ job running now). RQ runs
+    one attempt of a job at a time, so finding our own job's claim means an earlier attempt died between
+    claiming and finishing (its work horse was killed): this attempt, RQ's retry, takes it over at once.
+    If that attempt got as far as enqueueing the command job, the line is marked done instead of being
+    enqueued again. A claim of unknown origin (no job) is taken over after CLAIM_STALE seconds.
+    """
+    if owner is None:
+        job = get_current_job()
+        owner = job.id if job is not None else None
+    value = _claim_value(owner)
     if conn.set(key, value, nx=True, ex=CLAIM_TTL):
         return True
     current = conn.get(key) or b""
     if not current.startswith(b"claimed:"):
         return False
-    try:
-        age = time.time() - float(current[len(b"claimed:"):])
-    except ValueError:
-        age = CLAIM_STALE + 1
-    if age <= CLAIM_STALE:
+    stamp, _, holder = current[len(b"claimed:"):].decode(errors="replace").partition(":")
+    if owner is None or holder != owner:
+        try:
+            age = time.time() - float(stamp)
+        except ValueError:
+            age = CLAIM_STALE + 1
+        if age <= CLAIM_STALE:
+            return False  # another delivery job is on this line now
+    if conn.set(key, value, xx=True, ex=CLAIM_TTL, get=True) != current:
+        return False  # someone else took it over first
+    comment_id, _, line = key.removeprefix("cmd:").partition(":")
+    command_job = job_id_for(int(comment_id), int(line)) if comment_id.isdigit() and line.isdigit() else None
+    if command_job is not None and Job.exists(command_job, connection=conn):
+        log.info("%s: the attempt that died had already enqueued %s", key, command_job)
+        conn.set(key, f"done:{command_job}", ex=CLAIM_TTL)
         return False
-    return conn.set(key, value, xx=True, ex=CLAIM_TTL, get=True) == current  # only one taker wins
+    return True
 
 
 def handle_comment(payload: dict[str, Any]) -> dict[str, Any]:
@@ -316,7 +464,7 @@ def handle_comment(payload: dict[str, Any]) -> dict[str, Any]:
     login = comment["user"]["login"]  # the comment's author; ``sender`` is never used for authorization
     if is_bot_account(login, context.bot_login(), settings.bot_accounts):
         return {"ignored": f"comment by bot account {login}"}
-    commands = parse_comment(comment.get("body") or "")
+    commands, total = parse_comment_capped(comment.get("body") or "", settings.max_commands_per_comment)
     if not commands:
         return {"ignored": "no commands"}
     repository = payload["repository"]
@@ -332,58 +480,100 @@ def handle_comment(payload: dict[str, Any]) -> dict[str, Any]:
     except Exception:  # the acknowledgement is a courtesy; the status comment is the real answer
         log.warning("could not react to comment %s", scope.comment_id, exc_info=True)
     outcome: dict[str, Any] = {"enqueued": [], "replied": [], "skipped": []}
-    token_refused = False
-    levels: dict[tuple[str, str, str], str] = {}
+    state = _CommentState()
     for parsed in commands:
         key = f"cmd:{scope.comment_id}:{parsed.line}"
         if not _claim(conn, key):
             outcome["skipped"].append(parsed.line)
             continue
         try:
-            result = _handle_one(gitea, conn, settings, scope, parsed, token_refused, levels)
+            result = _handle_one(gitea, conn, settings, scope, parsed, state)
         except Exception:
             conn.delete(key)  # let a retry of this delivery do this command again
             raise
-        if result == "token":
-            token_refused = True
         conn.set(key, f"done:{result}", ex=CLAIM_TTL)
         outcome["replied" if not result.startswith("cmd-") else "enqueued"].append(result)
+    refused = state.refused or state.token_refused or conn.exists(_refused_key(scope))
+    if total > len(commands) and not refused:  # a refused commenter gets the refusal alone
+        _answer_once(conn, f"cmd:{scope.comment_id}:over-cap", lambda: _reply(
+            gitea, scope, None, f"this comment holds {total} command lines; I run at most "
+            f"{settings.max_commands_per_comment} per comment (SSD_MAX_COMMANDS_PER_COMMENT), so the "
+            f"{total - len(commands)} after line {commands[-1].line} were ignored."))
+        outcome["over_cap"] = total - len(commands)
     return outcome
 
 
 def _handle_one(gitea, conn, settings: Settings, scope: _CommentScope, parsed: ParsedCommand,
-                token_refused: bool, levels: dict[tuple[str, str, str], str]) -> str:
-    """One command line. Returns the job id, or what was replied instead."""
+                state: _CommentState) -> str:
+    """One command line: look the command up, authorize, then validate. Returns the job id, or what was
+    replied instead. A commenter without permission learns only that (once per comment), never usage help."""
     command = registry.get(parsed.name) if parsed.name else None
+    # Unknown commands and unsplittable lines get help at the lowest level any command needs.
+    needed = command.required_permission(settings) if command is not None else "read"
+    name = command.name if command is not None else registry.shown(parsed.name or "", 40)
+    try:
+        decision = authorize(gitea, scope.owner, scope.repo, scope.user, needed, name, cache=state.levels)
+    except BotTokenForbidden as exc:
+        if not state.token_refused:
+            _reply(gitea, scope, None, str(exc))
+        state.token_refused = True
+        return "token"
+    except GiteaError as exc:  # the permission API failed past the client's own retries
+        if not _is_last_attempt():
+            raise  # RQ retries the delivery later; this line's claim is released
+        log.error("comment %s: cannot authorize %s: %s", scope.comment_id, scope.user, exc)
+        answer = f"HTTP {exc.status}" if exc.status else "no answer"
+        _reply(gitea, scope, parsed, f"@{scope.user}, this command could not be authorized: Gitea kept failing "
+               f"when asked for your permission on {scope.owner}/{scope.repo} ({answer}). Nothing was "
+               "run; post the command again later.")
+        return "unauthorized"
+    if not decision.allowed:
+        state.refused = True
+        _answer_once(conn, _refused_key(scope), lambda: _reply(gitea, scope, None, decision.message))
+        return "refused"
     if command is None:
         if not parsed.name:
-            _reply(gitea, scope, parsed, f"{parsed.error or 'no command name'}. Try `/ssd help`.")
+            _reply(gitea, scope, parsed, f"{registry.shown(parsed.error or 'no command name', 120)}. "
+                   "Try `/ssd help`.")
             return "error"
         near = registry.nearest(parsed.name)
         if near:
-            _reply(gitea, scope, parsed, f"unknown command `{parsed.name}`. Did you mean `/ssd {near}`?\n\n"
+            _reply(gitea, scope, parsed, f"unknown command `{name}`. Did you mean `/ssd {near}`?\n\n"
                    f"Usage: `{registry.get(near).usage}`\n\n`/ssd help` lists every command.")
         else:
             names = ", ".join(f"`{c.name}`" for c in registry.commands())
-            _reply(gitea, scope, parsed, f"unknown command `{parsed.name}`. Commands: {names}. "
+            _reply(gitea, scope, parsed, f"unknown command `{name}`. Commands: {names}. "
                    "`/ssd help` explains them.")
         return "unknown"
     try:
-        args = command.validate(parsed)
-    except registry.UsageError as exc:
-        _reply(gitea, scope, parsed, f"{exc}.\n\nUsage: `{command.usage}`")
+        args = command.validate(parsed, settings)
+        if command.check is not None:
+            command.check(settings, args)
+    except (registry.UsageError, registry.CommandError) as exc:
+        _reply(gitea, scope, parsed, f"{public_text(str(exc), settings.data_dir)}.\n\nUsage: `{command.usage}`")
         return "usage"
-    needed = command.required_permission(settings)
-    try:
-        decision = authorize(gitea, scope.owner, scope.repo, scope.user, needed, command.name, cache=levels)
-    except BotTokenForbidden as exc:
-        if not token_refused:
-            _reply(gitea, scope, None, str(exc))
-        return "token"
-    if not decision.allowed:
-        _reply(gitea, scope, parsed, decision.message)
-        return "refused"
     return _enqueue_command(gitea, conn, settings, scope, parsed, command, args)
+
+
+def status_comment_key(job_id: str) -> str:
+    return f"ssd:status-comment:{job_id}"
+
+
+def _status_comment_once(gitea, conn: redis_lib.Redis, scope: _CommentScope, header: Header, job_id: str,
+                         position: int) -> StatusComment:
+    """Post the command's status comment, or take over the one an earlier attempt of this delivery posted
+    before it died (a killed work horse): the retry must not leave a second comment saying "queued" forever."""
+    earlier = conn.get(status_comment_key(job_id))
+    if earlier is not None:
+        status = StatusComment(gitea, scope.owner, scope.repo, int(earlier), header)
+        try:
+            status.queued(position)
+            return status
+        except GiteaNotFound:
+            pass  # deleted since: post a new one
+    status = StatusComment.post(gitea, scope.owner, scope.repo, scope.index, header, position)
+    conn.set(status_comment_key(job_id), status.comment_id, ex=CLAIM_TTL)
+    return status
 
 
 def _enqueue_command(gitea, conn, settings: Settings, scope: _CommentScope, parsed: ParsedCommand,
@@ -392,7 +582,7 @@ def _enqueue_command(gitea, conn, settings: Settings, scope: _CommentScope, pars
     queue = named_queue(command.queue, conn)
     position = queue.count + 1
     header = Header(parsed.text, scope.user, job_id)
-    status = StatusComment.post(gitea, scope.owner, scope.repo, scope.index, header, position)
+    status = _status_comment_once(gitea, conn, scope, header, job_id, position)
     request = {
         "owner": scope.owner, "repo": scope.repo, "index": scope.index, "issue_url": scope.issue_url,
         "comment_id": scope.comment_id, "line": parsed.line, "user": scope.user, "command": command.name,

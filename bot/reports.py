@@ -7,12 +7,48 @@ a ``|`` or a newline inside a table cell would otherwise break the table Gitea r
 from __future__ import annotations
 
 import json
+import os
+import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 # Gitea sets no API limit on comment bodies, but a MySQL TEXT column holds 64 KiB and huge comments render
 # slowly; the Gitea client cuts at 65,000 bytes, so reports aim a little under that (in UTF-8 bytes).
 COMMENT_LIMIT = 60_000
+
+
+# Characters that reorder how text is displayed (Trojan Source, CVE-2021-42574): echoed verbatim, a comment
+# could show text in an order other than the one it has. Each is replaced by a visible <U+XXXX> marker.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+_BIDI = re.compile("[" + "".join(sorted(BIDI_CONTROLS)) + "]")
+
+
+def neutralize_bidi(text: str) -> str:
+    """``text`` with every bidi control character shown as ``<U+XXXX>`` instead of acting on the display."""
+    return _BIDI.sub(lambda match: f"<U+{ord(match.group()):04X}>", text)
+
+
+# An absolute path of two or more segments, not part of a URL (``https://host/a/b``) or a relative path.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[\w.@+-]+/)+[\w.@+-]*")
+
+
+def public_text(text: str, data_dir: Path | str | None = None, other_paths: bool = True) -> str:
+    """``text`` with server paths taken out, for what the bot posts on Gitea: the data dir becomes
+    ``$SSD_DATA_DIR``, the Python prefix ``$PREFIX``, the home dir ``~``; with ``other_paths`` any other
+    absolute path keeps only its last part (``…/name``). Reports pass ``other_paths=False``: they quote
+    repository files and code, where an absolute path is content, not a leak."""
+    prefixes = []
+    if data_dir:
+        prefixes.append((str(Path(data_dir)), "$SSD_DATA_DIR"))
+    prefixes += [(sys.prefix, "$PREFIX"), (sys.base_prefix, "$PREFIX"), (os.path.expanduser("~"), "~")]
+    for prefix, name in sorted(prefixes, key=lambda item: -len(item[0])):
+        if prefix and prefix != "/":  # a whole path prefix only: /srv/data, not /srv/database
+            text = re.sub(re.escape(prefix.rstrip("/")) + r"(?![\w.@+-])", lambda _, name=name: name, text)
+    if not other_paths:
+        return text
+    return _ABSOLUTE_PATH.sub(lambda match: "…/" + match.group().rstrip("/").rsplit("/", 1)[-1], text)
 
 
 def escape_cell(value: Any) -> str:

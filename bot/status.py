@@ -2,7 +2,8 @@
 
 queued (with position) -> running (live progress) -> done (the report) | failed (the reason) | cancelled.
 The body ends with a hidden marker naming the job, so a person (or a later sweep) can tell which job a
-comment belongs to.
+comment belongs to. A failure shows a short reason, never a traceback (details go to the server log under
+an error id), and bidi control characters in echoed text are shown, not obeyed.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from bot.reports import code_block, details, truncate_for_comment
+from bot.reports import neutralize_bidi, truncate_for_comment
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def progress_bar(fraction: float, width: int = 20) -> str:
 
 
 def render(header: Header, state: str, *, position: int | None = None, fraction: float | None = None,
-           message: str = "", report: str = "", reason: str = "", traceback: str = "", by: str = "",
+           message: str = "", report: str = "", reason: str = "", by: str = "",
            elapsed: float | None = None) -> str:
     """The comment body for one state. Pure, so each state can be tested as text."""
     took = f" in {elapsed:.1f} s" if elapsed is not None else ""
@@ -53,13 +54,12 @@ def render(header: Header, state: str, *, position: int | None = None, fraction:
         body = f"✅ **done**{took}" + (f"\n\n{report.strip()}" if report.strip() else "")
     elif state == FAILED:
         body = f"❌ **failed**{took}: {reason or 'unknown error'}"
-        if traceback.strip():
-            body += "\n\n" + details("traceback", code_block(traceback.strip()))
     elif state == CANCELLED:
         body = "🚫 **cancelled**" + (f" by @{by}" if by else "") + (f"\n\n{message}" if message else "")
     else:
         raise ValueError(f"unknown status {state!r}")
-    return truncate_for_comment(f"{header.render()}\n\n{body}\n\n<!-- ssd-job:{header.job_id} state:{state} -->")
+    text = f"{header.render()}\n\n{body}\n\n<!-- ssd-job:{header.job_id} state:{state} -->"
+    return truncate_for_comment(neutralize_bidi(text))
 
 
 class StatusComment:
@@ -90,8 +90,8 @@ class StatusComment:
     def done(self, report: str, elapsed: float | None = None) -> None:
         self.edit(DONE, report=report, elapsed=elapsed)
 
-    def failed(self, reason: str, traceback: str = "", elapsed: float | None = None) -> None:
-        self.edit(FAILED, reason=reason, traceback=traceback, elapsed=elapsed)
+    def failed(self, reason: str, elapsed: float | None = None) -> None:
+        self.edit(FAILED, reason=reason, elapsed=elapsed)
 
     def cancelled(self, by: str = "", message: str = "") -> None:
         self.edit(CANCELLED, by=by, message=message)

@@ -146,6 +146,11 @@ class Settings:
     web_workers: int = 2
     default_model: str = "smollm2"
     openai_base_url: str | None = None  # OpenAI-compatible server `/ssd eval model=openai:NAME` may use
+    # Bounds on what one comment may ask for (a command line over a cap is answered with a usage error).
+    max_commands_per_comment: int = 10
+    max_n: int = 20  # samples per problem
+    max_limit: int = 500  # problems per run
+    max_tokens: int = 2048  # tokens per sample
     nightly_cron: str = "0 3 * * *"
     nightly_tz: str = "UTC"  # the zone SSD_NIGHTLY_CRON is read in (an IANA name)
     log_level: str = "INFO"
@@ -204,6 +209,10 @@ class Settings:
             web_workers=_int(env, "SSD_WEB_WORKERS", 2, minimum=1),
             default_model=env.get("SSD_MODEL", "").strip() or "smollm2",
             openai_base_url=_url(env, "SSD_OPENAI_BASE_URL"),
+            max_commands_per_comment=_int(env, "SSD_MAX_COMMANDS_PER_COMMENT", 10, minimum=1),
+            max_n=_int(env, "SSD_MAX_N", 20, minimum=1),
+            max_limit=_int(env, "SSD_MAX_LIMIT", 500, minimum=1),
+            max_tokens=_int(env, "SSD_MAX_TOKENS", 2048, minimum=1),
             nightly_cron=env.get("SSD_NIGHTLY_CRON", "").strip() or "0 3 * * *",
             nightly_tz=_zone(env, "SSD_NIGHTLY_TZ"),
             log_level=level,

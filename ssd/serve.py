@@ -1,10 +1,14 @@
 """The process model: web (gunicorn), RQ workers, the scheduler loop, and ``ssd serve`` running them all.
 
 Production runs each kind as its own service (Procfile, ``deploy/*.service``), any number of workers
-on any number of hosts against one Redis. ``ssd serve`` is the fresh-machine shortcut: it starts the
-embedded Redis once when ``SSD_REDIS_URL`` is unset, hands its URL to the children through their
-environment, and supervises them: one child dying stops the rest and exits non-zero, so a process
-manager above it (or the person at the terminal) sees the failure instead of a half-alive service.
+on any number of hosts against one Redis. ``ssd serve`` is the fresh-machine shortcut: it runs the
+embedded redis-server as a child when ``SSD_REDIS_URL`` is unset, hands its URL to the other children
+through their environment, and supervises them all. The embedded Redis is restarted when it dies (its
+append-only file brings the queues back; the workers reconnect). Any other child dying stops the rest and
+exits non-zero, so a process manager above it (or the person at the terminal) sees the failure instead
+of a half-alive service. Each child runs in a process group of its own, and stopping a child kills its
+whole group afterwards, so nothing it started outlives it (RQ's scheduler process); an RQ work horse,
+which moves to a group of its own, dies with its worker (``MeteredWorker``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
@@ -29,13 +34,14 @@ import redis
 import requests
 import sqlalchemy as sa
 from rq import Worker
+from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.queue import Queue
 
 from pipeline.store import engine_for
 from ssd.config import ConfigError, Settings
 from ssd.queues import ALL, queue
-from ssd.redis_conn import connect, redis_url
+from ssd.redis_conn import connect, embedded_server_command, redis_url
 from webhooks import metrics
 from webhooks.inbox import Inbox, enqueue_pending
 from webhooks.signature import delivery_headers, form_body
@@ -52,6 +58,10 @@ SCHEDULER_INTERVAL = 5.0  # seconds between inbox drains
 PENDING_GRACE = 15.0  # rows younger than this are still being enqueued by their own web request
 SWEEP_INTERVAL = 30.0  # seconds between sweeps for jobs whose worker was killed
 STOP_GRACE = 20.0  # seconds a child gets after SIGTERM (an RQ worker finishes its current job)
+RESTART_LIMIT = 5  # restarts of a restartable child (the embedded Redis) per RESTART_WINDOW before giving up
+RESTART_WINDOW = 60.0
+WORKER_RECONNECT_PAUSE = 1.0  # seconds before a worker that lost Redis starts over
+READY_TIMEOUT = 30.0  # seconds a child may take to become ready (the embedded Redis loading its AOF)
 
 
 # --------------------------------------------------------------------------- shared set-up
@@ -64,14 +74,14 @@ def webhook_url(settings: Settings) -> str:
     return f"http://{settings.bind}{WEBHOOK_PATH}"
 
 
-def service_env(settings: Settings) -> dict[str, str]:
+def service_env(settings: Settings, url: str | None = None) -> dict[str, str]:
     """Environment overrides that make child processes share this process's Redis and data dir.
 
-    Starts the embedded Redis here (once) when ``SSD_REDIS_URL`` is unset; the children then join it
-    by URL instead of each starting their own.
+    Without ``url``, starts the embedded Redis here (once) when ``SSD_REDIS_URL`` is unset; the children
+    then join it by URL instead of each starting their own.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return {"SSD_REDIS_URL": redis_url(settings), "SSD_DATA_DIR": str(settings.data_dir)}
+    return {"SSD_REDIS_URL": url or redis_url(settings), "SSD_DATA_DIR": str(settings.data_dir)}
 
 
 def gunicorn_command() -> list[str]:
@@ -92,11 +102,41 @@ def prepare_storage(settings: Settings) -> None:
 
 # --------------------------------------------------------------------------- supervision
 
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM if the supervisor dies (Linux), so nothing is orphaned."""
+def _die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """In a child: get ``sig`` when the parent dies (Linux), so nothing is orphaned."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+            ctypes.CDLL(None, use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
+
+
+@dataclass(frozen=True)
+class Child:
+    """A process ``supervise`` runs: its command line, whether to restart it when it dies (instead of
+    stopping everyone), and what to wait for before starting the children after it."""
+
+    argv: list[str]
+    restart: bool = False
+    ready: Callable[[], bool] | None = None
+
+
+def _spawn(name: str, child: Child, env: Mapping[str, str]) -> subprocess.Popen:
+    # Own process group: a terminal's Ctrl-C reaches only the supervisor, which stops the children in
+    # order instead of all of them tearing down at once; and the group is what we kill at the end.
+    proc = subprocess.Popen(child.argv, env=dict(env), process_group=0, preexec_fn=_die_with_parent)
+    print(f"ssd: started {name} (pid {proc.pid})", flush=True)
+    if child.ready is not None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not child.ready():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not become ready (exit status {proc.poll()})")
+            time.sleep(0.05)
+    return proc
+
+
+def _kill_group(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+    """Signal the child's whole process group, even after the child itself is gone (its children stay)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
 
 
 def _stop(procs: Mapping[str, subprocess.Popen]) -> None:
@@ -110,18 +150,23 @@ def _stop(procs: Mapping[str, subprocess.Popen]) -> None:
         while time.monotonic() < deadline and any(p.poll() is None for p in alive):
             time.sleep(0.1)
         if all(p.poll() is not None for p in procs.values()):
-            return
+            break
         log.warning("children still running after SIGTERM #%d", attempt)
     for name, proc in procs.items():
         if proc.poll() is None:
             log.error("killing %s (pid %d)", name, proc.pid)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        _kill_group(proc)  # also whatever a child left in its group (RQ's scheduler process)
+        proc.wait()
 
 
-def supervise(children: Mapping[str, list[str]], env: Mapping[str, str]) -> int:
-    """Run the children until a signal (exit 0) or until one of them exits (stop the rest, exit non-zero)."""
+def supervise(children: Mapping[str, list[str] | Child], env: Mapping[str, str]) -> int:
+    """Run the children until a signal (exit 0) or until one of them exits (stop the rest, exit non-zero).
+
+    Children start in order (waiting for each one's ``ready``); a ``restart`` child that dies is started
+    again, up to RESTART_LIMIT times per RESTART_WINDOW. At the end the others stop first and the
+    restartable ones (the Redis the others need to shut down cleanly) last.
+    """
+    specs = {name: child if isinstance(child, Child) else Child(list(child)) for name, child in children.items()}
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -130,30 +175,51 @@ def supervise(children: Mapping[str, list[str]], env: Mapping[str, str]) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     procs: dict[str, subprocess.Popen] = {}
+    restarts: dict[str, list[float]] = {name: [] for name in specs}
     failed: tuple[str, int] | None = None
     try:
-        for name, argv in children.items():
-            # Own process group: a terminal's Ctrl-C reaches only the supervisor, which stops the
-            # children in order instead of all of them tearing down at once.
-            procs[name] = subprocess.Popen(argv, env=dict(env), process_group=0, preexec_fn=_die_with_parent)
-            print(f"ssd: started {name} (pid {procs[name].pid})", flush=True)
-        while not stopping.is_set():
+        for name, child in specs.items():
+            procs[name] = _spawn(name, child, env)
+        while not stopping.is_set() and failed is None:
             for name, proc in procs.items():
-                if proc.poll() is not None:
+                if proc.poll() is None:
+                    continue
+                now = time.monotonic()
+                restarts[name] = [t for t in restarts[name] if now - t < RESTART_WINDOW] + [now]
+                if not specs[name].restart or len(restarts[name]) > RESTART_LIMIT:
                     failed = (name, proc.returncode)
                     break
-            if failed:
-                break
+                print(f"ssd: {name} exited with status {proc.returncode}; restarting it", file=sys.stderr,
+                      flush=True)
+                _kill_group(proc)
+                procs[name] = _spawn(name, specs[name], env)
             stopping.wait(0.2)
+    except RuntimeError as exc:  # a restarted child that never became ready
+        print(f"ssd: {exc}", file=sys.stderr, flush=True)
+        failed = ("supervisor", 1)
     finally:
         if failed:
             print(f"ssd: {failed[0]} exited with status {failed[1]}; stopping the others", file=sys.stderr, flush=True)
-        _stop(procs)
+        _stop({name: proc for name, proc in procs.items() if not specs[name].restart})
+        _stop({name: proc for name, proc in procs.items() if specs[name].restart})
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if failed:
         return failed[1] if failed[1] > 0 else 1
     return 0
+
+
+def redis_answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+def embedded_redis_child(settings: Settings) -> tuple[Child, str]:
+    """The embedded Redis as a supervised, restartable child; returns it and its URL."""
+    argv, url = embedded_server_command(settings.data_dir)
+    return Child(argv, restart=True, ready=lambda: redis_answers(url)), url
 
 
 # --------------------------------------------------------------------------- web and workers
@@ -166,7 +232,19 @@ def run_web(settings: Settings) -> int:
 
 
 class MeteredWorker(Worker):
-    """An RQ worker that adds each job's run time to the ``ssd_job_duration_seconds`` histogram."""
+    """An RQ worker that adds each job's run time to the ``ssd_job_duration_seconds`` histogram.
+
+    Its work horse dies with it: RQ moves the horse to a process group of its own, so a worker killed
+    outright (SIGKILL, OOM) would otherwise leave the horse running the job to the end, unsupervised,
+    while the job is already being reported as abandoned.
+    """
+
+    def main_work_horse(self, job: Job, queue: Queue) -> None:
+        parent = os.getppid()
+        _die_with_parent(signal.SIGKILL)
+        if os.getppid() != parent:  # the worker died before the line above took effect
+            os._exit(1)
+        super().main_work_horse(job, queue)
 
     def perform_job(self, job: Job, queue: Queue) -> bool:
         started = time.monotonic()
@@ -185,12 +263,34 @@ def parse_queues(text: str) -> list[str]:
 
 
 def run_worker(settings: Settings, queue_names: list[str], burst: bool = False) -> int:
-    """``ssd worker``: one forking RQ worker (a fresh work horse per job) on the given queues."""
-    conn = connect(settings)
-    worker = MeteredWorker([queue(name, conn) for name in queue_names], connection=conn)
-    # with_scheduler: RQ's own scheduler moves delayed retries (Retry(interval=...)) back onto queues.
-    worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
-    return 0
+    """``ssd worker``: one forking RQ worker (a fresh work horse per job) on the given queues.
+
+    RQ's loop rides out a Redis outage while it waits for jobs, but a connection lost at some other
+    moment (a heartbeat, its maintenance) ends ``work()`` ("found an unhandled exception, quitting"),
+    or its clean-up raises. Unless a stop was asked for, the worker then starts over with a new
+    registration instead of exiting, so a restarted Redis does not take the workers down with it.
+    """
+    while True:
+        worker: MeteredWorker | None = None
+        error: Exception | None = None
+        try:
+            conn = connect(settings)
+            worker = MeteredWorker([queue(name, conn) for name in queue_names], connection=conn)
+            # with_scheduler: RQ's own scheduler moves delayed retries (Retry(interval=...)) back onto queues.
+            worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+        except redis.RedisError as exc:  # also while registering: Redis may be restarting right now
+            error = exc
+        stop_asked = worker is not None and worker._shutdown_requested_date is not None  # SIGTERM/SIGINT
+        if burst or stop_asked:
+            if error is not None:
+                raise error
+            return 0
+        log.warning("worker: stopped on its own (%s); starting over in %.0f s",
+                    error or "see the error above", WORKER_RECONNECT_PAUSE)
+        try:
+            time.sleep(WORKER_RECONNECT_PAUSE)
+        except StopRequested:  # SIGTERM in the pause, seen by the old worker's handler
+            return 0
 
 
 # --------------------------------------------------------------------------- scheduler
@@ -362,7 +462,11 @@ def run_serve(settings: Settings) -> int:
     """``ssd serve``: web + a ``default`` worker + a ``cpu,gpu`` worker + the scheduler, supervised."""
     nightly_schedule(settings)  # a bad SSD_NIGHTLY_CRON fails here, not in a child
     web = gunicorn_command()
-    env = settings.child_env(**service_env(settings))
+    children: dict[str, list[str] | Child] = {}
+    url = None
+    if settings.redis_url is None:
+        children["redis"], url = embedded_redis_child(settings)
+    env = settings.child_env(**service_env(settings, url))
     prepare_storage(settings)
     print(f"ssd: serving on http://{settings.bind} (data in {settings.data_dir})", flush=True)
     print(f"ssd: Gitea webhook URL: {webhook_url(settings)}", flush=True)
@@ -370,7 +474,7 @@ def run_serve(settings: Settings) -> int:
     print(f"ssd: content type application/json, events: {', '.join(HOOK_EVENTS)}", flush=True)
     if settings.dry_run:
         print(f"ssd: dry-run (SSD_GITEA_URL unset): replies go to {settings.outbox_dir}", flush=True)
-    children = {
+    children |= {
         "web": web,
         # The conversation queue gets a worker of its own, so `/ssd help` is answered while an
         # evaluation holds the other worker.

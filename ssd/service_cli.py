@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 
 from ssd.config import Settings
@@ -35,6 +37,11 @@ def _scheduler(args: argparse.Namespace) -> int:
 def _deliver(args: argparse.Namespace) -> int:
     from ssd import serve
 
+    path = Path(args.file)
+    if not path.is_file() or not os.access(path, os.R_OK):
+        print(f"ssd deliver: cannot read {args.file}: no such readable file (give the payload JSON to send; "
+              "see deploy/examples/)", file=sys.stderr)
+        return 2
     return serve.deliver(Settings.from_env(), Path(args.file), event_type=args.event_type, url=args.url,
                          form=args.form, timeout=args.timeout)
 

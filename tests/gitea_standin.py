@@ -84,6 +84,7 @@ class Repo:
     owner: str
     name: str
     private: bool = False
+    internal: bool = False  # visible to every signed-in user of the instance, not to the public
     default_branch: str = "main"
     description: str = ""
     collaborators: dict[str, str] = field(default_factory=dict)  # login -> read|write|admin
@@ -128,6 +129,7 @@ def _rules() -> Map:
     return Map([
         Rule("/api/v1/version", methods=["GET"], endpoint="version"),
         Rule("/api/v1/user", methods=["GET"], endpoint="whoami"),
+        Rule("/api/v1/users/<username>", methods=["GET"], endpoint="get_user"),
         Rule(repo, methods=["GET"], endpoint="get_repo"),
         Rule(f"{repo}/issues/<int:index>", methods=["GET"], endpoint="get_issue"),
         Rule(f"{repo}/issues/<int:index>/comments", methods=["GET"], endpoint="list_comments"),
@@ -163,6 +165,7 @@ class GiteaStandin:
         self.git_trees_per_page = 1000  # [api] DEFAULT_GIT_TREES_PER_PAGE
         self._ids: dict[str, int] = {}
         self._faults: list[tuple[str, Any]] = []
+        self._failing_paths: list[tuple[str, int]] = []
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._url_map = _rules()
@@ -204,11 +207,12 @@ class GiteaStandin:
         self.users[login.lower()] = user
         return user
 
-    def add_repo(self, full_name: str, *, private: bool = False, default_branch: str = "main") -> Repo:
+    def add_repo(self, full_name: str, *, private: bool = False, internal: bool = False,
+                 default_branch: str = "main") -> Repo:
         owner, name = full_name.split("/")
         if owner.lower() not in self.users:
             self.add_user(owner)
-        repo = Repo(id=self._next_id("repo"), owner=owner, name=name, private=private,
+        repo = Repo(id=self._next_id("repo"), owner=owner, name=name, private=private, internal=internal,
                     default_branch=default_branch)
         self.repos[full_name.lower()] = repo
         return repo
@@ -265,6 +269,12 @@ class GiteaStandin:
 
     # ---- fault injection and inspection --------------------------------------------------------------
 
+    def fail_path(self, path_contains: str, status: int = 500) -> None:
+        """From now on, every request whose path contains ``path_contains`` answers ``status`` (an endpoint
+        that keeps failing while the rest of the server works)."""
+        with self._lock:
+            self._failing_paths.append((path_contains, status))
+
     def fail_next(self, n: int, status: int = 500, headers: dict[str, str] | None = None) -> None:
         """The next ``n`` requests answer ``status`` (with ``headers``, e.g. Retry-After) and change nothing."""
         with self._lock:
@@ -300,6 +310,9 @@ class GiteaStandin:
         with self._lock:
             self.requests.append(record)
             fault = self._faults.pop(0) if self._faults else None
+            for path_contains, status in self._failing_paths:
+                if path_contains in request.path:
+                    fault = ("fail", (status, {}))
         if fault and fault[0] == "hang":
             self._stopping.wait(fault[1])
         if fault and fault[0] == "fail":
@@ -409,7 +422,7 @@ class GiteaStandin:
             "permissions": {"admin": level in ("admin", "owner"), "push": level in ("write", "admin", "owner"),
                             "pull": level != "none"},
             "has_issues": True, "has_wiki": False, "has_pull_requests": True, "has_projects": False,
-            "has_releases": True, "has_packages": False, "has_actions": False, "internal": False,
+            "has_releases": True, "has_packages": False, "has_actions": False, "internal": repo.internal,
             "object_format_name": "sha1", "topics": [], "licenses": [],
         }
 
@@ -499,6 +512,15 @@ class GiteaStandin:
 
     def _h_whoami(self, request: Request, doer: User) -> dict:
         return self.user_json(doer.login)
+
+    def _h_get_user(self, request: Request, doer: User, username: str) -> dict:
+        if username.lower() not in self.users:
+            raise ApiError(404, f"user redirect does not exist [name: {username}]")
+        shown = self.user_json(username)
+        # convert.ToUser: the real is_admin (and e-mail) only for a site admin or the user themself.
+        if not (doer.is_admin or doer.login.lower() == username.lower()):
+            shown["is_admin"] = False
+        return shown
 
     def _h_get_repo(self, request: Request, doer: User, owner: str, repo: str) -> dict:
         return self.repo_json(self._repo(owner, repo, doer), doer)

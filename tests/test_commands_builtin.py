@@ -29,7 +29,8 @@ def test_help_for_one_command(bot: Bot) -> None:  # noqa: F811
     assert "Usage: `/ssd cancel <job>`" in body
     assert "- `<job>` (required): the job id shown in its status comment" in body
     assert "Who may run it: writers and above on this repository." in body
-    assert "❌" in run(bot, "/ssd help nosuch")["body"]
+    # Checked before enqueueing (issue #8): answered at once with the usage, no job.
+    assert "there is no command `nosuch`" in run(bot, "/ssd help nosuch")["body"]
 
 
 def test_status_shows_queues_buffer_and_adapter(bot: Bot) -> None:  # noqa: F811

@@ -115,9 +115,19 @@ def test_eval_command_is_registered_on_cpu_with_write() -> None:
 
 
 def test_eval_refuses_paths_outside_the_data_dir(spine: dict) -> None:
-    comments = _comment_and_work(spine, "/ssd eval model=../../../etc limit=1")
-    status = comments[-1]["body"]
-    assert "must name something inside" in status and "Traceback" not in status
+    """Resolved before enqueueing: answered at once, nothing queued, and the server's data dir is not named."""
+    from bot.jobs import handle_comment
+    from ssd.queues import queue
+    from tests.deliveries import comment_payload
+
+    gitea, conn = spine["gitea"], spine["conn"]
+    body = "/ssd eval model=../../../etc limit=1"
+    posted = gitea.add_comment("acme/widgets", 1, body, user="alice")
+    outcome = handle_comment(comment_payload(body=body, user="alice", number=1, comment_id=posted["id"]))
+    assert outcome["replied"] == ["usage"] and queue("cpu", conn).count == 0
+    reply = gitea.comments_on("acme/widgets", 1)[-1]["body"]
+    assert "must name something inside $SSD_DATA_DIR/models" in reply and "Traceback" not in reply
+    assert str(spine["settings"].data_dir) not in reply
 
 
 @pytest.mark.slow

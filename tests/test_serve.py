@@ -268,7 +268,7 @@ def test_serve_stops_everything_when_a_child_dies(tmp_path):
     proc, port, log_path = _start_serve(tmp_path)
     try:
         pids = dict(re.findall(r"ssd: started (\S+) \(pid (\d+)\)", log_path.read_text()))
-        assert set(pids) == {"web", "worker-default", "worker-jobs", "scheduler"}
+        assert set(pids) == {"redis", "web", "worker-default", "worker-jobs", "scheduler"}
         os.kill(int(pids["scheduler"]), signal.SIGKILL)
         rc = proc.wait(timeout=45)
     finally:

@@ -2,9 +2,14 @@
 
 Gitea never retries a delivery it saw answered, so the row written here is the only copy. A delivery
 is "pending" until it is marked queued; ``enqueue_pending`` moves pending rows onto the RQ ``default``
-queue whenever Redis is reachable (web start-up, the next delivery after a failure, the scheduler
+queue whenever Redis is reachable (web start-up, the web's retry thread after a failure, the scheduler
 loop). ``enqueued_at``/``job_id`` of a row queued by its own request are filled in a few seconds later,
 in bulk, from marks the request left in Redis (``sync_marks``).
+
+The journal, not Redis, is the source of truth: ``process_delivery`` stamps ``processed_at`` when it is
+done with a row (or gives up on a malformed one), and ``enqueue_pending`` queues again every row that
+was queued but never processed and whose job Redis no longer has (a restart without persistence, an
+eviction, a flush).
 Rows are deduplicated on content (``dedupe_key``), because a Replay in Gitea carries a new delivery id.
 """
 
@@ -24,6 +29,8 @@ import sqlalchemy as sa
 from redis.client import Pipeline
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
+from rq.job import Job
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
 from ssd.queues import DEFAULT, queue
@@ -32,6 +39,9 @@ log = logging.getLogger(__name__)
 
 PROCESS_DELIVERY = "bot.jobs.process_delivery"
 DRAIN_LOCK = "ssd:inbox:drain-lock"
+# Short, and extended while a drain runs: a drainer that lost Redis mid-way (a hung server) cannot leave
+# the lock behind for long.
+DRAIN_LOCK_TTL = 15
 QUEUED_MARKS = "ssd:inbox:queued"  # ids queued by web requests whose mark is not in the table yet
 
 metadata = sa.MetaData()
@@ -49,10 +59,30 @@ inbox_table = sa.Table(
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("enqueued_at", sa.DateTime(timezone=True), nullable=True, index=True),
     sa.Column("job_id", sa.String(128), nullable=True),
+    sa.Column("processed_at", sa.DateTime(timezone=True), nullable=True, index=True),
+    sa.Column("outcome", sa.String(500), nullable=True),  # what process_delivery made of it, in short
 )
+
+# Columns added after the first release, with their SQL type for ALTER TABLE on an existing database.
+_ADDED_COLUMNS = {"processed_at": "TIMESTAMP", "outcome": "VARCHAR(500)"}
 
 
 _INSERT = inbox_table.insert()
+# SQLite's group commit inserts with ON CONFLICT DO NOTHING: a duplicate in a batch must not abort the rest.
+_INSERT_NEW_SQLITE = (
+    sqlite_insert(inbox_table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(inbox_table.c.id)
+)
+_SELECT_BY_KEY = sa.select(inbox_table.c.id).where(inbox_table.c.dedupe_key == sa.bindparam("dedupe_key"))
+
+
+@dataclass
+class _Waiting:
+    """One request's row in SQLite's group commit, and what became of it."""
+
+    values: dict[str, Any]
+    done: bool = False
+    result: tuple[int, bool] | None = None
+    error: BaseException | None = None
 
 
 def job_id_for(inbox_id: int) -> str:
@@ -70,6 +100,8 @@ class Delivery:
     received_at: datetime | None = None
     enqueued_at: datetime | None = None
     job_id: str | None = None
+    processed_at: datetime | None = None
+    outcome: str | None = None
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -82,6 +114,25 @@ def _utc(value: datetime | None) -> datetime | None:
 _created: set[int] = set()  # engines whose schema exists, so create_all runs once per engine per process
 
 
+def _add_missing_columns(engine: Engine) -> None:
+    """Bring an inbox table from before ``processed_at`` up to date.
+
+    Rows already queued then are taken as processed (their history is unknown, and running old commands
+    again would be worse than the rare loss the column now prevents); pending rows stay pending.
+    """
+    present = {column["name"] for column in sa.inspect(engine).get_columns("inbox")}
+    missing = [name for name in _ADDED_COLUMNS if name not in present]
+    if not missing:
+        return
+    with engine.begin() as conn:
+        for name in missing:
+            conn.execute(sa.text(f"ALTER TABLE inbox ADD COLUMN {name} {_ADDED_COLUMNS[name]}"))
+        if "processed_at" in missing:
+            conn.execute(sa.text("UPDATE inbox SET processed_at = enqueued_at, outcome = 'before processed_at' "
+                                 "WHERE enqueued_at IS NOT NULL"))
+    log.info("inbox: added columns %s", ", ".join(missing))
+
+
 class Inbox:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -91,12 +142,19 @@ class Inbox:
         self._write_lock: threading.Lock | contextlib.nullcontext = (
             threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
         )
+        self._group_commit = engine.dialect.name == "sqlite"
+        self._waiting: list[_Waiting] = []
+        self._waiting_lock = threading.Lock()
         if id(engine) not in _created:
             try:
                 metadata.create_all(engine)
             except sa.exc.DBAPIError:
                 # Several gunicorn workers start at once; the loser of the CREATE TABLE race retries.
                 metadata.create_all(engine)
+            try:
+                _add_missing_columns(engine)
+            except sa.exc.DBAPIError:
+                _add_missing_columns(engine)  # the same race, for ALTER TABLE
             _created.add(id(engine))
 
     def record(
@@ -108,30 +166,68 @@ class Inbox:
         dedupe_key: str,
         payload_text: str,
     ) -> tuple[int, bool]:
-        """Journal a delivery; returns (inbox_id, is_new). A known ``dedupe_key`` returns the first row's id."""
+        """Journal a delivery; returns (inbox_id, is_new). A known ``dedupe_key`` returns the first row's id.
+
+        The row is durable when this returns (SQLite: ``synchronous=FULL``, so the commit waits for the disk).
+        """
+        values = {
+            "delivery_id": delivery_id,
+            "event": event,
+            "event_type": event_type,
+            "action": action,
+            "dedupe_key": dedupe_key,
+            "payload": payload_text,
+            "received_at": datetime.now(UTC),
+        }
+        if self._group_commit:
+            return self._record_grouped(values)
         try:
             with self._write_lock, self.engine.begin() as conn:
                 # A prebuilt statement with parameters, not .values(...): SQLAlchemy then reuses the compiled
                 # form instead of rebuilding and hashing the statement on every delivery (~1 ms).
-                result = conn.execute(
-                    _INSERT,
-                    {
-                        "delivery_id": delivery_id,
-                        "event": event,
-                        "event_type": event_type,
-                        "action": action,
-                        "dedupe_key": dedupe_key,
-                        "payload": payload_text,
-                        "received_at": datetime.now(UTC),
-                    },
-                )
+                result = conn.execute(_INSERT, values)
                 return int(result.inserted_primary_key[0]), True
         except sa.exc.IntegrityError:
             with self.engine.connect() as conn:
-                existing = conn.execute(
-                    sa.select(inbox_table.c.id).where(inbox_table.c.dedupe_key == dedupe_key)
-                ).scalar_one()
+                existing = conn.execute(_SELECT_BY_KEY, {"dedupe_key": dedupe_key}).scalar_one()
             return int(existing), False
+
+    def _record_grouped(self, values: dict[str, Any]) -> tuple[int, bool]:
+        """SQLite group commit: every row queued while one commit waits for the disk goes into the next
+        transaction together, so concurrent requests share one fsync instead of queueing for one each.
+
+        Whoever holds the write lock commits everything waiting; a thread that gets the lock and finds
+        its row already committed by someone else just returns.
+        """
+        mine = _Waiting(values)
+        with self._waiting_lock:
+            self._waiting.append(mine)
+        with self._write_lock:
+            if not mine.done:
+                with self._waiting_lock:
+                    batch, self._waiting = self._waiting, []
+                self._commit_batch(batch)
+        if mine.error is not None:
+            raise mine.error
+        assert mine.result is not None
+        return mine.result
+
+    def _commit_batch(self, batch: list[_Waiting]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                for waiting in batch:
+                    inserted = conn.execute(_INSERT_NEW_SQLITE, waiting.values).scalar()
+                    if inserted is not None:
+                        waiting.result = (int(inserted), True)
+                    else:  # a known dedupe_key (possibly from earlier in this very batch)
+                        existing = conn.execute(_SELECT_BY_KEY, {"dedupe_key": waiting.values["dedupe_key"]})
+                        waiting.result = (int(existing.scalar_one()), False)
+        except BaseException as exc:
+            for waiting in batch:
+                waiting.error = exc
+        finally:
+            for waiting in batch:
+                waiting.done = True
 
     def get(self, inbox_id: int) -> Delivery:
         """The journaled delivery; raises KeyError for an unknown id."""
@@ -149,10 +245,36 @@ class Inbox:
             received_at=_utc(row["received_at"]),
             enqueued_at=_utc(row["enqueued_at"]),
             job_id=row["job_id"],
+            processed_at=_utc(row["processed_at"]),
+            outcome=row["outcome"],
         )
 
+    def mark_processed(self, inbox_id: int, outcome: str) -> None:
+        """Record that ``process_delivery`` is done with the row; it is never queued again after this."""
+        with self._write_lock, self.engine.begin() as conn:
+            conn.execute(
+                inbox_table.update()
+                .where(inbox_table.c.id == inbox_id)
+                .values(processed_at=datetime.now(UTC), outcome=outcome[:500])
+            )
+
+    def unprocessed(self, min_age: float = 0.0) -> list[int]:
+        """Ids queued but not processed yet (in a queue, running, retrying, or lost), oldest first.
+
+        ``min_age`` (seconds since queued) skips rows whose job is still being created.
+        """
+        query = (
+            sa.select(inbox_table.c.id)
+            .where(inbox_table.c.enqueued_at.is_not(None), inbox_table.c.processed_at.is_(None))
+            .order_by(inbox_table.c.id)
+        )
+        if min_age > 0:
+            query = query.where(inbox_table.c.enqueued_at <= datetime.now(UTC) - timedelta(seconds=min_age))
+        with self.engine.connect() as conn:
+            return [int(row_id) for row_id in conn.execute(query).scalars()]
+
     def mark_enqueued(self, inbox_id: int, job_id: str) -> None:
-        with self.engine.begin() as conn:
+        with self._write_lock, self.engine.begin() as conn:
             conn.execute(
                 inbox_table.update()
                 .where(inbox_table.c.id == inbox_id)
@@ -164,7 +286,7 @@ class Inbox:
         job_id = sa.literal("delivery-", sa.String) + sa.cast(inbox_table.c.id, sa.String)
         for start in range(0, len(inbox_ids), 500):
             chunk = inbox_ids[start:start + 500]
-            with self.engine.begin() as conn:
+            with self._write_lock, self.engine.begin() as conn:
                 conn.execute(
                     inbox_table.update()
                     .where(inbox_table.c.id.in_(chunk), inbox_table.c.enqueued_at.is_(None))
@@ -223,8 +345,41 @@ def sync_marks(inbox: Inbox, conn: redis.Redis) -> int:
     return len(ids)
 
 
+def enqueue_unique(inbox: Inbox, conn: redis.Redis, inbox_ids: list[int], rq_queue: Queue | None = None) -> int:
+    """Queue these rows with RQ's atomic unique enqueue and mark them; returns how many were queued.
+
+    A row whose job exists already is only marked. Safe next to other drainers, but not next to a web
+    request still enqueueing the same row (its plain enqueue would queue the job a second time).
+    """
+    rq_queue = rq_queue or queue(DEFAULT, conn)
+    queued = 0
+    for inbox_id in inbox_ids:
+        job_id = job_id_for(inbox_id)
+        try:
+            rq_queue.enqueue(PROCESS_DELIVERY, inbox_id, job_id=job_id, unique=True, retry=delivery_retry())
+            queued += 1
+        except DuplicateJobError:
+            pass
+        inbox.mark_enqueued(inbox_id, job_id)
+    return queued
+
+
+def lost_jobs(inbox: Inbox, conn: redis.Redis, min_age: float = 0.0) -> list[int]:
+    """Ids queued but never processed whose job Redis no longer has: Redis lost them, not a worker."""
+    candidates = inbox.unprocessed(min_age=min_age)
+    lost: list[int] = []
+    for start in range(0, len(candidates), 500):
+        chunk = candidates[start:start + 500]
+        pipe = conn.pipeline(transaction=False)
+        for inbox_id in chunk:
+            pipe.exists(Job.key_for(job_id_for(inbox_id)))
+        lost += [inbox_id for inbox_id, exists in zip(chunk, pipe.execute(), strict=True) if not exists]
+    return lost
+
+
 def enqueue_pending(inbox: Inbox, conn: redis.Redis, min_age: float = 0.0) -> int:
-    """Queue every journaled delivery that is not queued yet; returns how many were queued.
+    """Queue every journaled delivery that is not queued yet, or whose job was lost unprocessed;
+    returns how many were queued.
 
     ``min_age`` leaves alone rows younger than that many seconds: a web request that has just journaled
     a row enqueues it itself within milliseconds. Callers running next to live traffic (the scheduler,
@@ -235,23 +390,22 @@ def enqueue_pending(inbox: Inbox, conn: redis.Redis, min_age: float = 0.0) -> in
     the rows stay pending for the next try. Returns 0 at once when another process holds the drain lock.
     """
     # One drainer at a time across processes, so two of them never race on the same rows.
-    lock = conn.lock(DRAIN_LOCK, timeout=120)
+    lock = conn.lock(DRAIN_LOCK, timeout=DRAIN_LOCK_TTL)
     if not lock.acquire(blocking=False):
         return 0
     queued = 0
     try:
         sync_marks(inbox, conn)
         rq_queue = queue(DEFAULT, conn)
-        for inbox_id in inbox.pending(min_age=min_age):
-            job_id = job_id_for(inbox_id)
-            try:
-                rq_queue.enqueue(
-                    PROCESS_DELIVERY, inbox_id, job_id=job_id, unique=True, retry=delivery_retry()
-                )
-                queued += 1
-            except DuplicateJobError:
-                pass
-            inbox.mark_enqueued(inbox_id, job_id)
+        pending = inbox.pending(min_age=min_age)
+        lost = lost_jobs(inbox, conn, min_age=min_age)
+        if lost:
+            log.warning("inbox: the jobs of deliveries %s are gone from Redis unprocessed; queueing them again",
+                        ", ".join(map(str, lost)))
+        ids = pending + lost
+        for start in range(0, len(ids), 100):
+            queued += enqueue_unique(inbox, conn, ids[start:start + 100], rq_queue)
+            lock.extend(DRAIN_LOCK_TTL, replace_ttl=True)
     finally:
         with contextlib.suppress(redis.exceptions.LockError, redis.RedisError):
             lock.release()

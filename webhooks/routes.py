@@ -3,6 +3,8 @@
 The delivery path is deliberately short, because Gitea waits at most 5 s and never retries:
 size check -> signature over the exact signed bytes -> JSON -> route on ``X-Gitea-Event-Type`` ->
 one inbox INSERT -> one RQ enqueue -> 202. Everything slow happens in ``bot.jobs.process_delivery``.
+Every Redis call here is bounded by a short timeout and skipped for a moment after an error: once the row
+is journaled the delivery is answered, and a background thread queues it when Redis is back.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def _edge():  # -> webhooks.app.Edge (not imported: app imports this module)
 
 
 def _answer(status_code: int, event: str, outcome: str, **body: Any) -> tuple[Response, int]:
-    metrics.count_delivery(_edge().redis, event, outcome)
+    _edge().count(event, outcome)
     return jsonify(status=outcome, **body), status_code
 
 
@@ -123,23 +125,32 @@ def gitea_delivery() -> tuple[Response, int]:
         log.info("delivery %s duplicates inbox %d (%s)", delivery_id, inbox_id, dedupe_key)
         return _answer(200, event_type, "duplicate", inbox_id=inbox_id)
 
+    if not edge.redis_usable():
+        return _journaled(edge, event_type, delivery_id, inbox_id, edge.redis_error)
     try:
         # The "queued" counter rides in the enqueue's own MULTI/EXEC: one Redis round trip in all.
         enqueue(edge.redis, inbox_id, edge.default_queue,
                 also=lambda pipe: metrics.count_delivery(pipe, event_type, "queued"))
     except redis.RedisError as exc:
-        # Journaled is enough to answer 2xx: enqueue_pending picks the row up when Redis is back.
-        log.warning("delivery %s journaled as inbox %d, not queued: %s", delivery_id, inbox_id, exc)
-        edge.backlog = True
-        return _answer(202, event_type, "journaled", inbox_id=inbox_id)
+        edge.redis_failed(exc)
+        return _journaled(edge, event_type, delivery_id, inbox_id, str(exc))
     log.info("delivery %s %s -> inbox %d queued", delivery_id, dedupe_key, inbox_id)
-    if edge.backlog:
-        edge.drain_backlog()
     return jsonify(status="queued", inbox_id=inbox_id), 202
+
+
+def _journaled(edge, event_type: str, delivery_id: str | None, inbox_id: int, reason: str) -> tuple[Response, int]:
+    """Journaled is enough to answer 2xx: the row is queued in the background once Redis answers."""
+    log.warning("delivery %s journaled as inbox %d, not queued yet: %s", delivery_id, inbox_id, reason)
+    edge.queue_later(inbox_id)
+    return jsonify(status="journaled", inbox_id=inbox_id), 202
 
 
 @bp.get("/healthz")
 def healthz() -> tuple[Response, int]:
+    """Alive and able to hand work on: without Redis nothing journaled here reaches a worker."""
+    reason = _edge().redis_down_reason()
+    if reason is not None:
+        return jsonify(status="unhealthy", redis=reason), 503
     return jsonify(status="ok"), 200
 
 
@@ -147,10 +158,9 @@ def healthz() -> tuple[Response, int]:
 def readyz() -> tuple[Response, int]:
     edge = _edge()
     down: dict[str, str] = {}
-    try:
-        edge.redis.ping()
-    except redis.RedisError as exc:
-        down["redis"] = str(exc) or type(exc).__name__
+    reason = edge.redis_down_reason()
+    if reason is not None:
+        down["redis"] = reason
     try:
         with edge.inbox.engine.connect() as conn:
             conn.execute(sa.text("select 1"))
@@ -163,8 +173,14 @@ def readyz() -> tuple[Response, int]:
 
 @bp.get("/metrics")
 def prometheus_metrics() -> Response:
-    try:
-        text = metrics.render(_edge().redis)
-    except redis.RedisError as exc:
-        return Response(f"# redis unavailable: {exc}\n", status=503, mimetype="text/plain")
+    edge = _edge()
+    reason = None if edge.redis_usable() else edge.redis_error
+    if reason is None:
+        try:
+            text = metrics.render(edge.redis)
+        except redis.RedisError as exc:
+            edge.redis_failed(exc)
+            reason = str(exc)
+    if reason is not None:
+        return Response(f"# redis unavailable: {reason}\n", status=503, mimetype="text/plain")
     return Response(text, content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -11,7 +11,17 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from bot.commands.registry import Arg, CommandError, boolean, command, positive_int, str_list
+from bot.commands.registry import (
+    Arg,
+    CommandError,
+    boolean,
+    command,
+    positive_int,
+    seed,
+    shown,
+    str_list,
+    temperatures,
+)
 from bot.reports import details, footer, md_table, truncate_for_comment
 from pipeline.audit.measure import check_grid
 
@@ -20,9 +30,23 @@ def _grid(values: list[str] | None) -> list[str] | None:
     if not values:
         return None
     try:
-        return check_grid(values)
+        grid = check_grid(values)
+        numbers = [item for item in grid if item.lower() != "current"]
+        if numbers:
+            temperatures(",".join(numbers))  # finite, in [0, 2], not too many
     except ValueError as exc:
-        raise CommandError(f"`t={','.join(values)}`: {exc}") from None
+        raise CommandError(f"`t={shown(','.join(values))}`: {exc}") from None
+    return grid
+
+
+def check_audit_args(settings: Any, args: dict[str, Any]) -> None:
+    """Checked before enqueueing: the grid, and for measure=yes the model and suite."""
+    from bot.commands.eval import resolve_model, resolve_suite
+
+    _grid(args.get("t"))
+    if args["measure"]:
+        resolve_model(settings, args.get("model"))
+        resolve_suite(settings, args["suite"])
 
 
 @command(
@@ -34,13 +58,14 @@ def _grid(values: list[str] | None) -> list[str] | None:
         Arg("model", help="for measure=yes: alias (smollm2) or a file/dir under $SSD_DATA_DIR/models"),
         Arg("suite", default="basic", help="for measure=yes: held-out suite"),
         Arg("t", type=str_list, help="temperatures, e.g. current,0.3,0.7 (default: current + found + 0.3,0.7,1.0)"),
-        Arg("n", type=positive_int, default=2, help="samples per problem and temperature"),
-        Arg("limit", type=positive_int, default=10, help="first N problems"),
-        Arg("seed", type=int, default=0),
-        Arg("max_tokens", type=positive_int, default=512),
+        Arg("n", type=positive_int, default=2, help="samples per problem and temperature", cap="max_n"),
+        Arg("limit", type=positive_int, default=10, help="first N problems", cap="max_limit"),
+        Arg("seed", type=seed, default=0),
+        Arg("max_tokens", type=positive_int, default=512, cap="max_tokens"),
     ],
     permission="write",
     queue="cpu",
+    check=check_audit_args,
 )
 def audit_command(ctx: Any, args: dict[str, Any]) -> str:
     """Scan the repo for temperature/top_p/top_k/min_p/repeat_penalty/seed/num_ctx/max_tokens settings, flag

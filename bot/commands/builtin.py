@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,13 +15,15 @@ from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 
 from bot.auth import allows, permission_of
-from bot.commands.registry import Arg, Command, CommandError, command, commands, get
+from bot.commands.registry import Arg, Command, CommandError, command, commands, get, shown
 from bot.reports import md_table
 from bot.status import Header, StatusComment
 from ssd.queues import ALL as QUEUES
 
 if TYPE_CHECKING:
     from bot.jobs import CommandContext
+
+log = logging.getLogger(__name__)
 
 
 def who_may(level: str) -> str:
@@ -52,14 +56,19 @@ def help_table(settings) -> str:
     return md_table(["Command", "Arguments", "Who may run it", "What it does"], rows)
 
 
+def _check_help_args(settings: Any, args: dict[str, Any]) -> None:
+    if args.get("command") and get(args["command"]) is None:
+        raise CommandError(f"there is no command `{shown(args['command'], 40)}`; `/ssd help` lists them")
+
+
 @command("help", "List the commands, or explain one: `/ssd help eval`.", permission="read",
-         args=[Arg("command", positional=True, help="a command name")])
+         args=[Arg("command", positional=True, help="a command name")], check=_check_help_args)
 def help_command(ctx: CommandContext, args: dict[str, Any]) -> str:
     name = args.get("command")
     if name:
         cmd = get(name)
         if cmd is None:
-            raise CommandError(f"there is no command `{name}`; `/ssd help` lists them")
+            raise CommandError(f"there is no command `{shown(name, 40)}`; `/ssd help` lists them")
         text = f"### `/ssd {cmd.name}`\n\n{cmd.summary}\n\nUsage: `{cmd.usage}`\n\n"
         if cmd.help and cmd.help != cmd.summary:
             text += cmd.help + "\n\n"
@@ -103,10 +112,28 @@ def _buffer_line(ctx: CommandContext) -> str:
     return f"{active} active examples (window {buffer.window}), {total - active} archived"
 
 
-@command("status", "Show queue depth, running jobs, the training buffer and the current adapter.",
-         permission="read")
+def is_site_admin(gitea, login: str) -> bool:
+    """Whether ``login`` is a Gitea site admin. ``GET /users/{username}`` shows the real ``is_admin`` to an
+    admin's token (the bot's); payloads always say false. Any doubt (an error, dry run) means no."""
+    try:
+        return bool(gitea.get_user(login).get("is_admin"))
+    except Exception:
+        log.warning("could not tell whether %s is a site admin; assuming not", login, exc_info=True)
+        return False
+
+
+def _same_repo(meta: dict, owner: str, repo: str) -> bool:
+    return (str(meta.get("owner", "")).lower(), str(meta.get("repo", "")).lower()) == (owner.lower(), repo.lower())
+
+
+@command("status", "Show queue depth, this repository's running jobs (a site admin sees all), the training "
+         "buffer and the current adapter.", permission="read")
 def status_command(ctx: CommandContext, args: dict[str, Any]) -> str:
     conn = ctx.redis
+    # Anyone who can read the repo may ask (everyone, on a public one): other repositories' jobs (their
+    # issues, command lines, requesters) are only listed for a site admin.
+    everything = is_site_admin(ctx.gitea, ctx.user)
+    hidden = 0
     depth_rows, running_rows = [], []
     for name in QUEUES:
         queue = Queue(name, connection=conn)
@@ -117,6 +144,9 @@ def status_command(ctx: CommandContext, args: dict[str, Any]) -> str:
             if job is None or job.id == ctx.job_id:
                 continue
             meta = job.meta
+            if not everything and not (meta.get("ssd") and _same_repo(meta, ctx.owner, ctx.repo)):
+                hidden += 1
+                continue
             progress = meta.get("progress")
             done = f"{progress:.0%}" if isinstance(progress, int | float) else ""
             running_rows.append((f"`{job.id}`", f"`{meta.get('text') or job.description}`",
@@ -127,6 +157,8 @@ def status_command(ctx: CommandContext, args: dict[str, Any]) -> str:
         parts.append("**Running jobs**\n\n" + md_table(["Job", "Command", "Issue", "By", "Progress"], running_rows))
     else:
         parts.append("**Running jobs**: none besides this one.")
+    if hidden:
+        parts.append(f"{hidden} running job{'s' if hidden > 1 else ''} of other repositories not shown.")
     parts.append(f"**Training buffer**: {_buffer_line(ctx)}")
     parts.append(f"**Current adapter**: {_current_adapter(ctx.settings.data_dir)}")
     return "\n\n".join(parts)
@@ -135,19 +167,40 @@ def status_command(ctx: CommandContext, args: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- cancel
 
 
-@command("cancel", "Cancel a queued or running job (its requester or a repo admin).",
-         args=[Arg("job", required=True, positional=True, help="the job id shown in its status comment")])
+JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
+
+
+def job_id_arg(text: str) -> str:
+    """A job id as shown in a status comment (backticks allowed around it)."""
+    value = text.strip().strip("`")
+    if not JOB_ID.match(value):
+        raise ValueError("expected a job id such as cmd-123-1")
+    return value
+
+
+job_id_arg.metavar = "JOB"  # type: ignore[attr-defined]
+
+
+@command("cancel", "Cancel a queued or running job of this repository (its requester or a repo admin).",
+         args=[Arg("job", type=job_id_arg, required=True, positional=True,
+                   help="the job id shown in its status comment")])
 def cancel_command(ctx: CommandContext, args: dict[str, Any]) -> str:
     from bot.jobs import cancel_key
 
     job_id = args["job"].strip("`")
+    missing = CommandError(f"there is no job `{job_id}` on {ctx.owner}/{ctx.repo} (finished jobs are forgotten "
+                           "after a week)")
     try:
         job = Job.fetch(job_id, connection=ctx.redis)
     except NoSuchJobError:
-        raise CommandError(f"there is no job `{job_id}` (finished jobs are forgotten after a week)") from None
+        raise missing from None
     meta = job.meta
     if not meta.get("ssd"):
         raise CommandError(f"`{job_id}` is not a command job")
+    # Job ids are guessable: another repository's job is answered like a missing one (its requester, issue
+    # and repository stay private), except to a site admin.
+    if not _same_repo(meta, ctx.owner, ctx.repo) and not is_site_admin(ctx.gitea, ctx.user):
+        raise missing
     owner, repo = meta["owner"], meta["repo"]
     if ctx.user.lower() != str(meta.get("requester", "")).lower():
         level = permission_of(ctx.gitea, owner, repo, ctx.user)

@@ -4,7 +4,9 @@ What a commenter may point the bot at is narrower than the CLI: a model alias, a
 under ``$SSD_DATA_DIR/models/``, or ``openai:NAME`` on the server configured in
 ``SSD_OPENAI_BASE_URL``; suites are the built-ins or files under ``$SSD_DATA_DIR/suites/``. Anyone
 with write access can comment, and free-form paths or URLs would let them make the worker read any
-file or call any host.
+file or call any host. Every argument is bounded (``SSD_MAX_N``, ``SSD_MAX_LIMIT``, ``SSD_MAX_TOKENS``,
+finite temperatures in [0, 2], seeds >= 0), and the model, suite and adapter are resolved before the job is
+enqueued (``check_eval_args``), so a bad line is answered at once with a usage error.
 """
 
 from __future__ import annotations
@@ -12,7 +14,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.commands.registry import Arg, CommandError, boolean, command, float_list, positive_int
+from bot.commands.registry import (
+    Arg,
+    CommandError,
+    boolean,
+    command,
+    positive_int,
+    probability,
+    seed,
+    temperatures,
+    top_k,
+)
 from bot.reports import details, footer, md_table
 
 if TYPE_CHECKING:
@@ -21,12 +33,18 @@ if TYPE_CHECKING:
 BACKENDS = ("llamacpp", "transformers", "openai")
 
 
-def _inside(base: Path, name: str, what: str) -> str:
-    path = (base / name).resolve()
+def _inside(base: Path, name: str, what: str, data_dir: Path) -> str:
+    """``base/name`` when it exists inside ``base``. Refusals name the place as ``$SSD_DATA_DIR/…``, never as
+    the server's absolute path."""
+    shown_base = "$SSD_DATA_DIR/" + base.relative_to(data_dir).as_posix()
+    try:
+        path = (base / name).resolve()
+    except (OSError, ValueError):
+        raise CommandError(f"`{what}={name}` is not a usable file name") from None
     if not path.is_relative_to(base.resolve()):
-        raise CommandError(f"`{what}={name}` must name something inside {base}")
+        raise CommandError(f"`{what}={name}` must name something inside {shown_base}")
     if not path.exists():
-        raise CommandError(f"`{what}={name}`: no such file or directory under {base}")
+        raise CommandError(f"`{what}={name}`: no such file or directory under {shown_base}")
     return str(path)
 
 
@@ -41,7 +59,7 @@ def resolve_model(settings: Settings, model: str | None) -> tuple[str, str | Non
         return model, settings.openai_base_url
     if model in MODELS:
         return model, None
-    return _inside(settings.data_dir / "models", model, "model"), None
+    return _inside(settings.data_dir / "models", model, "model", settings.data_dir), None
 
 
 def resolve_suite(settings: Settings, suite: str) -> str:
@@ -49,7 +67,18 @@ def resolve_suite(settings: Settings, suite: str) -> str:
 
     if suite in list_suites():
         return suite
-    return _inside(settings.data_dir / "suites", suite, "suite")
+    return _inside(settings.data_dir / "suites", suite, "suite", settings.data_dir)
+
+
+def resolve_adapter(settings: Settings, adapter: str | None) -> str | None:
+    return _inside(settings.data_dir / "adapters", adapter, "adapter", settings.data_dir) if adapter else None
+
+
+def check_eval_args(settings: Settings, args: dict[str, Any]) -> None:
+    """What the handler will need, checked before enqueueing: the model, suite and adapter resolve."""
+    resolve_model(settings, args.get("model"))
+    resolve_suite(settings, args["suite"])
+    resolve_adapter(settings, args.get("adapter"))
 
 
 def render_report(data: dict[str, Any], plot_url: str | None, title: str) -> str:
@@ -78,20 +107,21 @@ def render_report(data: dict[str, Any], plot_url: str | None, title: str) -> str
     args=[
         Arg("model", help="alias (smollm2), a file/dir under $SSD_DATA_DIR/models, or openai:NAME"),
         Arg("suite", default="humaneval", help="humaneval, basic, or a file under $SSD_DATA_DIR/suites"),
-        Arg("t", type=float_list, default=[0.0], help="temperatures, one row each; 0 = greedy"),
-        Arg("n", type=positive_int, default=1, help="samples per problem"),
-        Arg("limit", type=positive_int, help="first N problems"),
-        Arg("seed", type=int, default=0, help="sample i uses seed+i"),
-        Arg("top_p", type=float, default=1.0),
-        Arg("top_k", type=int, default=0, help="0 = off"),
-        Arg("min_p", type=float, default=0.0),
-        Arg("max_tokens", type=positive_int, default=512),
+        Arg("t", type=temperatures, default=[0.0], help="temperatures in [0, 2], one row each; 0 = greedy"),
+        Arg("n", type=positive_int, default=1, help="samples per problem", cap="max_n"),
+        Arg("limit", type=positive_int, help="first N problems", cap="max_limit"),
+        Arg("seed", type=seed, default=0, help="sample i uses seed+i"),
+        Arg("top_p", type=probability, default=1.0),
+        Arg("top_k", type=top_k, default=0, help="0 = off"),
+        Arg("min_p", type=probability, default=0.0),
+        Arg("max_tokens", type=positive_int, default=512, cap="max_tokens"),
         Arg("backend", choices=BACKENDS, help="default: chosen from the model"),
         Arg("adapter", help="a PEFT or LoRA-GGUF adapter under $SSD_DATA_DIR/adapters"),
         Arg("gold", type=boolean, default=False, help="run the reference solutions instead of a model"),
     ],
     permission="write",
     queue="cpu",
+    check=check_eval_args,
 )
 def eval_command(ctx: Any, args: dict[str, Any]) -> str:
     """Sample the model on the suite, execute every sample in the sandbox and report pass@k per temperature."""
@@ -100,7 +130,7 @@ def eval_command(ctx: Any, args: dict[str, Any]) -> str:
 
     settings = ctx.settings
     model, base_url = resolve_model(settings, args.get("model"))
-    adapter = _inside(settings.data_dir / "adapters", args["adapter"], "adapter") if args.get("adapter") else None
+    adapter = resolve_adapter(settings, args.get("adapter"))
     if any(t < 0 for t in args["t"]):
         raise CommandError("temperatures must be >= 0")
     cfg = EvalConfig(

@@ -230,3 +230,10 @@ def parse_line(text: str, line: int = 0) -> ParsedCommand:
 def parse_comment(body: str) -> list[ParsedCommand]:
     """Every command in a comment, in order. Pure: no I/O, never raises on user input."""
     return [parse_line(text, number) for number, text in _command_lines(body or "")]
+
+
+def parse_comment_capped(body: str, limit: int) -> tuple[list[ParsedCommand], int]:
+    """The first ``limit`` commands of a comment and how many command lines it holds in all (the rest are
+    only counted, not split, so a comment of thousands of lines costs one scan)."""
+    lines = _command_lines(body or "")
+    return [parse_line(text, number) for number, text in lines[:limit]], len(lines)

@@ -4,7 +4,10 @@
   ``n=2`` but silently returns one choice.
 - ``top_k`` and ``min_p`` are not in OpenAI's API; they are sent as extra JSON fields, which
   llama.cpp's server and vLLM honour and Ollama ignores. ``top_k=0`` is sent too, because the
-  servers' own default (llama.cpp: 40) would otherwise apply.
+  servers' own default (llama.cpp: 40) would otherwise apply. Nothing in the answer says whether the
+  server applied them, so instead of silently trusting it the backend says so: ``describe()`` (the
+  model entry of every report's provenance) carries ``unverified_params``, and a non-default value is
+  logged as a warning.
 - Servers may not make a seed reproducible (llama.cpp's reuses its KV cache across requests:
   ML-STACK.md §2); this backend cannot fix that from outside.
 - Connection errors, timeouts, 5xx and 429 are retried with exponential backoff and jitter
@@ -13,6 +16,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from typing import Any
@@ -23,7 +27,11 @@ import requests
 from pipeline.backends.base import Backend, BackendError, Messages, sample_seed
 from pipeline.types import SamplingParams
 
+log = logging.getLogger(__name__)
+
 RETRY_STATUSES = {429, 500, 502, 503, 504}
+UNVERIFIED_PARAMS = ("top_k, min_p: not part of the OpenAI API, sent as extra fields; llama.cpp's server and vLLM "
+                     "apply them, other servers (Ollama) ignore them and use their own defaults")
 
 
 def normalize_base_url(base_url: str) -> str:
@@ -89,6 +97,11 @@ class OpenAIBackend(Backend):
             time.sleep(delay + random.uniform(0, self.backoff))
         raise AssertionError("unreachable")
 
+    def check_params(self, params: SamplingParams) -> None:
+        if params.top_k or params.min_p:
+            log.warning("%s: top_k=%s min_p=%s are sent as extra fields the server may ignore (see the report's "
+                        "unverified_params)", self.base_url, params.top_k, params.min_p)
+
     def _generate(self, messages_batch: list[Messages], params: SamplingParams) -> list[list[str]]:
         return [[self._one(messages, params, sample_seed(params, i)) for i in range(params.n)]
                 for messages in messages_batch]
@@ -119,7 +132,7 @@ class OpenAIBackend(Backend):
         return text
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "base_url": self.base_url}
+        return {**super().describe(), "base_url": self.base_url, "unverified_params": UNVERIFIED_PARAMS}
 
     def close(self) -> None:
         self.session.close()
