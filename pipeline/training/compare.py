@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from pipeline.training.presets import preset_for
+from pipeline.types import DIFFICULTIES
 
 Progress = Callable[[float, str], None]
 
@@ -144,7 +145,8 @@ def _comparison(base: dict, tuned: dict, tasks: list[str], difficulty: dict[str,
                 ) -> dict[str, Any]:
     """Paired tuned-minus-base pass@1 on ``tasks``, overall and per difficulty."""
     by_difficulty = {}
-    for level in sorted({difficulty[t] for t in tasks if difficulty.get(t)}):
+    levels = {difficulty[t] for t in tasks if difficulty.get(t)}
+    for level in sorted(levels, key=lambda d: (DIFFICULTIES.index(d) if d in DIFFICULTIES else 99, d)):
         bucket = [t for t in tasks if difficulty.get(t) == level]
         by_difficulty[level] = _paired(base, tuned, bucket, seed)
     return {"overall": _paired(base, tuned, tasks, seed), "by_difficulty": by_difficulty}
@@ -236,10 +238,12 @@ def run_compare(cfg: CompareConfig, registry: Any, progress: Progress | None = N
         "t_train": t_train,
         "preset": preset.to_dict(),
         "grid": rows,
-        "best": {"temperature": best["temperature"], **best["paired"]},
+        "best": {"temperature": best["temperature"], **(best["paired"]["overall"] or {}),
+                 "by_difficulty": best["paired"]["by_difficulty"]},
         "best_base_temperature": best_base["temperature"],
         "best_vs_best_base": best_vs_best,
-        "equal_temperature": ({"temperature": equal["temperature"], **equal["paired"]} if equal else None),
+        "equal_temperature": ({"temperature": equal["temperature"], **(equal["paired"]["overall"] or {})}
+                              if equal else None),
         "selection": ({"fraction": cfg.select_fraction, "select_problems": len(select_tasks),
                        "report_problems": len(report_tasks)} if cfg.select_fraction else None),
         "optimistic": not cfg.select_fraction and len(grid) > 1,
