@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "pipeline.eval_cli",
     "pipeline.audit_cli",
     "pipeline.train_cli",
+    "pipeline.adapters_cli",
     "bot.cli",
 ]
 

@@ -149,18 +149,10 @@ def gguf_special_tokens(gguf_file: Path) -> dict[str, int]:
     return ids
 
 
-def hf_copy_of_gguf(gguf_file: Path, cache_dir: Path) -> Path:
-    """A Hugging Face directory (fp32 safetensors + fixed tokenizer) made once from a GGUF: loading a GGUF
-    through transformers costs ~20-40 s per process, the copy 3 s. Written to a temp dir, then renamed."""
-    import shutil
-    import tempfile
-
+def load_gguf_as_hf(gguf_file: Path) -> tuple[Any, Any]:
+    """(fp32 model, tokenizer) from a GGUF through transformers, made trainable and saveable, eos/pad fixed."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    target = cache_dir / "model"
-    if (target / "config.json").is_file():
-        return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = AutoTokenizer.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name,
                                                  local_files_only=True)
@@ -176,6 +168,20 @@ def hf_copy_of_gguf(gguf_file: Path, cache_dir: Path) -> Path:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
+    return model, tokenizer
+
+
+def hf_copy_of_gguf(gguf_file: Path, cache_dir: Path) -> Path:
+    """A Hugging Face directory (fp32 safetensors + fixed tokenizer) made once from a GGUF: loading a GGUF
+    through transformers costs ~20-40 s per process, the copy 3 s. Written to a temp dir, then renamed."""
+    import shutil
+    import tempfile
+
+    target = cache_dir / "model"
+    if (target / "config.json").is_file():
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    model, tokenizer = load_gguf_as_hf(gguf_file)
     staging = Path(tempfile.mkdtemp(prefix=".convert-", dir=cache_dir))
     try:
         model.save_pretrained(staging)
