@@ -153,8 +153,9 @@ def _comparison(base: dict, tuned: dict, tasks: list[str], difficulty: dict[str,
 
 
 def run_compare(cfg: CompareConfig, registry: Any, progress: Progress | None = None) -> dict[str, Any]:
-    """Evaluate base and tuned on ``cfg.suite`` over the temperature grid; store the summary as the adapter's
-    metrics in ``registry`` and return it (JSON-serialisable; ``render_markdown`` turns it into a report)."""
+    """Evaluate base and tuned on ``cfg.suite`` over the temperature grid; store the summary in the adapter's
+    metrics (key ``compare/<suite id>``) in ``registry`` and return it (JSON-serialisable;
+    ``render_markdown`` turns it into a report)."""
     from pipeline.evaluate import EvalConfig, run_eval
     from pipeline.suites import load_suite
 
@@ -253,7 +254,9 @@ def run_compare(cfg: CompareConfig, registry: Any, progress: Progress | None = N
         "provenance": {"base": results["base"].provenance, "tuned": results["tuned"].provenance},
         "wall_s": round(time.perf_counter() - started, 3),
     }
-    registry.set_metrics(record.id, {k: v for k, v in summary.items() if k != "provenance"})
+    # Under one key per suite, so a later comparison on another suite does not overwrite this one.
+    stored = {k: v for k, v in summary.items() if k != "provenance"}
+    registry.set_metrics(record.id, {f"compare/{suite.id}": stored})
     report(1.0, "done")
     return summary
 

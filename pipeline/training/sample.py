@@ -258,7 +258,7 @@ def run_sample(cfg: SampleConfig, progress: Progress | None = None, buffer: Any 
     out = Path(cfg.out).expanduser()
     prompts = load_prompts(cfg.prompts, cfg.limit, buffer=buffer)
     params = cfg.params()
-    settings = _settings(cfg, prompts, params)
+    settings = json.loads(json.dumps(_settings(cfg, prompts, params)))  # as it reads back (tuples -> lists)
     out.mkdir(parents=True, exist_ok=True)
     run_path = out / RUN_FILE
     if run_path.exists():
