@@ -126,7 +126,12 @@ def test_padding_free_loss_equals_the_mean_over_separate_examples(tiny_model_dir
     from transformers import AutoModelForCausalLM
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    from pipeline.training.trainer_child import IGNORE, assistant_token_loss, tokenize_conversation
+    from pipeline.training.trainer_child import (
+        IGNORE,
+        assistant_token_loss,
+        tokenize_conversation,
+        use_packed_attention,
+    )
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)).eval()
@@ -147,8 +152,12 @@ def test_padding_free_loss_equals_the_mean_over_separate_examples(tiny_model_dir
             n = int((labels[:, 1:] != IGNORE).sum())
             total += float(model(input_ids=ids, labels=labels).loss) * n
             count += n
-        assert float(packed) == pytest.approx(total / count, rel=1e-5)
+        assert float(packed) == pytest.approx(total / count, rel=1e-5)  # sdpa with a block-diagonal mask
+        use_packed_attention(model)  # what training uses: one causal attention call per example
+        assert float(assistant_token_loss(model, batch)) == pytest.approx(total / count, rel=1e-5)
+        assert float(model(input_ids=ids, labels=labels).loss) > 0  # a plain single row still works
         # the same row with positions running on (examples attending to each other) gives another loss
+        model.set_attn_implementation("sdpa")
         leaky = dict(batch, position_ids=torch.arange(batch["input_ids"].shape[1])[None])
         assert float(assistant_token_loss(model, leaky)) != pytest.approx(total / count, rel=1e-4)
 

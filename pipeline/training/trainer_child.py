@@ -255,6 +255,45 @@ def assistant_token_loss(model: Any, inputs: dict[str, Any], num_items_in_batch:
     return loss_sum / max(int(denominator), 1)
 
 
+PACKED_ATTENTION = "ssd_packed_sdpa"
+
+
+def packed_sdpa_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any,
+                          dropout: float = 0.0, scaling: float | None = None, position_ids: Any = None,
+                          **kwargs: Any) -> tuple[Any, None]:
+    """Causal attention inside each example of a padding-free row, found from ``position_ids`` restarting
+    at 0 -- what flash-attention's varlen kernel does on a GPU. transformers' sdpa path instead builds a
+    (row x row) block-diagonal mask and attends over the whole row: quadratic in the row, not the example.
+    Each example here is one ``scaled_dot_product_attention(is_causal=True)`` call, no mask tensor at all.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if attention_mask is not None or query.shape[0] != 1:
+        raise ValueError("packed attention takes one padding-free row without an attention mask")
+    if position_ids is None:
+        bounds = [0, query.shape[2]]
+    else:
+        starts = (position_ids[0] == 0).nonzero().flatten().tolist()
+        bounds = sorted(set([0, *starts, query.shape[2]]))
+    gqa = key.shape[1] != query.shape[1]
+    outputs = [
+        F.scaled_dot_product_attention(query[:, :, lo:hi], key[:, :, lo:hi], value[:, :, lo:hi], is_causal=True,
+                                       dropout_p=dropout, scale=scaling, enable_gqa=gqa)
+        for lo, hi in zip(bounds, bounds[1:], strict=False)
+    ]
+    return torch.cat(outputs, dim=2).transpose(1, 2).contiguous(), None
+
+
+def use_packed_attention(model: Any) -> None:
+    """Switch ``model`` (a transformers model) to ``packed_sdpa_attention`` for padding-free training.
+    Without an entry in the mask interface, transformers builds no mask for it (nothing to build)."""
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(PACKED_ATTENTION, packed_sdpa_attention)
+    model.set_attn_implementation(PACKED_ATTENTION)
+
+
 def torch_loss_trainer_class() -> type:
     from trl import SFTTrainer
 
@@ -363,6 +402,8 @@ def run_job(job: dict[str, Any], events: EventWriter) -> dict[str, Any]:
             backend = "trl"  # unsloth loads HF directories; the GGUF's dequantized copy trains with trl
         model_path = hf_copy_of_gguf(model_path, Path(job["gguf_cache"]))
     model, tokenizer, peft_applied = load_base(model_path, backend, config)
+    if config.packing and backend == "trl":
+        use_packed_attention(model)
     rows, counts = build_training_rows(load_from_disk(job["data_dir"]), tokenizer, config.max_length)
 
     cuda = torch.cuda.is_available()
