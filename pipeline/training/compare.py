@@ -111,6 +111,26 @@ def trained_overlap(dataset: dict[str, Any], problems: list[Any]) -> list[str]:
     return hits
 
 
+def eval_model_spec(model: str, backend: str, registry_root: Any) -> str:
+    """What both conditions load. A GGUF base under transformers is evaluated from the dequantized Hugging
+    Face copy the fine-tune made (made now if missing): it loads in seconds instead of ~30 s per condition and
+    carries the eos/pad ids of the GGUF metadata, which transformers' GGUF tokenizer conversion gets wrong
+    (ML-STACK.md), so both conditions stop where the model stops."""
+    from pathlib import Path
+
+    from pipeline.backends import resolve_model
+    from pipeline.provenance import sha256_path
+
+    if backend != "transformers" or model.startswith("openai:"):
+        return model
+    path = resolve_model(model)
+    if path.suffix != ".gguf":
+        return model
+    from pipeline.training.trainer_child import hf_copy_of_gguf
+
+    return str(hf_copy_of_gguf(path, Path(registry_root) / "runs" / "base-cache" / sha256_path(path)[:16]))
+
+
 def _outcomes(records: list[Any], temperature: float) -> dict[str, list[bool]]:
     outcomes: dict[str, list[bool]] = defaultdict(list)
     for record in records:
@@ -186,7 +206,9 @@ def run_compare(cfg: CompareConfig, registry: Any, progress: Progress | None = N
                         f"({', '.join(overlap[:10])}{' ...' if len(overlap) > 10 else ''}): on those the "
                         "comparison measures memorisation, not held-out skill")
 
-    base_cfg = EvalConfig(suite=cfg.suite, model=model, backend=cfg.backend, temperatures=grid, n=cfg.n,
+    report(0.0, f"preparing {model}")
+    base_cfg = EvalConfig(suite=cfg.suite, model=eval_model_spec(model, cfg.backend, registry.root),
+                          backend=cfg.backend, temperatures=grid, n=cfg.n,
                           limit=cfg.limit, seed=cfg.seed,
                           top_p=cfg.top_p if cfg.top_p is not None else preset.top_p,
                           top_k=cfg.top_k if cfg.top_k is not None else preset.top_k,
@@ -231,6 +253,7 @@ def run_compare(cfg: CompareConfig, registry: Any, progress: Progress | None = N
     summary = {
         "adapter": record.id,
         "base_model": model,
+        "eval_model": base_cfg.model,  # differs for a GGUF base: its dequantized copy (eval_model_spec)
         "suite": {"id": results["base"].suite, "sha256": results["base"].suite_sha256,
                   "problems": len(tasks), "limit": cfg.limit},
         "backend": cfg.backend,
