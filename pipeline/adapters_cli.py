@@ -43,10 +43,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     promote.set_defaults(func=cmd_promote)
     rollback = actions.add_parser("rollback", help="go back to the previously promoted adapter (or the base model)")
     rollback.set_defaults(func=cmd_rollback)
-    export = actions.add_parser("export", help="merge ID into its base model and save a Hugging Face directory")
+    export = actions.add_parser("export", help="write ID as a llama.cpp LoRA GGUF, or merged into its base model")
     export.add_argument("id", metavar="ID")
-    export.add_argument("--out", type=Path, default=None, metavar="DIR",
-                        help="output directory (default: <adapter dir>/merged)")
+    export.add_argument("--format", choices=("gguf", "merged"), default="gguf",
+                        help="gguf: a LoRA GGUF for llama.cpp (recorded in the registry); merged: base + adapter "
+                             "as one Hugging Face directory (default: gguf)")
+    export.add_argument("--out", type=Path, default=None, metavar="PATH",
+                        help="output file or directory (default: beside the adapter)")
     export.set_defaults(func=cmd_export)
     for parser in (listing, show, promote, rollback, export):
         parser.add_argument("--json", action="store_true", help="print JSON")
@@ -188,19 +191,24 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from pipeline.training.export import ExportError, merge_adapter
+    from pipeline.backends import ModelNotFound, resolve_model
+    from pipeline.training.export import ExportError, base_config_for, export_lora_gguf, merge_adapter
 
     def export(reg: Any) -> int:
         record = reg.get(args.id)
-        out = args.out or record.path.parent / "merged"
         try:
-            merged = merge_adapter(record.base_model, record.path, out)
-        except ExportError as exc:
-            return _fail(str(exc))
+            if args.format == "merged":
+                out = merge_adapter(record.base_model, record.path, args.out or record.path.parent / "merged")
+            else:
+                base_config = base_config_for(resolve_model(record.base_model))
+                out = export_lora_gguf(record.path, base_config, args.out or record.path.parent / "adapter.gguf")
+                reg.set_gguf(record.id, out)
+        except (ExportError, ModelNotFound, OSError) as exc:
+            return _fail(f"export failed: {exc}")
         if args.json:
-            _print_json({"adapter": record.id, "merged": str(merged)})
+            _print_json({"adapter": record.id, "format": args.format, "path": str(out)})
         else:
-            print(f"merged model of {record.id} at {merged}")
+            print(f"{args.format} export of {record.id} at {out}")
         return 0
 
     return _with_registry(export)

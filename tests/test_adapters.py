@@ -182,3 +182,83 @@ def test_merged_model_gives_the_adapter_model_outputs(tmp_path, tiny_model_dir, 
     assert (merged_dir / "tokenizer.json").is_file()
     with pytest.raises(ExportError, match="already exists"):
         merge_adapter(str(tiny_model_dir), peft_adapter, merged_dir)
+
+
+def test_cli_exports_gguf_and_merged(data_env, peft_adapter, tiny_model_dir, capsys):  # noqa: F811
+    from gguf import GGUFReader
+    from safetensors.numpy import load_file
+
+    registry = AdapterRegistry(data_env / "adapters")
+    record = registry.create(peft_adapter, base_model=str(tiny_model_dir), base_sha256="0")
+    assert main(["adapters", "export", record.id, "--json"]) == 0
+    gguf_path = Path(_json_out(capsys)["path"])
+    assert registry.get(record.id).gguf == str(gguf_path) == str(record.path.parent / "adapter.gguf")
+    reader = GGUFReader(str(gguf_path))
+    text = {k: bytes(f.parts[f.data[0]]).decode() for k, f in reader.fields.items()
+            if k in ("general.type", "adapter.type", "general.architecture")}
+    assert text == {"general.type": "adapter", "adapter.type": "lora", "general.architecture": "llama"}
+    tensors = {t.name: t for t in reader.tensors}
+    hf = load_file(str(peft_adapter / "adapter_model.safetensors"))
+    a = hf["base_model.model.model.layers.1.self_attn.v_proj.lora_A.weight"]
+    assert (tensors["blk.1.attn_v.weight.lora_a"].data == a).all()  # [r, in] as PEFT stores it
+    assert len(tensors) == 2 * 3 * 2  # A and B for 3 modules in 2 layers
+    assert main(["adapters", "export", record.id, "--format", "merged", "--json"]) == 0
+    assert (Path(_json_out(capsys)["path"]) / "model.safetensors").is_file()
+
+
+@pytest.fixture(scope="module")
+def smollm2_hf_dir(request) -> Path:
+    """SmolLM2's GGUF dequantized into an HF directory once, cached like the tiny model (~20-40 s to build)."""
+    from pipeline.backends import resolve_model
+    from pipeline.training.trainer_child import hf_copy_of_gguf
+
+    return hf_copy_of_gguf(resolve_model("smollm2"), request.config.cache.mkdir("smollm2-hf-v1"))
+
+
+def test_gguf_lora_changes_llama_cpp_like_peft_changes_transformers(tmp_path, smollm2_hf_dir):
+    """The exported LoRA on the real SmolLM2 GGUF in llama.cpp moves the logits the way the PEFT adapter
+    moves them in transformers (q/k rows permuted as llama.cpp lays them out: without that, corr ~0.78)."""
+    import numpy as np
+    import torch
+    from llama_cpp import Llama
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from pipeline.backends import resolve_model
+    from pipeline.training.export import base_config_for, export_lora_gguf
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(str(smollm2_hf_dir)).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(smollm2_hf_dir))
+    lora = LoraConfig(r=8, lora_alpha=16, init_lora_weights=False, task_type="CAUSAL_LM",
+                      target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    tuned = get_peft_model(model, lora)
+    for name, param in tuned.named_parameters():
+        if "lora_B" in name:
+            param.data *= 0.3
+    tuned.save_pretrained(str(tmp_path / "adapter"))
+    gguf_base = resolve_model("smollm2")
+    adapter_gguf = export_lora_gguf(tmp_path / "adapter", base_config_for(gguf_base), tmp_path / "a.gguf")
+
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "Reverse a string in Python."}],
+                                         tokenize=False, add_generation_prompt=True)
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        hf_tuned = tuned(torch.tensor([ids])).logits[0].numpy()
+        with tuned.disable_adapter():
+            hf_base = tuned(torch.tensor([ids])).logits[0].numpy()
+
+    def llama_cpp_logits(lora_path: Path | None) -> np.ndarray:
+        llm = Llama(model_path=str(gguf_base), lora_path=str(lora_path) if lora_path else None, logits_all=True,
+                    n_ctx=256, n_threads=2, verbose=False)
+        try:
+            llm.eval(ids)
+            return np.array(llm.scores[: len(ids)])
+        finally:
+            llm.close()
+
+    cpp_base, cpp_tuned = llama_cpp_logits(None), llama_cpp_logits(adapter_gguf)
+    hf_delta, cpp_delta = (hf_tuned - hf_base)[-8:], (cpp_tuned - cpp_base)[-8:]
+    assert np.abs(cpp_delta).mean() > 0.5  # the adapter really changes llama.cpp's output
+    assert np.corrcoef(hf_delta.ravel(), cpp_delta.ravel())[0, 1] > 0.95
+    assert (hf_tuned[-8:].argmax(-1) == cpp_tuned[-8:].argmax(-1)).mean() >= 0.75

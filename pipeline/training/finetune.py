@@ -221,10 +221,20 @@ def finetune(
         "backend": result["backend"], "steps": result["global_step"], "train_loss": result["train_loss"],
         "runtime_s": result["runtime_s"], "resumed_from": result.get("resumed_from"), **result["data"],
     }
+    gguf = None
+    if run.model_path.suffix == ".gguf":  # llama.cpp serves the base: give it the adapter as GGUF too (~1 s)
+        from pipeline.training.export import ExportError, base_config_for, export_lora_gguf
+
+        try:
+            gguf = export_lora_gguf(Path(result["adapter"]), base_config_for(run.model_path),
+                                    run.dir / "adapter.gguf")
+        except ExportError as exc:
+            train_metrics["gguf_export"] = str(exc)
     record = registry.create(
         Path(result["adapter"]), base_model=model, base_sha256=run.base_sha256,
         dataset={**read_dataset_provenance(run.data_dir), "path": str(run.data_dir), "sha256": run.data_sha256},
-        config=config.to_dict(), loss_curve=result["loss_curve"], metrics={"train": train_metrics}, move=True,
+        config=config.to_dict(), loss_curve=result["loss_curve"], metrics={"train": train_metrics}, gguf=gguf,
+        move=True,
     )
     shutil.rmtree(run.dir, ignore_errors=True)
     if progress:
