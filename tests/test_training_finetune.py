@@ -49,7 +49,7 @@ def test_config_defaults_presets_and_validation():
     with pytest.raises(ValueError, match="unknown finetune settings"):
         FinetuneConfig.from_dict({"lora_rank": 8})
     for bad in ({"max_steps": 0}, {"lora_dropout": 1.0}, {"batch_size": 0}, {"backend": "vllm"},
-                {"target_modules": []}):
+                {"target_modules": []}, {"warmup_ratio": 1.0}):
         with pytest.raises(ValueError):
             FinetuneConfig(**bad)
 

@@ -219,7 +219,7 @@ def finetune(
         raise
     train_metrics = {
         "backend": result["backend"], "steps": result["global_step"], "train_loss": result["train_loss"],
-        "runtime_s": result["runtime_s"], "resumed_from": result.get("resumed_from"), **result["data"],
+        "runtime_s": result["runtime_s"], "cpu_s": result.get("cpu_s"), "resumed_from": result.get("resumed_from"), **result["data"],
     }
     gguf = None
     if run.model_path.suffix == ".gguf":  # llama.cpp serves the base: give it the adapter as GGUF too (~1 s)

@@ -422,9 +422,9 @@ def run_job(job: dict[str, Any], events: EventWriter) -> dict[str, Any]:
     events.write({"event": "start", "backend": backend, "device": "cuda" if cuda else "cpu",
                   "threads": torch.get_num_threads(), "max_steps": max_steps,
                   "resumed_from": int(resume.name.split("-")[-1]) if resume else None, "data": counts})
-    started = time.monotonic()
+    started, started_cpu = time.monotonic(), time.process_time()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    runtime = time.monotonic() - started
+    runtime, cpu = time.monotonic() - started, time.process_time() - started_cpu
     adapter_dir = output_dir / "adapter"
     trainer.save_model(str(adapter_dir))
     loss_curve = [{"step": int(entry["step"]), "loss": float(entry["loss"])}
@@ -432,7 +432,8 @@ def run_job(job: dict[str, Any], events: EventWriter) -> dict[str, Any]:
     return {
         "adapter": str(adapter_dir), "backend": backend, "global_step": int(trainer.state.global_step),
         "max_steps": int(trainer.state.max_steps), "loss_curve": loss_curve,
-        "train_loss": float(result.training_loss), "runtime_s": round(runtime, 2), "data": counts,
+        "train_loss": float(result.training_loss), "runtime_s": round(runtime, 2), "cpu_s": round(cpu, 2),
+        "data": counts,
         "resumed_from": int(resume.name.split("-")[-1]) if resume else None,
     }
 
