@@ -389,7 +389,7 @@ def _handle_one(gitea, conn, settings: Settings, scope: _CommentScope, parsed: P
 def _enqueue_command(gitea, conn, settings: Settings, scope: _CommentScope, parsed: ParsedCommand,
                      command: registry.Command, args: dict[str, Any]) -> str:
     job_id = job_id_for(scope.comment_id, parsed.line)
-    queue = named_queue(command.queue, conn)
+    queue = named_queue(command.queue_name(settings), conn)
     position = queue.count + 1
     header = Header(parsed.text, scope.user, job_id)
     status = StatusComment.post(gitea, scope.owner, scope.repo, scope.index, header, position)

@@ -45,6 +45,17 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0
     return value
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1/0, true/false, yes/no or on/off, got {raw!r}")
+
+
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
 
@@ -102,6 +113,8 @@ class Settings:
     openai_base_url: str | None = None  # OpenAI-compatible server `/ssd eval model=openai:NAME` may use
     nightly_cron: str = "0 3 * * *"
     log_level: str = "INFO"
+    gpu_worker: bool = False  # a worker serves the gpu queue: `/ssd train` goes there instead of cpu
+    train_confirm_tokens: int = 50_000  # `/ssd train` above prompts x max_tokens asks for confirm=yes
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -145,6 +158,8 @@ class Settings:
             openai_base_url=_url(env, "SSD_OPENAI_BASE_URL"),
             nightly_cron=env.get("SSD_NIGHTLY_CRON", "").strip() or "0 3 * * *",
             log_level=level,
+            gpu_worker=_bool(env, "SSD_GPU_WORKER", False),
+            train_confirm_tokens=_int(env, "SSD_TRAIN_CONFIRM_TOKENS", 50_000, minimum=1),
         )
 
     @property
