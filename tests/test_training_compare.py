@@ -162,3 +162,25 @@ def test_compare_on_the_real_smollm2(tmp_path: Path, request: pytest.FixtureRequ
     assert summary["eval_model"].endswith("/model") and "base-cache" in summary["eval_model"]
     (row,) = summary["grid"]
     assert row["base"] == row["tuned"] and row["paired"]["overall"]["delta"] == 0
+
+
+def test_ssd_train_flags_reach_the_right_config():
+    """``ssd train`` carries the flags of all three steps; clashing names are prefixed, shared ones shared."""
+    from pipeline.train_cli import COMPARE_PREFIXED, FINETUNE_PREFIXED, sample_config
+    from pipeline.training.config import FinetuneConfig
+    from pipeline.training.options import dataclass_from_args
+    from ssd.cli import build_parser
+
+    args = build_parser().parse_args([
+        "train", "--model", "m", "--limit", "40", "--max-tokens", "256", "--batch-size", "2", "--seed", "7",
+        "--t-train", "1.5", "--max-steps", "3", "--ft-batch-size", "8", "--ft-backend", "trl", "--suite", "basic",
+        "--t-eval", "0.9,1.1", "--eval-limit", "10", "--eval-max-tokens", "128", "--eval-backend", "llamacpp"])
+    sample = sample_config(args, "out")
+    ft = dataclass_from_args(FinetuneConfig, args, **{n: getattr(args, "ft_" + n) for n in FINETUNE_PREFIXED})
+    cmp = dataclass_from_args(CompareConfig, args, **{n: getattr(args, "eval_" + n) for n in COMPARE_PREFIXED})
+    assert (sample.model, sample.limit, sample.max_tokens, sample.batch_size, sample.seed, sample.t_train) == (
+        "m", 40, 256, 2, 7, 1.5)
+    assert (ft.max_steps, ft.batch_size, ft.backend, ft.seed) == (3, 8, "trl", 7)
+    assert (cmp.model, cmp.limit, cmp.max_tokens, cmp.backend, cmp.seed, cmp.t_eval, cmp.t_train) == (
+        "m", 10, 128, "llamacpp", 7, [0.9, 1.1], 1.5)
+    assert cmp.batch_size == CompareConfig().batch_size  # --batch-size is the sampler's, not the comparison's
