@@ -397,9 +397,7 @@ def run_job(job: dict[str, Any], events: EventWriter) -> dict[str, Any]:
 
     set_seed(config.seed)
     model_path = Path(job["model_path"])
-    if model_path.suffix == ".gguf":
-        if backend == "unsloth":
-            backend = "trl"  # unsloth loads HF directories; the GGUF's dequantized copy trains with trl
+    if model_path.suffix == ".gguf":  # trained (by either backend) from its dequantized HF copy
         model_path = hf_copy_of_gguf(model_path, Path(job["gguf_cache"]))
     model, tokenizer, peft_applied = load_base(model_path, backend, config)
     if config.packing and backend == "trl":
@@ -407,7 +405,10 @@ def run_job(job: dict[str, Any], events: EventWriter) -> dict[str, Any]:
     rows, counts = build_training_rows(load_from_disk(job["data_dir"]), tokenizer, config.max_length)
 
     cuda = torch.cuda.is_available()
-    trainer_cls = torch_loss_trainer_class() if not cuda else __import__("trl").SFTTrainer
+    if cuda:
+        from trl import SFTTrainer as trainer_cls  # trl's own loss (unsloth's when it patched trl)
+    else:
+        trainer_cls = torch_loss_trainer_class()
     trainer = trainer_cls(
         model=model,
         args=training_args(config, output_dir, backend),
