@@ -77,7 +77,9 @@ class TrainingRun:
         self.registry = registry
         self.base_sha256 = sha256_path(self.model_path)
         self.data_sha256 = sha256_path(self.data_dir)
-        key_source = json.dumps({"data": self.data_sha256, "base": self.base_sha256, "config": config.to_dict()},
+        # threads change the speed, not the result: a resume may use another count
+        settings = {k: v for k, v in config.to_dict().items() if k != "threads"}
+        key_source = json.dumps({"data": self.data_sha256, "base": self.base_sha256, "config": settings},
                                 sort_keys=True)
         self.key = hashlib.sha256(key_source.encode()).hexdigest()[:16]
         self.dir = registry.root / "runs" / self.key
