@@ -579,7 +579,7 @@ def _status_comment_once(gitea, conn: redis_lib.Redis, scope: _CommentScope, hea
 def _enqueue_command(gitea, conn, settings: Settings, scope: _CommentScope, parsed: ParsedCommand,
                      command: registry.Command, args: dict[str, Any]) -> str:
     job_id = job_id_for(scope.comment_id, parsed.line)
-    queue = named_queue(command.queue, conn)
+    queue = named_queue(command.queue_name(settings), conn)
     position = queue.count + 1
     header = Header(parsed.text, scope.user, job_id)
     status = _status_comment_once(gitea, conn, scope, header, job_id, position)

@@ -16,6 +16,8 @@ COMMAND_MODULES = [
     "pipeline.buffer_cli",
     "pipeline.eval_cli",
     "pipeline.audit_cli",
+    "pipeline.train_cli",
+    "pipeline.adapters_cli",
     "bot.cli",
     "ssd.model_server",
 ]

@@ -47,6 +47,17 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0
     return value
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1/0, true/false, yes/no or on/off, got {raw!r}")
+
+
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
 
@@ -164,6 +175,8 @@ class Settings:
     loop_suites: tuple[str, ...] = ("basic",)
     loop_eval_limit: int = 40  # problems per suite in the gate
     gate_margin: float = 0.05  # pass@1 the candidate may lose, at the CI's lower end, and still ship
+    gpu_worker: bool = False  # a worker serves the gpu queue: `/ssd train` goes there instead of cpu
+    train_confirm_tokens: int = 50_000  # `/ssd train` above prompts x max_tokens asks for confirm=yes
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -225,6 +238,8 @@ class Settings:
             loop_suites=_list(env, "SSD_LOOP_SUITES") or ("basic",),
             loop_eval_limit=_int(env, "SSD_LOOP_EVAL_LIMIT", 40, minimum=1),
             gate_margin=gate_margin,
+            gpu_worker=_bool(env, "SSD_GPU_WORKER", False),
+            train_confirm_tokens=_int(env, "SSD_TRAIN_CONFIRM_TOKENS", 50_000, minimum=1),
         )
 
     @property

