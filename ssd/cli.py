@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "pipeline.buffer_cli",
     "pipeline.eval_cli",
     "pipeline.audit_cli",
+    "pipeline.issues_cli",
     "bot.cli",
 ]
 

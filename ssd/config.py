@@ -45,6 +45,13 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0
     return value
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = env.get(name, "").strip() or default
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
 
@@ -102,6 +109,9 @@ class Settings:
     openai_base_url: str | None = None  # OpenAI-compatible server `/ssd eval model=openai:NAME` may use
     nightly_cron: str = "0 3 * * *"
     log_level: str = "INFO"
+    repo_cache_dir_env: Path | None = None  # repository suites: archives, checkouts, environments
+    repo_fetch: str = "archive"  # how repository suites get code at a commit: archive | clone
+    repo_test_timeout: float = 300.0  # seconds per test run of a repository suite
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -145,12 +155,20 @@ class Settings:
             openai_base_url=_url(env, "SSD_OPENAI_BASE_URL"),
             nightly_cron=env.get("SSD_NIGHTLY_CRON", "").strip() or "0 3 * * *",
             log_level=level,
+            repo_cache_dir_env=Path(env["SSD_REPO_CACHE_DIR"].strip()).resolve()
+            if env.get("SSD_REPO_CACHE_DIR", "").strip() else None,
+            repo_fetch=_choice(env, "SSD_REPO_FETCH", ("archive", "clone"), "archive"),
+            repo_test_timeout=_float(env, "SSD_REPO_TEST_TIMEOUT", 300.0, minimum=1.0),
         )
 
     @property
     def dry_run(self) -> bool:
         """Without a Gitea URL the bot writes what it would post to the outbox."""
         return self.gitea_url is None
+
+    @property
+    def repo_cache_dir(self) -> Path:
+        return self.repo_cache_dir_env or self.data_dir / "repos"
 
     @property
     def outbox_dir(self) -> Path:
