@@ -1,0 +1,177 @@
+"""The repository suite end to end: a real git fixture repo served by the Gitea stand-in over real HTTP,
+built into instances (tests run in the sandbox), scored from SWE-bench predictions.
+
+The build runs once per module (about a dozen sandboxed pytest runs); the other tests reuse its caches.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot.gitea import GiteaClient
+from bot.repo_source import GiteaRepoSource
+from pipeline.evaluate import score_samples
+from pipeline.repo_suite.build import BuildReport, build_instances
+from pipeline.repo_suite.environment import EnvironmentCache
+from pipeline.repo_suite.instances import Instance, load_instances, write_instances
+from pipeline.repo_suite.jail import run_jailed
+from pipeline.repo_suite.workspace import RepoCache
+from tests.conftest_gitea import BOT_TOKEN, seeded_standin
+from tests.gitea_standin import GiteaStandin
+from tests.repo_fixture import REPO, FixtureRepo, build_fixture_repo, serve_fixture
+
+
+@dataclass
+class Built:
+    standin: GiteaStandin
+    fixture: FixtureRepo
+    client: GiteaClient
+    cache_root: Path
+    report: BuildReport
+    suite: Path
+
+    def instance(self, pr: int) -> Instance:
+        return next(i for i in self.report.instances if i.pr_number == pr)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+    root = tmp_path_factory.mktemp("repo-suite")
+    fixture = build_fixture_repo(root)
+    standin = seeded_standin().start()
+    serve_fixture(standin, fixture)
+    client = GiteaClient(standin.url, BOT_TOKEN, timeout=5.0, retries=1, backoff=0.01)
+    cache_root = root / "cache"
+    source = GiteaRepoSource(client, REPO)
+    report = build_instances(source, RepoCache(cache_root), EnvironmentCache(cache_root / "envs"))
+    suite = root / "instances.jsonl"
+    write_instances(suite, report.instances)
+    yield Built(standin, fixture, client, cache_root, report, suite)
+    standin.stop()
+
+
+def test_build_keeps_the_solved_issues_and_says_why_the_rest_were_dropped(built: Built):
+    report = built.report
+    assert sorted(i.pr_number for i in report.instances) == list(built.fixture.kept)
+    assert {d.pr_number: d.reason for d in report.dropped} == built.fixture.dropped  # !9 was never merged
+    assert report.counts() == {"kept": 3, "no_tests": 1, "tests_pass_before": 1}
+
+    divide = built.instance(2)
+    assert divide.instance_id == "acme__calc-2" and divide.repo == REPO
+    assert divide.base_commit == built.fixture.pulls[2].merge_base
+    assert divide.problem_statement.startswith("divide by zero gives an unhelpful ZeroDivisionError\n\n")
+    assert divide.issue_numbers == [1] and divide.pr_numbers == [2]
+    assert divide.FAIL_TO_PASS == ["tests/test_ops.py::test_divide_by_zero"]
+    assert divide.PASS_TO_PASS == ["tests/test_ops.py::test_add", "tests/test_ops.py::test_divide",
+                                   "tests/test_ops.py::test_mean"]
+    assert "calc/ops.py" in divide.patch and "tests/" not in divide.patch
+    assert "tests/test_ops.py" in divide.test_patch and "calc/ops.py" not in divide.test_patch
+
+    # !4 branched before !2 merged: its base is the merge base, not the merge commit's first parent.
+    mean = built.instance(4)
+    assert mean.base_commit == built.fixture.pulls[4].merge_base != built.fixture.pulls[2].merge_commit
+    assert mean.FAIL_TO_PASS == ["tests/test_ops.py::test_mean_empty"]
+    # !8 needs a new file: the new test module did not even import before, so both of its tests are F2P.
+    slugify = built.instance(8)
+    assert slugify.FAIL_TO_PASS == ["tests/test_text.py::test_slugify", "tests/test_text.py::test_slugify_trims"]
+    assert slugify.PASS_TO_PASS == [] and "new file mode" in slugify.patch
+    assert load_instances(built.suite)[0] == built.report.instances
+
+
+def test_build_is_repeatable_and_cached(built: Built):
+    built.standin.clear_requests()
+    again = build_instances(GiteaRepoSource(built.client, REPO), RepoCache(built.cache_root),
+                            EnvironmentCache(built.cache_root / "envs"), limit=1)  # the newest merge: !8
+    assert [i.to_dict() for i in again.instances] == [built.instance(8).to_dict()]
+    assert again.environments_built == 0  # the environment of this dependency hash was built once
+    assert built.standin.calls("GET", "/archive/") == []  # archives are cached per commit
+    pulls = built.standin.calls("GET", "/pulls")
+    assert pulls and all(call.query.get("state") == "closed" for call in pulls if call.path.endswith("/pulls"))
+
+
+def _predictions(path: Path, rows: list[dict]) -> str:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return str(path)
+
+
+def test_gold_resolves_everything_and_empty_nothing(built: Built, tmp_path: Path):
+    gold = _predictions(tmp_path / "gold.jsonl", [
+        {"instance_id": i.instance_id, "model_patch": i.patch, "model_name_or_path": "gold"}
+        for i in built.report.instances])
+    out = tmp_path / "scored.jsonl"
+    result = score_samples(str(built.suite), gold, samples_out=str(out), repo_cache_dir=str(built.cache_root))
+    condition = result.conditions[0]
+    assert condition.pass_at["1"]["estimate"] == 1.0 and condition.verdicts == {"resolved": 3}
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {(row["task_id"], row["passed"], row["verdict"]) for row in lines} == {
+        (i.instance_id, True, "resolved") for i in built.report.instances}
+    assert all(row["instance"]["applied"] and row["instance"]["PASS_TO_PASS_broken"] == [] for row in lines)
+
+    empty = _predictions(tmp_path / "empty.jsonl", [{"instance_id": i.instance_id, "model_patch": ""}
+                                                    for i in built.report.instances])
+    result = score_samples(str(built.suite), empty, repo_cache_dir=str(built.cache_root))
+    assert result.conditions[0].pass_at["1"]["estimate"] == 0.0
+    assert result.conditions[0].verdicts == {"empty_patch": 3}
+
+
+def test_wrong_patch_is_unresolved_and_a_patch_that_does_not_apply_is_patch_failed(built: Built, tmp_path: Path):
+    divide, mean = built.instance(2), built.instance(4)
+    # The mean fix is a real, applying patch, but not the fix for the divide issue.
+    not_applying = ("diff --git a/calc/ops.py b/calc/ops.py\n--- a/calc/ops.py\n+++ b/calc/ops.py\n"
+                    "@@ -1,2 +1,2 @@\n-def no_such_function():\n+def other():\n     pass\n")
+    # The divide fix with context that is one line off: git apply refuses, patch's fuzz takes it.
+    fuzzy = divide.patch.replace(" def divide(a, b):", " def divide(a, b):  # changed since").replace(
+        "index ", "index-was ")
+    preds = _predictions(tmp_path / "mixed.jsonl", [
+        {"instance_id": divide.instance_id, "model_patch": mean.patch},
+        {"instance_id": mean.instance_id, "model_patch": not_applying},
+        {"instance_id": divide.instance_id, "model_patch": fuzzy, "temperature": 0.7},
+    ])
+    result = score_samples(str(built.suite), preds, repo_cache_dir=str(built.cache_root))
+    records = {(r.task_id, r.temperature): r for r in result.records}
+    wrong = records[(divide.instance_id, None)]
+    assert wrong.verdict == "unresolved" and not wrong.passed
+    assert wrong.instance["applied"] and wrong.instance["FAIL_TO_PASS"] == "0/1"
+    failed = records[(mean.instance_id, None)]
+    assert failed.verdict == "patch_failed" and not failed.instance["applied"]
+    fuzzed = records[(divide.instance_id, 0.7)]
+    assert fuzzed.verdict == "resolved" and fuzzed.instance["apply_method"] == "patch --fuzz"
+
+
+def test_clone_is_an_alternative_to_the_archive_endpoint(built: Built, tmp_path: Path):
+    source = GiteaRepoSource(built.client, REPO, fetch="clone", mirror_dir=tmp_path / "mirrors")
+    commit = built.fixture.pulls[8].merge_base
+    cache = RepoCache(tmp_path / "cache")
+    with cache.checkout(REPO, commit, source) as checkout:
+        assert (checkout.work_tree / "calc" / "ops.py").read_text().startswith('"""Arithmetic helpers')
+        assert not (checkout.work_tree / "calc" / "text.py").exists()
+    assert built.standin.calls("POST", "/acme/calc.git/git-upload-pack")  # a real git clone over HTTP
+    assert source.first_parent(built.fixture.pulls[2].merge_commit) == built.fixture.pulls[2].merge_base
+
+
+def test_tests_run_without_network_and_cannot_write_outside_their_tree(built: Built, tmp_path: Path):
+    work = tmp_path / "work"
+    work.mkdir()
+    port = int(built.standin.url.rsplit(":", 1)[1])
+    probe = ("import socket, pathlib\n"
+             "try:\n"
+             f"    socket.create_connection(('127.0.0.1', {port}), timeout=2); print('NET OPEN')\n"
+             "except OSError as exc:\n    print('NET CLOSED', exc.errno)\n"
+             f"try:\n    pathlib.Path({str(tmp_path / 'outside.txt')!r}).write_text('x'); print('WROTE OUTSIDE')\n"
+             "except OSError:\n    print('OUTSIDE REFUSED')\n"
+             "pathlib.Path('inside.txt').write_text('ok'); print('WROTE INSIDE')\n")
+    import sys
+
+    result = run_jailed([sys.executable, "-c", probe], work, {"PATH": "/usr/bin:/bin"}, 30, writable=[work])
+    assert "NET CLOSED" in result.output and "NET OPEN" not in result.output, result.output
+    assert "WROTE INSIDE" in result.output and (work / "inside.txt").read_text() == "ok"
+    assert not (tmp_path / "outside.txt").exists()
+    assert result.isolation.get("network") is True
+    with socket.create_connection(("127.0.0.1", port), timeout=2):
+        pass  # the stand-in itself is up: the sandbox, not the server, refused the connection
