@@ -175,3 +175,41 @@ def test_tests_run_without_network_and_cannot_write_outside_their_tree(built: Bu
     assert result.isolation.get("network") is True
     with socket.create_connection(("127.0.0.1", port), timeout=2):
         pass  # the stand-in itself is up: the sandbox, not the server, refused the connection
+
+
+def test_cli_build_from_the_buffer_show_and_score(built: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]):
+    """``ssd issues build --from-buffer`` (base = the merge commit's first parent), ``show``, ``ssd score``."""
+    from pipeline.buffer import Example, TrainingBuffer
+    from pipeline.store import engine_for
+    from ssd.cli import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, value in {"SSD_GITEA_URL": built.standin.url, "SSD_GITEA_TOKEN": BOT_TOKEN, "SSD_DATA_DIR": str(data),
+                        "SSD_REPO_CACHE_DIR": str(built.cache_root), "SSD_DATABASE_URL": ""}.items():
+        monkeypatch.setenv(name, value)
+    pull = built.fixture.pulls[8]
+    buffer = TrainingBuffer(engine_for(f"sqlite:///{data / 'ssd.db'}"))
+    buffer.add(Example(repo=REPO, pr_number=8, merge_sha=pull.merge_commit, prompt="Add a slugify helper",
+                       answer=pull.diff, issue_numbers=[7], merged_at=pull.merged_at))
+    buffer.add(Example(repo="other/repo", pr_number=8, merge_sha="f" * 40, prompt="x", answer="y"))
+    out = tmp_path / "suite.jsonl"
+    assert main(["issues", "build", "--repo", REPO, "--from-buffer", "--out", str(out), "-q"]) == 0
+    printed = capsys.readouterr().out
+    assert "acme/calc: 1 kept, 0 dropped" in printed
+    (instance,) = load_instances(out)[0]
+    assert instance.base_commit == pull.merge_base and instance.problem_statement == "Add a slugify helper"
+    assert instance.FAIL_TO_PASS == built.instance(8).FAIL_TO_PASS
+
+    assert main(["issues", "show", str(out)]) == 0
+    assert "acme__calc-8" in capsys.readouterr().out
+
+    preds = _predictions(tmp_path / "preds.jsonl", [{"instance_id": "acme__calc-8", "model_patch": instance.patch}])
+    assert main(["score", "--suite", str(out), "--samples", preds, "--json", "-q"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["conditions"][0]["verdicts"] == {"resolved": 1}
+
+    bad = _predictions(tmp_path / "bad.jsonl", [{"instance_id": "acme__calc-99", "model_patch": ""}])
+    assert main(["score", "--suite", str(out), "--samples", bad, "-q"]) == 1
+    assert "not in the suite" in capsys.readouterr().err
