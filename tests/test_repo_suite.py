@@ -18,7 +18,7 @@ from bot.gitea import GiteaClient
 from bot.repo_source import GiteaRepoSource
 from pipeline.evaluate import score_samples
 from pipeline.repo_suite.build import BuildReport, build_instances
-from pipeline.repo_suite.environment import EnvironmentCache
+from pipeline.repo_suite.environment import EnvironmentCache, environment_key
 from pipeline.repo_suite.instances import Instance, load_instances, write_instances
 from pipeline.repo_suite.jail import run_jailed
 from pipeline.repo_suite.workspace import RepoCache
@@ -339,3 +339,45 @@ def test_eval_with_the_embedded_smollm2_runs_end_to_end(built: Built, tmp_path: 
     assert record.task_id == "acme__calc-2" and record.output
     assert record.verdict in ("resolved", "unresolved", "patch_failed", "no_code")
     assert result.conditions[0].samples == 1 and result.backend == "llamacpp"
+
+
+def _wheel(path: Path, name: str = "tinydep", value: int = 42) -> Path:
+    """A minimal pure-Python wheel, made by hand (no build backend, no network)."""
+    import base64
+    import hashlib
+    import zipfile
+
+    files = {f"{name}/__init__.py": f"VALUE = {value}\n",
+             f"{name}-1.0.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
+             f"{name}-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+                                           "Tag: py3-none-any\n"}
+    record = [f"{p},sha256={base64.urlsafe_b64encode(hashlib.sha256(t.encode()).digest()).rstrip(b'=').decode()},"
+              f"{len(t.encode())}" for p, t in files.items()]
+    files[f"{name}-1.0.dist-info/RECORD"] = "\n".join([*record, f"{name}-1.0.dist-info/RECORD,,"]) + "\n"
+    target = path / f"{name}-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(target, "w") as archive:
+        for member, text in files.items():
+            archive.writestr(member, text)
+    return target
+
+
+def test_environment_installs_requirements_once_in_the_sandbox(tmp_path: Path):
+    import os
+    import subprocess
+
+    tree = tmp_path / "tree"
+    (tree / "wheels").mkdir(parents=True)
+    _wheel(tree / "wheels")
+    (tree / "requirements-test.txt").write_text("--no-index\n./wheels/tinydep-1.0-py3-none-any.whl\n")
+    environments = EnvironmentCache(tmp_path / "envs")
+    first = environments.ensure(tree, ("requirements-test.txt",))
+    assert first.built
+    imported = subprocess.run([str(first.python), "-c", "import tinydep, pytest; print(tinydep.VALUE)"],
+                              capture_output=True, text=True)
+    assert imported.stdout.strip() == "42", imported.stderr  # the requirement, and ssd-bot's own packages
+    if os.geteuid() == 0:  # installed by the sandbox uid, then handed back: later sandboxed runs cannot alter it
+        assert {p.stat().st_uid for p in first.path.rglob("*") if not p.is_symlink()} == {0}
+    again = environments.ensure(tree, ("requirements-test.txt",))
+    assert (again.built, again.key) == (False, first.key)
+    (tree / "requirements-test.txt").write_text("--no-index\n./wheels/tinydep-1.0-py3-none-any.whl\n# v2\n")
+    assert environment_key(tree, ("requirements-test.txt",)) != first.key  # another hash: another venv

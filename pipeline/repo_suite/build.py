@@ -128,12 +128,13 @@ class Validator:
     def run(self, checkout: Checkout, config: RepoConfig, patches: list[str], files: list[str]) -> TestRun | str:
         """Fresh tree, apply ``patches`` in order, run ``files``; a string says which patch did not apply."""
         checkout.reset()
+        # The environment comes from the base commit's dependency files, before any patch.
+        environment = self.environments.ensure(checkout.work_tree, config.requirements)
+        self.environments_built += environment.built
         for patch in patches:
             applied = checkout.apply(patch, fuzz=False)
             if not applied.applied:
                 return applied.detail or applied.method
-        environment = self.environments.ensure(checkout.work_tree, config.requirements)
-        self.environments_built += environment.built
         run = run_tests(checkout, environment, files, config)
         self.test_seconds += run.duration_s
         return run

@@ -3,9 +3,11 @@
 An environment is a venv made from the interpreter running ssd-bot that sees that interpreter's packages
 (``--system-site-packages``, or when ssd-bot itself runs from a venv, where "system" would mean the base
 Python's packages instead, a ``.pth`` file naming the venv's site-packages), plus ``pip install -r`` of each
-requirements file the repository has (``RepoConfig.requirements``). Installing runs outside the sandbox,
-with the registry the machine can reach, like any ``pip install``; only the tests run sandboxed. A
-repository without requirement lines needs nothing from the network.
+requirements file the repository has (``RepoConfig.requirements``). The install runs in the sandbox as its
+uid with the network on (the registry), since a requirement can be a local package whose build runs code;
+the venv is root's again afterwards. It reads the requirements of the base commit, before any patch: a
+model's patch cannot make the service install anything. A repository without requirement lines needs
+nothing from the network.
 """
 
 from __future__ import annotations
@@ -99,8 +101,7 @@ class EnvironmentCache:
             (site / "_ssd_parent.pth").write_text("\n".join(_parent_site_packages()) + "\n")
             for requirements in dependency_files(work_tree, names):
                 if _has_requirements(requirements):
-                    self._run([str(venv / "bin" / "python"), "-m", "pip", "install", "--no-input",
-                               "--disable-pip-version-check", "-r", str(requirements)], cwd=work_tree)
+                    self._pip_install(venv, staging, requirements, work_tree)
             (venv / "ssd-ready").write_text(key + "\n")
             try:
                 venv.rename(path)
@@ -110,6 +111,27 @@ class EnvironmentCache:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return Environment(path, key, True, round(time.monotonic() - started, 3))
+
+    @staticmethod
+    def _pip_install(venv: Path, staging: Path, requirements: Path, work_tree: Path) -> None:
+        """``pip install -r`` in the sandbox with the network on: a requirements file can name a local
+        package whose build runs its code, so it runs as the sandbox uid, which may write only the venv."""
+        from pipeline.executor.sandbox import child_environment
+        from pipeline.repo_suite.jail import run_jailed
+
+        home, tmp = staging / "home", staging / "tmp"
+        for directory in (home, tmp):
+            directory.mkdir(exist_ok=True)
+        os.chmod(staging, 0o755)
+        env = {**child_environment(str(home)), "TMPDIR": str(tmp), "PIP_NO_INPUT": "1",
+               "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+        argv = [str(venv / "bin" / "python"), "-m", "pip", "install", "-r", str(requirements)]
+        result = run_jailed(argv, work_tree, env, INSTALL_TIMEOUT_S, writable=[venv, home, tmp],
+                            expose=[str(staging)], network=True, give_back=True)
+        if result.timed_out:
+            raise EnvironmentSetupError(f"pip install -r {requirements.name}: no result within {INSTALL_TIMEOUT_S}s")
+        if result.returncode != 0:
+            raise EnvironmentSetupError(f"pip install -r {requirements.name} failed: {result.output.strip()[-800:]}")
 
     @staticmethod
     def _run(argv: list[str], cwd: Path | None = None) -> None:

@@ -59,8 +59,13 @@ def _chown_tree(path: Path, uid: int) -> None:
 
 def run_jailed(argv: list[str], cwd: Path, env: dict[str, str], timeout_s: float, *,
                writable: list[Path], expose: list[str] | None = None, limits: JailLimits | None = None,
+               network: bool = False, give_back: bool = False, stdin: bytes | None = None,
                uid_base: int = 61000) -> JailResult:
-    """Run ``argv`` in ``cwd`` sandboxed; ``writable`` directories become the sandbox uid's (as root)."""
+    """Run ``argv`` in ``cwd`` sandboxed; ``writable`` directories become the sandbox uid's (as root).
+
+    ``network=True`` keeps the network (``pip install`` from the registry) and everything else of the sandbox;
+    ``give_back=True`` makes the writable directories root's again afterwards, so that what the command wrote
+    there (a venv) cannot be changed by later sandboxed commands."""
     limits = limits or JailLimits()
     uid, lock_fd = None, None
     if os.geteuid() == 0:
@@ -76,12 +81,14 @@ def run_jailed(argv: list[str], cwd: Path, env: dict[str, str], timeout_s: float
                    if os.path.isabs(p) and os.path.realpath(p) not in sandbox.SHADOWED_DIRS]
     visible = [*interpreter, *(expose or []), str(cwd), *map(str, writable)]
     config = {"argv": argv, "cwd": str(cwd), "env": env, "uid": uid, "expose": visible,
-              "limits": limits.__dict__}
+              "limits": limits.__dict__, "network": network}
     started = time.monotonic()
-    with tempfile.TemporaryFile() as output:
+    with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as source:
+        source.write(stdin or b"")
+        source.seek(0)
         process = subprocess.Popen(
             [sys.executable, "-s", "-c", BOOT.format(root=PACKAGE_ROOT), json.dumps(config)],
-            stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, cwd="/",
+            stdin=source, stdout=output, stderr=subprocess.STDOUT, cwd="/",
             env=sandbox.child_environment("/"), start_new_session=True, close_fds=True,
         )
         timed_out = False
@@ -94,6 +101,9 @@ def run_jailed(argv: list[str], cwd: Path, env: dict[str, str], timeout_s: float
         finally:
             if uid is not None:
                 sandbox.kill_uid(uid)  # whatever the command left running
+                if give_back:
+                    for path in writable:
+                        _chown_tree(path, os.geteuid())
             if lock_fd is not None:
                 os.close(lock_fd)
         size = output.seek(0, os.SEEK_END)
@@ -115,7 +125,7 @@ def main() -> None:
     config = json.loads(sys.argv[1])
     limits = config["limits"]
     uid = config["uid"]
-    isolation = sandbox.isolate_zygote(True, limits["tmpfs_size"], expose=config["expose"])
+    isolation = sandbox.isolate_zygote(not config.get("network"), limits["tmpfs_size"], expose=config["expose"])
     os.chdir(config["cwd"])
     os.umask(0o022)
     for name, value in ((resource.RLIMIT_CPU, limits["cpu_s"]), (resource.RLIMIT_AS, limits["memory_bytes"]),

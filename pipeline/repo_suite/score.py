@@ -106,6 +106,8 @@ class Scorer:
         try:
             checkout, config = self.checkout(instance)
             checkout.reset()
+            # From the base commit's dependency files: a patch cannot make the service install anything.
+            environment = self.environments.ensure(checkout.work_tree, config.requirements)
             applied = checkout.apply(patch, fuzz=True)
             outcome.applied, outcome.apply_method = applied.applied, applied.method
             if not applied.applied:
@@ -116,7 +118,6 @@ class Scorer:
             if not test_applied.applied:
                 outcome.detail = f"the test patch does not apply: {test_applied.detail}"
                 return outcome
-            environment = self.environments.ensure(checkout.work_tree, config.requirements)
             run = run_tests(checkout, environment, instance.test_files, config)
         except (CheckoutError, EnvironmentSetupError, RepoConfigError, OSError) as exc:
             outcome.detail = str(exc)[:300]

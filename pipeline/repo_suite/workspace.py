@@ -218,18 +218,31 @@ class Checkout:
         if attempt.returncode == 0:
             return ApplyResult(True, "git apply --3way")
         self._restore(snapshot)
-        with tempfile.NamedTemporaryFile(dir=self.index.parent, suffix=".patch") as handle:
-            handle.write(data)
-            handle.flush()
-            common = ["patch", "--batch", "--forward", "-p1", f"--fuzz={PATCH_FUZZ}", "--no-backup-if-mismatch",
-                      "-r", "-", "-i", handle.name]
-            dry = subprocess.run([*common, "--dry-run"], cwd=self.work_tree, capture_output=True)
-            if dry.returncode == 0:
-                real = subprocess.run(common, cwd=self.work_tree, capture_output=True)
-                if real.returncode == 0:
-                    return ApplyResult(True, "patch --fuzz", real.stdout.decode(errors="replace")[-300:])
-                self._restore(snapshot)
+        applied = self._fuzzy_patch(data)
+        if applied is not None:
+            return applied
+        self._restore(snapshot)
         return ApplyResult(False, "failed", first_error[:500])
+
+    def _fuzzy_patch(self, data: bytes) -> ApplyResult | None:
+        """GNU ``patch --fuzz``, run in the sandbox as the sandbox uid: it follows symlinks the repository
+        itself may hold, so it must not write as root. All or nothing: a dry run first."""
+        from pipeline.executor.sandbox import child_environment
+        from pipeline.repo_suite.jail import run_jailed
+
+        scratch = Path(tempfile.mkdtemp(prefix="patch-", dir=self.base))
+        os.chmod(scratch, 0o755)
+        try:
+            options = f"--batch --forward -p1 --fuzz={PATCH_FUZZ} --no-backup-if-mismatch -r - -i \"$TMPDIR/p\""
+            script = f'cat > "$TMPDIR/p" && patch --dry-run {options} >/dev/null && patch {options}'
+            env = {**child_environment(str(scratch)), "TMPDIR": str(scratch)}
+            result = run_jailed(["/bin/sh", "-c", script], self.work_tree, env, 60,
+                                writable=[self.work_tree, scratch], give_back=True, stdin=data)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        if result.returncode != 0:
+            return None
+        return ApplyResult(True, "patch --fuzz", result.output[-300:])
 
     def restore_paths(self, paths: list[str]) -> None:
         """Put ``paths`` back as they are at the commit (removing those the commit does not have)."""
