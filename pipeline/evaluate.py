@@ -53,6 +53,7 @@ class EvalConfig:
     n_threads: int | None = None  # backend threads; None = cores
     cache_dir: str | None = None  # on-disk verdict cache keyed by (task, program, tests); None = off
     repo_cache_dir: str | None = None  # archives, checkouts and environments of repository suites
+    retrieval: str = "oracle"  # repository suites: which files the prompt shows (oracle | bm25)
 
     def __post_init__(self) -> None:
         if self.n < 1:

@@ -324,6 +324,20 @@ def test_eval_generates_edits_turns_them_into_patches_and_scores_them(built: Bui
     assert "<<<<<<< SEARCH" in divide_prompt and "tests/test_ops.py" not in divide_prompt
     assert "calc/text.py (does not exist yet" in next(p for p in server.prompts if "slugify" in p)
 
+    # BM25 retrieval instead: the files come from ranking the repository's Python files against the issue.
+    server = AnsweringServer()
+    try:
+        rc = main(["eval", "--suite", str(built.suite), "--model", "openai:fixer", "--base-url", server.url,
+                   "--retrieval", "bm25", "--limit", "1", "--repo-cache-dir", str(built.cache_root), "--json", "-q"])
+    finally:
+        server.server.shutdown()
+    assert rc == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["provenance"]["retrieval"].startswith("bm25") and "--retrieval bm25" in data["provenance"]["command"]
+    assert data["conditions"][0]["verdicts"] == {"resolved": 1}
+    (prompt,) = server.prompts
+    assert "calc/ops.py\n```python\n" in prompt and "does not exist yet" not in prompt
+
 
 @pytest.mark.slow
 def test_eval_with_the_embedded_smollm2_runs_end_to_end(built: Built, tmp_path: Path):

@@ -174,3 +174,16 @@ def test_instances_accept_swe_bench_json_strings():
     assert instance.instance_id == "acme__calc-2" and instance.FAIL_TO_PASS == ["t::a"]
     with pytest.raises(InstanceError):
         Instance.from_dict(dict(row, base_commit="--upload-pack=evil"))
+
+
+def test_bm25_ranks_the_file_the_issue_talks_about_first():
+    from pipeline.repo_suite.retrieval import bm25_rank, tokens
+
+    assert tokens("slugifyText and snake_case") == ["slugifytext", "slugify", "text", "and", "snake_case", "snake",
+                                                     "case"]
+    documents = {"calc/ops.py": "def divide(a, b):\n    return a / b\n\ndef mean(values):\n    return sum(values)\n",
+                 "calc/text.py": "import re\n\ndef slugify(text):\n    return re.sub('-', text)\n",
+                 "README.md.py": "A tiny calculator library."}
+    ranked = bm25_rank("divide(1, 0) raises ZeroDivisionError; divide should raise ValueError", documents)
+    assert ranked[0][0] == "calc/ops.py" and all(name != "calc/text.py" for name, _ in ranked)
+    assert bm25_rank("slugify helper", documents)[0][0] == "calc/text.py"

@@ -131,6 +131,8 @@ def render_report(data: dict[str, Any], plot_url: str | None, title: str) -> str
             help="humaneval, basic, issues (this repository's solved issues), or a file under $SSD_DATA_DIR/suites"),
         Arg("since", help="suite=issues: PRs merged on or after YYYY-MM-DD"),
         Arg("rebuild", type=boolean, default=False, help="suite=issues: build the suite again"),
+        Arg("retrieval", choices=("oracle", "bm25"), default="oracle",
+            help="suite=issues: the gold patch's files (an upper bound) or BM25's top files"),
         Arg("t", type=float_list, default=[0.0], help="temperatures, one row each; 0 = greedy"),
         Arg("n", type=positive_int, default=1, help="samples per problem"),
         Arg("limit", type=positive_int, help="first N problems (suite=issues: the N most recent merged PRs)"),
@@ -171,7 +173,7 @@ def eval_command(ctx: Any, args: dict[str, Any]) -> str:
         adapter=adapter, temperatures=list(args["t"]), n=args["n"], limit=limit, seed=args["seed"],
         top_p=args["top_p"], top_k=args["top_k"], min_p=args["min_p"], max_tokens=args["max_tokens"],
         gold=args["gold"], cache_dir=str(settings.data_dir / "cache" / "verdicts"),
-        repo_cache_dir=str(settings.repo_cache_dir),
+        repo_cache_dir=str(settings.repo_cache_dir), retrieval=args["retrieval"],
     )
     from pipeline.backends import BackendError
     from pipeline.repo_suite.workspace import CheckoutError

@@ -1,9 +1,10 @@
 """``ssd eval`` / ``ssd score`` on an instance file: the same ``EvalResult`` (pass@k = resolved rate, bootstrap
 CIs, paired deltas between temperatures) as every other suite.
 
-Generation prompts the model with the issue text and the content of the files the gold patch touches at the
-base commit: SWE-bench's "oracle" retrieval. It tells the model where to look, so it is an **upper bound** on
-what the same model does with real retrieval. The answer's search/replace blocks become a patch
+Generation prompts the model with the issue text and the content of files at the base commit: by default the
+files the gold patch touches (SWE-bench's "oracle" retrieval, which tells the model where to look, so it is an
+**upper bound** on what the same model does with real retrieval), or with ``retrieval="bm25"`` the top
+files of a BM25 ranking of the repository's Python files against the issue text. The answer's search/replace blocks become a patch
 (``edits``), scored like any prediction (``score``). One checkout per instance serves all of its samples.
 """
 
@@ -33,13 +34,18 @@ from pipeline.repo_suite.edits import EDIT_INSTRUCTIONS, edits_to_patch
 from pipeline.repo_suite.environment import EnvironmentCache
 from pipeline.repo_suite.instances import Instance, load_instances
 from pipeline.repo_suite.patches import touched_files
+from pipeline.repo_suite.retrieval import bm25_files
 from pipeline.repo_suite.score import Outcome, Scorer
 from pipeline.repo_suite.workspace import RepoCache
 from pipeline.suites import Suite
 from pipeline.types import Problem, TestSpec
 
 MAX_FILE_CHARS = 12_000  # per file shown to the model; longer files are cut with a note
-RETRIEVAL = "oracle"
+BM25_FILES = 3
+RETRIEVAL_NOTES = {
+    "oracle": "oracle (the files the gold patch touches: an upper bound on retrieval)",
+    "bm25": f"bm25 (the top {BM25_FILES} Python files for the issue text)",
+}
 
 
 @dataclass(frozen=True)
@@ -168,11 +174,12 @@ def score_predictions(suite: str, predictions: str | Path, cache_dir: str | Path
 # ---------------------------------------------------------------- generation
 
 
-def build_prompt(instance: Instance, read_file: Callable[[str], str | None]) -> list[dict[str, str]]:
-    """Issue text + the files the gold patch touches (oracle retrieval) + the edit format."""
+def build_prompt(instance: Instance, read_file: Callable[[str], str | None],
+                 files: list[str] | None = None) -> list[dict[str, str]]:
+    """Issue text + files (default: those the gold patch touches, oracle retrieval) + the edit format."""
     parts = [f"You are fixing an issue in the repository {instance.repo}.", "## Issue", instance.problem_statement.strip(),
              "## Relevant files"]
-    for path in touched_files(instance.patch):
+    for path in touched_files(instance.patch) if files is None else files:
         text = read_file(path)
         if text is None:
             parts.append(f"{path} (does not exist yet; create it if the fix needs it)")
@@ -201,6 +208,8 @@ def run_repo_eval(cfg: EvalConfig, progress: Progress | None = None, cache_dir: 
 
     started = time.perf_counter()
     report = progress or (lambda fraction, message: None)
+    if cfg.retrieval not in RETRIEVAL_NOTES:
+        raise ValueError(f"retrieval must be one of {', '.join(RETRIEVAL_NOTES)}, got {cfg.retrieval!r}")
     cache_root = cache_dir or cfg.repo_cache_dir
     if not cache_root:
         raise ValueError("a repository suite needs a cache directory (SSD_REPO_CACHE_DIR)")
@@ -231,7 +240,10 @@ def run_repo_eval(cfg: EvalConfig, progress: Progress | None = None, cache_dir: 
             for instance in instances:
                 checkout, _ = scorer.checkout(instance)
                 checkout.reset()
-                prompts[instance.instance_id] = build_prompt(instance, _reader(checkout))
+                files = None
+                if cfg.retrieval == "bm25":
+                    files = bm25_files(checkout.work_tree, instance.problem_statement, BM25_FILES)
+                prompts[instance.instance_id] = build_prompt(instance, _reader(checkout), files)
             for t_index, temperature in enumerate(cfg.temperatures):
                 params = cfg.params(temperature)
                 tokens_before = backend.usage.completion_tokens
@@ -266,7 +278,7 @@ def run_repo_eval(cfg: EvalConfig, progress: Progress | None = None, cache_dir: 
                 conditions.append((condition, records))
         record = provenance.collect(cfg, suite, model_info)
     record["suite"]["kind"] = "repo"
-    record["retrieval"] = f"{RETRIEVAL} (the files the gold patch touches: an upper bound on retrieval)"
+    record["retrieval"] = RETRIEVAL_NOTES["oracle" if cfg.gold else cfg.retrieval]
     overlap = training_overlap(instances, cfg.adapter)
     if overlap:
         record["training_overlap"] = overlap
