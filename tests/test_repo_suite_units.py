@@ -187,3 +187,22 @@ def test_bm25_ranks_the_file_the_issue_talks_about_first():
     ranked = bm25_rank("divide(1, 0) raises ZeroDivisionError; divide should raise ValueError", documents)
     assert ranked[0][0] == "calc/ops.py" and all(name != "calc/text.py" for name, _ in ranked)
     assert bm25_rank("slugify helper", documents)[0][0] == "calc/text.py"
+
+
+def test_instances_whose_pr_an_adapter_was_trained_on_are_flagged(tmp_path: Path):
+    import json
+
+    from pipeline.repo_suite.evaluate import training_overlap
+
+    def make(pr: int) -> Instance:
+        return Instance(instance_id("acme/calc", pr), "acme/calc", "a" * 40, "p", "", "", [], [], pr_number=pr,
+                        pr_numbers=[pr])
+
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    assert training_overlap([make(2)], str(adapter)) == []  # no record of its training data: nothing to say
+    (adapter / "training_data.jsonl").write_text(
+        json.dumps({"repo": "Acme/Calc", "pr_number": 2}) + "\n" + json.dumps({"repo": "other/x", "pr_number": 4})
+        + "\nnot json\n")
+    assert training_overlap([make(2), make(4)], str(adapter)) == ["acme__calc-2"]
+    assert training_overlap([make(2)], None) == []
