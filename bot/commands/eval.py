@@ -69,7 +69,9 @@ def issues_suite(ctx: Any, since: str | None, limit: int | None, rebuild: bool) 
     settings = ctx.settings
     repo = f"{ctx.owner}/{ctx.repo}"
     directory = settings.data_dir / "suites" / ISSUES_SUITE
-    path = directory / f"{ctx.owner}__{ctx.repo}-since-{since or 'all'}-limit-{limit or 'all'}.jsonl"
+    from pipeline.repo_suite.workspace import repo_key
+
+    path = directory / f"{repo_key(repo)}-since-{since or 'all'}-limit-{limit or 'all'}.jsonl"
     report_path = path.with_suffix(".report.json")
     if path.is_file() and report_path.is_file() and not rebuild:
         report = json.loads(report_path.read_text())
