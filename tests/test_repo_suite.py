@@ -314,6 +314,7 @@ def test_eval_generates_edits_turns_them_into_patches_and_scores_them(built: Bui
         assert round(condition["pass_at"]["1"]["estimate"], 3) == 0.333
     assert data["paired"][0]["delta"] == 0.0 and "oracle" in data["provenance"]["retrieval"]
     rows = {(r["task_id"], r["temperature"]): r for r in map(json.loads, out.read_text().splitlines())}
+    assert rows[("acme__calc-4", 0.0)]["detail"] == "no_code: no edit block in the answer"
     partial = rows[("acme__calc-8", 0.7)]
     assert partial["verdict"] == "unresolved" and partial["instance"]["FAIL_TO_PASS"] == "1/2"
     assert partial["program"].startswith("diff --git a/calc/text.py") and partial["instance"]["edit_format"] == \

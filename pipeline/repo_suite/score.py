@@ -45,7 +45,7 @@ class Outcome:
         return self.verdict == "resolved"
 
     def summary(self) -> str:
-        if self.verdict in ("patch_failed", "empty_patch", "error"):
+        if not self.applied or self.verdict in ("error", "timeout"):
             return f"{self.verdict}: {self.detail}"[:300]
         return (f"applied ({self.apply_method}); FAIL_TO_PASS {self.f2p_passed}/{self.f2p_total}; "
                 f"PASS_TO_PASS broke {len(self.p2p_broken)}/{self.p2p_total}")
