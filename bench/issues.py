@@ -93,7 +93,7 @@ def main() -> int:
         started = time.perf_counter()
         outcomes = [scorer.score(first, first.patch) for _ in range(args.n)]
         n_s = time.perf_counter() - started
-        checkouts = len(scorer._open)
+        checkouts = scorer.open_checkouts
     direct_first = next(r["direct_tests_s"] for r in rows if r["instance"] == first.instance_id)
     overheads = [r["overhead_s"] for r in rows]
     summary = {

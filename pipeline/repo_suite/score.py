@@ -72,6 +72,11 @@ class Scorer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def open_checkouts(self) -> int:
+        """Checkouts prepared so far (one per instance, however many predictions it had)."""
+        return len(self._open)
+
     def close(self) -> None:
         for checkout, _ in self._open.values():
             checkout.close()
