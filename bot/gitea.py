@@ -21,7 +21,7 @@ import os
 import random
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -204,6 +204,7 @@ class GiteaClient:
 
     tree_page_size = 1000  # Gitea's [api] DEFAULT_GIT_TREES_PER_PAGE, also its maximum
     hook_page_size = 50  # [api] MAX_RESPONSE_ITEMS
+    pull_page_size = 50  # [api] MAX_RESPONSE_ITEMS
 
     def __init__(self, base_url: str, token: str, timeout: float = 15.0, retries: int = 4,
                  backoff: float = 0.5, max_backoff: float = 30.0) -> None:
@@ -403,6 +404,60 @@ class GiteaClient:
         """``git diff merge_base...head`` of the PR; still served after the merge and branch deletion."""
         response = self._request("GET", f"{self._repo_path(owner, repo)}/pulls/{int(index)}.diff")
         return response.content.decode("utf-8", errors="replace")
+
+    def list_pulls(self, owner: str, repo: str, state: str = "closed", sort: str | None = None) -> Iterator[dict]:
+        """Every PR in ``state`` (open|closed|all), page by page (newest first unless ``sort="oldest"``);
+        a generator, so a caller that has enough stops fetching."""
+        params: dict[str, Any] = {"state": state, "limit": self.pull_page_size}
+        if sort:
+            params["sort"] = sort
+        for page in itertools.count(1):
+            batch = self._json("GET", f"{self._repo_path(owner, repo)}/pulls", params={**params, "page": page})
+            yield from batch
+            if len(batch) < self.pull_page_size:
+                return
+
+    def get_commit(self, owner: str, repo: str, sha: str) -> dict:
+        """``GET /repos/{o}/{r}/git/commits/{sha}``: the commit with its ``parents``."""
+        return self._json("GET", f"{self._repo_path(owner, repo)}/git/commits/{quote(sha, safe='')}",
+                          params={"stat": "false", "verification": "false", "files": "false"})
+
+    def archive(self, owner: str, repo: str, ref: str, fmt: str = "tar.gz", max_bytes: int = 1 << 30) -> bytes:
+        """``GET /repos/{o}/{r}/archive/{ref}.{fmt}``: the tree at ``ref`` (one top-level directory)."""
+        if fmt not in ("tar.gz", "zip"):
+            raise ValueError(f"archive format must be tar.gz or zip, got {fmt!r}")
+        path = f"{self._repo_path(owner, repo)}/archive/{quote(ref, safe='')}.{fmt}"
+        response = self._request("GET", path, stream=True)
+        chunks, size = [], 0
+        for chunk in response.iter_content(1 << 20):
+            size += len(chunk)
+            if size > max_bytes:
+                response.close()
+                raise GiteaError(response.status_code, f"GET {path}: archive over {max_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def clone(self, owner: str, repo: str, dest: Path) -> Path:
+        """A bare mirror of the repository's ``clone_url`` at ``dest``, cloned once and fetched afterwards.
+
+        The token travels as an HTTP header given to git through its environment (GIT_CONFIG_*), so it is in
+        neither the command line (visible to every local user) nor the mirror's config on disk."""
+        import subprocess
+
+        clone_url = self.get_repo(owner, repo)["clone_url"]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(dest.parent), "GIT_CONFIG_NOSYSTEM": "1",
+               "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
+               "GIT_CONFIG_VALUE_0": f"Authorization: {self.session.headers['Authorization']}"}
+        if (dest / "HEAD").is_file():
+            argv = ["git", "--git-dir", str(dest), "fetch", "-q", "--prune", clone_url,
+                    "+refs/heads/*:refs/heads/*", "+refs/pull/*:refs/pull/*"]
+        else:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            argv = ["git", "clone", "-q", "--mirror", clone_url, str(dest)]
+        result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=self.timeout * 40)
+        if result.returncode != 0:
+            raise GiteaError(0, f"git clone/fetch of {owner}/{repo} failed: {result.stderr.strip()[-300:]}")
+        return dest
 
     # ---- repository ----
 
@@ -607,6 +662,18 @@ class DryRunGitea:
 
     def get_repo(self, owner: str, repo: str) -> dict:
         return self._recall("repo", owner, repo)
+
+    def list_pulls(self, owner: str, repo: str, state: str = "closed", sort: str | None = None) -> Iterator[dict]:
+        raise GiteaNotFound(404, f"dry-run: no Gitea configured to list the pull requests of {owner}/{repo}")
+
+    def get_commit(self, owner: str, repo: str, sha: str) -> dict:
+        raise GiteaNotFound(404, f"dry-run: no Gitea configured to read {owner}/{repo}@{sha}")
+
+    def archive(self, owner: str, repo: str, ref: str, fmt: str = "tar.gz", max_bytes: int = 1 << 30) -> bytes:
+        raise GiteaNotFound(404, f"dry-run: no Gitea configured to download {owner}/{repo}@{ref}")
+
+    def clone(self, owner: str, repo: str, dest: Path) -> Path:
+        raise GiteaNotFound(404, f"dry-run: no Gitea configured to clone {owner}/{repo}")
 
     def list_tree(self, owner: str, repo: str, ref: str) -> list[dict]:
         raise GiteaNotFound(404, f"dry-run: no Gitea configured to list {owner}/{repo} at {ref}")

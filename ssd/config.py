@@ -56,6 +56,11 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be 1/0, true/false, yes/no or on/off, got {raw!r}")
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = env.get(name, "").strip() or default
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
@@ -177,6 +182,9 @@ class Settings:
     gate_margin: float = 0.05  # pass@1 the candidate may lose, at the CI's lower end, and still ship
     gpu_worker: bool = False  # a worker serves the gpu queue: `/ssd train` goes there instead of cpu
     train_confirm_tokens: int = 50_000  # `/ssd train` above prompts x max_tokens asks for confirm=yes
+    repo_cache_dir_env: Path | None = None  # repository suites: archives, checkouts, environments
+    repo_fetch: str = "archive"  # how repository suites get code at a commit: archive | clone
+    repo_test_timeout: float = 300.0  # seconds per test run of a repository suite
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -240,12 +248,20 @@ class Settings:
             gate_margin=gate_margin,
             gpu_worker=_bool(env, "SSD_GPU_WORKER", False),
             train_confirm_tokens=_int(env, "SSD_TRAIN_CONFIRM_TOKENS", 50_000, minimum=1),
+            repo_cache_dir_env=Path(env["SSD_REPO_CACHE_DIR"].strip()).resolve()
+            if env.get("SSD_REPO_CACHE_DIR", "").strip() else None,
+            repo_fetch=_choice(env, "SSD_REPO_FETCH", ("archive", "clone"), "archive"),
+            repo_test_timeout=_float(env, "SSD_REPO_TEST_TIMEOUT", 300.0, minimum=1.0),
         )
 
     @property
     def dry_run(self) -> bool:
         """Without a Gitea URL the bot writes what it would post to the outbox."""
         return self.gitea_url is None
+
+    @property
+    def repo_cache_dir(self) -> Path:
+        return self.repo_cache_dir_env or self.data_dir / "repos"
 
     @property
     def outbox_dir(self) -> Path:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import subprocess
 import threading
 import uuid
 from collections.abc import Callable
@@ -92,6 +94,7 @@ class Repo:
     hooks: list[dict] = field(default_factory=list)
     refs: dict[str, str] = field(default_factory=dict)  # branch/tag -> commit sha
     trees: dict[str, dict[str, bytes]] = field(default_factory=dict)  # commit sha -> {path: bytes}
+    git_dir: str | None = None  # a real git repository behind archives, commits and clones (set_git_dir)
 
     @property
     def full_name(self) -> str:
@@ -139,6 +142,7 @@ def _rules() -> Map:
         Rule(f"{repo}/issues/comments/<int:comment_id>/reactions", methods=["GET"], endpoint="list_reactions"),
         Rule(f"{repo}/issues/comments/<int:comment_id>/reactions", methods=["POST"], endpoint="add_reaction"),
         Rule(f"{repo}/issues/comments/<int:comment_id>/assets", methods=["POST"], endpoint="add_attachment"),
+        Rule(f"{repo}/pulls", methods=["GET"], endpoint="list_pulls"),
         Rule(f"{repo}/pulls/<int:index>", methods=["GET"], endpoint="get_pull"),
         Rule(f"{repo}/pulls/<int:index>.<any(diff, patch):kind>", methods=["GET"], endpoint="pull_diff"),
         Rule(f"{repo}/collaborators/<collaborator>/permission", methods=["GET"], endpoint="permission"),
@@ -147,6 +151,9 @@ def _rules() -> Map:
         Rule(f"{repo}/hooks/<int:hook_id>", methods=["PATCH"], endpoint="edit_hook"),
         Rule(f"{repo}/hooks/<int:hook_id>", methods=["DELETE"], endpoint="delete_hook"),
         Rule(f"{repo}/git/trees/<sha>", methods=["GET"], endpoint="git_tree"),
+        Rule(f"{repo}/git/commits/<sha>", methods=["GET"], endpoint="git_commit"),
+        Rule(f"{repo}/archive/<path:archive>", methods=["GET"], endpoint="archive"),
+        Rule("/<owner>/<repo>.git/<path:service>", methods=["GET", "POST"], endpoint="smart_http"),
         Rule(f"{repo}/raw/<path:filepath>", methods=["GET"], endpoint="raw"),
         Rule(f"{repo}/contents/<path:filepath>", methods=["GET"], endpoint="contents"),
         Rule("/attachments/<key>", methods=["GET"], endpoint="download_attachment"),
@@ -235,16 +242,24 @@ class GiteaStandin:
 
     def add_pull(self, full_name: str, title: str, body: str = "", *, diff: str = "", user: str = "alice",
                  merged: bool = False, merged_by: str | None = None, state: str | None = None,
-                 head: str = "feature", base: str = "main") -> dict:
-        """A PR with its diff. ``merged=True`` closes it with a merge commit sha."""
+                 head: str = "feature", base: str = "main", merge_commit_sha: str | None = None,
+                 merge_base: str | None = None, head_sha: str | None = None, merged_at: str | None = None) -> dict:
+        """A PR with its diff. ``merged=True`` closes it with a merge commit sha (made up unless given, as
+        are ``merge_base`` and ``head_sha``: a PR of a repository with a real ``git_dir`` passes the real ones)."""
         issue = self.add_issue(full_name, title, body, user=user, state=state or ("closed" if merged else "open"))
-        merge_sha = hashlib.sha1(f"{full_name}#{issue['number']}".encode()).hexdigest() if merged else None
+        merge_sha = merge_commit_sha or hashlib.sha1(f"{full_name}#{issue['number']}".encode()).hexdigest()
         issue["pull"] = {
-            "id": self._next_id("pull"), "diff": diff, "merged": merged, "merged_at": now() if merged else None,
-            "merged_by": (merged_by or user) if merged else None, "merge_commit_sha": merge_sha,
-            "head": head, "base": base, "head_sha": hashlib.sha1(f"head{issue['id']}".encode()).hexdigest(),
+            "id": self._next_id("pull"), "diff": diff, "merged": merged,
+            "merged_at": (merged_at or now()) if merged else None,
+            "merged_by": (merged_by or user) if merged else None, "merge_commit_sha": merge_sha if merged else None,
+            "head": head, "base": base, "merge_base": merge_base,
+            "head_sha": head_sha or hashlib.sha1(f"head{issue['id']}".encode()).hexdigest(),
         }
         return issue
+
+    def set_git_dir(self, full_name: str, git_dir: str) -> None:
+        """Serve archives, commits and clones of ``full_name`` from a real git repository."""
+        self.repo(full_name).git_dir = git_dir
 
     def add_files(self, full_name: str, files: dict[str, bytes | str], *, ref: str | None = None) -> str:
         """Commit ``files`` (path -> content) as the whole tree of a new commit on ``ref``; returns its sha."""
@@ -466,7 +481,7 @@ class GiteaStandin:
             "base": {"label": pull["base"], "ref": pull["base"],
                      "sha": pull["merge_commit_sha"] or "0" * 40, **branch},
             "head": {"label": pull["head"], "ref": head_ref, "sha": pull["head_sha"], **branch},
-            "merge_base": "0" * 40, "due_date": None, "created_at": issue["created_at"],
+            "merge_base": pull.get("merge_base") or "0" * 40, "due_date": None, "created_at": issue["created_at"],
             "updated_at": issue["updated_at"],
             "closed_at": issue["updated_at"] if issue["state"] == "closed" else None, "pin_order": 0,
         }
@@ -543,6 +558,99 @@ class GiteaStandin:
             raise ApiError(404, "not found")
         # Gitea sniffs the content type of the diff text.
         return Response(issue["pull"]["diff"].encode(), content_type="text/plain; charset=utf-8")
+
+    def _h_list_pulls(self, request: Request, doer: User, owner: str, repo: str) -> tuple:
+        """``repoListPullRequests``: state open (default) | closed | all; newest first unless sort=oldest."""
+        target = self._repo(owner, repo, doer)
+        state = request.args.get("state", "open") or "open"
+        if state not in ("open", "closed", "all"):
+            raise ApiError(422, "[State]: invalid state")
+        pulls = [i for i in target.issues.values() if i["pull"] and (state == "all" or i["state"] == state)]
+        pulls.sort(key=lambda i: (i["created_at"], i["number"]), reverse=request.args.get("sort") != "oldest")
+        page = max(request.args.get("page", 1, type=int) or 1, 1)
+        limit = request.args.get("limit", DEFAULT_PAGE_LIMIT, type=int) or DEFAULT_PAGE_LIMIT
+        limit = min(max(limit, 1), MAX_PAGE_LIMIT)
+        chunk = pulls[(page - 1) * limit: page * limit]
+        return 200, [self.pull_json(target, issue, doer) for issue in chunk], len(pulls)
+
+    @staticmethod
+    def _git(target: Repo, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", "--git-dir", target.git_dir or "", *args], input=input, capture_output=True,
+                              env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_CONFIG_NOSYSTEM": "1"})
+
+    def _commit_of(self, target: Repo, ref: str) -> str:
+        if not target.git_dir or not ref or ref.startswith("-"):
+            raise ApiError(404, "not found")
+        found = self._git(target, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}")
+        if found.returncode != 0:
+            raise ApiError(404, "not found")
+        return found.stdout.decode().strip()
+
+    def _h_archive(self, request: Request, doer: User, owner: str, repo: str, archive: str) -> Response:
+        """``repoGetArchive``: ``{ref}.tar.gz`` / ``{ref}.zip`` made by ``git archive`` with the repository name
+        as the top-level directory, like Gitea's."""
+        target = self._repo(owner, repo, doer)
+        formats = {".tar.gz": ("tar.gz", "application/gzip"), ".zip": ("zip", "application/zip")}
+        suffix = next((s for s in formats if archive.endswith(s)), None)
+        if suffix is None:
+            raise ApiError(404, "Unknown archive format")
+        ref = archive[: -len(suffix)]
+        fmt, content_type = formats[suffix]
+        sha = self._commit_of(target, ref)
+        made = self._git(target, "archive", f"--format={fmt}", f"--prefix={target.name}/", sha)
+        if made.returncode != 0:
+            raise ApiError(500, made.stderr.decode(errors="replace"))
+        return Response(made.stdout, content_type=content_type,
+                        headers={"Content-Disposition": f'attachment; filename="{target.name}-{ref}.{fmt}"'})
+
+    def _h_git_commit(self, request: Request, doer: User, owner: str, repo: str, sha: str) -> dict:
+        """``repoGetSingleCommit`` (the fields the bot reads: sha, parents, commit.message/tree)."""
+        target = self._repo(owner, repo, doer)
+        full = self._commit_of(target, sha)
+        shown = self._git(target, "show", "-s", "--format=%T%n%P%n%an%n%ae%n%aI%n%cI%n%B", full).stdout.decode()
+        tree, parents, name, email, authored, committed, message = shown.split("\n", 6)
+        api = f"{self.api_url}/repos/{target.full_name}/git/commits"
+        person = {"name": name, "email": email, "date": authored}
+        return {
+            "url": f"{api}/{full}", "sha": full, "created": committed,
+            "html_url": f"{self.url}/{target.full_name}/commit/{full}",
+            "commit": {"url": f"{api}/{full}", "author": person, "committer": dict(person, date=committed),
+                       "message": message, "tree": {"url": f"{self.api_url}/repos/{target.full_name}/git/trees/{tree}",
+                                                    "sha": tree, "created": committed}, "verification": None},
+            "author": None, "committer": None,
+            "parents": [{"url": f"{api}/{p}", "sha": p, "created": committed} for p in parents.split()],
+            "files": None, "stats": None,
+        }
+
+    def _h_smart_http(self, request: Request, doer: User, owner: str, repo: str, service: str) -> Response:
+        """Read-only git smart HTTP (``git clone {clone_url}``), served by ``git http-backend`` as a CGI."""
+        target = self._repo(owner, repo, doer)
+        if not target.git_dir:
+            raise ApiError(404, "not found")
+        wanted = request.args.get("service", "")
+        if service not in ("info/refs", "git-upload-pack") or (service == "info/refs" and wanted != "git-upload-pack"):
+            raise ApiError(403, "this stand-in only serves fetches")
+        git_dir = os.path.abspath(target.git_dir)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_PROJECT_ROOT": os.path.dirname(git_dir),
+               "PATH_INFO": f"/{os.path.basename(git_dir)}/{service}", "REQUEST_METHOD": request.method,
+               "QUERY_STRING": request.query_string.decode(), "CONTENT_TYPE": request.content_type or "",
+               "GIT_HTTP_EXPORT_ALL": "1", "REMOTE_USER": doer.login, "GIT_CONFIG_NOSYSTEM": "1"}
+        if request.headers.get("Content-Encoding"):
+            env["HTTP_CONTENT_ENCODING"] = request.headers["Content-Encoding"]
+        if request.headers.get("Git-Protocol"):
+            env["GIT_PROTOCOL"] = request.headers["Git-Protocol"]
+        answer = subprocess.run(["git", "http-backend"], input=request.get_data(), env=env, capture_output=True)
+        head, _, body = answer.stdout.partition(b"\r\n\r\n")
+        if not _:
+            head, _, body = answer.stdout.partition(b"\n\n")
+        response = Response(body)
+        for line in head.decode("latin-1").splitlines():
+            key, _, value = line.partition(":")
+            if key.lower() == "status":
+                response.status_code = int(value.split()[0])
+            elif key:
+                response.headers[key.strip()] = value.strip()
+        return response
 
     def _h_list_comments(self, request: Request, doer: User, owner: str, repo: str, index: int) -> list:
         target = self._repo(owner, repo, doer)

@@ -56,7 +56,7 @@ def check_audit_args(settings: Any, args: dict[str, Any]) -> None:
         Arg("ref", help="branch, tag or commit to audit (default: the default branch)"),
         Arg("measure", type=boolean, default=False, help="evaluate pass@1 at each candidate temperature"),
         Arg("model", help="for measure=yes: alias (smollm2) or a file/dir under $SSD_DATA_DIR/models"),
-        Arg("suite", default="basic", help="for measure=yes: held-out suite"),
+        Arg("suite", default="basic", help="for measure=yes: held-out suite (issues: this repository's solved issues)"),
         Arg("t", type=str_list, help="temperatures, e.g. current,0.3,0.7 (default: current + found + 0.3,0.7,1.0)"),
         Arg("n", type=positive_int, default=2, help="samples per problem and temperature", cap="max_n"),
         Arg("limit", type=positive_int, default=10, help="first N problems", cap="max_limit"),
@@ -114,16 +114,21 @@ def audit_command(ctx: Any, args: dict[str, Any]) -> str:
 
 
 def _measure(ctx: Any, args: dict[str, Any], result: Any, grid: list[str] | None) -> str:
-    from bot.commands.eval import resolve_model, resolve_suite
+    from bot.commands.eval import ISSUES_SUITE, issues_suite, resolve_model, resolve_suite
     from pipeline.audit.measure import measure, measured_markdown, plot_png
     from pipeline.backends import BackendError
     from pipeline.evaluate import EvalConfig
     from pipeline.suites import SuiteError
 
     model, base_url = resolve_model(ctx.settings, args.get("model"))
+    suite, limit = None, args["limit"]
+    if args["suite"] == ISSUES_SUITE:  # this repository's solved issues; limit = the N most recent merged PRs
+        suite, _ = issues_suite(ctx, None, args["limit"], False)
+        limit = None
     try:
-        base = EvalConfig(model=model, suite=resolve_suite(ctx.settings, args["suite"]), n=args["n"],
-                          limit=args["limit"], seed=args["seed"], max_tokens=args["max_tokens"], base_url=base_url)
+        base = EvalConfig(model=model, suite=suite or resolve_suite(ctx.settings, args["suite"]), n=args["n"],
+                          limit=limit, seed=args["seed"], max_tokens=args["max_tokens"], base_url=base_url,
+                          repo_cache_dir=str(ctx.settings.repo_cache_dir))
         result.measured = measure(result, base, grid, progress=lambda f, m: ctx.progress(0.1 + 0.9 * f, m))
     except (BackendError, SuiteError, ValueError) as exc:
         raise CommandError(str(exc)) from exc

@@ -11,6 +11,8 @@ enqueued (``check_eval_args``), so a bad line is answered at once with a usage e
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,8 +79,53 @@ def resolve_adapter(settings: Settings, adapter: str | None) -> str | None:
 def check_eval_args(settings: Settings, args: dict[str, Any]) -> None:
     """What the handler will need, checked before enqueueing: the model, suite and adapter resolve."""
     resolve_model(settings, args.get("model"))
-    resolve_suite(settings, args["suite"])
+    if args["suite"] != ISSUES_SUITE:  # built from the repository when the job runs
+        resolve_suite(settings, args["suite"])
     resolve_adapter(settings, args.get("adapter"))
+
+
+ISSUES_SUITE = "issues"
+
+
+def issues_suite(ctx: Any, since: str | None, limit: int | None, rebuild: bool) -> tuple[str, str]:
+    """(instance file, Markdown note) for ``suite=issues``: the comment's repository's solved issues, built
+    once per (since, limit) under ``$SSD_DATA_DIR/suites/issues/`` and reused until ``rebuild=yes``."""
+    from bot.repo_source import build_repo_suite
+    from pipeline.issues_cli import format_build_report
+    from pipeline.repo_suite.instances import write_instances
+
+    if since and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", since):
+        raise CommandError(f"`since={since}` must be a date, YYYY-MM-DD")
+    settings = ctx.settings
+    repo = f"{ctx.owner}/{ctx.repo}"
+    directory = settings.data_dir / "suites" / ISSUES_SUITE
+    from pipeline.repo_suite.workspace import repo_key
+
+    path = directory / f"{repo_key(repo)}-since-{since or 'all'}-limit-{limit or 'all'}.jsonl"
+    report_path = path.with_suffix(".report.json")
+    if path.is_file() and report_path.is_file() and not rebuild:
+        report = json.loads(report_path.read_text())
+        note = f"Reused the suite built before: {_counts_line(report['counts'])} (`rebuild=yes` builds it again)."
+        return str(path), note
+
+    def progress(fraction: float, message: str) -> None:
+        ctx.progress(0.5 * fraction, f"building the issues suite: {message}")
+
+    built = build_repo_suite(ctx.gitea, repo, settings, since=since, limit=limit, progress=progress)
+    if not built.instances:
+        raise CommandError(f"no solved issue of {repo} passed validation ({_counts_line(built.counts())}); "
+                           "an instance needs a merged PR whose tests fail before it and pass after it")
+    directory.mkdir(parents=True, exist_ok=True)
+    write_instances(path, built.instances)
+    report_path.write_text(json.dumps(built.to_dict(), indent=2) + "\n")
+    note = f"Built the suite: {_counts_line(built.counts())}.\n\n" + details(
+        "Build report", "```\n" + format_build_report(built) + "\n```")
+    return str(path), note
+
+
+def _counts_line(counts: dict[str, int]) -> str:
+    dropped = ", ".join(f"{reason} {n}" for reason, n in counts.items() if reason != "kept")
+    return f"{counts.get('kept', 0)} kept" + (f", dropped: {dropped}" if dropped else "")
 
 
 def render_report(data: dict[str, Any], plot_url: str | None, title: str) -> str:
@@ -97,6 +144,12 @@ def render_report(data: dict[str, Any], plot_url: str | None, title: str) -> str
     verdict_rows = [(c["label"], ", ".join(f"{v}: {n}" for v, n in sorted(c["verdicts"].items())))
                     for c in data["conditions"]]
     parts.append(details("Verdicts", md_table(["condition", "verdicts"], verdict_rows)))
+    overlap = data["provenance"].get("training_overlap")
+    if overlap:
+        parts.insert(2, f"⚠️ The adapter was trained on the PRs of {len(overlap)} of these instances "
+                        f"({', '.join(f'`{i}`' for i in overlap[:10])}): their results are not held out.")
+    if data["provenance"].get("retrieval"):
+        parts.insert(2, f"Repository suite: resolved rate (pass@k = resolved); retrieval: {data['provenance']['retrieval']}.")
     parts.append(footer(data["provenance"]))
     return "\n\n".join(parts)
 
@@ -106,10 +159,16 @@ def render_report(data: dict[str, Any], plot_url: str | None, title: str) -> str
     "Measure pass@k of a model on a suite (table, plot, reproducibility footer)",
     args=[
         Arg("model", help="alias (smollm2), a file/dir under $SSD_DATA_DIR/models, or openai:NAME"),
-        Arg("suite", default="humaneval", help="humaneval, basic, or a file under $SSD_DATA_DIR/suites"),
+        Arg("suite", default="humaneval",
+            help="humaneval, basic, issues (this repository's solved issues), or a file under $SSD_DATA_DIR/suites"),
+        Arg("since", help="suite=issues: PRs merged on or after YYYY-MM-DD"),
+        Arg("rebuild", type=boolean, default=False, help="suite=issues: build the suite again"),
+        Arg("retrieval", choices=("oracle", "bm25"), default="oracle",
+            help="suite=issues: the gold patch's files (an upper bound) or BM25's top files"),
         Arg("t", type=temperatures, default=[0.0], help="temperatures in [0, 2], one row each; 0 = greedy"),
         Arg("n", type=positive_int, default=1, help="samples per problem", cap="max_n"),
-        Arg("limit", type=positive_int, help="first N problems", cap="max_limit"),
+        Arg("limit", type=positive_int, help="first N problems (suite=issues: the N most recent merged PRs)",
+            cap="max_limit"),
         Arg("seed", type=seed, default=0, help="sample i uses seed+i"),
         Arg("top_p", type=probability, default=1.0),
         Arg("top_k", type=top_k, default=0, help="0 = off"),
@@ -133,22 +192,35 @@ def eval_command(ctx: Any, args: dict[str, Any]) -> str:
     adapter = resolve_adapter(settings, args.get("adapter"))
     if any(t < 0 for t in args["t"]):
         raise CommandError("temperatures must be >= 0")
+    note = ""
+    progress = ctx.progress
+    if args["suite"] == ISSUES_SUITE:
+        suite, note = issues_suite(ctx, args.get("since"), args.get("limit"), args["rebuild"])
+        limit = None  # it chose which PRs to build
+
+        def progress(fraction: float, message: str) -> None:
+            ctx.progress(0.5 + 0.5 * fraction, message)
+    else:
+        suite, limit = resolve_suite(settings, args["suite"]), args.get("limit")
     cfg = EvalConfig(
-        suite=resolve_suite(settings, args["suite"]), model=model, backend=args.get("backend"), base_url=base_url,
-        adapter=adapter, temperatures=list(args["t"]), n=args["n"], limit=args.get("limit"), seed=args["seed"],
+        suite=suite, model=model, backend=args.get("backend"), base_url=base_url,
+        adapter=adapter, temperatures=list(args["t"]), n=args["n"], limit=limit, seed=args["seed"],
         top_p=args["top_p"], top_k=args["top_k"], min_p=args["min_p"], max_tokens=args["max_tokens"],
         gold=args["gold"], cache_dir=str(settings.data_dir / "cache" / "verdicts"),
+        repo_cache_dir=str(settings.repo_cache_dir), retrieval=args["retrieval"],
     )
     from pipeline.backends import BackendError
+    from pipeline.repo_suite.workspace import CheckoutError
     from pipeline.suites import SuiteError
 
     try:
-        result = run_eval(cfg, progress=ctx.progress)
-    except (BackendError, SuiteError) as exc:  # a model or suite that cannot be loaded: say so, no traceback
+        result = run_eval(cfg, progress=progress)
+    except (BackendError, SuiteError, CheckoutError) as exc:  # a model or suite that cannot be loaded: say so, no traceback
         raise CommandError(str(exc)) from exc
     data = result.to_dict()
     plot_url = None
     if not cfg.gold:
         png = pass_vs_temperature_png(data)
         plot_url = ctx.attach(f"eval-{data['suite']}-pass-vs-temperature.png", png, "image/png")
-    return render_report(data, plot_url, title=f"/ssd eval: {'gold solutions' if cfg.gold else data['model']}")
+    report = render_report(data, plot_url, title=f"/ssd eval: {'gold solutions' if cfg.gold else data['model']}")
+    return report + ("\n\n" + note if note else "")
