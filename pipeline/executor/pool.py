@@ -130,11 +130,17 @@ class _Judge:
         self.request_id = ""
 
     def on_test(self, event: dict[str, Any]) -> bool:
+        """One test's result; True when the next test may run. Each index must come exactly once, in order:
+        anything else is a protocol violation that fails this sample (and only this sample)."""
         if self.verdict is not None:
             return False
-        index = event["i"]
-        self.tests_run = max(self.tests_run, index + 1)
-        status = event["status"]
+        index = event.get("i")
+        if type(index) is not int or index != self.tests_run or index >= self.total:
+            self.verdict = "runtime_error"
+            self.detail = f"protocol violation: a result for test {index!r} (expected test {self.tests_run})"
+            return False
+        self.tests_run = index + 1
+        status = event.get("status")
         where = f"test {index + 1}/{self.total}: "
         if status != "ok":
             detail = event.get("detail") or status
@@ -181,7 +187,7 @@ class _Judge:
             elif status == "output_limit":
                 verdict = "wrong" if self.spec.kind == "stdio" else "runtime_error"
                 detail = f"output limit exceeded ({done.get('output_bytes', 0)} bytes)"
-            elif done.get("child_done") and self.passed == self.total:
+            elif done.get("child_done") and self.passed == self.tests_run == self.total:
                 verdict = "pass"
             elif status == "protocol":
                 verdict, detail = "runtime_error", done.get("detail") or "garbled control pipe"
@@ -361,6 +367,16 @@ class Executor:
         judge.request_id = request["id"]
         return json.dumps(request).encode(), judge, watchdog  # ASCII: json escapes the rest
 
+    @staticmethod
+    def _judge_safely(on_test: Callable[[dict[str, Any]], bool], event: dict[str, Any]) -> bool:
+        try:
+            return on_test(event)
+        except Exception as exc:  # noqa: BLE001 - a malformed result fails its sample, never the run
+            judge = on_test.__self__  # type: ignore[attr-defined]
+            judge.verdict = judge.verdict or "runtime_error"
+            judge.detail = judge.detail or f"unjudgeable result ({type(exc).__name__})"
+            return False
+
     def _drive(self, slot: int, items: Sequence[tuple[str | None, TestSpec]], jobs: queue.Queue,
                completions: queue.Queue) -> None:
         """Feed one zygote until the jobs run out. Up to PIPELINE_DEPTH requests are in flight, so the zygote
@@ -406,14 +422,19 @@ class Executor:
             if entry is None:
                 continue
             key, judge, _ = entry
-            if event["ev"] == "test":
-                if not judge.on_test(event) and not judge.stop_sent:
+            if event.get("ev") == "test":
+                if not self._judge_safely(judge.on_test, event) and not judge.stop_sent:
                     judge.stop_sent = True
                     zygote.send({"op": "stop", "id": event["id"]})
-            elif event["ev"] == "done":
+            elif event.get("ev") == "done":
                 for test_event in event.get("tests", ()):
-                    judge.on_test(test_event)
-                completions.put((key, judge.finish(event, bool(zygote.isolation.get("network")))))
+                    self._judge_safely(judge.on_test, test_event)
+                try:
+                    outcome = judge.finish(event, bool(zygote.isolation.get("network")))
+                except Exception as exc:  # noqa: BLE001 - whatever a sample caused, it is that sample's verdict
+                    outcome = ExecResult("runtime_error", tests_run=judge.tests_run, tests_total=judge.total,
+                                         detail=f"unjudgeable result ({type(exc).__name__})")
+                completions.put((key, outcome))
                 del inflight[event["id"]]
                 if inflight:  # the next request is the one running now
                     deadline = time.monotonic() + next(iter(inflight.values()))[2]
