@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -107,6 +107,11 @@ class ConditionResult:
     exec_s: float = 0.0
     completion_tokens: int = 0
     wall_s: float = 0.0
+    note: str = ""  # e.g. why only pass@1 is reported
+
+
+GREEDY_NOTE = ("T=0 is greedy decoding: n copies of one greedy sample do not measure pass@k, so only pass@1 is "
+               "reported")
 
 
 @dataclass
@@ -152,15 +157,22 @@ def _per_problem(records: Iterable[SampleRecord]) -> dict[str, list[bool]]:
     return outcomes
 
 
-def summarize(label: str, temperature: float | None, records: list[SampleRecord], seed: int = 0) -> ConditionResult:
-    """pass@k (k <= the smallest n of any problem) overall and per difficulty, with bootstrap 95% CIs."""
+def summarize(label: str, temperature: float | None, records: list[SampleRecord], seed: int = 0,
+              note: str = "") -> ConditionResult:
+    """pass@k (k <= the smallest n of any problem) overall and per difficulty, with bootstrap 95% CIs.
+
+    At temperature 0 only pass@1: repeats of greedy decoding are copies (or near-copies) of one sample, and
+    a pass@k over them would only restate pass@1 with a CI that is pass@1's."""
     from pipeline import metrics
 
     outcomes = _per_problem(records)
     n = min((len(v) for v in outcomes.values()), default=0)
     difficulty_of = {r.task_id: r.difficulty for r in records}
     rows = [(task, difficulty_of[task], len(flags), sum(flags)) for task, flags in outcomes.items()]
-    stats = metrics.summarize(rows, ks=ks_for(n) if n else (), resamples=BOOTSTRAP_RESAMPLES, seed=seed)
+    ks = ks_for(n) if n else []
+    if temperature == 0 and n > 1:
+        ks, note = [1], note or f"{GREEDY_NOTE} (the {n} samples per problem are averaged)"
+    stats = metrics.summarize(rows, ks=ks, resamples=BOOTSTRAP_RESAMPLES, seed=seed)
     return ConditionResult(
         label=label,
         temperature=temperature,
@@ -173,6 +185,7 @@ def summarize(label: str, temperature: float | None, records: list[SampleRecord]
         verdicts=dict(Counter(r.verdict for r in records)),
         gen_s=round(sum(r.gen_s for r in records), 3),
         exec_s=round(sum(r.exec_s for r in records), 3),
+        note=note,
     )
 
 
@@ -303,7 +316,8 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None) -> EvalResult:
                     report((index + fraction) / len(cfg.temperatures), message)
 
                 records = _sample_and_run(backend, executor, suite.problems, cfg, temperature, sink, report_t)
-                condition = summarize(f"T={temperature:g}", temperature, records, cfg.seed)
+                note = f"{GREEDY_NOTE}; n was forced from {cfg.n} to 1" if temperature == 0 and cfg.n > 1 else ""
+                condition = summarize(f"T={temperature:g}", temperature, records, cfg.seed, note)
                 condition.completion_tokens = backend.usage.completion_tokens - tokens_before
                 condition.wall_s = round(time.perf_counter() - t0, 3)
                 conditions.append((condition, records))
@@ -342,7 +356,9 @@ def _sample_and_run(backend: Any, executor: Any, problems: list[Problem], cfg: E
     from pipeline.prompts import build_messages, extract_program
 
     params = cfg.params(temperature)
-    total = len(problems) * cfg.n
+    if temperature == 0:
+        params = replace(params, n=1)  # greedy: one sample per problem (see summarize)
+    total = len(problems) * params.n
     done: list[SampleRecord] = []
     generated = 0
     label = f"T={temperature:g}"
@@ -358,7 +374,7 @@ def _sample_and_run(backend: Any, executor: Any, problems: list[Problem], cfg: E
         for part in _chunks(problems, max(1, cfg.batch_size)):
             t0 = time.perf_counter()
             texts = backend.generate([build_messages(p) for p in part], params)
-            share = (time.perf_counter() - t0) / (len(part) * cfg.n)
+            share = (time.perf_counter() - t0) / (len(part) * params.n)
             pending = []
             for problem, outputs in zip(part, texts, strict=True):
                 for i, text in enumerate(outputs):
@@ -486,7 +502,8 @@ def report_rows(data: dict[str, Any]) -> tuple[list[str], list[list[str]], list[
         for difficulty, bucket in c["by_difficulty"].items():
             rows.append(["", difficulty, str(bucket["problems"]), str(bucket["samples"]), str(bucket["passed"]),
                          *[format_stat(bucket["pass_at"].get(str(k))) for k in ks], ""])
-    paired = [
+    notes = [f"{c['label']}: {c['note']}" for c in data["conditions"] if c.get("note")]
+    paired = notes + [
         f"paired: {p['label']} − {p['against']}: pass@1 {p['delta'] * 100:+.1f} points "
         f"[{p['ci_low'] * 100:+.1f}, {p['ci_high'] * 100:+.1f}] (95% CI, {p['problems']} problems)"
         for p in data.get("paired", [])

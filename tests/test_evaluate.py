@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shlex
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,21 @@ def test_paired_difference_on_shared_problems() -> None:
     assert paired["label"] == "T=0.7" and paired["against"] == "T=0.2" and paired["problems"] == 3  # D unpaired
     assert paired["delta"] == pytest.approx((1 + 0.5 + 0) / 3)
     assert paired["ci_low"] <= paired["delta"] <= paired["ci_high"]
+
+
+def test_greedy_rows_report_pass_at_1_only() -> None:
+    # Scored files may hold n copies of a T=0 sample: pass@2 over them would be pass@1 again, with pass@1's CI.
+    records = [SampleRecord(f"t{p}", i, 0.0, None, None, None, "x", "pass" if p < 2 else "wrong", p < 2)
+               for p in range(4) for i in range(3)]
+    greedy = summarize("T=0", 0.0, records)
+    assert set(greedy.pass_at) == {"1"} and greedy.pass_at["1"]["estimate"] == 0.5 and greedy.n == 3
+    assert "only pass@1" in greedy.note
+    hot = summarize("T=0.8", 0.8, [replace(r, temperature=0.8) for r in records])
+    assert set(hot.pass_at) == {"1", "2", "3"} and not hot.note
+    headers, _, lines = report_rows({"conditions": [asdict(greedy), asdict(hot)], "paired": []})
+    assert "pass@2" in headers and lines[0].startswith("T=0: T=0 is greedy")
+    row = report_rows({"conditions": [asdict(greedy)], "paired": []})
+    assert "pass@2" not in row[0]
 
 
 def test_report_rows_carry_n_and_ci() -> None:
@@ -156,19 +172,21 @@ def test_run_eval_with_smollm2_two_temperatures(tmp_path: Path) -> None:
                      seed=5, samples_out=str(out), batch_size=2)
     result = run_eval(cfg, progress=lambda f, m: progress.append((f, m)))
     assert [c.label for c in result.conditions] == ["T=0", "T=0.8"]
-    for condition in result.conditions:
-        assert (condition.problems, condition.samples, condition.n) == (2, 4, 2)
-        assert set(condition.pass_at) == {"1", "2"}
-        assert condition.completion_tokens > 0
+    greedy_row, sampled_row = result.conditions
+    # greedy: n is forced to 1 and said so; only pass@1 is reported
+    assert (greedy_row.problems, greedy_row.samples, greedy_row.n) == (2, 2, 1)
+    assert set(greedy_row.pass_at) == {"1"} and "forced from 2 to 1" in greedy_row.note
+    assert (sampled_row.problems, sampled_row.samples, sampled_row.n) == (2, 4, 2)
+    assert set(sampled_row.pass_at) == {"1", "2"} and not sampled_row.note
+    assert all(c.completion_tokens > 0 for c in result.conditions)
     [paired] = result.paired
     assert paired["against"] == "T=0" and paired["problems"] == 2
     lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(lines) == 8
+    assert len(lines) == 6
     first = lines[0]
     assert {"task_id", "sample_index", "temperature", "output", "program", "verdict", "passed", "gen_s",
             "exec_s"} <= set(first)
-    greedy = [line for line in lines if line["temperature"] == 0.0]
-    assert greedy[0]["output"] == greedy[1]["output"]  # greedy n=2: the same text twice
+    assert [line["sample_index"] for line in lines if line["temperature"] == 0.0] == [0, 0]  # one per problem
     sampled = [line for line in lines if line["temperature"] == 0.8]
     assert [line["seed"] for line in sampled[:2]] == [5, 6]
     fractions = [f for f, _ in progress]
