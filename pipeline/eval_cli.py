@@ -9,6 +9,7 @@ import time
 from typing import Any, TextIO
 
 from pipeline.evaluate import EvalConfig, EvalResult, report_rows, run_eval, score_samples
+from ssd.config import unsafe_execution_from_env
 
 
 def _temperatures(text: str) -> list[float]:
@@ -71,6 +72,8 @@ def print_result(result: EvalResult, stream: TextIO | None = None) -> None:
     print(format_text_table(headers, rows), file=stream)
     for line in paired:
         print(line, file=stream)
+    if data["provenance"].get("sandbox"):
+        print(data["provenance"]["sandbox"], file=stream)
 
 
 def _finish(result: EvalResult, args: argparse.Namespace) -> int:
@@ -95,13 +98,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
         temperatures=args.temperature, n=args.n, limit=args.limit, seed=args.seed, top_p=args.top_p,
         top_k=args.top_k, min_p=args.min_p, max_tokens=args.max_tokens, samples_out=args.samples_out,
         workers=args.workers, gold=args.gold, n_threads=args.threads, cache_dir=args.cache_dir,
+        unsafe_execution=unsafe_execution_from_env(),
     )
     return _finish(run_eval(cfg, progress=None if args.quiet else ProgressBar()), args)
 
 
 def cmd_score(args: argparse.Namespace) -> int:
     result = score_samples(args.suite, args.samples, samples_out=args.samples_out, workers=args.workers,
-                           cache_dir=args.cache_dir, progress=None if args.quiet else ProgressBar())
+                           cache_dir=args.cache_dir, progress=None if args.quiet else ProgressBar(),
+                           unsafe_execution=unsafe_execution_from_env())
     return _finish(result, args)
 
 
@@ -111,11 +116,14 @@ def _run_safely(func: Any) -> Any:
     def run(args: argparse.Namespace) -> int:
         from pipeline.backends import BackendError
         from pipeline.evaluate import SamplesError
+        from pipeline.executor import UnsafeExecutionError
         from pipeline.suites import SuiteError
+        from ssd.config import ConfigError
 
         try:
             return func(args)
-        except (BackendError, SuiteError, SamplesError, ValueError, FileNotFoundError) as exc:
+        except (BackendError, SuiteError, SamplesError, UnsafeExecutionError, ConfigError, ValueError,
+                FileNotFoundError) as exc:
             print(f"ssd {args.command}: error: {exc}", file=sys.stderr)
             return 1
 

@@ -52,6 +52,7 @@ class EvalConfig:
     batch_size: int = 8  # prompts per generate() call: the unit of progress and of overlap
     n_threads: int | None = None  # backend threads; None = cores
     cache_dir: str | None = None  # on-disk verdict cache keyed by (task, program, tests); None = off
+    unsafe_execution: bool = False  # run programs even where the sandbox lacks isolation (operator opt-in)
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -263,10 +264,12 @@ def _open_samples(path: str | None) -> Iterator[IO[str] | None]:
         yield handle
 
 
-def _open_executor(workers: int | None, stack: ExitStack, cache_dir: str | None = None) -> Any:
+def _open_executor(workers: int | None, stack: ExitStack, cache_dir: str | None = None,
+                   unsafe_execution: bool = False) -> Any:
     from pipeline.executor import Executor
 
-    executor = Executor(workers=workers, cache_dir=Path(cache_dir) if cache_dir else None)
+    executor = Executor(workers=workers, cache_dir=Path(cache_dir) if cache_dir else None,
+                        allow_unsafe=unsafe_execution)
     stack.callback(executor.close)
     return executor
 
@@ -289,15 +292,17 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None) -> EvalResult:
         handle = stack.enter_context(_open_samples(cfg.samples_out))
         sink = _Sink(handle)
         report(0.0, f"loading {'gold solutions' if cfg.gold else cfg.model} and {suite.id} ({len(suite)} problems)")
+        # Started first: a sandbox too weak for untrusted code refuses before a model is loaded.
+        executor = _open_executor(cfg.workers, stack, cfg.cache_dir, cfg.unsafe_execution)
+        sandbox = executor.isolation_summary()
         backend = None
         if not cfg.gold:
-            # Opened before the executor so that a model that cannot load fails before anything starts.
+            # Opened before any sample runs, so that a model that cannot load fails early.
             from pipeline.backends import open_backend
 
             backend = open_backend(cfg.model, backend=cfg.backend, base_url=cfg.base_url, adapter=cfg.adapter,
                                    n_threads=cfg.n_threads, n_ctx=max(4096, cfg.max_tokens + 2048))
             stack.callback(backend.close)
-        executor = _open_executor(cfg.workers, stack, cfg.cache_dir)
         if backend is None:
             model_info = None
             pending = [(SampleRecord(p.task_id, 0, None, p.difficulty, None, None, p.reference, "", False), p)
@@ -322,6 +327,7 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None) -> EvalResult:
                 condition.wall_s = round(time.perf_counter() - t0, 3)
                 conditions.append((condition, records))
         record = provenance.collect(cfg, suite, model_info)
+        record["sandbox"] = sandbox
     report(1.0, "done")
     return EvalResult(
         suite=suite.id,
@@ -439,7 +445,8 @@ def read_samples(path: str | Path, problems: dict[str, Problem]) -> list[tuple[S
 
 
 def score_samples(suite: str, samples: str | Path, samples_out: str | None = None, workers: int | None = None,
-                  progress: Progress | None = None, seed: int = 0, cache_dir: str | None = None) -> EvalResult:
+                  progress: Progress | None = None, seed: int = 0, cache_dir: str | None = None,
+                  unsafe_execution: bool = False) -> EvalResult:
     """Execute and score a samples file; one condition per temperature found in it (or one, unlabelled)."""
     from pipeline.suites import load_suite
 
@@ -455,7 +462,8 @@ def score_samples(suite: str, samples: str | Path, samples_out: str | None = Non
     conditions = []
     with ExitStack() as stack:
         sink = _Sink(stack.enter_context(_open_samples(samples_out)))
-        executor = _open_executor(workers, stack, cache_dir)
+        executor = _open_executor(workers, stack, cache_dir, unsafe_execution)
+        sandbox = executor.isolation_summary()
         for index, (temperature, items) in enumerate(sorted(groups.items(), key=lambda kv: (kv[0] is not None, kv[0] or 0))):
             label = "samples" if temperature is None else f"T={temperature:g}"
 
@@ -473,7 +481,7 @@ def score_samples(suite: str, samples: str | Path, samples_out: str | None = Non
         conditions=[c for c, _ in conditions],
         paired=paired_against_first(conditions, seed),
         wall_s=round(time.perf_counter() - started, 3),
-        provenance={"suite": {"id": loaded.id, "sha256": loaded.sha256}, "samples": str(samples),
+        provenance={"suite": {"id": loaded.id, "sha256": loaded.sha256}, "samples": str(samples), "sandbox": sandbox,
                     "command": f"ssd score --suite {suite} --samples {samples}"},
         records=sink.records,
     )

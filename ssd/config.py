@@ -102,6 +102,7 @@ class Settings:
     openai_base_url: str | None = None  # OpenAI-compatible server `/ssd eval model=openai:NAME` may use
     nightly_cron: str = "0 3 * * *"
     log_level: str = "INFO"
+    unsafe_execution: bool = False  # run model programs even where the sandbox is incomplete (see README)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -145,6 +146,7 @@ class Settings:
             openai_base_url=_url(env, "SSD_OPENAI_BASE_URL"),
             nightly_cron=env.get("SSD_NIGHTLY_CRON", "").strip() or "0 3 * * *",
             log_level=level,
+            unsafe_execution=unsafe_execution_from_env(env),
         )
 
     @property
@@ -181,6 +183,18 @@ class Settings:
         env = dict(os.environ)
         env.update(overrides)
         return env
+
+
+def unsafe_execution_from_env(env: Mapping[str, str] | None = None) -> bool:
+    """SSD_UNSAFE_EXECUTION=1: the operator accepts a sandbox without some of its isolation (say, no user
+    namespaces for a non-root service). Anything but 1/true/yes (or empty) is an error, not a silent no."""
+    env = os.environ if env is None else env
+    value = env.get("SSD_UNSAFE_EXECUTION", "").strip().lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise ConfigError(f"SSD_UNSAFE_EXECUTION must be 1 or 0, got {value!r}")
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:

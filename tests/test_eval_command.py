@@ -127,7 +127,8 @@ def test_slash_eval_posts_table_plot_and_footer(spine: dict) -> None:
     gitea = spine["gitea"]
     comments = _comment_and_work(spine, "/ssd eval model=smollm2 suite=humaneval t=0,0.8 n=2 limit=1 max_tokens=64")
     report = comments[-1]["body"]
-    assert "| T=0 | all | 1 | 2 |" in report and "| T=0.8 | all | 1 | 2 |" in report
+    assert "| T=0 | all | 1 | 1 |" in report and "| T=0.8 | all | 1 | 2 |" in report  # greedy: n forced to 1
+    assert "n was forced from 2 to 1" in report
     assert "pass@1" in report and "pass@2" in report and "% [" in report  # numbers carry their CI
     assert "T=0.8 − T=0" in report  # the paired comparison
     assert "![pass@1 vs temperature](" in report
@@ -140,6 +141,7 @@ def test_slash_eval_posts_table_plot_and_footer(spine: dict) -> None:
     assert png.ok and png.content.startswith(b"\x89PNG")
     assert "Reproducibility" in report and "ssd eval --suite humaneval --model smollm2" in report
     assert "ssd-provenance" in report and "sha256" in report
+    assert "sandbox: uid" in report or "sandbox: user namespace" in report  # the isolation the samples had
 
 
 def test_report_markdown_has_table_paired_plot_and_footer() -> None:

@@ -136,6 +136,8 @@ def test_score_human_eval_format_and_round_trip(tmp_path: Path) -> None:
     assert cond.problems == 4 and cond.samples == 7 and cond.passed == 3
     assert cond.n == 1  # HumanEval/3 has a single sample, so only pass@1 is defined over all problems
     assert cond.pass_at["1"]["estimate"] == pytest.approx((0.5 * 3 + 0) / 4)
+    # the isolation the samples had is part of every report's provenance (the footer)
+    assert result.provenance["sandbox"].startswith("sandbox: ") and "UNSAFE" not in result.provenance["sandbox"]
     verdicts = [json.loads(line)["verdict"] for line in out.read_text().splitlines()]
     assert verdicts[0] == "pass" and verdicts[1] == "wrong" and verdicts[-1] == "timeout"
     # our own samples-out lines carry whole programs: re-scoring them gives the same verdicts

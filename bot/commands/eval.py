@@ -108,13 +108,15 @@ def eval_command(ctx: Any, args: dict[str, Any]) -> str:
         adapter=adapter, temperatures=list(args["t"]), n=args["n"], limit=args.get("limit"), seed=args["seed"],
         top_p=args["top_p"], top_k=args["top_k"], min_p=args["min_p"], max_tokens=args["max_tokens"],
         gold=args["gold"], cache_dir=str(settings.data_dir / "cache" / "verdicts"),
+        unsafe_execution=settings.unsafe_execution,
     )
     from pipeline.backends import BackendError
+    from pipeline.executor import UnsafeExecutionError
     from pipeline.suites import SuiteError
 
     try:
         result = run_eval(cfg, progress=ctx.progress)
-    except (BackendError, SuiteError) as exc:  # a model or suite that cannot be loaded: say so, no traceback
+    except (BackendError, SuiteError, UnsafeExecutionError) as exc:  # a model or suite that cannot be loaded: say so, no traceback
         raise CommandError(str(exc)) from exc
     data = result.to_dict()
     plot_url = None

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Executor", "ZygoteError", "usable_cores"]
+__all__ = ["Executor", "UnsafeExecutionError", "ZygoteError", "usable_cores"]
 
 
 def __getattr__(name: str) -> Any:

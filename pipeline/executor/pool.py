@@ -26,7 +26,7 @@ from typing import Any
 
 from pipeline.executor import compare, runner
 from pipeline.executor.cache import VerdictCache, verdict_key
-from pipeline.executor.sandbox import child_environment
+from pipeline.executor.sandbox import child_environment, describe_isolation, missing_isolation
 from pipeline.executor.zygote import FRAME
 from pipeline.types import ExecResult, TestSpec
 
@@ -47,6 +47,10 @@ def usable_cores() -> int:
 
 class ZygoteError(RuntimeError):
     pass
+
+
+class UnsafeExecutionError(ZygoteError):
+    """The sandbox obtained on this machine is weaker than untrusted code needs, and no opt-in was given."""
 
 
 class _Zygote:
@@ -219,7 +223,8 @@ class Executor:
     def __init__(self, workers: int | None = None, cache_dir: Path | None = None, *,
                  memory_mb: int = 2048, output_limit_bytes: int = 1 << 20, fsize_mb: int = 16, nofile: int = 64,
                  nproc: int = 32, sample_timeout_s: float = 300.0, network_isolation: bool = True,
-                 drop_privileges: bool = True, uid_base: int = 60000, seccomp: bool = True) -> None:
+                 drop_privileges: bool = True, uid_base: int = 60000, seccomp: bool = True,
+                 allow_unsafe: bool = False) -> None:
         cores = usable_cores()
         if workers is not None and workers < 1:
             raise ValueError("workers must be >= 1")
@@ -230,6 +235,7 @@ class Executor:
         self.zygote_config = {"network_isolation": network_isolation, "drop_privileges": drop_privileges,
                               "uid_base": uid_base, "package_root": PACKAGE_ROOT, "seccomp": seccomp,
                               "site_packages": site.getsitepackages()}
+        self.allow_unsafe = allow_unsafe  # run even where the sandbox lacks something (the operator's opt-in)
         self._zygotes: list[_Zygote | None] = [None] * self.workers
         self._lock = threading.RLock()  # re-entrant: ``isolation`` may be read from a progress callback
         self._closed = False
@@ -258,7 +264,16 @@ class Executor:
     def _zygote(self, slot: int) -> _Zygote:
         zygote = self._zygotes[slot]
         if zygote is None or not zygote.alive():
-            zygote = self._zygotes[slot] = _Zygote(self.zygote_config)
+            zygote = _Zygote(self.zygote_config)
+            missing = missing_isolation(zygote.isolation)
+            if missing and not self.allow_unsafe:
+                zygote.close()
+                raise UnsafeExecutionError(
+                    "refusing to run untrusted programs: the sandbox on this machine lacks " + "; ".join(missing)
+                    + ". Run the workers as root, or allow unprivileged user namespaces (kernel.unprivileged_"
+                    "userns_clone=1, user.max_user_namespaces > 0, no AppArmor restriction), or opt in to the "
+                    "weaker sandbox with SSD_UNSAFE_EXECUTION=1.")
+            self._zygotes[slot] = zygote
         return zygote
 
     @property
@@ -266,6 +281,10 @@ class Executor:
         """What the sandbox obtained on this machine (starts one zygote if none runs yet)."""
         with self._lock:
             return dict(self._zygote(0).isolation)
+
+    def isolation_summary(self) -> str:
+        """The isolation obtained, in one line (for a report's footer)."""
+        return describe_isolation(self.isolation)
 
     def zygote_pids(self) -> list[int]:
         return [z.pid for z in self._zygotes if z is not None and z.alive()]

@@ -249,6 +249,33 @@ def isolate_zygote(isolation: Isolation, tmpfs_size: str = "256m", expose: list[
         pass
 
 
+def confine_writes(workdir_parent: str, workdir: str, tmpfs_size: str) -> None:
+    """User namespace only (samples share the zygote's uid, so ownership protects nothing): the work
+    directory becomes a tmpfs of its own, kept for the zygote's life and emptied after each sample
+    (``empty_dir``); everything around it, its parent and the private tmpfs over /tmp, /run..., becomes
+    read-only, so a sample can write nowhere else and leave nothing for the next one."""
+    mount("tmpfs", workdir_parent, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0711,size=1m,nr_inodes=64")
+    os.mkdir(workdir, 0o700)
+    mount("tmpfs", workdir, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0700,size={tmpfs_size},nr_inodes=65536")
+    attr = (ctypes.c_uint64 * 4)(MOUNT_ATTR_RDONLY, 0, 0, 0)
+    for path in (*SHADOWED_DIRS, workdir_parent):
+        if os.path.isdir(path) and not os.path.islink(path) and os.path.ismount(path):
+            _check(_libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, path.encode(), 0, ctypes.byref(attr),
+                                 ctypes.sizeof(attr)), f"mount_setattr {path}")
+
+
+def empty_dir(path: str) -> None:
+    """Remove everything in ``path`` (not the directory itself), whatever modes a sample set; raises
+    OSError (or RecursionError for absurd depth) when it cannot."""
+    os.chmod(path, 0o700)
+    for entry in os.scandir(path):
+        if entry.is_dir(follow_symlinks=False):
+            empty_dir(entry.path)
+            os.rmdir(entry.path)
+        else:
+            os.unlink(entry.path)
+
+
 class _CapHeader(ctypes.Structure):
     _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 
@@ -333,6 +360,7 @@ def enter_child(workdir: str, limits: ChildLimits, uid: int | None, keep_fds: di
         # Only meaningful for a uid (or user namespace) of our own: RLIMIT_NPROC counts every process of
         # the real uid (in that namespace).
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.nproc, limits.nproc))
+    if uid is not None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)

@@ -99,6 +99,10 @@ class Zygote:
         self.workdir_parent = tempfile.mkdtemp(prefix="ssd-zygote-", dir="/tmp" if self.isolation.mount else None)
         os.chmod(self.workdir_parent, 0o711)
         self.workdir = os.path.join(self.workdir_parent, "sample")
+        # In a user namespace the work directory is a mount of its own, kept and emptied per sample.
+        self.fixed_workdir = isolation.userns and isolation.mount
+        if self.fixed_workdir:
+            sandbox.confine_writes(self.workdir_parent, self.workdir, config.get("tmpfs_size", "256m"))
         os.environ.clear()
         os.environ.update(sandbox.child_environment(self.workdir))
         self.stopping = False
@@ -183,9 +187,12 @@ class Zygote:
             own_user_namespace=self.isolation.userns,
         )
         workdir = self.workdir
-        if os.path.lexists(workdir):  # only if a previous clean-up failed: normally removed after each sample
-            shutil.rmtree(workdir, ignore_errors=True)
-        sandbox.make_workdir(workdir, self.uid)
+        if self.fixed_workdir:
+            sandbox.empty_dir(workdir)  # normally empty already: emptied after each sample
+        else:
+            if os.path.lexists(workdir):  # only if a previous clean-up failed: normally removed after each sample
+                shutil.rmtree(workdir, ignore_errors=True)
+            sandbox.make_workdir(workdir, self.uid)
         request = {**request, "sys_path": self.child_sys_path}
         # The program's frames: stdio/call to us (we accept them only in protocol order), assert to the judge
         # (which runs check and calls the program's functions back over the second pipe).
@@ -368,7 +375,13 @@ class Zygote:
         for fd in (*readers, go_w):
             if fd is not None:
                 os.close(fd)
-        shutil.rmtree(workdir, ignore_errors=True)
+        if self.fixed_workdir:
+            try:
+                sandbox.empty_dir(workdir)
+            except (OSError, RecursionError):
+                self.stopping = True  # a work directory we cannot empty: a fresh zygote takes over
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
         if syntax_detail is not None:
             status = "syntax"
