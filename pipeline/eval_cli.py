@@ -98,7 +98,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         temperatures=args.temperature, n=args.n, limit=args.limit, seed=args.seed, top_p=args.top_p,
         top_k=args.top_k, min_p=args.min_p, max_tokens=args.max_tokens, samples_out=args.samples_out,
         workers=args.workers, gold=args.gold, n_threads=args.threads, cache_dir=args.cache_dir,
-        unsafe_execution=unsafe_execution_from_env(),
+        unsafe_execution=unsafe_execution_from_env(), timeout_s=args.timeout,
     )
     return _finish(run_eval(cfg, progress=None if args.quiet else ProgressBar()), args)
 
@@ -106,7 +106,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     result = score_samples(args.suite, args.samples, samples_out=args.samples_out, workers=args.workers,
                            cache_dir=args.cache_dir, progress=None if args.quiet else ProgressBar(),
-                           unsafe_execution=unsafe_execution_from_env())
+                           unsafe_execution=unsafe_execution_from_env(), timeout_s=args.timeout)
     return _finish(result, args)
 
 
@@ -130,6 +130,16 @@ def _run_safely(func: Any) -> Any:
     return run
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= 600:
+        raise argparse.ArgumentTypeError(f"must be > 0 and <= 600 seconds, got {text}")
+    return value
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--suite", default="humaneval", help="humaneval, basic, a JSONL file or lcb:PATH")
     parser.add_argument("--samples-out", metavar="FILE.jsonl", help="write one JSON line per executed sample")
@@ -138,6 +148,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=_positive, help="executor processes (default: cores)")
     parser.add_argument("--cache-dir", metavar="DIR", help="reuse verdicts of identical programs across runs")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    parser.add_argument("--timeout", type=_seconds, metavar="SECONDS",
+                        help="per-test wall limit for every problem (default: the suite's, usually 6 s)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -82,6 +82,8 @@ def eval_command(cfg: Any) -> str:
                  "--min-p", f"{cfg.min_p:g}", "--max-tokens", str(cfg.max_tokens)]
     if cfg.limit:
         args += ["--limit", str(cfg.limit)]
+    if getattr(cfg, "timeout_s", None):
+        args += ["--timeout", f"{cfg.timeout_s:g}"]
     return shlex.join(args)
 
 

@@ -341,10 +341,11 @@ def test_order_dedupe_workers_and_cache(tmp_path: Path) -> None:
     with Executor(cache_dir=tmp_path) as ex:
         first = ex.run(items, progress=lambda done, total: seen.append((done, total)))
     assert [r.verdict for r in first] == ["pass", "wrong", "no_code", "pass", "wrong"]
-    assert seen[0] == (1, 5) and seen[-1] == (5, 5)
+    assert seen[0] == (0, 5) and seen[-1] == (5, 5) and seen == sorted(seen)
     assert not any(r.cached for r in first)
     with Executor(cache_dir=tmp_path) as ex:
         again = ex.run(items)
+        assert ex.zygote_pids() == []  # everything came from the cache: no zygote was started
         other_task = ex.run([(good, ADD_CALL)], keys=[("suite", "other")])
     assert [r.verdict for r in again] == [r.verdict for r in first]
     assert [r.cached for r in again] == [True, True, False, True, True]

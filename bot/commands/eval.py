@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ssd.config import Settings
 
 BACKENDS = ("llamacpp", "transformers", "openai")
+MIN_TIMEOUT_S, MAX_TIMEOUT_S = 0.5, 30.0  # /ssd eval timeout=: a shared worker is not held longer per test
 
 
 def _inside(base: Path, name: str, what: str) -> str:
@@ -89,6 +90,7 @@ def render_report(data: dict[str, Any], plot_url: str | None, title: str) -> str
         Arg("backend", choices=BACKENDS, help="default: chosen from the model"),
         Arg("adapter", help="a PEFT or LoRA-GGUF adapter under $SSD_DATA_DIR/adapters"),
         Arg("gold", type=boolean, default=False, help="run the reference solutions instead of a model"),
+        Arg("timeout", type=float, help=f"per-test wall limit in seconds ({MIN_TIMEOUT_S:g}-{MAX_TIMEOUT_S:g})"),
     ],
     permission="write",
     queue="cpu",
@@ -103,12 +105,15 @@ def eval_command(ctx: Any, args: dict[str, Any]) -> str:
     adapter = _inside(settings.data_dir / "adapters", args["adapter"], "adapter") if args.get("adapter") else None
     if any(t < 0 for t in args["t"]):
         raise CommandError("temperatures must be >= 0")
+    timeout = args.get("timeout")
+    if timeout is not None and not MIN_TIMEOUT_S <= timeout <= MAX_TIMEOUT_S:
+        raise CommandError(f"timeout must be between {MIN_TIMEOUT_S:g} and {MAX_TIMEOUT_S:g} seconds")
     cfg = EvalConfig(
         suite=resolve_suite(settings, args["suite"]), model=model, backend=args.get("backend"), base_url=base_url,
         adapter=adapter, temperatures=list(args["t"]), n=args["n"], limit=args.get("limit"), seed=args["seed"],
         top_p=args["top_p"], top_k=args["top_k"], min_p=args["min_p"], max_tokens=args["max_tokens"],
         gold=args["gold"], cache_dir=str(settings.data_dir / "cache" / "verdicts"),
-        unsafe_execution=settings.unsafe_execution,
+        unsafe_execution=settings.unsafe_execution, timeout_s=timeout,
     )
     from pipeline.backends import BackendError
     from pipeline.executor import UnsafeExecutionError
