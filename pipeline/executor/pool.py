@@ -264,7 +264,10 @@ class Executor:
     def _zygote(self, slot: int) -> _Zygote:
         zygote = self._zygotes[slot]
         if zygote is None or not zygote.alive():
-            zygote = _Zygote(self.zygote_config)
+            # One core per worker: its judge, zygote and sample ping-pong on one core (cheap wake-ups, warm
+            # caches), and two workers never share a core.
+            cores = sorted(os.sched_getaffinity(0))
+            zygote = _Zygote({**self.zygote_config, "cpu": cores[slot % len(cores)]})
             missing = missing_isolation(zygote.isolation)
             if missing and not self.allow_unsafe:
                 zygote.close()

@@ -282,13 +282,13 @@ def _plain(value: Any, depth: int = 0) -> Any:
     raise TypeError(f"a value of type {kind.__name__} cannot leave the sandbox (plain data only)")
 
 
-def _serve_assert(program: str, timeout: float) -> None:
+def _serve_assert(code: Any, timeout: float) -> None:
     """Program process, assert kind: run the program's module code, list its names for the monitor, then
     answer the monitor's calls until it closes the pipe (or kills us)."""
     namespace: dict[str, Any] = {"__builtins__": builtins}
 
     def setup() -> bytes:
-        exec(compile(program, "<program>", "exec", dont_inherit=True), namespace)
+        exec(code, namespace)
         names: dict[str, Any] = {}
         for name, value in namespace.items():
             if name.startswith("__"):
@@ -495,7 +495,7 @@ def run(request: dict[str, Any]) -> NoReturn:
             _run_call(code, program, request["fn_name"], request["inputs"], timeout)
         elif kind == "assert":
             _reset_stdio(None)
-            _serve_assert(program, timeout)
+            _serve_assert(code, timeout)
         else:
             raise ValueError(f"unknown test kind {kind!r}")
     finally:

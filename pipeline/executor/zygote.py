@@ -442,6 +442,8 @@ def main() -> None:
     config = json.loads(sys.argv[1])
     sys.path.extend(p for p in config.get("site_packages", ()) if p not in sys.path)
     sys.stdout = sys.stderr  # fd 1 carries the protocol; a stray print must not corrupt it
+    if config.get("cpu") is not None:
+        os.sched_setaffinity(0, {config["cpu"]})
     isolation = sandbox.enter_namespaces(bool(config.get("network_isolation", True)))
     judge_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     pid = os.fork()
