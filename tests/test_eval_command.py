@@ -114,6 +114,16 @@ def test_eval_command_is_registered_on_cpu_with_write() -> None:
         "smollm2", "humaneval", [0.2, 0.7], 5, 40)
 
 
+def test_eval_timeout_is_bounded(spine: dict) -> None:
+    from bot.commands import registry
+    from bot.commands.parse import parse_comment
+
+    [parsed] = parse_comment("/ssd eval gold=yes timeout=2.5")
+    assert registry.get("eval").validate(parsed)["timeout"] == 2.5
+    status = _comment_and_work(spine, "/ssd eval gold=yes limit=1 timeout=99")[-1]["body"]
+    assert "timeout must be between 0.5 and 30 seconds" in status and "Traceback" not in status
+
+
 def test_eval_refuses_paths_outside_the_data_dir(spine: dict) -> None:
     comments = _comment_and_work(spine, "/ssd eval model=../../../etc limit=1")
     status = comments[-1]["body"]
