@@ -110,17 +110,27 @@ print(json.dumps(results))
 
 
 def as_nobody(argv: list[str]) -> list[str]:
-    """``argv`` run as uid 65534; in a private mount namespace when the python lives under a 0700 dir."""
+    """``argv`` run as uid 65534. Where the python installation, the venv or this checkout lies under a
+    directory uid 65534 cannot enter (pyenv under /root), in a private mount namespace in which a tmpfs
+    covers that directory and just those paths are bind-mounted back."""
     become = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv]
-    prefix = os.path.realpath(sys.base_prefix)
-    blocker = _blocking_ancestor(prefix)
-    if blocker is None:
+    needed = sorted({os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, ROOT)})
+    blocked = [(path, _blocking_ancestor(path)) for path in needed]
+    blocked = [(path, blocker) for path, blocker in blocked if blocker]
+    if not blocked:
         return become
-    hold = tempfile.mkdtemp(prefix="ssd-python-hold-")
-    script = (f"mount --bind {shlex.quote(prefix)} {shlex.quote(hold)} && "
-              f"mount -t tmpfs -o mode=0755 tmpfs {shlex.quote(blocker)} && "
-              f"mkdir -p {shlex.quote(prefix)} && mount --bind {shlex.quote(hold)} {shlex.quote(prefix)} && "
-              f"exec {shlex.join(become)}")
+    q = shlex.quote
+    steps = []
+    holds = []
+    for path, _ in blocked:
+        hold = tempfile.mkdtemp(prefix="ssd-hold-")
+        holds.append(hold)
+        steps.append(f"mount --bind {q(path)} {q(hold)}")
+    for blocker in sorted({blocker for _, blocker in blocked}):
+        steps.append(f"mount -t tmpfs -o mode=0755 tmpfs {q(blocker)}")
+    for (path, _), hold in zip(blocked, holds, strict=True):
+        steps.append(f"mkdir -p {q(path)} && mount --bind {q(hold)} {q(path)}")
+    script = " && ".join([*steps, f"exec {shlex.join(become)}"])
     return ["unshare", "-m", "--propagation", "private", "sh", "-c", script]
 
 

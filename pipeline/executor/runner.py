@@ -412,8 +412,8 @@ def check_assert(request: dict[str, Any], remote: _Remote) -> tuple[str, str]:
             return END_KINDS[kind], payload.decode("utf-8", "replace")
         namespace: dict[str, Any] = {"__builtins__": builtins}
         for name, described in _checked_plain(marshal.loads(payload)).items():
-            if name in _BUILTIN_NAMES:
-                continue  # a program's ``abs = lambda x: 0`` must not change what check computes
+            if not isinstance(name, str) or name in _BUILTIN_NAMES or name.startswith("__"):
+                continue  # a program's ``abs = lambda x: 0`` (or __builtins__) must not change what check computes
             if described[0] == "function":
                 namespace[name] = remote.function(str(name))
             elif described[0] == "module" and described[1] in sys.modules:
