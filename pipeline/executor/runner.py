@@ -468,10 +468,12 @@ def serve_judge(sock: Any) -> None:
                                                            int(request["output_limit"]) + 64))
         except SampleTimeout:  # the timer fired just as check ended
             status, detail = "timeout", "time limit exceeded"
+        try:  # the answer first: closing the pipes wakes the program process, off the sample's critical path
+            sock.sendall(json.dumps({"id": request["id"], "status": status,
+                                     "detail": detail[:DETAIL_LIMIT]}).encode())
         finally:
             os.close(from_program)
             os.close(to_program)
-        sock.sendall(json.dumps({"id": request["id"], "status": status, "detail": detail[:DETAIL_LIMIT]}).encode())
 
 
 def run(request: dict[str, Any]) -> NoReturn:
