@@ -109,7 +109,7 @@ print(json.dumps(results))
 """
 
 
-def as_nobody(argv: list[str]) -> list[str]:
+def as_nobody(argv: list[str], scratch: Path) -> list[str]:
     """``argv`` run as uid 65534. Where the python installation, the venv or this checkout lies under a
     directory uid 65534 cannot enter (pyenv under /root), in a private mount namespace in which a tmpfs
     covers that directory and just those paths are bind-mounted back."""
@@ -123,7 +123,7 @@ def as_nobody(argv: list[str]) -> list[str]:
     steps = []
     holds = []
     for path, _ in blocked:
-        hold = tempfile.mkdtemp(prefix="ssd-hold-")
+        hold = tempfile.mkdtemp(prefix="hold-", dir=scratch)
         holds.append(hold)
         steps.append(f"mount --bind {q(path)} {q(hold)}")
     for blocker in sorted({blocker for _, blocker in blocked}):
@@ -165,7 +165,7 @@ def test_unprivileged_executor_contains_samples(public_dir: Path) -> None:
     driver = public_dir / "driver.py"
     driver.write_text(DRIVER.format(root=ROOT, secret=SECRET, data=str(data)))
     probes = {name: textwrap.dedent(body) for name, body in PROBES.items()}
-    done = subprocess.run(as_nobody([sys.executable, str(driver), json.dumps(probes)]), capture_output=True,
+    done = subprocess.run(as_nobody([sys.executable, str(driver), json.dumps(probes)], public_dir), capture_output=True,
                           text=True, timeout=120, cwd=str(public_dir),
                           env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(public_dir)})
     assert done.returncode == 0, done.stderr[-3000:]
