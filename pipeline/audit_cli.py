@@ -102,14 +102,16 @@ def _measure(result: AuditResult, args: argparse.Namespace) -> int:
     from pipeline.backends import BackendError
     from pipeline.eval_cli import ProgressBar
     from pipeline.evaluate import EvalConfig
+    from pipeline.executor import UnsafeExecutionError
     from pipeline.suites import SuiteError
+    from ssd.config import unsafe_execution_from_env
 
     try:
         base = EvalConfig(model=args.model, suite=args.suite, n=args.n, limit=args.limit, seed=args.seed,
                           max_tokens=args.max_tokens, backend=args.backend, base_url=args.base_url,
-                          n_threads=args.threads)
+                          n_threads=args.threads, unsafe_execution=unsafe_execution_from_env())
         result.measured = measure(result, base, args.t, progress=None if args.quiet else ProgressBar())
-    except (BackendError, SuiteError, ValueError) as exc:
+    except (BackendError, SuiteError, UnsafeExecutionError, ValueError) as exc:
         print(f"ssd audit: error: {exc}", file=sys.stderr)
         return 1
     command = ["ssd", "audit", "--path", args.path, "--measure", "--model", args.model, "--suite", args.suite,

@@ -9,6 +9,7 @@ import time
 from typing import Any, TextIO
 
 from pipeline.evaluate import EvalConfig, EvalResult, report_rows, run_eval, score_samples
+from ssd.config import unsafe_execution_from_env
 
 
 def _temperatures(text: str) -> list[float]:
@@ -71,6 +72,8 @@ def print_result(result: EvalResult, stream: TextIO | None = None) -> None:
     print(format_text_table(headers, rows), file=stream)
     for line in paired:
         print(line, file=stream)
+    if data["provenance"].get("sandbox"):
+        print(data["provenance"]["sandbox"], file=stream)
 
 
 def _finish(result: EvalResult, args: argparse.Namespace) -> int:
@@ -108,6 +111,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         top_k=args.top_k, min_p=args.min_p, max_tokens=args.max_tokens, samples_out=args.samples_out,
         workers=args.workers, gold=args.gold, n_threads=args.threads, cache_dir=args.cache_dir,
         repo_cache_dir=_repo_cache_dir(args), retrieval=args.retrieval,
+        unsafe_execution=unsafe_execution_from_env(), timeout_s=args.timeout,
     )
     return _finish(run_eval(cfg, progress=None if args.quiet else ProgressBar()), args)
 
@@ -115,7 +119,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     result = score_samples(args.suite, args.samples, samples_out=args.samples_out, workers=args.workers,
                            cache_dir=args.cache_dir, progress=None if args.quiet else ProgressBar(),
-                           repo_cache_dir=_repo_cache_dir(args))
+                           repo_cache_dir=_repo_cache_dir(args),
+                           unsafe_execution=unsafe_execution_from_env(), timeout_s=args.timeout)
     return _finish(result, args)
 
 
@@ -125,16 +130,29 @@ def _run_safely(func: Any) -> Any:
     def run(args: argparse.Namespace) -> int:
         from pipeline.backends import BackendError
         from pipeline.evaluate import SamplesError
+        from pipeline.executor import UnsafeExecutionError
         from pipeline.repo_suite.workspace import CheckoutError
         from pipeline.suites import SuiteError
+        from ssd.config import ConfigError
 
         try:
             return func(args)
-        except (BackendError, SuiteError, SamplesError, CheckoutError, ValueError, FileNotFoundError) as exc:
+        except (BackendError, SuiteError, SamplesError, CheckoutError, UnsafeExecutionError, ConfigError,
+                ValueError, FileNotFoundError) as exc:
             print(f"ssd {args.command}: error: {exc}", file=sys.stderr)
             return 1
 
     return run
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= 600:
+        raise argparse.ArgumentTypeError(f"must be > 0 and <= 600 seconds, got {text}")
+    return value
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -148,6 +166,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo-cache-dir", metavar="DIR",
                         help="repository suites: archives and environments (default $SSD_REPO_CACHE_DIR)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    parser.add_argument("--timeout", type=_seconds, metavar="SECONDS",
+                        help="per-test wall limit for every problem (default: the suite's, usually 6 s)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -5,20 +5,22 @@
 ``EvalResult`` whose ``to_dict()`` is the JSON summary; per-sample records go to ``samples_out``
 (JSONL, one line per sample, written as they finish so a long run can be inspected while it runs).
 
-Generation and execution overlap: while the executor runs chunk j in a thread (its children are
-separate processes), the backend generates chunk j+1.
+Generation and execution overlap, and execution streams: each generated sample goes to the executor at
+once and every free worker takes the next one, so a slow or never-ending program holds only its own worker
+(no batch barrier). ``timeout_s`` overrides every problem's per-test wall limit.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import queue
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -54,6 +56,8 @@ class EvalConfig:
     cache_dir: str | None = None  # on-disk verdict cache keyed by (task, program, tests); None = off
     repo_cache_dir: str | None = None  # archives, checkouts and environments of repository suites
     retrieval: str = "oracle"  # repository suites: which files the prompt shows (oracle | bm25)
+    unsafe_execution: bool = False  # run programs even where the sandbox lacks isolation (operator opt-in)
+    timeout_s: float | None = None  # per-test wall limit for every problem; None = each suite's own
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -64,6 +68,7 @@ class EvalConfig:
             raise ValueError(f"temperatures must be >= 0, got {self.temperatures}")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be >= 1, got {self.limit}")
+        check_timeout(self.timeout_s)
 
     def params(self, temperature: float) -> SamplingParams:
         return SamplingParams(temperature=temperature, top_p=self.top_p, top_k=self.top_k, min_p=self.min_p,
@@ -110,6 +115,11 @@ class ConditionResult:
     exec_s: float = 0.0
     completion_tokens: int = 0
     wall_s: float = 0.0
+    note: str = ""  # e.g. why only pass@1 is reported
+
+
+GREEDY_NOTE = ("T=0 is greedy decoding: n copies of one greedy sample do not measure pass@k, so only pass@1 is "
+               "reported")
 
 
 @dataclass
@@ -155,15 +165,22 @@ def _per_problem(records: Iterable[SampleRecord]) -> dict[str, list[bool]]:
     return outcomes
 
 
-def summarize(label: str, temperature: float | None, records: list[SampleRecord], seed: int = 0) -> ConditionResult:
-    """pass@k (k <= the smallest n of any problem) overall and per difficulty, with bootstrap 95% CIs."""
+def summarize(label: str, temperature: float | None, records: list[SampleRecord], seed: int = 0,
+              note: str = "") -> ConditionResult:
+    """pass@k (k <= the smallest n of any problem) overall and per difficulty, with bootstrap 95% CIs.
+
+    At temperature 0 only pass@1: repeats of greedy decoding are copies (or near-copies) of one sample, and
+    a pass@k over them would only restate pass@1 with a CI that is pass@1's."""
     from pipeline import metrics
 
     outcomes = _per_problem(records)
     n = min((len(v) for v in outcomes.values()), default=0)
     difficulty_of = {r.task_id: r.difficulty for r in records}
     rows = [(task, difficulty_of[task], len(flags), sum(flags)) for task, flags in outcomes.items()]
-    stats = metrics.summarize(rows, ks=ks_for(n) if n else (), resamples=BOOTSTRAP_RESAMPLES, seed=seed)
+    ks = ks_for(n) if n else []
+    if temperature == 0 and n > 1:
+        ks, note = [1], note or f"{GREEDY_NOTE} (the {n} samples per problem are averaged)"
+    stats = metrics.summarize(rows, ks=ks, resamples=BOOTSTRAP_RESAMPLES, seed=seed)
     return ConditionResult(
         label=label,
         temperature=temperature,
@@ -176,6 +193,7 @@ def summarize(label: str, temperature: float | None, records: list[SampleRecord]
         verdicts=dict(Counter(r.verdict for r in records)),
         gen_s=round(sum(r.gen_s for r in records), 3),
         exec_s=round(sum(r.exec_s for r in records), 3),
+        note=note,
     )
 
 
@@ -206,36 +224,131 @@ def paired_against_first(conditions: list[tuple[ConditionResult, list[SampleReco
 # ---------------------------------------------------------------- execution
 
 
+MAX_TIMEOUT_S = 600.0
+
+
+def check_timeout(timeout_s: float | None) -> None:
+    if timeout_s is not None and not 0 < timeout_s <= MAX_TIMEOUT_S:
+        raise ValueError(f"timeout must be > 0 and <= {MAX_TIMEOUT_S:g} seconds, got {timeout_s:g}")
+
+
 class _Sink:
-    """Collects records and appends them to the samples file as they arrive."""
+    """Collects records and appends them to the samples file in the order they were issued, as soon as
+    every earlier one is done (execution itself finishes in any order)."""
 
     def __init__(self, handle: IO[str] | None) -> None:
         self.handle = handle
         self.records: list[SampleRecord] = []
+        self._issued: list[SampleRecord | None] = []  # by issue number; None once written
+        self._done: set[int] = set()
+        self._next = 0
+
+    def issue(self, record: SampleRecord) -> int:
+        self._issued.append(record)
+        return len(self._issued) - 1
 
     def add(self, records: list[SampleRecord]) -> None:
-        self.records.extend(records)
-        if self.handle:
-            for record in records:
+        """Records already done, in order (repository suites score one instance at a time)."""
+        for record in records:
+            self.finish(self.issue(record))
+
+    def finish(self, number: int) -> None:
+        self._done.add(number)
+        while self._next in self._done:
+            self._done.discard(self._next)
+            record = self._issued[self._next]
+            self._issued[self._next] = None
+            self._next += 1
+            assert record is not None
+            self.records.append(record)
+            if self.handle:
                 self.handle.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
+        if self.handle:
             self.handle.flush()
 
 
-def _execute(executor: Any, pending: list[tuple[SampleRecord, Problem]]) -> list[SampleRecord]:
-    """Run the records that have a program; fill in verdicts (in place) and return them all."""
-    runnable = [(record, problem) for record, problem in pending if record.program is not None]
-    results: list[ExecResult] = executor.run([(record.program, problem.tests) for record, problem in runnable],
-                                             keys=[(problem.task_id,) for _, problem in runnable])
-    for (record, _), outcome in zip(runnable, results, strict=True):
-        record.verdict = outcome.verdict
-        record.passed = outcome.passed
-        record.detail = outcome.detail
-        record.tests_run = outcome.tests_run
-        record.tests_total = outcome.tests_total
-        record.exec_s = round(outcome.duration_s, 4)
-        record.cached = outcome.cached
-        record.network_isolated = outcome.network_isolated
-    return [record for record, _ in pending]
+def _spec(problem: Problem, timeout_s: float | None) -> Any:
+    return problem.tests if timeout_s is None else replace(problem.tests, timeout_s=timeout_s)
+
+
+def _apply(record: SampleRecord, outcome: ExecResult) -> None:
+    record.verdict = outcome.verdict
+    record.passed = outcome.passed
+    record.detail = outcome.detail
+    record.tests_run = outcome.tests_run
+    record.tests_total = outcome.tests_total
+    record.exec_s = round(outcome.duration_s, 4)
+    record.cached = outcome.cached
+    record.network_isolated = outcome.network_isolated
+
+
+class _Stream:
+    """Execution beside generation (or over a whole samples file): records go in as they are made, every
+    free worker takes the next one (no batch barrier), finished records reach the sink in issue order.
+    ``drain`` runs in the caller's thread, so progress reports and file writes happen there."""
+
+    _END = object()
+
+    def __init__(self, executor: Any, sink: _Sink, timeout_s: float | None) -> None:
+        self.sink = sink
+        self.timeout_s = timeout_s
+        self.inbox: queue.Queue[Any] = queue.Queue()
+        self.finished: queue.Queue[Any] = queue.Queue()  # (index, result), an exception, or None at the end
+        self.numbers: list[int] = []  # stream index -> sink issue number
+        self.records: list[SampleRecord] = []
+        self.done = 0
+        self.ended = False
+        self.thread = threading.Thread(target=self._run, args=(executor,), name="eval-exec", daemon=True)
+        self.thread.start()
+
+    def _items(self) -> Iterator[tuple[str | None, Any, tuple[str, ...]]]:
+        while (item := self.inbox.get()) is not self._END:
+            record, problem = item
+            yield record.program, _spec(problem, self.timeout_s), (problem.task_id,)
+
+    def _run(self, executor: Any) -> None:
+        try:
+            executor.stream(self._items(), lambda index, result: self.finished.put((index, result)))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread by drain()
+            self.finished.put(exc)
+        finally:
+            self.finished.put(None)
+
+    def add(self, record: SampleRecord, problem: Problem) -> None:
+        number = self.sink.issue(record)
+        if record.program is None:  # nothing to run (no_code): done already
+            self.sink.finish(number)
+            self.done += 1
+            return
+        self.numbers.append(number)
+        self.records.append(record)
+        self.inbox.put((record, problem))
+
+    def drain(self, wait_s: float | None = 0.0) -> None:
+        """Apply the results that finished; wait up to ``wait_s`` for the first (None: until the end)."""
+        timeout = wait_s
+        while not self.ended:
+            try:
+                got = self.finished.get(timeout=timeout) if timeout != 0 else self.finished.get_nowait()
+            except queue.Empty:
+                return
+            timeout = None if wait_s is None else 0
+            if got is None:
+                self.ended = True
+            elif isinstance(got, BaseException):
+                self.inbox.put(self._END)
+                raise got
+            else:
+                index, result = got
+                _apply(self.records[index], result)
+                self.sink.finish(self.numbers[index])
+                self.done += 1
+
+    def close(self) -> None:
+        """No more records: wait for every one to finish."""
+        self.inbox.put(self._END)
+        self.drain(wait_s=None)
+        self.thread.join()
 
 
 def _no_code(record: SampleRecord) -> SampleRecord:
@@ -253,10 +366,12 @@ def _open_samples(path: str | None) -> Iterator[IO[str] | None]:
         yield handle
 
 
-def _open_executor(workers: int | None, stack: ExitStack, cache_dir: str | None = None) -> Any:
+def _open_executor(workers: int | None, stack: ExitStack, cache_dir: str | None = None,
+                   unsafe_execution: bool = False) -> Any:
     from pipeline.executor import Executor
 
-    executor = Executor(workers=workers, cache_dir=Path(cache_dir) if cache_dir else None)
+    executor = Executor(workers=workers, cache_dir=Path(cache_dir) if cache_dir else None,
+                        allow_unsafe=unsafe_execution)
     stack.callback(executor.close)
     return executor
 
@@ -282,20 +397,22 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None) -> EvalResult:
         handle = stack.enter_context(_open_samples(cfg.samples_out))
         sink = _Sink(handle)
         report(0.0, f"loading {'gold solutions' if cfg.gold else cfg.model} and {suite.id} ({len(suite)} problems)")
+        # Started first: a sandbox too weak for untrusted code refuses before a model is loaded.
+        executor = _open_executor(cfg.workers, stack, cfg.cache_dir, cfg.unsafe_execution)
+        sandbox = executor.isolation_summary()
         backend = None
         if not cfg.gold:
-            # Opened before the executor so that a model that cannot load fails before anything starts.
+            # Opened before any sample runs, so that a model that cannot load fails early.
             from pipeline.backends import open_backend
 
             backend = open_backend(cfg.model, backend=cfg.backend, base_url=cfg.base_url, adapter=cfg.adapter,
                                    n_threads=cfg.n_threads, n_ctx=max(4096, cfg.max_tokens + 2048))
             stack.callback(backend.close)
-        executor = _open_executor(cfg.workers, stack, cfg.cache_dir)
         if backend is None:
             model_info = None
             pending = [(SampleRecord(p.task_id, 0, None, p.difficulty, None, None, p.reference, "", False), p)
                        for p in suite.problems]
-            records = _run_programs(executor, pending, sink, report, "gold")
+            records = _run_programs(executor, pending, sink, report, "gold", cfg.timeout_s)
             conditions.append((summarize("gold", None, records, cfg.seed), records))
             model_id, backend_name = "gold", "gold"
         else:
@@ -309,11 +426,13 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None) -> EvalResult:
                     report((index + fraction) / len(cfg.temperatures), message)
 
                 records = _sample_and_run(backend, executor, suite.problems, cfg, temperature, sink, report_t)
-                condition = summarize(f"T={temperature:g}", temperature, records, cfg.seed)
+                note = f"{GREEDY_NOTE}; n was forced from {cfg.n} to 1" if temperature == 0 and cfg.n > 1 else ""
+                condition = summarize(f"T={temperature:g}", temperature, records, cfg.seed, note)
                 condition.completion_tokens = backend.usage.completion_tokens - tokens_before
                 condition.wall_s = round(time.perf_counter() - t0, 3)
                 conditions.append((condition, records))
         record = provenance.collect(cfg, suite, model_info)
+        record["sandbox"] = sandbox
     report(1.0, "done")
     return EvalResult(
         suite=suite.id,
@@ -329,17 +448,20 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None) -> EvalResult:
 
 
 def _run_programs(executor: Any, pending: list[tuple[SampleRecord, Problem]], sink: _Sink, report: Progress,
-                  label: str, chunk: int = 64) -> list[SampleRecord]:
-    done: list[SampleRecord] = []
-    for part in _chunks(pending, chunk):
-        for record, _ in part:
-            if record.program is None:
-                _no_code(record)
-        finished = _execute(executor, part)
-        sink.add(finished)
-        done.extend(finished)
-        report(len(done) / len(pending), f"{label}: {len(done)}/{len(pending)} samples, {sum(r.passed for r in done)} passed")
-    return done
+                  label: str, timeout_s: float | None = None) -> list[SampleRecord]:
+    """Execute every record, streaming: a slow program holds only its own worker."""
+    stream = _Stream(executor, sink, timeout_s)
+    try:
+        for record, problem in pending:
+            stream.add(_no_code(record) if record.program is None else record, problem)
+        stream.inbox.put(stream._END)
+        while not stream.ended:
+            stream.drain(wait_s=0.5)
+            passed = sum(r.passed for r, _ in pending)
+            report(stream.done / len(pending), f"{label}: {stream.done}/{len(pending)} samples, {passed} passed")
+    finally:
+        stream.close()
+    return [record for record, _ in pending]
 
 
 def _sample_and_run(backend: Any, executor: Any, problems: list[Problem], cfg: EvalConfig, temperature: float,
@@ -348,40 +470,39 @@ def _sample_and_run(backend: Any, executor: Any, problems: list[Problem], cfg: E
     from pipeline.prompts import build_messages, extract_program
 
     params = cfg.params(temperature)
-    total = len(problems) * cfg.n
-    done: list[SampleRecord] = []
-    generated = 0
+    if temperature == 0:
+        params = replace(params, n=1)  # greedy: one sample per problem (see summarize)
+    total = len(problems) * params.n
+    records: list[SampleRecord] = []
     label = f"T={temperature:g}"
+    stream = _Stream(executor, sink, cfg.timeout_s)  # executes while the next batch is generated
 
-    def finish(future: Future) -> None:
-        records = future.result()
-        sink.add(records)
-        done.extend(records)
-        report(len(done) / total, f"{label}: {len(done)}/{total} samples, {sum(r.passed for r in done)} passed")
+    def say(what: str) -> None:
+        stream.drain()
+        report(stream.done / total, f"{label}: {what}executed {stream.done}/{total}, "
+                                    f"{sum(r.passed for r in records)} passed")
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="exec") as pool:
-        running: Future | None = None
+    try:
         for part in _chunks(problems, max(1, cfg.batch_size)):
             t0 = time.perf_counter()
             texts = backend.generate([build_messages(p) for p in part], params)
-            share = (time.perf_counter() - t0) / (len(part) * cfg.n)
-            pending = []
+            share = (time.perf_counter() - t0) / (len(part) * params.n)
             for problem, outputs in zip(part, texts, strict=True):
                 for i, text in enumerate(outputs):
                     program = extract_program(problem, text)
                     record = SampleRecord(problem.task_id, i, temperature, problem.difficulty,
                                           sample_seed(params, i) if temperature > 0 else None, text, program,
                                           "", False, gen_s=round(share, 4))
-                    pending.append((record, problem) if program is not None else (_no_code(record), problem))
-            generated += len(pending)
-            report(len(done) / total, f"{label}: generated {generated}/{total}, executed {len(done)}, "
-                                      f"{sum(r.passed for r in done)} passed")
-            if running is not None:
-                finish(running)
-            running = pool.submit(_execute, executor, pending)
-        if running is not None:
-            finish(running)
-    return done
+                    records.append(record if program is not None else _no_code(record))
+                    stream.add(record, problem)
+            say(f"generated {len(records)}/{total}, ")
+        stream.inbox.put(stream._END)
+        while not stream.ended:
+            stream.drain(wait_s=0.5)
+            say("")
+    finally:
+        stream.close()
+    return records
 
 
 # ---------------------------------------------------------------- scoring samples made elsewhere
@@ -430,13 +551,15 @@ def read_samples(path: str | Path, problems: dict[str, Problem]) -> list[tuple[S
 
 def score_samples(suite: str, samples: str | Path, samples_out: str | None = None, workers: int | None = None,
                   progress: Progress | None = None, seed: int = 0, cache_dir: str | None = None,
-                  repo_cache_dir: str | None = None) -> EvalResult:
+                  repo_cache_dir: str | None = None, unsafe_execution: bool = False,
+                  timeout_s: float | None = None) -> EvalResult:
     """Execute and score a samples file; one condition per temperature found in it (or one, unlabelled).
 
     On a repository suite the samples are SWE-bench predictions (``instance_id``, ``model_patch``)."""
     from pipeline.repo_suite.evaluate import is_repo_suite, score_predictions
     from pipeline.suites import load_suite
 
+    check_timeout(timeout_s)
     if is_repo_suite(suite):
         if not repo_cache_dir:
             raise ValueError("a repository suite needs a cache directory (SSD_REPO_CACHE_DIR)")
@@ -455,14 +578,15 @@ def score_samples(suite: str, samples: str | Path, samples_out: str | None = Non
     conditions = []
     with ExitStack() as stack:
         sink = _Sink(stack.enter_context(_open_samples(samples_out)))
-        executor = _open_executor(workers, stack, cache_dir)
+        executor = _open_executor(workers, stack, cache_dir, unsafe_execution)
+        sandbox = executor.isolation_summary()
         for index, (temperature, items) in enumerate(sorted(groups.items(), key=lambda kv: (kv[0] is not None, kv[0] or 0))):
             label = "samples" if temperature is None else f"T={temperature:g}"
 
             def report_g(fraction: float, message: str, index: int = index) -> None:
                 report((index + fraction) / len(groups), message)
 
-            records = _run_programs(executor, items, sink, report_g, label)
+            records = _run_programs(executor, items, sink, report_g, label, timeout_s)
             conditions.append((summarize(label, temperature, records, seed), records))
     report(1.0, "done")
     return EvalResult(
@@ -473,7 +597,7 @@ def score_samples(suite: str, samples: str | Path, samples_out: str | None = Non
         conditions=[c for c, _ in conditions],
         paired=paired_against_first(conditions, seed),
         wall_s=round(time.perf_counter() - started, 3),
-        provenance={"suite": {"id": loaded.id, "sha256": loaded.sha256}, "samples": str(samples),
+        provenance={"suite": {"id": loaded.id, "sha256": loaded.sha256}, "samples": str(samples), "sandbox": sandbox,
                     "command": f"ssd score --suite {suite} --samples {samples}"},
         records=sink.records,
     )
@@ -502,7 +626,8 @@ def report_rows(data: dict[str, Any]) -> tuple[list[str], list[list[str]], list[
         for difficulty, bucket in c["by_difficulty"].items():
             rows.append(["", difficulty, str(bucket["problems"]), str(bucket["samples"]), str(bucket["passed"]),
                          *[format_stat(bucket["pass_at"].get(str(k))) for k in ks], ""])
-    paired = [
+    notes = [f"{c['label']}: {c['note']}" for c in data["conditions"] if c.get("note")]
+    paired = notes + [
         f"paired: {p['label']} − {p['against']}: pass@1 {p['delta'] * 100:+.1f} points "
         f"[{p['ci_low'] * 100:+.1f}, {p['ci_high'] * 100:+.1f}] (95% CI, {p['problems']} problems)"
         for p in data.get("paired", [])

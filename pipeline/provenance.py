@@ -84,6 +84,8 @@ def eval_command(cfg: Any) -> str:
             args += ["--retrieval", cfg.retrieval]
     if cfg.limit:
         args += ["--limit", str(cfg.limit)]
+    if getattr(cfg, "timeout_s", None):
+        args += ["--timeout", f"{cfg.timeout_s:g}"]
     return shlex.join(args)
 
 

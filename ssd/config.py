@@ -185,6 +185,7 @@ class Settings:
     repo_cache_dir_env: Path | None = None  # repository suites: archives, checkouts, environments
     repo_fetch: str = "archive"  # how repository suites get code at a commit: archive | clone
     repo_test_timeout: float = 300.0  # seconds per test run of a repository suite
+    unsafe_execution: bool = False  # run model programs even where the sandbox is incomplete (see README)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -252,6 +253,7 @@ class Settings:
             if env.get("SSD_REPO_CACHE_DIR", "").strip() else None,
             repo_fetch=_choice(env, "SSD_REPO_FETCH", ("archive", "clone"), "archive"),
             repo_test_timeout=_float(env, "SSD_REPO_TEST_TIMEOUT", 300.0, minimum=1.0),
+            unsafe_execution=unsafe_execution_from_env(env),
         )
 
     @property
@@ -292,6 +294,18 @@ class Settings:
         env = dict(os.environ)
         env.update(overrides)
         return env
+
+
+def unsafe_execution_from_env(env: Mapping[str, str] | None = None) -> bool:
+    """SSD_UNSAFE_EXECUTION=1: the operator accepts a sandbox without some of its isolation (say, no user
+    namespaces for a non-root service). Anything but 1/true/yes (or empty) is an error, not a silent no."""
+    env = os.environ if env is None else env
+    value = env.get("SSD_UNSAFE_EXECUTION", "").strip().lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise ConfigError(f"SSD_UNSAFE_EXECUTION must be 1 or 0, got {value!r}")
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:

@@ -114,6 +114,16 @@ def test_eval_command_is_registered_on_cpu_with_write() -> None:
         "smollm2", "humaneval", [0.2, 0.7], 5, 40)
 
 
+def test_eval_timeout_is_bounded(spine: dict) -> None:
+    from bot.commands import registry
+    from bot.commands.parse import parse_comment
+
+    [parsed] = parse_comment("/ssd eval gold=yes timeout=2.5")
+    assert registry.get("eval").validate(parsed)["timeout"] == 2.5
+    status = _comment_and_work(spine, "/ssd eval gold=yes limit=1 timeout=99")[-1]["body"]
+    assert "timeout must be between 0.5 and 30 seconds" in status and "Traceback" not in status
+
+
 def test_eval_refuses_paths_outside_the_data_dir(spine: dict) -> None:
     """Resolved before enqueueing: answered at once, nothing queued, and the server's data dir is not named."""
     from bot.jobs import handle_comment
@@ -137,7 +147,8 @@ def test_slash_eval_posts_table_plot_and_footer(spine: dict) -> None:
     gitea = spine["gitea"]
     comments = _comment_and_work(spine, "/ssd eval model=smollm2 suite=humaneval t=0,0.8 n=2 limit=1 max_tokens=64")
     report = comments[-1]["body"]
-    assert "| T=0 | all | 1 | 2 |" in report and "| T=0.8 | all | 1 | 2 |" in report
+    assert "| T=0 | all | 1 | 1 |" in report and "| T=0.8 | all | 1 | 2 |" in report  # greedy: n forced to 1
+    assert "n was forced from 2 to 1" in report
     assert "pass@1" in report and "pass@2" in report and "% [" in report  # numbers carry their CI
     assert "T=0.8 − T=0" in report  # the paired comparison
     assert "![pass@1 vs temperature](" in report
@@ -150,6 +161,7 @@ def test_slash_eval_posts_table_plot_and_footer(spine: dict) -> None:
     assert png.ok and png.content.startswith(b"\x89PNG")
     assert "Reproducibility" in report and "ssd eval --suite humaneval --model smollm2" in report
     assert "ssd-provenance" in report and "sha256" in report
+    assert "sandbox: uid" in report or "sandbox: user namespace" in report  # the isolation the samples had
 
 
 def test_report_markdown_has_table_paired_plot_and_footer() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shlex
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,21 @@ def test_paired_difference_on_shared_problems() -> None:
     assert paired["ci_low"] <= paired["delta"] <= paired["ci_high"]
 
 
+def test_greedy_rows_report_pass_at_1_only() -> None:
+    # Scored files may hold n copies of a T=0 sample: pass@2 over them would be pass@1 again, with pass@1's CI.
+    records = [SampleRecord(f"t{p}", i, 0.0, None, None, None, "x", "pass" if p < 2 else "wrong", p < 2)
+               for p in range(4) for i in range(3)]
+    greedy = summarize("T=0", 0.0, records)
+    assert set(greedy.pass_at) == {"1"} and greedy.pass_at["1"]["estimate"] == 0.5 and greedy.n == 3
+    assert "only pass@1" in greedy.note
+    hot = summarize("T=0.8", 0.8, [replace(r, temperature=0.8) for r in records])
+    assert set(hot.pass_at) == {"1", "2", "3"} and not hot.note
+    headers, _, lines = report_rows({"conditions": [asdict(greedy), asdict(hot)], "paired": []})
+    assert "pass@2" in headers and lines[0].startswith("T=0: T=0 is greedy")
+    row = report_rows({"conditions": [asdict(greedy)], "paired": []})
+    assert "pass@2" not in row[0]
+
+
 def test_report_rows_carry_n_and_ci() -> None:
     summary = summarize("T=0.5", 0.5, records({"A": [True, False], "B": [False, False]}, {"A": "easy", "B": "easy"}))
     data = {"conditions": [summary.__dict__], "paired": []}
@@ -120,6 +136,8 @@ def test_score_human_eval_format_and_round_trip(tmp_path: Path) -> None:
     assert cond.problems == 4 and cond.samples == 7 and cond.passed == 3
     assert cond.n == 1  # HumanEval/3 has a single sample, so only pass@1 is defined over all problems
     assert cond.pass_at["1"]["estimate"] == pytest.approx((0.5 * 3 + 0) / 4)
+    # the isolation the samples had is part of every report's provenance (the footer)
+    assert result.provenance["sandbox"].startswith("sandbox: ") and "UNSAFE" not in result.provenance["sandbox"]
     verdicts = [json.loads(line)["verdict"] for line in out.read_text().splitlines()]
     assert verdicts[0] == "pass" and verdicts[1] == "wrong" and verdicts[-1] == "timeout"
     # our own samples-out lines carry whole programs: re-scoring them gives the same verdicts
@@ -156,19 +174,21 @@ def test_run_eval_with_smollm2_two_temperatures(tmp_path: Path) -> None:
                      seed=5, samples_out=str(out), batch_size=2)
     result = run_eval(cfg, progress=lambda f, m: progress.append((f, m)))
     assert [c.label for c in result.conditions] == ["T=0", "T=0.8"]
-    for condition in result.conditions:
-        assert (condition.problems, condition.samples, condition.n) == (2, 4, 2)
-        assert set(condition.pass_at) == {"1", "2"}
-        assert condition.completion_tokens > 0
+    greedy_row, sampled_row = result.conditions
+    # greedy: n is forced to 1 and said so; only pass@1 is reported
+    assert (greedy_row.problems, greedy_row.samples, greedy_row.n) == (2, 2, 1)
+    assert set(greedy_row.pass_at) == {"1"} and "forced from 2 to 1" in greedy_row.note
+    assert (sampled_row.problems, sampled_row.samples, sampled_row.n) == (2, 4, 2)
+    assert set(sampled_row.pass_at) == {"1", "2"} and not sampled_row.note
+    assert all(c.completion_tokens > 0 for c in result.conditions)
     [paired] = result.paired
     assert paired["against"] == "T=0" and paired["problems"] == 2
     lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(lines) == 8
+    assert len(lines) == 6
     first = lines[0]
     assert {"task_id", "sample_index", "temperature", "output", "program", "verdict", "passed", "gen_s",
             "exec_s"} <= set(first)
-    greedy = [line for line in lines if line["temperature"] == 0.0]
-    assert greedy[0]["output"] == greedy[1]["output"]  # greedy n=2: the same text twice
+    assert [line["sample_index"] for line in lines if line["temperature"] == 0.0] == [0, 0]  # one per problem
     sampled = [line for line in lines if line["temperature"] == 0.8]
     assert [line["seed"] for line in sampled[:2]] == [5, 6]
     fractions = [f for f, _ in progress]

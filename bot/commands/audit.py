@@ -118,6 +118,7 @@ def _measure(ctx: Any, args: dict[str, Any], result: Any, grid: list[str] | None
     from pipeline.audit.measure import measure, measured_markdown, plot_png
     from pipeline.backends import BackendError
     from pipeline.evaluate import EvalConfig
+    from pipeline.executor import UnsafeExecutionError
     from pipeline.suites import SuiteError
 
     model, base_url = resolve_model(ctx.settings, args.get("model"))
@@ -128,9 +129,11 @@ def _measure(ctx: Any, args: dict[str, Any], result: Any, grid: list[str] | None
     try:
         base = EvalConfig(model=model, suite=suite or resolve_suite(ctx.settings, args["suite"]), n=args["n"],
                           limit=limit, seed=args["seed"], max_tokens=args["max_tokens"], base_url=base_url,
-                          repo_cache_dir=str(ctx.settings.repo_cache_dir))
+                          repo_cache_dir=str(ctx.settings.repo_cache_dir),
+                          unsafe_execution=ctx.settings.unsafe_execution)
         result.measured = measure(result, base, grid, progress=lambda f, m: ctx.progress(0.1 + 0.9 * f, m))
-    except (BackendError, SuiteError, ValueError) as exc:
+    except (BackendError, SuiteError, UnsafeExecutionError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     url = ctx.attach("audit-pass-vs-temperature.png", plot_png(result.measured), "image/png")
-    return measured_markdown(result.measured, md_table, url)
+    sandbox = result.measured["eval"]["provenance"].get("sandbox")  # the isolation the measured samples had
+    return measured_markdown(result.measured, md_table, url) + (f"\n\n_{sandbox}_" if sandbox else "")

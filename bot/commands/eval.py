@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ssd.config import Settings
 
 BACKENDS = ("llamacpp", "transformers", "openai")
+MIN_TIMEOUT_S, MAX_TIMEOUT_S = 0.5, 30.0  # /ssd eval timeout=: a shared worker is not held longer per test
 
 
 def _inside(base: Path, name: str, what: str, data_dir: Path) -> str:
@@ -177,6 +178,7 @@ def render_report(data: dict[str, Any], plot_url: str | None, title: str) -> str
         Arg("backend", choices=BACKENDS, help="default: chosen from the model"),
         Arg("adapter", help="a PEFT or LoRA-GGUF adapter under $SSD_DATA_DIR/adapters"),
         Arg("gold", type=boolean, default=False, help="run the reference solutions instead of a model"),
+        Arg("timeout", type=float, help=f"per-test wall limit in seconds ({MIN_TIMEOUT_S:g}-{MAX_TIMEOUT_S:g})"),
     ],
     permission="write",
     queue="cpu",
@@ -192,6 +194,9 @@ def eval_command(ctx: Any, args: dict[str, Any]) -> str:
     adapter = resolve_adapter(settings, args.get("adapter"))
     if any(t < 0 for t in args["t"]):
         raise CommandError("temperatures must be >= 0")
+    timeout = args.get("timeout")
+    if timeout is not None and not MIN_TIMEOUT_S <= timeout <= MAX_TIMEOUT_S:
+        raise CommandError(f"timeout must be between {MIN_TIMEOUT_S:g} and {MAX_TIMEOUT_S:g} seconds")
     note = ""
     progress = ctx.progress
     if args["suite"] == ISSUES_SUITE:
@@ -208,14 +213,16 @@ def eval_command(ctx: Any, args: dict[str, Any]) -> str:
         top_p=args["top_p"], top_k=args["top_k"], min_p=args["min_p"], max_tokens=args["max_tokens"],
         gold=args["gold"], cache_dir=str(settings.data_dir / "cache" / "verdicts"),
         repo_cache_dir=str(settings.repo_cache_dir), retrieval=args["retrieval"],
+        unsafe_execution=settings.unsafe_execution, timeout_s=timeout,
     )
     from pipeline.backends import BackendError
+    from pipeline.executor import UnsafeExecutionError
     from pipeline.repo_suite.workspace import CheckoutError
     from pipeline.suites import SuiteError
 
     try:
         result = run_eval(cfg, progress=progress)
-    except (BackendError, SuiteError, CheckoutError) as exc:  # a model or suite that cannot be loaded: say so, no traceback
+    except (BackendError, SuiteError, CheckoutError, UnsafeExecutionError) as exc:  # cannot be loaded or run safely: say so, no traceback
         raise CommandError(str(exc)) from exc
     data = result.to_dict()
     plot_url = None

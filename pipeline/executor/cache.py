@@ -19,7 +19,7 @@ from pathlib import Path
 from pipeline.types import ExecResult, TestSpec
 
 # Bump when the executor's judging changes in a way that can change a verdict.
-EXECUTOR_VERSION = "1"
+EXECUTOR_VERSION = "2"
 UNCACHED_VERDICTS = frozenset({"timeout"})
 
 

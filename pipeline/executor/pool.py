@@ -20,13 +20,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from pipeline.executor import compare, runner
 from pipeline.executor.cache import VerdictCache, verdict_key
-from pipeline.executor.sandbox import child_environment
+from pipeline.executor.sandbox import child_environment, describe_isolation, missing_isolation
 from pipeline.executor.zygote import FRAME
 from pipeline.types import ExecResult, TestSpec
 
@@ -47,6 +47,10 @@ def usable_cores() -> int:
 
 class ZygoteError(RuntimeError):
     pass
+
+
+class UnsafeExecutionError(ZygoteError):
+    """The sandbox obtained on this machine is weaker than untrusted code needs, and no opt-in was given."""
 
 
 class _Zygote:
@@ -130,11 +134,17 @@ class _Judge:
         self.request_id = ""
 
     def on_test(self, event: dict[str, Any]) -> bool:
+        """One test's result; True when the next test may run. Each index must come exactly once, in order:
+        anything else is a protocol violation that fails this sample (and only this sample)."""
         if self.verdict is not None:
             return False
-        index = event["i"]
-        self.tests_run = max(self.tests_run, index + 1)
-        status = event["status"]
+        index = event.get("i")
+        if type(index) is not int or index != self.tests_run or index >= self.total:
+            self.verdict = "runtime_error"
+            self.detail = f"protocol violation: a result for test {index!r} (expected test {self.tests_run})"
+            return False
+        self.tests_run = index + 1
+        status = event.get("status")
         where = f"test {index + 1}/{self.total}: "
         if status != "ok":
             detail = event.get("detail") or status
@@ -181,7 +191,7 @@ class _Judge:
             elif status == "output_limit":
                 verdict = "wrong" if self.spec.kind == "stdio" else "runtime_error"
                 detail = f"output limit exceeded ({done.get('output_bytes', 0)} bytes)"
-            elif done.get("child_done") and self.passed == self.total:
+            elif done.get("child_done") and self.passed == self.tests_run == self.total:
                 verdict = "pass"
             elif status == "protocol":
                 verdict, detail = "runtime_error", done.get("detail") or "garbled control pipe"
@@ -213,7 +223,8 @@ class Executor:
     def __init__(self, workers: int | None = None, cache_dir: Path | None = None, *,
                  memory_mb: int = 2048, output_limit_bytes: int = 1 << 20, fsize_mb: int = 16, nofile: int = 64,
                  nproc: int = 32, sample_timeout_s: float = 300.0, network_isolation: bool = True,
-                 drop_privileges: bool = True, uid_base: int = 60000, seccomp: bool = True) -> None:
+                 drop_privileges: bool = True, uid_base: int = 60000, seccomp: bool = True,
+                 allow_unsafe: bool = False) -> None:
         cores = usable_cores()
         if workers is not None and workers < 1:
             raise ValueError("workers must be >= 1")
@@ -224,6 +235,7 @@ class Executor:
         self.zygote_config = {"network_isolation": network_isolation, "drop_privileges": drop_privileges,
                               "uid_base": uid_base, "package_root": PACKAGE_ROOT, "seccomp": seccomp,
                               "site_packages": site.getsitepackages()}
+        self.allow_unsafe = allow_unsafe  # run even where the sandbox lacks something (the operator's opt-in)
         self._zygotes: list[_Zygote | None] = [None] * self.workers
         self._lock = threading.RLock()  # re-entrant: ``isolation`` may be read from a progress callback
         self._closed = False
@@ -252,7 +264,19 @@ class Executor:
     def _zygote(self, slot: int) -> _Zygote:
         zygote = self._zygotes[slot]
         if zygote is None or not zygote.alive():
-            zygote = self._zygotes[slot] = _Zygote(self.zygote_config)
+            # One core per worker: its judge, zygote and sample ping-pong on one core (cheap wake-ups, warm
+            # caches), and two workers never share a core.
+            cores = sorted(os.sched_getaffinity(0))
+            zygote = _Zygote({**self.zygote_config, "cpu": cores[slot % len(cores)]})
+            missing = missing_isolation(zygote.isolation)
+            if missing and not self.allow_unsafe:
+                zygote.close()
+                raise UnsafeExecutionError(
+                    "refusing to run untrusted programs: the sandbox on this machine lacks " + "; ".join(missing)
+                    + ". Run the workers as root, or allow unprivileged user namespaces (kernel.unprivileged_"
+                    "userns_clone=1, user.max_user_namespaces > 0, no AppArmor restriction), or opt in to the "
+                    "weaker sandbox with SSD_UNSAFE_EXECUTION=1.")
+            self._zygotes[slot] = zygote
         return zygote
 
     @property
@@ -260,6 +284,10 @@ class Executor:
         """What the sandbox obtained on this machine (starts one zygote if none runs yet)."""
         with self._lock:
             return dict(self._zygote(0).isolation)
+
+    def isolation_summary(self) -> str:
+        """The isolation obtained, in one line (for a report's footer)."""
+        return describe_isolation(self.isolation)
 
     def zygote_pids(self) -> list[int]:
         return [z.pid for z in self._zygotes if z is not None and z.alive()]
@@ -278,65 +306,111 @@ class Executor:
         if keys is not None and len(keys) != len(items):
             raise ValueError("keys must match items")
         results: list[ExecResult | None] = [None] * len(items)
-        pending: dict[str, list[int]] = {}
-        for index, (program, spec) in enumerate(items):
-            if program is None or not program.strip():
-                results[index] = ExecResult("no_code", tests_total=_total(spec), detail="no program")
-                continue
-            key = verdict_key(program, spec, self.limits, tuple(keys[index]) if keys else ())
-            hit = self.cache.get(key) if self.cache else None
-            if hit is not None:
-                results[index] = hit
-            else:
-                pending.setdefault(key, []).append(index)
-        total, finished = len(items), len(items) - sum(map(len, pending.values()))
+        finished = 0
+
+        def on_result(index: int, result: ExecResult) -> None:
+            nonlocal finished
+            results[index] = result
+            finished += 1
+            if progress:
+                progress(finished, len(items))
+
         if progress:
-            progress(finished, total)
+            progress(0, len(items))
+        self.stream(((program, spec, tuple(keys[i]) if keys else ()) for i, (program, spec) in enumerate(items)),
+                    on_result, threads=min(self.workers, len(items)))
+        return results  # type: ignore[return-value]
+
+    def stream(self, items: Iterable[tuple[str | None, TestSpec, tuple[str, ...]]],
+               on_result: Callable[[int, ExecResult], None], threads: int | None = None) -> None:
+        """Run (program, spec, cache namespace) items as they come: ``items`` may block (a model still
+        generating) and every free worker takes the next item at once, with no batch barrier.
+        ``on_result(index, result)`` is called from this thread as each item finishes (completion order).
+        A per-item error (a malformed TestSpec) is raised after every other item finished."""
+        threads = self.workers if threads is None else threads
+        if threads < 1:  # run() of no items
+            return
         with self._lock:
             if self._closed:
                 raise RuntimeError("the executor is closed")
-            jobs: queue.Queue[tuple[str, int]] = queue.Queue()
-            for key, indices in pending.items():
-                jobs.put((key, indices[0]))
-            completions: queue.Queue[tuple[str, ExecResult | BaseException]] = queue.Queue()
+            jobs: queue.Queue[tuple[str, str, TestSpec] | None] = queue.Queue()
+            # ("item", index, result) | ("key", key, result or error) | ("crash", None, error) | ("fed", count, None)
+            completions: queue.Queue[tuple[str, Any, Any]] = queue.Queue()
+            waiting: dict[str, list[int]] = {}  # cache key -> the indices of identical items running now
+            waiting_lock = threading.Lock()
+
+            def feed() -> None:
+                count, failure = 0, None
+                try:
+                    for index, (program, spec, namespace) in enumerate(items):
+                        count = index + 1
+                        if program is None or not program.strip():
+                            completions.put(("item", index, ExecResult("no_code", tests_total=_total(spec),
+                                                                       detail="no program")))
+                            continue
+                        key = verdict_key(program, spec, self.limits, namespace)
+                        hit = self.cache.get(key) if self.cache else None
+                        if hit is not None:
+                            completions.put(("item", index, hit))
+                            continue
+                        with waiting_lock:
+                            if key in waiting:  # identical to one running now: it gets that verdict
+                                waiting[key].append(index)
+                                continue
+                            waiting[key] = [index]
+                        jobs.put((key, program, spec))
+                except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+                    failure = exc
+                finally:
+                    for _ in range(threads):
+                        jobs.put(None)
+                    completions.put(("fed", count, failure))
 
             def work(slot: int) -> None:
                 try:
-                    self._drive(slot, items, jobs, completions)
+                    self._drive(slot, jobs, completions)
                 except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
-                    completions.put(("", exc))
+                    completions.put(("crash", None, exc))
 
-            threads = [threading.Thread(target=work, args=(slot,), name=f"executor-{slot}", daemon=True)
-                       for slot in range(min(self.workers, len(pending)))]
-            for thread in threads:
+            feeder = threading.Thread(target=feed, name="executor-feed", daemon=True)
+            workers = [threading.Thread(target=work, args=(slot,), name=f"executor-{slot}", daemon=True)
+                       for slot in range(threads)]
+            for thread in (feeder, *workers):
                 thread.start()
             error: BaseException | None = None
-            remaining = len(pending)
-            while remaining:
+            fed: int | None = None  # how many items there were, once the feeder is through
+            delivered = 0
+            while fed is None or delivered < fed:
                 try:
-                    key, outcome = completions.get(timeout=0.5)
+                    what, ref, outcome = completions.get(timeout=0.5)
                 except queue.Empty:
-                    if any(thread.is_alive() for thread in threads) or not completions.empty():
+                    if feeder.is_alive() or any(t.is_alive() for t in workers) or not completions.empty():
                         continue
                     error = error or RuntimeError("executor threads ended with samples unfinished")
                     break
-                if isinstance(outcome, BaseException):
+                if what == "fed":
+                    fed = ref
                     error = error or outcome
-                    remaining -= bool(key)  # a per-item error counts as done; a crashed thread does not
-                    continue
-                remaining -= 1
-                if self.cache is not None:
-                    self.cache.put(key, outcome)
-                for index in pending[key]:
-                    results[index] = outcome
-                finished += len(pending[key])
-                if progress:
-                    progress(finished, total)
-            for thread in threads:
+                elif what == "crash":
+                    error = error or outcome
+                elif what == "item":
+                    delivered += 1
+                    on_result(ref, outcome)
+                else:
+                    with waiting_lock:
+                        indices = waiting.pop(ref, [])
+                    delivered += len(indices)
+                    if isinstance(outcome, BaseException):
+                        error = error or outcome
+                        continue
+                    if self.cache is not None:
+                        self.cache.put(ref, outcome)
+                    for index in indices:
+                        on_result(index, outcome)
+            for thread in (feeder, *workers):
                 thread.join()
             if error is not None:
                 raise error
-        return results  # type: ignore[return-value]
 
     def _prepare(self, program: str, spec: TestSpec) -> tuple[bytes, _Judge, float]:
         """The zygote request (inputs only: the expected outputs stay in this process), its judge and the
@@ -361,25 +435,40 @@ class Executor:
         judge.request_id = request["id"]
         return json.dumps(request).encode(), judge, watchdog  # ASCII: json escapes the rest
 
-    def _drive(self, slot: int, items: Sequence[tuple[str | None, TestSpec]], jobs: queue.Queue,
-               completions: queue.Queue) -> None:
-        """Feed one zygote until the jobs run out. Up to PIPELINE_DEPTH requests are in flight, so the zygote
-        forks the next sample as soon as one ends, without waiting for this thread to be scheduled."""
-        zygote = self._zygote(slot)
+    @staticmethod
+    def _judge_safely(on_test: Callable[[dict[str, Any]], bool], event: dict[str, Any]) -> bool:
+        try:
+            return on_test(event)
+        except Exception as exc:  # noqa: BLE001 - a malformed result fails its sample, never the run
+            judge = on_test.__self__  # type: ignore[attr-defined]
+            judge.verdict = judge.verdict or "runtime_error"
+            judge.detail = judge.detail or f"unjudgeable result ({type(exc).__name__})"
+            return False
+
+    def _drive(self, slot: int, jobs: queue.Queue, completions: queue.Queue) -> None:
+        """Feed one zygote until a None job arrives. Up to PIPELINE_DEPTH requests are in flight, so the
+        zygote forks the next sample as soon as one ends, without waiting for this thread to be scheduled.
+        The zygote starts with the first job (none for a run whose items were all cached)."""
+        zygote: _Zygote | None = None
         inflight: dict[str, tuple[str, _Judge, float]] = {}  # request id -> (cache key, judge, watchdog s)
         deadline = 0.0
         held: tuple[str, bytes, _Judge, float] | None = None
+        last_job = False
         while True:
-            while len(inflight) < PIPELINE_DEPTH:
+            while len(inflight) < PIPELINE_DEPTH and not last_job:
                 if held is None:
                     try:
-                        key, index = jobs.get_nowait()
+                        job = jobs.get_nowait() if inflight else jobs.get()  # idle: wait for the next item
                     except queue.Empty:
                         break
+                    if job is None:
+                        last_job = True
+                        break
+                    key, program, spec = job
                     try:
-                        held = (key, *self._prepare(*items[index]))
+                        held = (key, *self._prepare(program, spec))
                     except ValueError as exc:
-                        completions.put((key, exc))
+                        completions.put(("key", key, exc))
                         continue
                 key, request, judge, watchdog = held
                 if inflight and len(request) > PIPELINE_MAX_BYTES:
@@ -387,18 +476,23 @@ class Executor:
                     # only once the zygote is idle, so neither side ever waits on a full pipe.
                     break
                 held = None
+                if zygote is None:
+                    zygote = self._zygote(slot)
                 if not inflight:
                     deadline = time.monotonic() + watchdog
                 zygote.send_encoded(request)
                 inflight[judge.request_id] = (key, judge, watchdog)
             if not inflight:
-                return
+                if last_job and held is None:
+                    return
+                continue
+            assert zygote is not None
             event = zygote.read(deadline)
             if event is None:  # the zygote died or is wedged: its samples fail, a fresh one takes over
                 zygote.kill()
                 lost = {"status": "zygote_lost", "detail": "the zygote died or stopped answering"}
                 for key, judge, _ in inflight.values():
-                    completions.put((key, judge.finish(lost, False)))
+                    completions.put(("key", key, judge.finish(lost, False)))
                 inflight.clear()
                 zygote = self._zygote(slot)
                 continue
@@ -406,14 +500,19 @@ class Executor:
             if entry is None:
                 continue
             key, judge, _ = entry
-            if event["ev"] == "test":
-                if not judge.on_test(event) and not judge.stop_sent:
+            if event.get("ev") == "test":
+                if not self._judge_safely(judge.on_test, event) and not judge.stop_sent:
                     judge.stop_sent = True
                     zygote.send({"op": "stop", "id": event["id"]})
-            elif event["ev"] == "done":
+            elif event.get("ev") == "done":
                 for test_event in event.get("tests", ()):
-                    judge.on_test(test_event)
-                completions.put((key, judge.finish(event, bool(zygote.isolation.get("network")))))
+                    self._judge_safely(judge.on_test, test_event)
+                try:
+                    outcome = judge.finish(event, bool(zygote.isolation.get("network")))
+                except Exception as exc:  # noqa: BLE001 - whatever a sample caused, it is that sample's verdict
+                    outcome = ExecResult("runtime_error", tests_run=judge.tests_run, tests_total=judge.total,
+                                         detail=f"unjudgeable result ({type(exc).__name__})")
+                completions.put(("key", key, outcome))
                 del inflight[event["id"]]
                 if inflight:  # the next request is the one running now
                     deadline = time.monotonic() + next(iter(inflight.values()))[2]

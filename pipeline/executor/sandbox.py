@@ -1,18 +1,21 @@
 """Operating-system isolation for sandboxed children (Linux only, stdlib only: the zygote imports this).
 
-Two levels:
+Three levels:
 
-- ``isolate_zygote`` runs once in each fresh zygote process. As root it enters new network, IPC and mount
-  namespaces: no network at all (loopback is down, so even 127.0.0.1 is unreachable) and private
-  root-owned tmpfs mounts over the world-writable directories and /run (/tmp, /var/tmp, /dev/shm, /run),
-  so a sandboxed uid can write nowhere but its own work directory, nothing it writes reaches the host,
-  and the database sockets in /run are gone. Without root it tries an unprivileged user+network
-  namespace and reports what it got.
-- ``restrict_zygote`` then sets no-new-privs and a seccomp filter refusing AF_UNIX sockets on the zygote,
-  and the zygote's environment is already the scrubbed one children get; all of it is inherited.
+- ``enter_namespaces`` runs in the bootstrap process the executor starts (which then forks the zygote and
+  serves as the assert-kind judge, outside the zygote's pid namespace): new mount, IPC, pid and network
+  namespaces; without root, inside an unprivileged user namespace (mapping only the service's own uid).
+- ``isolate_zygote`` runs in the zygote, pid 1 of the new pid namespace: its own /proc, private root-owned
+  tmpfs mounts over the world-writable directories and /run (/tmp, /var/tmp, /dev/shm, /run; the database
+  sockets in /run are gone), and in a user namespace the rest of the tree read-only (samples share the
+  service's uid there, so its own files must not be writable). No network at all: loopback is down, so
+  even 127.0.0.1 is unreachable. In a user namespace the zygote then drops every capability.
+  ``restrict_zygote`` sets no-new-privs and a seccomp filter refusing AF_UNIX sockets; the zygote's
+  environment is already the scrubbed one children get; all of it is inherited.
 - ``enter_child`` runs in each forked child before any untrusted byte is compiled: own session,
-  descriptors, work directory, rlimits, then the drop to an unprivileged uid/gid (after the limits, so
-  RLIMIT_NPROC is enforced and the hard limits can no longer be raised).
+  descriptors, work directory, rlimits, then (as root) the drop to an unprivileged uid/gid (after the
+  limits, so RLIMIT_NPROC is enforced and the hard limits can no longer be raised). In a user namespace
+  RLIMIT_NPROC counts the processes of that namespace only, so it holds there too.
 
 Each zygote owns a sandbox uid of its own (``allocate_uid``, a flock held for the zygote's lifetime), so the
 process limit counts only that worker's sample and ``kill_uid`` can kill everything a sample left behind in
@@ -35,10 +38,17 @@ CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
+CLONE_NEWPID = 0x20000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
+AT_FDCWD = -100
+AT_RECURSIVE = 0x8000
+MOUNT_ATTR_RDONLY = 1
+SYS_MOUNT_SETATTR = 442  # the same number on x86_64 and aarch64
 MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
@@ -75,17 +85,54 @@ def mount(source: str, target: str, fstype: str | None, flags: int, data: str | 
 
 @dataclass
 class Isolation:
-    """What the zygote actually obtained; reported with every result."""
+    """What the zygote actually obtained; reported with every result and in every report's footer."""
 
-    network: bool = False  # in a network namespace without interfaces
-    mount: bool = False  # private tmpfs over the world-writable directories
-    uid: int | None = None  # the unprivileged uid samples run as (None: they run as the service user)
+    network: bool = False  # in a network namespace without interfaces (even 127.0.0.1 is unreachable)
+    mount: bool = False  # private tmpfs over the world-writable directories; read-only rest when userns
+    uid: int | None = None  # the unprivileged uid samples run as (root deployments: one per zygote)
+    userns: bool = False  # an unprivileged user namespace: samples have no capabilities, / is read-only
+    pid: bool = False  # a pid namespace: samples see and can signal only their own processes
+    nproc: bool = False  # RLIMIT_NPROC holds (a uid of our own, or a user namespace of our own)
     subreaper: bool = False
     seccomp: bool = False  # socket(AF_UNIX) is refused in children
 
     def as_dict(self) -> dict:
-        return {"network": self.network, "mount": self.mount, "uid": self.uid, "subreaper": self.subreaper,
-                "seccomp": self.seccomp}
+        return {"network": self.network, "mount": self.mount, "uid": self.uid, "userns": self.userns,
+                "pid": self.pid, "nproc": self.nproc, "subreaper": self.subreaper, "seccomp": self.seccomp}
+
+
+def missing_isolation(isolation: dict) -> list[str]:
+    """What a sound sandbox needs and this one lacks (empty: untrusted code may run)."""
+    missing = []
+    if not isolation.get("network"):
+        missing.append("a network namespace (loopback services such as Redis would be reachable)")
+    if not isolation.get("mount"):
+        missing.append("a private mount namespace (samples could write outside their work directory)")
+    if isolation.get("uid") is None and not isolation.get("userns"):
+        missing.append("a uid or user namespace of their own (samples would run as the service user)")
+    if not isolation.get("pid"):
+        missing.append("a pid namespace (samples could see and signal the service's processes)")
+    if not isolation.get("nproc"):
+        missing.append("a process limit (fork storms)")
+    return missing
+
+
+def describe_isolation(isolation: dict) -> str:
+    """One line for a report's footer."""
+    if not isolation:
+        return "sandbox: unknown"
+    parts = []
+    if isolation.get("uid") is not None:
+        parts.append(f"uid {isolation['uid']}")
+    elif isolation.get("userns"):
+        parts.append("user namespace")
+    for key, label in (("network", "no network"), ("mount", "private mounts"), ("pid", "pid namespace"),
+                       ("nproc", "process limit"), ("seccomp", "seccomp")):
+        if isolation.get(key):
+            parts.append(label)
+    missing = missing_isolation(isolation)
+    text = "sandbox: " + (", ".join(parts) or "none")
+    return text + (" (UNSAFE: lacks " + "; ".join(m.split(" (")[0] for m in missing) + ")" if missing else "")
 
 
 def allocate_uid(base: int, count: int = 1000) -> tuple[int, int] | None:
@@ -154,31 +201,105 @@ def private_mounts(expose: list[str], tmpfs_size: str) -> None:
         os.close(fd)
 
 
-def isolate_zygote(want_network: bool = True, tmpfs_size: str = "256m",
-                   expose: list[str] | None = None) -> Isolation:
-    """Namespaces for a fresh, single-threaded zygote process (see module docstring)."""
+def enter_namespaces(want_network: bool = True) -> Isolation:
+    """In the bootstrap process, before it forks the zygote: new mount, IPC, pid (for its next child, the
+    zygote) and network namespaces; without root inside a new user namespace (where the kernel allows
+    unprivileged ones), mapping only our own uid and gid."""
     result = Isolation()
+    uid, gid = os.geteuid(), os.getegid()
+    flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWPID | (CLONE_NEWNET if want_network else 0)
+    if uid != 0:
+        flags |= CLONE_NEWUSER
+    try:
+        unshare(flags)
+    except OSError:
+        return result
+    if uid != 0:
+        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as handle:
+                handle.write(text)
+        result.userns = True
+    result.network = want_network
+    result.pid = True
+    return result
+
+
+def isolate_zygote(isolation: Isolation, tmpfs_size: str = "256m", expose: list[str] | None = None) -> None:
+    """In the zygote (pid 1 of the new pid namespace when there is one): a /proc of that namespace, the
+    private mounts, and in a user namespace a read-only view of everything else. Updates ``isolation``."""
     try:
         prctl(PR_SET_CHILD_SUBREAPER, 1)  # escaped grandchildren are re-parented to us and can be reaped
-        result.subreaper = True
+        isolation.subreaper = True
     except OSError:
         pass
-    if os.geteuid() == 0:
-        flags = CLONE_NEWNS | CLONE_NEWIPC | (CLONE_NEWNET if want_network else 0)
-        try:
-            unshare(flags)
-            result.network = want_network
-            private_mounts(expose or [], tmpfs_size)
-            result.mount = True
-        except OSError:
-            pass
-    elif want_network:
-        try:
-            unshare(CLONE_NEWUSER | CLONE_NEWNET)  # unprivileged user namespaces, where the kernel allows them
-            result.network = True
-        except OSError:
-            pass
-    return result
+    if not isolation.pid:
+        return
+    try:
+        mount("none", "/", None, MS_REC | MS_PRIVATE, None)  # nothing we mount propagates to the host
+        if isolation.userns:
+            # The service user's own files (its data directory, the journal, the webhook secret) would be
+            # writable by samples of the same uid: the whole tree becomes read-only first.
+            attr = (ctypes.c_uint64 * 4)(MOUNT_ATTR_RDONLY, 0, 0, 0)
+            _check(_libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, b"/", AT_RECURSIVE, ctypes.byref(attr),
+                                 ctypes.sizeof(attr)), "mount_setattr /")
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+        private_mounts(expose or [], tmpfs_size)
+        isolation.mount = True
+    except OSError:
+        pass
+
+
+def confine_writes(workdir_parent: str, workdir: str, tmpfs_size: str) -> None:
+    """User namespace only (samples share the zygote's uid, so ownership protects nothing): the work
+    directory becomes a tmpfs of its own, kept for the zygote's life and emptied after each sample
+    (``empty_dir``); everything around it, its parent and the private tmpfs over /tmp, /run..., becomes
+    read-only, so a sample can write nowhere else and leave nothing for the next one."""
+    mount("tmpfs", workdir_parent, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0711,size=1m,nr_inodes=64")
+    os.mkdir(workdir, 0o700)
+    mount("tmpfs", workdir, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0700,size={tmpfs_size},nr_inodes=65536")
+    attr = (ctypes.c_uint64 * 4)(MOUNT_ATTR_RDONLY, 0, 0, 0)
+    for path in (*SHADOWED_DIRS, workdir_parent):
+        if os.path.isdir(path) and not os.path.islink(path) and os.path.ismount(path):
+            _check(_libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, path.encode(), 0, ctypes.byref(attr),
+                                 ctypes.sizeof(attr)), f"mount_setattr {path}")
+
+
+def empty_dir(path: str) -> None:
+    """Remove everything in ``path`` (not the directory itself), whatever modes a sample set; raises
+    OSError (or RecursionError for absurd depth) when it cannot."""
+    os.chmod(path, 0o700)
+    for entry in os.scandir(path):
+        if entry.is_dir(follow_symlinks=False):
+            empty_dir(entry.path)
+            os.rmdir(entry.path)
+        else:
+            os.unlink(entry.path)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+def drop_capabilities() -> None:
+    """Clear every capability (those a user namespace's creator holds in it); children inherit none."""
+    header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+    data = (ctypes.c_uint32 * 6)()
+    _check(_libc.capset(ctypes.byref(header), ctypes.byref(data)), "capset")
+
+
+def own_host_pid() -> int:
+    """Our pid as the host sees it; read before /proc is replaced by the pid namespace's own."""
+    with open("/proc/self/stat") as handle:
+        return int(handle.read().split()[0])
+
+
+def kill_all_in_namespace() -> None:
+    """From pid 1 of a pid namespace: SIGKILL every other process in it, at once."""
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except OSError as exc:
+        if exc.errno != errno.ESRCH:
+            raise
 
 
 @dataclass
@@ -188,6 +309,7 @@ class ChildLimits:
     fsize_bytes: int
     nofile: int
     nproc: int
+    own_user_namespace: bool = False
 
 
 def child_environment(workdir: str) -> dict[str, str]:
@@ -234,9 +356,11 @@ def enter_child(workdir: str, limits: ChildLimits, uid: int | None, keep_fds: di
         (resource.RLIMIT_CORE, 0, 0),
     ):
         resource.setrlimit(name, (value, hard))
-    if uid is not None:
-        # Only meaningful for a uid of our own: RLIMIT_NPROC counts every process of the real uid.
+    if uid is not None or limits.own_user_namespace:
+        # Only meaningful for a uid (or user namespace) of our own: RLIMIT_NPROC counts every process of
+        # the real uid (in that namespace).
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.nproc, limits.nproc))
+    if uid is not None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)

@@ -125,7 +125,15 @@ def main() -> None:
     config = json.loads(sys.argv[1])
     limits = config["limits"]
     uid = config["uid"]
-    isolation = sandbox.isolate_zygote(not config.get("network"), limits["tmpfs_size"], expose=config["expose"])
+    # As the executor's bootstrap does: new namespaces here, then the command runs in the first process of
+    # the new pid namespace (its /proc, its mounts); this launcher only waits and passes the status on.
+    isolation = sandbox.enter_namespaces(want_network=not config.get("network"))
+    if isolation.pid:
+        child = os.fork()
+        if child:
+            _, status = os.waitpid(child, 0)
+            os._exit(os.waitstatus_to_exitcode(status) % 256)
+    sandbox.isolate_zygote(isolation, limits["tmpfs_size"], expose=config["expose"])
     os.chdir(config["cwd"])
     os.umask(0o022)
     for name, value in ((resource.RLIMIT_CPU, limits["cpu_s"]), (resource.RLIMIT_AS, limits["memory_bytes"]),

@@ -1,0 +1,207 @@
+"""The sandbox in the documented deployment: the executor driven by an unprivileged user (uid 65534).
+
+CI runs as root; these tests start a small driver script as uid 65534 (``setpriv``) with the venv's
+python, so the executor takes its non-root path (an unprivileged user namespace) and real programs probe
+it. Where the python installation sits under a directory uid 65534 cannot enter (pyenv under /root), the
+driver runs in a private mount namespace in which that installation is bind-mounted back, nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from pipeline.executor import Executor, UnsafeExecutionError
+from pipeline.executor.sandbox import _blocking_ancestor, describe_isolation, missing_isolation
+from pipeline.types import TestCase as Case
+from pipeline.types import TestSpec as Spec
+from ssd.config import ConfigError, unsafe_execution_from_env
+
+NOBODY = 65534
+ROOT = str(Path(__file__).resolve().parents[1])
+SECRET = "fake-secret-4711"
+ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                               reason="needs root and setpriv to become uid 65534 (CI runs as root)")
+
+# Each probe prints "contained" only when the sandbox held.
+PROBES = {
+    "writes": """
+        import os
+        outside = [DATA + '/journal.sqlite3', DATA + '/new', '/tmp/x', '/var/tmp/x', '/dev/shm/x', '/run/x',
+                   ROOT + '/x', os.path.dirname(os.getcwd()) + '/x']
+        escaped = []
+        for path in outside:
+            try:
+                with open(path, 'a') as handle:
+                    handle.write('owned')
+                escaped.append(path)
+            except OSError:
+                pass
+        with open('inside.txt', 'w') as handle:  # the work directory itself is writable
+            handle.write('fine')
+        print('contained' if not escaped else escaped)
+    """,
+    "fork_storm": """
+        import os, time
+        started = 0
+        for _ in range(300):
+            try:
+                if os.fork() == 0:
+                    time.sleep(60)
+                    os._exit(0)
+                started += 1
+            except OSError:
+                break
+        print('contained' if started < 40 else started)
+    """,
+    "environment": """
+        import os
+        seen = [k for k, v in os.environ.items() if SECRET in v or k == 'SSD_GITEA_TOKEN']
+        pids = [p for p in os.listdir('/proc') if p.isdigit()]
+        for pid in pids:
+            try:
+                with open(f'/proc/{pid}/environ', 'rb') as handle:
+                    if SECRET.encode() in handle.read():
+                        seen.append(pid)
+            except OSError:
+                pass
+        # pid 1 is the zygote; the service's processes are not even visible
+        print('contained' if not seen and len(pids) < 10 else (seen, pids))
+    """,
+    "loopback": """
+        import socket
+        try:
+            socket.create_connection(('127.0.0.1', 6379), timeout=2).close()
+            print('connected')
+        except OSError:
+            print('contained')
+    """,
+}
+
+DRIVER = """
+import json, os, sys
+sys.path.insert(0, {root!r})
+os.environ["SSD_GITEA_TOKEN"] = {secret!r}  # what the work horse's environment would hold
+from pipeline.executor import Executor
+from pipeline.types import TestCase, TestSpec
+
+spec = TestSpec(kind="stdio", cases=(TestCase("", "contained\\n"),), timeout_s=5.0)
+header = "DATA = {data!r}\\nROOT = {root!r}\\nSECRET = {secret!r}\\n"
+results = {{"uid": os.getuid()}}
+with Executor(workers=1) as ex:
+    results["isolation"] = ex.isolation
+    for name, program in json.loads(sys.argv[1]).items():
+        outcome = ex.run_one(header + program, spec)
+        results[name] = [outcome.verdict, outcome.detail]
+    results["afterwards"] = ex.run_one("print('contained')", spec).verdict
+print(json.dumps(results))
+"""
+
+
+def as_nobody(argv: list[str], scratch: Path) -> list[str]:
+    """``argv`` run as uid 65534. Where the python installation, the venv or this checkout lies under a
+    directory uid 65534 cannot enter (pyenv under /root), in a private mount namespace in which a tmpfs
+    covers that directory and just those paths are bind-mounted back."""
+    become = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv]
+    needed = sorted({os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, ROOT)})
+    blocked = [(path, _blocking_ancestor(path)) for path in needed]
+    blocked = [(path, blocker) for path, blocker in blocked if blocker]
+    if not blocked:
+        return become
+    q = shlex.quote
+    steps = []
+    holds = []
+    for path, _ in blocked:
+        hold = tempfile.mkdtemp(prefix="hold-", dir=scratch)
+        holds.append(hold)
+        steps.append(f"mount --bind {q(path)} {q(hold)}")
+    for blocker in sorted({blocker for _, blocker in blocked}):
+        steps.append(f"mount -t tmpfs -o mode=0755 tmpfs {q(blocker)}")
+    for (path, _), hold in zip(blocked, holds, strict=True):
+        steps.append(f"mkdir -p {q(path)} && mount --bind {q(hold)} {q(path)}")
+    script = " && ".join([*steps, f"exec {shlex.join(become)}"])
+    return ["unshare", "-m", "--propagation", "private", "sh", "-c", script]
+
+
+def nobody_processes() -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["uids", "status"]):
+        try:
+            if proc.info["uids"].real == NOBODY and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (psutil.Error, AttributeError):
+            continue
+    return found
+
+
+@pytest.fixture()
+def public_dir() -> Iterator[Path]:
+    """A directory uid 65534 can use (pytest's tmp_path is private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="ssd-unprivileged-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@ROOT_ONLY
+def test_unprivileged_executor_contains_samples(public_dir: Path) -> None:
+    assert not nobody_processes(), "another test left processes of uid 65534"
+    data = public_dir / "data"  # the service user's data dir: the journal, the webhook secret
+    data.mkdir(mode=0o700)
+    (data / "journal.sqlite3").write_text("journal")
+    os.chown(data, NOBODY, NOBODY)
+    os.chown(data / "journal.sqlite3", NOBODY, NOBODY)
+    driver = public_dir / "driver.py"
+    driver.write_text(DRIVER.format(root=ROOT, secret=SECRET, data=str(data)))
+    probes = {name: textwrap.dedent(body) for name, body in PROBES.items()}
+    done = subprocess.run(as_nobody([sys.executable, str(driver), json.dumps(probes)], public_dir), capture_output=True,
+                          text=True, timeout=120, cwd=str(public_dir),
+                          env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(public_dir)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(done.stdout.splitlines()[-1])
+    assert results["uid"] == NOBODY
+    isolation = results["isolation"]
+    assert isolation["userns"] and isolation["pid"] and isolation["network"] and isolation["mount"], isolation
+    assert missing_isolation(isolation) == []
+    for name in PROBES:
+        assert results[name][0] == "pass", (name, results[name])
+    assert results["afterwards"] == "pass"
+    assert (data / "journal.sqlite3").read_text() == "journal" and not (data / "new").exists()
+    assert not (Path(ROOT) / "x").exists()
+    assert not nobody_processes()  # the fork storm's sleepers died with the sample
+
+
+@ROOT_ONLY
+def test_weaker_sandbox_is_refused_unless_the_operator_opts_in() -> None:
+    spec = Spec(kind="stdio", cases=(Case("", "ok\n"),))
+    with Executor(workers=1, network_isolation=False) as ex, pytest.raises(UnsafeExecutionError) as refused:
+        ex.run_one("print('ok')", spec)
+    assert "network namespace" in str(refused.value) and "SSD_UNSAFE_EXECUTION=1" in str(refused.value)
+    with Executor(workers=1, network_isolation=False, allow_unsafe=True) as ex:
+        assert ex.run_one("print('ok')", spec).verdict == "pass"
+        assert "UNSAFE" in ex.isolation_summary() and "network namespace" in ex.isolation_summary()
+
+
+def test_isolation_summary_and_opt_in_setting() -> None:
+    full = {"network": True, "mount": True, "uid": None, "userns": True, "pid": True, "nproc": True,
+            "seccomp": True}
+    assert missing_isolation(full) == []
+    assert describe_isolation(full) == ("sandbox: user namespace, no network, private mounts, pid namespace, "
+                                        "process limit, seccomp")
+    assert "UNSAFE: lacks a process limit" in describe_isolation({**full, "nproc": False})
+    assert [len(missing_isolation({})), describe_isolation({})] == [5, "sandbox: unknown"]
+    assert unsafe_execution_from_env({}) is False
+    assert unsafe_execution_from_env({"SSD_UNSAFE_EXECUTION": "1"}) is True
+    with pytest.raises(ConfigError, match="SSD_UNSAFE_EXECUTION"):
+        unsafe_execution_from_env({"SSD_UNSAFE_EXECUTION": "sure"})
