@@ -38,7 +38,7 @@ def resolve_prompts(settings: Settings, prompts: str) -> str:
         if prompts.startswith("suite:"):
             return "suite:" + resolve_suite(settings, prompts.removeprefix("suite:"))
         return prompts
-    return _inside(settings.data_dir / "prompts", prompts, "prompts")
+    return _inside(settings.data_dir / "prompts", prompts, "prompts", settings.data_dir)
 
 
 def loss_curve_png(curve: list[dict[str, float]], title: str) -> bytes:
