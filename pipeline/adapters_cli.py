@@ -127,10 +127,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not rows:
         print("no adapters yet (make one with `ssd finetune` or `ssd train`)")
         return 0
-    print(f"  {'id':<24}  {'created':<25}  {'base':<16}  {'steps':>5}  {'loss':>7}")
+    print(f"  {'id':<24}  {'created (UTC)':<19}  {'base':<16}  {'steps':>5}  {'loss':>7}")
     for row in rows:
         loss = f"{row['final_loss']:.4f}" if row["final_loss"] is not None else "-"
-        print(f"{'*' if row['promoted'] else ' '} {row['id']:<24}  {row['created']:<25}  "
+        print(f"{'*' if row['promoted'] else ' '} {row['id']:<24}  {row['created'][:19]:<19}  "
               f"{row['base_model'][-16:]:<16}  {row['steps'] or '-':>5}  {loss:>7}")
     return 0
 

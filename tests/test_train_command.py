@@ -81,14 +81,14 @@ def test_paths_outside_the_data_dir_are_refused(spine: dict):
 def test_slash_train_runs_on_the_gpu_queue_and_reports_everything(spine: dict):
     settings = spine["settings"]
     comments = _comment_and_work(
-        spine, "/ssd train model=tiny prompts=shipped limit=6 max_tokens=12 max_steps=2 eval_limit=3 "
-               "t_eval=1.0,1.6", "gpu")
+        spine, "/ssd train model=tiny prompts=shipped limit=6 max_tokens=12 max_steps=2 eval_limit=2 t_eval=1.6",
+        "gpu")
     report = comments[-1]["body"]
     assert "### /ssd train: adapter `a-" in report and "(registered, not promoted)" in report
     assert "| prompts | 6 from `shipped` |" in report and "T_train 1.6" in report  # dataset stats
     assert "![training loss](" in report and len(comments[-1]["assets"]) == 1  # the loss plot, attached
     assert "| T_eval | base pass@1 [95% CI] | tuned pass@1 [95% CI] |" in report
-    assert "| 1.6 (= T_train) |" in report and "T_eval equals T_train (1.6)" in report
+    assert "| 1.6 (**best**, = T_train) |" in report and "T_eval equals T_train (1.6)" in report
     assert "Reproducibility" in report and "ssd train --prompts shipped --model tiny" in report
     assert str(settings.data_dir) not in report and "Traceback" not in report
     from pipeline.training.adapters import AdapterRegistry

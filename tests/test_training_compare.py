@@ -55,6 +55,20 @@ def test_overlap_with_the_training_prompts_is_found_by_id_or_text():
     assert by_id == ["basic/add"] and by_text == [problems[2].task_id]
 
 
+def test_auto_backend_is_llamacpp_only_for_a_gguf_base_with_a_gguf_adapter(tiny_model_dir: Path):  # noqa: F811
+    from pipeline.training.adapters import AdapterRecord
+    from pipeline.training.compare import choose_backend
+
+    def record(gguf: str | None) -> AdapterRecord:
+        return AdapterRecord(id="a-20261203-000000-000000", path=Path("/x"), base_model="m", base_sha256="0",
+                             gguf=gguf)
+
+    assert choose_backend("auto", "smollm2", record("/x/adapter.gguf")) == "llamacpp"
+    assert choose_backend("auto", "smollm2", record(None)) == "transformers"
+    assert choose_backend("auto", str(tiny_model_dir), record("/x/adapter.gguf")) == "transformers"
+    assert choose_backend("transformers", "smollm2", record("/x/adapter.gguf")) == "transformers"
+
+
 def _zero_adapter(model_dir: Path, dest: Path) -> Path:
     """A real LoRA adapter whose update is zero (peft initialises B to 0)."""
     import torch

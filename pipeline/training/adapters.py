@@ -177,7 +177,7 @@ class AdapterRegistry:
             record = AdapterRecord(
                 id=adapter_id, path=final / "adapter", base_model=base_model, base_sha256=base_sha256,
                 dataset=dataset or {}, config=config or {}, loss_curve=list(loss_curve or []),
-                created=now.isoformat(timespec="seconds"), metrics=metrics or {}, gguf=gguf_name,
+                created=now.isoformat(timespec="microseconds"), metrics=metrics or {}, gguf=gguf_name,
             )
             _write_json_atomic(staging / RECORD, record.to_dict())
             staging.rename(final)  # the adapter appears whole or not at all
