@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "pipeline.adapters_cli",
     "bot.cli",
     "ssd.model_server",
+    "ssd.loop_cli",
 ]
 
 
