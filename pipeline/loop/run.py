@@ -400,7 +400,7 @@ def rollback(registry: Any, target: ServingTarget, base_model: str, temperature:
                            adapter.gguf if adapter else None, base_model, temperature)
     while (registry.promoted().id if registry.promoted() else None) != wanted:
         registry.rollback()
-    return {"promoted": wanted, "previous": current.id, "serving": served.to_dict(),
+    return {"promoted": wanted, "previous": current.id, "history": registry.history(), "serving": served.to_dict(),
             "seconds": round(time.monotonic() - started, 2)}
 
 
