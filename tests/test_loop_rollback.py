@@ -97,3 +97,23 @@ def test_rollback_to_a_version_never_promoted_is_refused(loop_bot: Bot, tmp_path
     assert "was not promoted before" in body and str(loop_bot.settings.data_dir) not in body
     assert AdapterRegistry(loop_bot.settings.data_dir / "adapters").promoted().id == second
     assert set(vllm.loras) == {f"ssd-{second}"}
+
+
+def test_train_source_buffer_runs_the_loop_and_the_nightly_job_is_the_same_run(
+        loop_bot: Bot, monkeypatch) -> None:
+    from pipeline.loop.run import RunStore
+    from ssd.schedule import NIGHTLY_FUNCTION, run_by_path
+
+    index = loop_bot.new_issue()
+    loop_bot.comment("/ssd train source=buffer", user="alice", index=index)
+    loop_bot.work(("default", "cpu"))
+    body = loop_bot.bot_comments(index)[-1]["body"]
+    assert "**skipped**" in body and "the buffer holds 0 examples; a run needs at least 20" in body
+    assert "Trigger**: @alice" in body
+
+    for name, value in loop_bot.env.items():  # what rq.cron's job runs, in a worker, from the environment
+        monkeypatch.setenv(name, value)
+    result = run_by_path(NIGHTLY_FUNCTION)
+    assert result["decision"] == "skipped"
+    runs = RunStore(loop_bot.settings.data_dir / "loop").all()
+    assert [(r["trigger"], r["decision"]) for r in runs] == [("@alice", "skipped"), ("nightly", "skipped")]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import secrets
 import shutil
 import threading
 import time
@@ -72,8 +71,9 @@ class LoopConfig:
 
 
 def new_run_id(now: datetime | None = None) -> str:
+    """Time-ordered (to the microsecond), so run files sort in the order the runs started."""
     now = now or datetime.now(UTC)
-    return f"{RUN_ID_PREFIX}{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+    return f"{RUN_ID_PREFIX}{now:%Y%m%d-%H%M%S-%f}"
 
 
 def _now() -> str:
