@@ -19,16 +19,18 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import requests
 
 from pipeline.buffer import Example, TrainingBuffer
 from pipeline.evaluate import run_eval
-from pipeline.loop.run import LoopConfig, RunContext, RunStore, render_report, run_loop
+from pipeline.loop.run import LoopConfig, RunContext, RunStore, render_report, rollback, run_loop
 from pipeline.serving import open_target
 from pipeline.store import engine_for
 from pipeline.training.adapters import AdapterRegistry
 from ssd.config import Settings
 from ssd.loop_lock import LOCK_KEY
 from tests.tiny_model import tiny_model_dir  # noqa: F401
+from tests.vllm_standin import VllmStandin
 
 ROOT = Path(__file__).resolve().parents[1]
 JSON_KEYS = {"run", "decision", "reason", "snapshot", "candidate", "gate", "serving"}
@@ -45,17 +47,33 @@ def _config(tmp_path: Path, model: Path, **changes) -> LoopConfig:
     values = dict(loop_dir=tmp_path / "loop", registry_root=tmp_path / "adapters", base_model=str(model),
                   min_examples=3, suites=("basic",), eval_limit=3, eval_max_tokens=8, t_eval=0.0,
                   finetune={"max_steps": 1, "batch_size": 4, "lora_r": 4, "lora_alpha": 8, "max_length": 128,
-                            "target_modules": ["q_proj", "v_proj"], "threads": 1})
+                            "target_modules": ["q_proj", "v_proj"]})
     return LoopConfig(**{**values, **changes})
+
+
+@pytest.fixture
+def vllm():
+    standin = VllmStandin(base_model="tiny")
+    yield standin
+    standin.close()
+
+
+def _served_model(vllm: VllmStandin, model: str) -> str:
+    """What a chat request for ``model`` is answered with (the stand-in refuses a model it has not loaded)."""
+    answer = requests.post(vllm.url + "/v1/chat/completions", timeout=10, json={
+        "model": model, "messages": [{"role": "user", "content": "add"}], "max_tokens": 4, "temperature": 0})
+    return answer.json()["choices"][0]["message"]["content"] if answer.status_code == 200 else f"HTTP {answer.status_code}"
 
 
 @pytest.mark.slow
 def test_the_gate_promotes_a_better_candidate_rejects_a_worse_one_and_skips_an_unchanged_buffer(
-        tmp_path: Path, tiny_model_dir: Path):  # noqa: F811
+        tmp_path: Path, tiny_model_dir: Path, vllm: VllmStandin):  # noqa: F811
+    """Deployed through a serving target over HTTP (the vLLM stand-in): the promoted adapter is what it serves
+    afterwards, the rejected one never."""
     buffer = TrainingBuffer(engine_for(f"sqlite:///{tmp_path / 'buffer.db'}"))
     _fill(buffer, range(1, 5))
     cfg = _config(tmp_path, tiny_model_dir)
-    target = open_target("none", tmp_path / "serving")
+    target = open_target("vllm", tmp_path / "serving", vllm.url)
     registry = AdapterRegistry(cfg.registry_root)
 
     # Run 1: the candidate (the only condition with an adapter) answers with the reference solutions.
@@ -64,7 +82,9 @@ def test_the_gate_promotes_a_better_candidate_rejects_a_worse_one_and_skips_an_u
     first = run_loop(cfg, better)
     assert first["decision"] == "promoted", first["reason"]
     assert first["current"] is None and first["candidate"] == registry.promoted().id
-    assert first["serving"] == {"target": "none", "url": "", "model": first["candidate"]}
+    served = f"ssd-{first['candidate']}"
+    assert first["serving"] == {"target": "vllm", "url": vllm.url + "/v1", "model": served}
+    assert served in _served_model(vllm, served) and set(vllm.loras) == {served}  # loaded in the server
     assert first["snapshot"]["size"] == 4 and first["snapshot"]["repos"] == ["acme/tools", "acme/widgets"]
     overall = first["gate"]["rows"][0]
     assert (overall["scope"], overall["problems"], overall["current"], overall["candidate"]) == ("overall", 3, 0, 1)
@@ -81,7 +101,8 @@ def test_the_gate_promotes_a_better_candidate_rejects_a_worse_one_and_skips_an_u
     assert second["snapshot"]["new"] == 1 and second["current"] == first["candidate"]
     assert "may lose more than 0.050" in second["reason"]
     assert registry.promoted().id == first["candidate"]  # not promoted ...
-    assert target.current().model == first["candidate"]  # ... and not served
+    assert target.current().model == served and set(vllm.loras) == {served}  # ... and not served
+    assert _served_model(vllm, f"ssd-{second['candidate']}") == "HTTP 404"
     assert second["candidate"] in [r.id for r in registry.list()]  # but kept in the registry
 
     # Run 3: nothing new in the buffer: skipped, and says why.
@@ -91,7 +112,12 @@ def test_the_gate_promotes_a_better_candidate_rejects_a_worse_one_and_skips_an_u
 
     report = render_report(second)
     assert "**rejected**" in report and "| overall | 3 | 100.0% | 0.0% | -100.0 |" in report
-    assert f"Served now**: `{first['candidate']}`" in report and str(tmp_path) not in report
+    assert f"Served now**: `{served}` on `vllm`" in report and str(tmp_path) not in report
+
+    # Rollback: the base is served again (verified), and nothing is promoted.
+    rolled = rollback(registry, target, "tiny", 0.0)
+    assert rolled["promoted"] is None and rolled["previous"] == first["candidate"]
+    assert registry.promoted() is None and vllm.loras == {} and target.current().model == "tiny"
 
 
 def test_a_run_below_the_minimum_is_skipped_and_says_so(tmp_path: Path):

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.loop.gate import GateDecision, ProblemResult, decide
-from pipeline.serving.base import BASE_ID, ServingError, ServingTarget, write_json_atomic
+from pipeline.serving.base import BASE_ID, DeployFailed, ServingError, ServingTarget, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +268,12 @@ def run_loop(cfg: LoopConfig, ctx: RunContext, run_id: str | None = None) -> dic
     from pipeline.training.adapters import AdapterRegistry
 
     store = RunStore(cfg.loop_dir)
-    store.mark_dead_runs_failed()
+    if store.mark_dead_runs_failed():
+        # A dead run may have died mid-swap: serve the last verified deployment again before anything else.
+        try:
+            ctx.target.reconcile()
+        except Exception as exc:
+            log.warning("loop: reconciling %s after a dead run failed: %s", ctx.target.name, exc)
     registry = AdapterRegistry(cfg.registry_root)
     previous = next((r for r in reversed(store.all()) if r.get("decision") in (PROMOTED, REJECTED)), None)
     snap = snapshot(ctx.examples, previous.get("snapshot") if previous else None)
@@ -324,8 +329,11 @@ def run_loop(cfg: LoopConfig, ctx: RunContext, run_id: str | None = None) -> dic
         ctx.target.deploy(candidate.id, candidate.path, candidate.gguf, cfg.base_model, t_eval_for(cfg))
         registry.promote(candidate.id)
         return finish(PROMOTED, f"{decision.reason}; deployed and verified on `{ctx.target.name}`")
+    except DeployFailed as exc:
+        kept = f"`{exc.restored.model}` is served again" if exc.restored else "nothing was served before"
+        return finish(FAILED, f"deploy failed, nothing promoted ({kept}): {exc}")
     except ServingError as exc:
-        return finish(FAILED, f"deploy failed, the previous deployment is served: {exc}")
+        return finish(FAILED, f"serving refused the candidate, nothing promoted: {exc}")
     except Exception as exc:  # any step: the record says failed; serving and the pointer were not touched
         log.error("loop run %s failed:\n%s", record["run"], traceback.format_exc())
         return finish(FAILED, f"{type(exc).__name__}: {_first_line(exc)}")
