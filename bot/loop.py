@@ -76,10 +76,18 @@ def run_once(settings: Settings, conn: redis_lib.Redis | None = None, trigger: s
         return {"run": run_id, "decision": SKIPPED, "reason": str(exc), "snapshot": {"hash": None, "size": 0},
                 "candidate": None, "gate": {}, "serving": served_now(target, serving_url(settings))}
     try:
-        ctx = RunContext(examples=_buffer_examples(settings), target=target, ensure_held=lock.ensure_held,
-                         progress=progress, cancel=cancel, evaluate=evaluate, trigger=trigger,
-                         serving_url=serving_url(settings))
-        record = run_loop(cfg, ctx, run_id)
+        try:
+            examples = _buffer_examples(settings)
+        except Exception as exc:  # the buffer's database is away: a failed run, recorded and reported
+            log.exception("loop run %s: reading the buffer failed", run_id)
+            record = {"run": run_id, "decision": FAILED, "trigger": trigger, "snapshot": {"hash": None, "size": 0},
+                      "reason": f"the training buffer could not be read ({type(exc).__name__})", "candidate": None,
+                      "gate": {}, "serving": served_now(target, serving_url(settings))}
+            RunStore(cfg.loop_dir).save(record)
+        else:
+            ctx = RunContext(examples=examples, target=target, ensure_held=lock.ensure_held, progress=progress,
+                             cancel=cancel, evaluate=evaluate, trigger=trigger, serving_url=serving_url(settings))
+            record = run_loop(cfg, ctx, run_id)
     finally:
         lock.release()
     report(settings, record)

@@ -117,3 +117,33 @@ def test_train_source_buffer_runs_the_loop_and_the_nightly_job_is_the_same_run(
     assert result["decision"] == "skipped"
     runs = RunStore(loop_bot.settings.data_dir / "loop").all()
     assert [(r["trigger"], r["decision"]) for r in runs] == [("@alice", "skipped"), ("nightly", "skipped")]
+
+
+def test_the_tracking_comment_has_the_snapshot_gate_table_decision_and_loss_plot(gitea, tmp_path: Path) -> None:
+    from bot.loop import report
+    from pipeline.loop.gate import ProblemResult, decide
+    from pipeline.loop.run import LoopConfig, gate_summary
+    from ssd.config import Settings
+
+    settings = Settings.from_env({"SSD_DATA_DIR": str(tmp_path), "SSD_GITEA_URL": gitea.url,
+                                  "SSD_GITEA_TOKEN": gitea.bot_token, "SSD_TRACKING_ISSUE": f"{REPO}#1"})
+    gitea.add_issue(REPO, "Loop runs")
+    current = [ProblemResult("basic", f"t{i}", "easy" if i < 3 else "hard", 2, 2) for i in range(6)]
+    candidate = [ProblemResult("basic", f"t{i}", "easy" if i < 3 else "hard", 2, 0) for i in range(6)]
+    cfg = LoopConfig(loop_dir=tmp_path, registry_root=tmp_path, base_model="smollm2", t_eval=0.7, eval_n=2)
+    record = {"run": "r-20261203-030000-000001", "decision": "rejected", "reason": "rejected: worse", "trigger": "nightly",
+              "mode": "accepted", "candidate": "a-20261203-030500-abcdef", "current": None,
+              "snapshot": {"hash": "ab" * 32, "size": 25, "new": 3, "repos": ["acme/tools", REPO]},
+              "training": {"examples": 25, "mode": "accepted", "steps": 2, "first_loss": 3.0, "final_loss": 2.5,
+                           "loss_curve": [{"step": 1, "loss": 3.0}, {"step": 2, "loss": 2.5}]},
+              "gate": gate_summary(decide(candidate, current), cfg),
+              "serving": {"target": "local", "url": "http://127.0.0.1:8011/v1", "model": "base"}}
+    report(settings, record)
+    [comment] = gitea.comments_on(REPO, 1)
+    body = comment["body"]
+    assert "### Loop run `r-20261203-030000-000001`: **rejected**" in body
+    assert "25 examples (3 new since the last run) from 2 repositories (acme/tools, acme/widgets)" in body
+    assert "candidate `a-20261203-030500-abcdef` on 25 examples, 2 steps, loss 3.000 → 2.500" in body
+    assert "| overall | 6 | 100.0% | 0.0% | -100.0 |" in body and "| basic/hard | 3 |" in body
+    assert "**Served now**: `base` on `local`" in body
+    assert "![training loss](" in body and len(comment["assets"]) == 1
