@@ -96,9 +96,11 @@ def test_the_gate_promotes_a_better_candidate_rejects_a_worse_one_and_skips_an_u
     promoted_path = str(registry.promoted().path)
     worse = RunContext(examples=buffer.active(), target=target,
                        evaluate=lambda c: run_eval(replace(c, gold=c.adapter == promoted_path)))
-    second = run_loop(cfg, worse)
+    second = run_loop(replace(cfg, mode="mixed", t_train=1.0, sample_max_tokens=8), worse)
     assert second["decision"] == "rejected", second["reason"]
     assert second["snapshot"]["new"] == 1 and second["current"] == first["candidate"]
+    # mixed: the 5 merged diffs plus one self-sample per prompt from the base at T_train (empty ones dropped)
+    assert second["training"]["mode"] == "mixed" and 5 <= second["training"]["examples"] <= 10
     assert "may lose more than 0.050" in second["reason"]
     assert registry.promoted().id == first["candidate"]  # not promoted ...
     assert target.current().model == served and set(vllm.loras) == {served}  # ... and not served
@@ -204,3 +206,22 @@ def test_a_run_killed_mid_way_changes_nothing_and_is_reported_failed(
     dead_now = store.all()[0]
     assert dead_now["decision"] == "failed" and "died before it finished" in dead_now["reason"]
     assert registry.promoted().id == earlier.id and target.current().model == earlier.id
+
+
+def test_the_accepted_training_set_is_the_merged_diffs_as_answers(tmp_path: Path):
+    import datasets
+
+    from pipeline.loop.run import build_training_set, snapshot
+
+    buffer = TrainingBuffer(engine_for(f"sqlite:///{tmp_path / 'buffer.db'}"))
+    _fill(buffer, range(1, 4))
+    examples = sorted(buffer.active(), key=lambda e: e.id)
+    snap = snapshot(buffer.active(), None)
+    accepted = build_training_set(_config(tmp_path, tmp_path / "no-model-needed"), buffer.active(),
+                                  tmp_path / "accepted", snap)
+    rows = datasets.load_from_disk(str(tmp_path / "accepted"))
+    assert accepted["counts"] == {"prompts": 3, "kept": 3} and accepted["sampling"] is None
+    assert [m["role"] for m in rows[0]["messages"]] == ["user", "assistant"]
+    assert rows[0]["messages"][1]["content"] == examples[0].answer  # the merged diff is the answer
+    assert accepted["prompt_ids"][0] == f"acme/widgets#1@{1:040x}"
+

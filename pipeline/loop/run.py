@@ -162,7 +162,8 @@ def build_training_set(cfg: LoopConfig, examples: Sequence[Any], out: Path, snap
     """
     from pipeline.training.sample import prompt_fingerprint
 
-    usable = [e for e in examples if e.prompt.strip() and e.answer.strip()]
+    # Oldest first, the order ``run_sample`` reads the buffer in: the same snapshot gives the same dataset.
+    usable = sorted((e for e in examples if e.prompt.strip() and e.answer.strip()), key=lambda e: e.id or 0)
     rows: list[tuple[str, str, str]] = []
     sampling = None
     if cfg.mode in ("accepted", "mixed"):
