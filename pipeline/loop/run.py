@@ -300,6 +300,9 @@ def run_loop(cfg: LoopConfig, ctx: RunContext, run_id: str | None = None) -> dic
     if previous is not None and previous["snapshot"]["hash"] == snap["hash"]:
         return finish(SKIPPED, f"the buffer has not changed since run {previous['run']} "
                                f"({previous['decision']}); nothing new to train on")
+    if promoted is not None and promoted.base_model != cfg.base_model:
+        return finish(FAILED, f"the promoted adapter {promoted.id} was trained on another base model than the one "
+                              "configured now; roll back to `base` (or the matching adapter) first")
     store.save(record)
     work = Path(cfg.loop_dir) / record["run"]
     try:
