@@ -41,7 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     promote = actions.add_parser("promote", help="make ID the current adapter (the previous one can be rolled back to)")
     promote.add_argument("id", metavar="ID")
     promote.set_defaults(func=cmd_promote)
-    rollback = actions.add_parser("rollback", help="go back to the previously promoted adapter (or the base model)")
+    rollback = actions.add_parser("rollback", help="serve the previously promoted adapter (or VERSION, or the base) "
+                                                   "again through SSD_SERVING, verified, then make it current")
+    rollback.add_argument("version", nargs="?", default=None, metavar="VERSION",
+                          help="an adapter id promoted before the current one, or `base` (default: the previous one)")
     rollback.set_defaults(func=cmd_rollback)
     export = actions.add_parser("export", help="write ID as a llama.cpp LoRA GGUF, or merged into its base model")
     export.add_argument("id", metavar="ID")
@@ -177,17 +180,54 @@ def cmd_promote(args: argparse.Namespace) -> int:
     return _with_registry(promote)
 
 
-def cmd_rollback(args: argparse.Namespace) -> int:
-    def rollback(reg: Any) -> int:
-        record = reg.rollback()
-        current = record.id if record else None
-        if args.json:
-            _print_json({"promoted": current, "history": reg.history()})
-        else:
-            print(f"promoted {current}" if current else "no adapter promoted: the base model is current")
-        return 0
+def serving_url(settings: Any) -> str:
+    """The OpenAI base URL of the configured serving target ('' for none)."""
+    if settings.serving == "local":
+        return f"http://127.0.0.1:{settings.local_model_port}/v1"
+    if settings.serving in ("ollama", "vllm"):
+        return f"{settings.ollama_url if settings.serving == 'ollama' else settings.vllm_url}/v1"
+    return ""
 
-    return _with_registry(rollback)
+
+def serving_target(settings: Any) -> Any:
+    """The serving target ``SSD_SERVING`` names, its state under ``<data dir>/serving``."""
+    from pipeline.serving import open_target
+
+    urls = {"local": serving_url(settings), "ollama": settings.ollama_url, "vllm": settings.vllm_url}
+    return open_target(settings.serving, settings.data_dir / "serving", urls.get(settings.serving))
+
+
+def rollback_everywhere(settings: Any, version: str | None = None, conn: Any = None) -> dict[str, Any]:
+    """Serve the previously promoted adapter (or ``version``) again, verified, then move the registry back;
+    under the loop's run lock, so a run cannot promote over it halfway."""
+    from pipeline.loop.run import new_run_id, rollback
+    from pipeline.training.adapters import AdapterRegistry
+    from pipeline.training.presets import preset_for
+    from ssd.loop_lock import RunLock
+    from ssd.redis_conn import connect
+
+    conn = conn if conn is not None else connect(settings)
+    with RunLock(conn, f"rollback-{new_run_id()}"):
+        return rollback(AdapterRegistry(settings.data_dir / "adapters"), serving_target(settings),
+                        settings.default_model, preset_for(settings.default_model).t_eval, version)  # the run's T_eval
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from pipeline.serving import ServingError
+    from pipeline.training.adapters import RegistryError
+    from ssd.config import Settings
+    from ssd.loop_lock import LockHeld
+
+    try:
+        result = rollback_everywhere(Settings.from_env(), args.version)
+    except (RegistryError, ServingError, LockHeld) as exc:
+        return _fail(f"rollback: {exc}")
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"promoted {result['promoted'] or 'none (the base model)'}; serving {result['serving']['model']} "
+              f"on {result['serving']['target']}")
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:

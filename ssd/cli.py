@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "pipeline.issues_cli",
     "bot.cli",
     "ssd.model_server",
+    "ssd.loop_cli",
 ]
 
 

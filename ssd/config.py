@@ -112,6 +112,7 @@ def _url(env: Mapping[str, str], name: str) -> str | None:
 
 
 SERVING_TARGETS = ("none", "local", "ollama", "vllm")
+LOOP_MODES = ("accepted", "self", "mixed")  # pipeline.loop.run.MODES
 TRACKING_ISSUE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]*)/([A-Za-z0-9][A-Za-z0-9_.-]*)#([1-9][0-9]*)$")
 
 
@@ -124,6 +125,13 @@ def _tracking_issue(env: Mapping[str, str], name: str) -> tuple[str, str, int] |
     if not match:
         raise ConfigError(f"{name} must be owner/repo#N (e.g. team/models#12), got {raw!r}")
     return match.group(1), match.group(2), int(match.group(3))
+
+
+def _loop_mode(env: Mapping[str, str], name: str) -> str:
+    mode = env.get(name, "").strip().lower() or "accepted"
+    if mode not in LOOP_MODES:
+        raise ConfigError(f"{name} must be one of {', '.join(LOOP_MODES)}, got {mode!r}")
+    return mode
 
 
 def _serving(env: Mapping[str, str]) -> tuple[str, str | None, str | None]:
@@ -180,6 +188,7 @@ class Settings:
     loop_suites: tuple[str, ...] = ("basic",)
     loop_eval_limit: int = 40  # problems per suite in the gate
     gate_margin: float = 0.05  # pass@1 the candidate may lose, at the CI's lower end, and still ship
+    loop_mode: str = "accepted"  # the run's training set: accepted (merged diffs) | self (SSD samples) | mixed
     gpu_worker: bool = False  # a worker serves the gpu queue: `/ssd train` goes there instead of cpu
     train_confirm_tokens: int = 50_000  # `/ssd train` above prompts x max_tokens asks for confirm=yes
     repo_cache_dir_env: Path | None = None  # repository suites: archives, checkouts, environments
@@ -247,6 +256,7 @@ class Settings:
             loop_suites=_list(env, "SSD_LOOP_SUITES") or ("basic",),
             loop_eval_limit=_int(env, "SSD_LOOP_EVAL_LIMIT", 40, minimum=1),
             gate_margin=gate_margin,
+            loop_mode=_loop_mode(env, "SSD_LOOP_MODE"),
             gpu_worker=_bool(env, "SSD_GPU_WORKER", False),
             train_confirm_tokens=_int(env, "SSD_TRAIN_CONFIRM_TOKENS", 50_000, minimum=1),
             repo_cache_dir_env=Path(env["SSD_REPO_CACHE_DIR"].strip()).resolve()

@@ -79,3 +79,19 @@ def next_nightly(settings: Settings, after: datetime | None = None) -> datetime:
     """When the next nightly run will be enqueued (UTC), e.g. for ``/ssd status``."""
     start = (after or now()).astimezone(ZoneInfo(settings.nightly_tz))
     return croniter(settings.nightly_cron, start).get_next(datetime).astimezone(UTC)
+
+
+def main() -> int:
+    """``python -m ssd.schedule``: the nightly declaration, blocking (``ssd scheduler`` runs this as a child)."""
+    import logging
+
+    from ssd.redis_conn import connect
+
+    settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    nightly_scheduler(settings, connect(settings)).start()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

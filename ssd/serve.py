@@ -26,7 +26,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
@@ -295,117 +294,32 @@ def run_worker(settings: Settings, queue_names: list[str], burst: bool = False) 
 
 # --------------------------------------------------------------------------- scheduler
 
-_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
-                ("day of week", 0, 7))
+def nightly_schedule(settings: Settings) -> str:
+    """``SSD_NIGHTLY_CRON``, checked (a bad expression fails ``ssd serve`` at once, not in a child)."""
+    from croniter import croniter
+
+    if not croniter.is_valid(settings.nightly_cron):
+        raise ConfigError(f"SSD_NIGHTLY_CRON: not a cron expression (got {settings.nightly_cron!r})")
+    return settings.nightly_cron
 
 
-def _cron_field(text: str, label: str, low: int, high: int) -> frozenset[int]:
-    values: set[int] = set()
-    for part in text.split(","):
-        spec, _, step_text = part.partition("/")
-        step = int(step_text) if step_text.isdigit() and int(step_text) > 0 else None
-        if step_text and step is None:
-            raise ValueError(f"bad step in {label} field {part!r}")
-        if spec == "*":
-            start, stop = low, high
-        elif "-" in spec:
-            a, _, b = spec.partition("-")
-            if not (a.isdigit() and b.isdigit()):
-                raise ValueError(f"bad range in {label} field {part!r}")
-            start, stop = int(a), int(b)
-        elif spec.isdigit():
-            start = int(spec)
-            stop = high if step else start
-        else:
-            raise ValueError(f"bad {label} field {part!r}")
-        if not low <= start <= stop <= high:
-            raise ValueError(f"{label} field {part!r} outside {low}-{high}")
-        values.update(range(start, stop + 1, step or 1))
-    return frozenset(values)
-
-
-class CronSchedule:
-    """A five-field cron expression (``m h dom mon dow``: ``*``, lists, ranges, steps), in local time.
-
-    As in cron, when both day fields are restricted a day matches if either does.
-    """
-
-    def __init__(self, expression: str) -> None:
-        self.expression = expression
-        parts = expression.split()
-        if len(parts) != 5:
-            raise ValueError(f"expected 5 fields (minute hour day month weekday), got {len(parts)}")
-        fields = [_cron_field(p, label, lo, hi) for p, (label, lo, hi) in zip(parts, _CRON_FIELDS, strict=True)]
-        self.minutes, self.hours, self.days, self.months, weekdays = fields
-        self.weekdays = frozenset(d % 7 for d in weekdays)  # 0 and 7 are both Sunday
-        self.any_day, self.any_weekday = parts[2] == "*", parts[4] == "*"
-
-    def matches(self, when: datetime) -> bool:
-        if when.minute not in self.minutes or when.hour not in self.hours or when.month not in self.months:
-            return False
-        day_ok = when.day in self.days
-        weekday_ok = (when.isoweekday() % 7) in self.weekdays
-        if self.any_day or self.any_weekday:
-            return day_ok and weekday_ok
-        return day_ok or weekday_ok
-
-
-def nightly_schedule(settings: Settings) -> CronSchedule:
-    try:
-        return CronSchedule(settings.nightly_cron)
-    except ValueError as exc:
-        raise ConfigError(f"SSD_NIGHTLY_CRON: {exc} (got {settings.nightly_cron!r})") from None
-
-
-def _train_command() -> object | None:
-    """The registered ``train`` command, if a later issue has added one."""
-    try:
-        from bot.commands import registry
-    except ImportError:
-        return None
-    with contextlib.suppress(KeyError):
-        return registry.get("train")
-    return None
-
-
-def nightly(conn: redis.Redis, when: datetime) -> list[str]:
-    """The nightly hook: hand the night to the ``train`` command once one exists.
-
-    It enqueues ``bot.jobs.run_nightly`` on the train command's queue when both are defined; until
-    then it enqueues nothing and says so in the log. Returns the ids of the jobs it enqueued.
-    """
-    train = _train_command()
-    if train is None:
-        log.info("nightly: no `train` command is registered yet; nothing to enqueue")
-        return []
-    try:
-        import bot.jobs as jobs
-    except ImportError:
-        jobs = None
-    if not callable(getattr(jobs, "run_nightly", None)):
-        log.warning("nightly: `train` is registered but bot.jobs.run_nightly is not; nothing to enqueue")
-        return []
-    job = queue(getattr(train, "queue", "gpu"), conn).enqueue(
-        "bot.jobs.run_nightly", job_id=f"nightly-{when:%Y%m%d-%H%M}"
-    )
-    log.info("nightly: enqueued %s", job.id)
-    return [job.id]
+def cron_command() -> list[str]:
+    """The process that declares the nightly run with rq.cron (``python -m ssd.schedule``)."""
+    return [sys.executable, "-m", "ssd.schedule"]
 
 
 class Scheduler:
-    """Every few seconds: queue journaled deliveries; every half minute: report jobs whose worker died;
-    at ``SSD_NIGHTLY_CRON``: the nightly hook.
+    """Every few seconds: queue journaled deliveries; every half minute: report jobs whose worker died.
 
-    Several schedulers may run (one per host); a Redis key per cron minute makes the nightly run once.
+    The nightly run is not timed here: RQ's own cron scheduler (``ssd.schedule``) does that, in a child
+    process the scheduler keeps running (``run_scheduler``). Several schedulers may run (one per host):
+    rq.cron's scheduler takes a lock per job, so the nightly run is enqueued once.
     """
 
     def __init__(self, settings: Settings, conn: redis.Redis | None = None,
-                 nightly_hook: Callable[[redis.Redis, datetime], list[str]] = nightly,
                  sweep_interval: float = SWEEP_INTERVAL) -> None:
-        self.schedule = nightly_schedule(settings)
         self.conn = conn if conn is not None else connect(settings)
         self.inbox = Inbox(engine_for(settings.database_url))
-        self.nightly_hook = nightly_hook
         self.sweep_interval = sweep_interval
         self._next_sweep = 0.0
 
@@ -421,8 +335,7 @@ class Scheduler:
         if reported:
             log.info("scheduler: reported %d abandoned jobs: %s", len(reported), ", ".join(reported))
 
-    def tick(self, now: datetime | None = None) -> None:
-        now = now or datetime.now().astimezone()
+    def tick(self) -> None:
         try:
             enqueue_pending(self.inbox, self.conn, min_age=PENDING_GRACE)
         except (redis.RedisError, sa.exc.SQLAlchemyError) as exc:
@@ -430,42 +343,69 @@ class Scheduler:
         if self.sweep_interval != math.inf and time.monotonic() >= self._next_sweep:
             self._next_sweep = time.monotonic() + self.sweep_interval
             self.sweep_abandoned()
-        if self.schedule.matches(now):
-            try:
-                if self.conn.set(f"ssd:scheduler:nightly:{now:%Y%m%d%H%M}", "1", nx=True, ex=86400):
-                    self.nightly_hook(self.conn, now)
-            except redis.RedisError as exc:
-                log.warning("scheduler: nightly hook skipped: %s", exc)
 
-    def run(self, stop: threading.Event, interval: float = SCHEDULER_INTERVAL) -> None:
-        log.info("scheduler: draining the inbox every %.0f s; nightly hook at cron %r (local time)",
-                 interval, self.schedule.expression)
-        while not stop.is_set():
-            self.tick()
-            stop.wait(interval)
+    def run(self, stop: threading.Event, interval: float = SCHEDULER_INTERVAL,
+            cron: list[str] | None = None) -> None:
+        """Tick until ``stop``; with ``cron``, keep that process (rq.cron) running beside, restarting it
+        when it dies (it blocks and installs its own signal handlers, so it cannot share this process)."""
+        log.info("scheduler: draining the inbox every %.0f s", interval)
+        child: subprocess.Popen | None = None
+        try:
+            while not stop.is_set():
+                if cron and (child is None or child.poll() is not None):
+                    if child is not None:
+                        log.warning("scheduler: the rq.cron process exited with status %s; starting it again",
+                                    child.returncode)
+                    child = subprocess.Popen(cron, preexec_fn=_die_with_parent)
+                self.tick()
+                stop.wait(interval)
+        finally:
+            if child is not None and child.poll() is None:
+                child.terminate()  # rq's CronScheduler stops cleanly on SIGTERM (unregisters itself)
+                try:
+                    child.wait(STOP_GRACE)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
 
 
 def run_scheduler(settings: Settings, interval: float = SCHEDULER_INTERVAL) -> int:
-    """``ssd scheduler``: the loop above until SIGTERM/SIGINT."""
+    """``ssd scheduler``: the loop above plus the rq.cron process, until SIGTERM/SIGINT."""
+    cron = nightly_schedule(settings)
     scheduler = Scheduler(settings)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    scheduler.run(stop, interval)
+    log.info("scheduler: nightly loop run at cron %r in %s (rq.cron)", cron, settings.nightly_tz)
+    scheduler.run(stop, interval, cron=cron_command())
     log.info("scheduler: stopped")
     return 0
 
 
 # --------------------------------------------------------------------------- serve
 
+def serve_children(settings: Settings, redis_child: Child | None = None) -> dict[str, list[str] | Child]:
+    """What ``ssd serve`` runs, in start order."""
+    children: dict[str, list[str] | Child] = {"redis": redis_child} if redis_child else {}
+    children |= {
+        "web": gunicorn_command(),
+        # The conversation queue gets a worker of its own, so `/ssd help` is answered while an
+        # evaluation holds the other worker.
+        "worker-default": ssd_command("worker", "--queues", "default"),
+        "worker-jobs": ssd_command("worker", "--queues", "cpu,gpu"),
+        "scheduler": ssd_command("scheduler"),
+    }
+    if settings.serving == "local":  # the OpenAI-compatible server the loop deploys promoted adapters to
+        children["model"] = ssd_command("model-server")
+    return children
+
+
 def run_serve(settings: Settings) -> int:
-    """``ssd serve``: web + a ``default`` worker + a ``cpu,gpu`` worker + the scheduler, supervised."""
+    """``ssd serve``: web + a ``default`` worker + a ``cpu,gpu`` worker + the scheduler (+ the local model
+    server when ``SSD_SERVING=local``), supervised."""
     nightly_schedule(settings)  # a bad SSD_NIGHTLY_CRON fails here, not in a child
-    web = gunicorn_command()
-    children: dict[str, list[str] | Child] = {}
-    url = None
-    if settings.redis_url is None:
-        children["redis"], url = embedded_redis_child(settings)
+    redis_child, url = embedded_redis_child(settings) if settings.redis_url is None else (None, None)
+    children = serve_children(settings, redis_child)
     env = settings.child_env(**service_env(settings, url))
     prepare_storage(settings)
     print(f"ssd: serving on http://{settings.bind} (data in {settings.data_dir})", flush=True)
@@ -474,14 +414,8 @@ def run_serve(settings: Settings) -> int:
     print(f"ssd: content type application/json, events: {', '.join(HOOK_EVENTS)}", flush=True)
     if settings.dry_run:
         print(f"ssd: dry-run (SSD_GITEA_URL unset): replies go to {settings.outbox_dir}", flush=True)
-    children |= {
-        "web": web,
-        # The conversation queue gets a worker of its own, so `/ssd help` is answered while an
-        # evaluation holds the other worker.
-        "worker-default": ssd_command("worker", "--queues", "default"),
-        "worker-jobs": ssd_command("worker", "--queues", "cpu,gpu"),
-        "scheduler": ssd_command("scheduler"),
-    }
+    if "model" in children:
+        print(f"ssd: model server (SSD_SERVING=local): http://127.0.0.1:{settings.local_model_port}/v1", flush=True)
     return supervise(children, env)
 
 

@@ -104,6 +104,7 @@ def test_set_metrics_merges_and_persists(tmp_path, peft_adapter):
 def data_env(tmp_path, monkeypatch, settings_env) -> Path:
     for name, value in settings_env.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SSD_SERVING", "none")  # `adapters rollback` deploys through the serving target
     return Path(settings_env["SSD_DATA_DIR"])
 
 
@@ -128,7 +129,9 @@ def test_adapters_cli_list_show_promote_rollback(data_env, peft_adapter, capsys)
     shown = _json_out(capsys)
     assert shown["id"] == a.id and shown["config"] == {"lora_r": 4} and shown["promoted"] is False
     assert main(["adapters", "rollback", "--json"]) == 0
-    assert _json_out(capsys) == {"promoted": a.id, "history": []}
+    rolled = _json_out(capsys)
+    assert (rolled["promoted"], rolled["history"], rolled["serving"]) == (a.id, [], {"target": "none", "url": "",
+                                                                                     "model": a.id})
     assert main(["adapters", "rollback"]) == 0 and "base model" in capsys.readouterr().out
     assert main(["adapters", "show", "../../etc/passwd"]) == 1
     assert "no adapter" in capsys.readouterr().err

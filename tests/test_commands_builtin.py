@@ -42,9 +42,9 @@ def test_status_shows_queues_buffer_and_adapter(bot: Bot) -> None:  # noqa: F811
     (adapters / "current").symlink_to(adapters / "ssd-2026-01-20")
     queue("cpu", bot.conn).enqueue("time.sleep", 0)  # waiting: no cpu worker runs in this test
     body = run(bot, "/ssd status", user="bob")["body"]
-    assert "| `default` | 0 | 1 |" in body  # the status job itself is running
-    assert "| `cpu` | 1 | 0 |" in body
-    assert "| `gpu` | 0 | 0 |" in body
+    assert "| `default` | 0 | 1 | 1 |" in body  # the status job itself is running, on this test's worker
+    assert "| `cpu` | 1 | 0 | 0 |" in body
+    assert "| `gpu` | 0 | 0 | 0 |" in body
     assert "**Running jobs**: none besides this one." in body
     assert "**Training buffer**: 2 active examples (window 500), 0 archived" in body
     assert "**Current adapter**: ssd-2026-01-20" in body

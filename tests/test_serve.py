@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import re
@@ -12,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -34,61 +32,47 @@ EXAMPLES = ROOT / "deploy" / "examples"
 
 # --------------------------------------------------------------------------- cron and nightly
 
-def test_cron_schedule_matches_like_cron():
-    nightly = serve.CronSchedule("0 3 * * *")
-    assert nightly.matches(datetime(2026, 1, 5, 3, 0))
-    assert not nightly.matches(datetime(2026, 1, 5, 3, 1))
-    assert not nightly.matches(datetime(2026, 1, 5, 4, 0))
-    quarter = serve.CronSchedule("*/15 9-17 * * 1-5")
-    assert quarter.matches(datetime(2026, 1, 5, 9, 45))  # a Monday
-    assert not quarter.matches(datetime(2026, 1, 4, 9, 45))  # a Sunday
-    assert not quarter.matches(datetime(2026, 1, 5, 18, 0))
-    # Both day fields restricted: either matches (the 1st of the month, or any Sunday; 7 is Sunday too).
-    either = serve.CronSchedule("30 2 1 * 7")
-    assert either.matches(datetime(2026, 1, 1, 2, 30))  # a Thursday, but the 1st
-    assert either.matches(datetime(2026, 1, 4, 2, 30))  # a Sunday
-    assert not either.matches(datetime(2026, 1, 5, 2, 30))
-    assert serve.CronSchedule("5,10 0 * 2 *").matches(datetime(2026, 2, 9, 0, 10))
-
-
-@pytest.mark.parametrize("expression", ["", "0 3 * *", "60 * * * *", "* 24 * * *", "*/0 * * * *", "a * * * *",
-                                        "5-1 * * * *", "* * 0 * *"])
+@pytest.mark.parametrize("expression", ["", "0 3 * *", "60 * * * *", "* 24 * * *", "a * * * *", "* * 0 * *"])
 def test_bad_cron_is_a_config_error_naming_the_variable(tmp_path, expression):
-    with pytest.raises(ValueError):
-        serve.CronSchedule(expression)
     settings = Settings(data_dir=tmp_path, nightly_cron=expression)
     with pytest.raises(ConfigError, match="SSD_NIGHTLY_CRON"):
         serve.nightly_schedule(settings)
 
 
-def test_nightly_without_a_train_command_enqueues_nothing(redis_conn, caplog):
-    from bot.commands import registry
+def test_the_scheduler_keeps_the_rq_cron_process_running(settings_env, redis_conn, redis_url, tmp_path):
+    """The nightly run is declared by rq.cron in a child of the scheduler: it registers itself, is started
+    again when it dies, and stops (unregistering) with the scheduler."""
+    from rq.cron import CronScheduler
 
-    if registry.get("train") is not None:
-        pytest.skip("a train command exists now; this test covers the slot before it")
-    with caplog.at_level(logging.INFO, logger="ssd.serve"):
-        assert serve.nightly(redis_conn, datetime(2026, 1, 5, 3, 0)) == []
-    assert "no `train` command is registered" in caplog.text
-    assert all(len(Queue(name, connection=redis_conn)) == 0 for name in ("default", "cpu", "gpu"))
+    settings = Settings.from_env(settings_env)
+    scheduler = serve.Scheduler(settings, conn=redis_conn, sweep_interval=math.inf)
+    stop = threading.Event()
+    env_cmd = ["env", f"SSD_REDIS_URL={redis_url}", f"SSD_DATA_DIR={tmp_path / 'data'}",
+               f"PYTHONPATH={ROOT}", *serve.cron_command()]
+    thread = threading.Thread(target=scheduler.run, args=(stop, 0.2), kwargs={"cron": env_cmd})
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not CronScheduler.all(redis_conn):
+            assert time.monotonic() < deadline, "the rq.cron process never registered"
+            time.sleep(0.2)
+        first = CronScheduler.all(redis_conn)[0]
+        os.kill(first.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while not [s for s in CronScheduler.all(redis_conn) if s.pid != first.pid]:
+            assert time.monotonic() < deadline, "the rq.cron process was not started again"
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive()
+    assert [s for s in CronScheduler.all(redis_conn) if s.pid != first.pid] == []  # a clean stop unregisters
 
 
-def test_scheduler_runs_the_nightly_hook_once_per_cron_minute(settings_env, redis_conn):
-    settings = Settings.from_env(dict(settings_env, SSD_NIGHTLY_CRON="0 3 * * *"))
-    calls: list[datetime] = []
-
-    def hook(conn, when):
-        calls.append(when)
-        return []
-
-    first = serve.Scheduler(settings, conn=redis_conn, nightly_hook=hook, sweep_interval=math.inf)
-    second = serve.Scheduler(settings, conn=redis_conn, nightly_hook=hook, sweep_interval=math.inf)  # another host
-    three = datetime(2026, 1, 5, 3, 0, 10).astimezone()
-    first.tick(three)
-    second.tick(three.replace(second=40))
-    first.tick(three.replace(minute=1))
-    assert calls == [three]
-    first.tick(three.replace(day=6))
-    assert len(calls) == 2
+def test_serve_runs_the_model_server_only_for_local_serving(tmp_path):
+    local = serve.serve_children(Settings(data_dir=tmp_path, serving="local"))
+    assert local["model"] == serve.ssd_command("model-server")
+    assert "model" not in serve.serve_children(Settings(data_dir=tmp_path, serving="none"))
 
 
 def test_scheduler_drains_journaled_deliveries(settings_env, redis_conn, monkeypatch):
@@ -96,7 +80,7 @@ def test_scheduler_drains_journaled_deliveries(settings_env, redis_conn, monkeyp
     inbox = Inbox(engine_for(settings.database_url))
     text = gitea_json_bytes(comment_payload(comment_id=31)).decode()
     inbox_id, _ = inbox.record("d", "issue_comment", "issue_comment", "created", "comment:31:created", text)
-    scheduler = serve.Scheduler(settings, conn=redis_conn, nightly_hook=lambda conn, when: [], sweep_interval=math.inf)
+    scheduler = serve.Scheduler(settings, conn=redis_conn, sweep_interval=math.inf)
     scheduler.tick()
     assert inbox.pending() == [inbox_id]  # too young: its own web request may still be enqueueing it
     monkeypatch.setattr(serve, "PENDING_GRACE", 0.0)
@@ -192,7 +176,9 @@ def test_supervise_treats_a_clean_exit_of_a_child_as_failure():
 
 def _serve_env(tmp_path: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SSD_")}
-    env.update(SSD_DATA_DIR=str(tmp_path / "data"), SSD_BIND=f"127.0.0.1:{port}", PYTHONUNBUFFERED="1")
+    # SSD_SERVING=none: no local model server (it would load a model); serve_children covers that case.
+    env.update(SSD_DATA_DIR=str(tmp_path / "data"), SSD_BIND=f"127.0.0.1:{port}", PYTHONUNBUFFERED="1",
+               SSD_SERVING="none")
     return env
 
 

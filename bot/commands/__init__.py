@@ -10,6 +10,7 @@ COMMAND_MODULES = [
     "bot.commands.eval",
     "bot.commands.audit",
     "bot.commands.train",
+    "bot.commands.loop",
 ]
 
 for _name in COMMAND_MODULES:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rq import Queue
+from rq import Queue, Worker
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
@@ -139,7 +139,7 @@ def status_command(ctx: CommandContext, args: dict[str, Any]) -> str:
         queue = Queue(name, connection=conn)
         started = StartedJobRegistry(queue=queue)
         running_ids = started.get_job_ids(cleanup=False)
-        depth_rows.append((f"`{name}`", queue.count, len(running_ids)))
+        depth_rows.append((f"`{name}`", queue.count, len(running_ids), Worker.count(queue=queue)))
         for job in Job.fetch_many(running_ids, connection=conn):
             if job is None or job.id == ctx.job_id:
                 continue
@@ -152,7 +152,7 @@ def status_command(ctx: CommandContext, args: dict[str, Any]) -> str:
             running_rows.append((f"`{job.id}`", f"`{meta.get('text') or job.description}`",
                                  _issue_link(meta) if meta.get("ssd") else "", f"@{meta.get('requester', '?')}",
                                  " ".join(part for part in (done, meta.get("message", "")) if part)))
-    parts = ["### ssd-bot status", md_table(["Queue", "Queued", "Running"], depth_rows, align="lrr")]
+    parts = ["### ssd-bot status", md_table(["Queue", "Queued", "Running", "Workers"], depth_rows, align="lrrr")]
     if running_rows:
         parts.append("**Running jobs**\n\n" + md_table(["Job", "Command", "Issue", "By", "Progress"], running_rows))
     else:
@@ -161,7 +161,19 @@ def status_command(ctx: CommandContext, args: dict[str, Any]) -> str:
         parts.append(f"{hidden} running job{'s' if hidden > 1 else ''} of other repositories not shown.")
     parts.append(f"**Training buffer**: {_buffer_line(ctx)}")
     parts.append(f"**Current adapter**: {_current_adapter(ctx.settings.data_dir)}")
+    parts += _loop_lines(ctx)
     return "\n\n".join(parts)
+
+
+def _loop_lines(ctx: CommandContext) -> list[str]:
+    """The continuous loop: last runs, the promoted adapter's gate metrics, what is served, the next run."""
+    from bot.loop import status_lines
+
+    try:
+        return status_lines(ctx.settings)
+    except Exception:  # a damaged loop state file must not take /ssd status down with it
+        log.warning("status: the loop's state could not be read", exc_info=True)
+        return ["**Loop**: its state could not be read (see the server log)."]
 
 
 # --------------------------------------------------------------------------- cancel

@@ -98,6 +98,8 @@ def _dataset_table(prov: dict[str, Any]) -> str:
         Arg("n", type=positive_int, default=1, help="samples per problem in the comparison"),
         Arg("seed", type=int, default=0),
         Arg("confirm", type=boolean, default=False, help="yes: run even above the cost estimate"),
+        Arg("source", choices=("buffer",), help="buffer: run the continuous loop now instead (buffer snapshot, "
+                                                "fine-tune, gate, promote, deploy: the nightly run)"),
     ],
     permission="write",
     queue=CPU,
@@ -117,6 +119,10 @@ def train_command(ctx: Any, args: dict[str, Any]) -> str:
     from pipeline.training.prompt_sources import PromptSourceError, load_prompts
     from pipeline.training.sample import SampleCancelled, SampleConfig, SampleError, run_sample
 
+    if args.get("source") == "buffer":
+        from bot.commands.loop import run_loop_from_command
+
+        return run_loop_from_command(ctx)
     settings = ctx.settings
     data_dir = str(settings.data_dir)
     model, base_url = resolve_model(settings, args.get("model"))
