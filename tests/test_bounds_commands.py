@@ -61,6 +61,13 @@ def _validate(line: str, settings: Settings | None = None) -> dict:
     ("/ssd audit n=50", "`n=50` is over this server's limit of 20 (SSD_MAX_N)"),
     ("/ssd audit seed=-1", "expected a whole number from 0"),
     ("/ssd cancel ../../etc", "expected a job id such as cmd-123-1"),
+    ("/ssd train limit=100000", "`limit=100000` is over this server's limit of 500 (SSD_MAX_LIMIT)"),
+    ("/ssd train n=100", "`n=100` is over this server's limit of 20 (SSD_MAX_N)"),
+    ("/ssd train max_tokens=99999", "over this server's limit of 2048 (SSD_MAX_TOKENS)"),
+    ("/ssd train t_train=nan", "expected a finite number"),
+    ("/ssd train t_train=0.5,1.0", "one temperature, not a list"),
+    ("/ssd train t_eval=3", "temperatures must be between 0 and 2"),
+    ("/ssd train seed=-5", "expected a whole number from 0"),
 ])
 def test_out_of_bounds_arguments_are_usage_errors(line: str, message: str) -> None:
     with pytest.raises(UsageError) as caught:

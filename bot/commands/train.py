@@ -21,7 +21,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from bot.commands.eval import _inside, resolve_model, resolve_suite
-from bot.commands.registry import Arg, CommandError, boolean, command, float_list, positive_int
+from bot.commands.registry import Arg, CommandError, boolean, command, positive_int, seed, temperatures
 from bot.reports import footer, md_table
 from ssd.queues import CPU, GPU
 
@@ -39,6 +39,22 @@ def resolve_prompts(settings: Settings, prompts: str) -> str:
             return "suite:" + resolve_suite(settings, prompts.removeprefix("suite:"))
         return prompts
     return _inside(settings.data_dir / "prompts", prompts, "prompts", settings.data_dir)
+
+
+def _one_temperature(text: str) -> float:
+    values = temperatures(text)
+    if len(values) != 1:
+        raise ValueError("one temperature, not a list")
+    return values[0]
+
+
+def check_train_args(settings: Settings, args: dict[str, Any]) -> None:
+    """What the job will need, checked before enqueueing: the prompts, model and suite resolve."""
+    if args.get("source") == "buffer":
+        return
+    resolve_prompts(settings, args["prompts"])
+    resolve_model(settings, args.get("model"))
+    resolve_suite(settings, args["suite"])
 
 
 def loss_curve_png(curve: list[dict[str, float]], title: str) -> bytes:
@@ -87,16 +103,16 @@ def _dataset_table(prov: dict[str, Any]) -> str:
     "SSD: sample at T_train, LoRA fine-tune, compare base vs tuned at T_eval (asks to confirm big runs)",
     args=[
         Arg("prompts", default="shipped", help="shipped, buffer, suite:NAME, or a file under $SSD_DATA_DIR/prompts"),
-        Arg("limit", type=positive_int, help="first N prompts"),
+        Arg("limit", type=positive_int, help="first N prompts", cap="max_limit"),
         Arg("model", help="alias (smollm2) or a file/dir under $SSD_DATA_DIR/models; default SSD_MODEL"),
-        Arg("t_train", type=float, help="sampling temperature; default: the model family's preset"),
-        Arg("t_eval", type=float_list, help="evaluation temperatures; default: a grid around the preset + T_train"),
-        Arg("max_tokens", type=positive_int, default=512, help="longest sampled answer"),
+        Arg("t_train", type=_one_temperature, help="sampling temperature in [0, 2]; default: the model family's preset"),
+        Arg("t_eval", type=temperatures, help="evaluation temperatures; default: a grid around the preset + T_train"),
+        Arg("max_tokens", type=positive_int, default=512, help="longest sampled answer", cap="max_tokens"),
         Arg("max_steps", type=positive_int, help="optimizer steps; default: one epoch"),
         Arg("suite", default="basic", help="held-out suite for the comparison"),
-        Arg("eval_limit", type=positive_int, help="first N problems of the suite"),
-        Arg("n", type=positive_int, default=1, help="samples per problem in the comparison"),
-        Arg("seed", type=int, default=0),
+        Arg("eval_limit", type=positive_int, help="first N problems of the suite", cap="max_limit"),
+        Arg("n", type=positive_int, default=1, help="samples per problem in the comparison", cap="max_n"),
+        Arg("seed", type=seed, default=0),
         Arg("confirm", type=boolean, default=False, help="yes: run even above the cost estimate"),
         Arg("source", choices=("buffer",), help="buffer: run the continuous loop now instead (buffer snapshot, "
                                                 "fine-tune, gate, promote, deploy: the nightly run)"),
@@ -104,6 +120,7 @@ def _dataset_table(prov: dict[str, Any]) -> str:
     permission="write",
     queue=CPU,
     queue_for=train_queue,
+    check=check_train_args,
 )
 def train_command(ctx: Any, args: dict[str, Any]) -> str:
     """Sample the prompts once each at T_train, fine-tune a LoRA adapter on the answers, and compare the base
