@@ -70,10 +70,19 @@ def test_a_big_run_asks_for_confirmation_and_trains_nothing(spine: dict):
     assert not (spine["settings"].data_dir / "adapters").exists()
 
 
-def test_paths_outside_the_data_dir_are_refused(spine: dict):
-    comments = _comment_and_work(spine, "/ssd train prompts=../../../etc/passwd limit=1", "cpu")
-    status = comments[-1]["body"]
-    assert "must name something inside" in status and "Traceback" not in status
+def test_paths_outside_the_data_dir_are_refused_before_queueing(spine: dict):
+    from bot.jobs import handle_comment
+    from ssd.queues import queue
+    from tests.deliveries import comment_payload
+
+    gitea, conn = spine["gitea"], spine["conn"]
+    body = "/ssd train prompts=../../../etc/passwd limit=1"
+    posted = gitea.add_comment("acme/widgets", 1, body, user="alice")
+    outcome = handle_comment(comment_payload(body=body, user="alice", number=1, comment_id=posted["id"]))
+    assert outcome["replied"] == ["usage"] and queue("cpu", conn).count == 0
+    reply = gitea.comments_on("acme/widgets", 1)[-1]["body"]
+    assert "must name something inside $SSD_DATA_DIR/prompts" in reply and "Traceback" not in reply
+    assert str(spine["settings"].data_dir) not in reply
 
 
 @pytest.mark.slow
