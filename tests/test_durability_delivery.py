@@ -198,8 +198,7 @@ def test_deliveries_whose_jobs_redis_lost_unprocessed_are_queued_again(bot: Bot,
     bot.conn.flushall()  # a restart without persistence, an eviction, a flush: the jobs are gone
 
     monkeypatch.setattr(serve, "PENDING_GRACE", 0.0)
-    scheduler = serve.Scheduler(bot.settings, conn=bot.conn, nightly_hook=lambda conn, when: [],
-                                sweep_interval=float("inf"))
+    scheduler = serve.Scheduler(bot.settings, conn=bot.conn, sweep_interval=float("inf"))
     scheduler.tick()
     assert sorted(queue("default", bot.conn).job_ids) == [f"delivery-{first}", f"delivery-{second}"]
     bot.work()
