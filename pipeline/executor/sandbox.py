@@ -506,10 +506,11 @@ FS_EXECUTE, FS_WRITE_FILE, FS_READ_FILE, FS_READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1
 FS_TRUNCATE, FS_IOCTL_DEV = 1 << 14, 1 << 15
 FS_FILE_RIGHTS = FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV  # what a file rule may grant
 FS_READ = FS_EXECUTE | FS_READ_FILE | FS_READ_DIR
-# Read-only system paths every program may need: shared libraries, executables, the loader's cache,
-# CPU topology (os.cpu_count, BLAS). /etc and the service user's home are not on it.
+# Read-only system paths every program may need: shared libraries, executables, the loader's cache, the
+# world-readable user database (pwd.getpwuid, getpass.getuser), CPU topology (os.cpu_count, BLAS). The
+# rest of /etc and the service user's home are not on it.
 SYSTEM_READ_PATHS = ("/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc/ld.so.cache", "/etc/localtime",
-                     "/proc", "/sys/devices/system/cpu")
+                     "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/proc", "/sys/devices/system/cpu")
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 
 
