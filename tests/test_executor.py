@@ -270,6 +270,28 @@ def test_writes_outside_the_work_dir_fail_and_leave_nothing(executor: Executor, 
 
 
 @ROOT_ONLY
+def test_samples_read_only_the_allow_list(executor: Executor) -> None:
+    """Landlock, also as root: a world-readable file outside the installation (this checkout, /etc) is
+    refused; the standard library, site-packages and /proc stay readable."""
+    assert executor.isolation["landlock"] >= 1  # this kernel has Landlock (ABI 7 on the CI box)
+    program = (
+        "import numpy\n"
+        "refused = []\n"
+        f"for path in [{__file__!r}, '/etc/hostname', '/etc/hosts']:\n"
+        "    try:\n"
+        "        open(path).read()\n"
+        "    except OSError:\n"
+        "        refused.append(path)\n"
+        "open('/proc/self/status').read()\n"
+        "import pwd\npwd.getpwuid(0)  # the user database stays readable\n"
+        "print(len(refused), numpy.arange(3).sum())\n"
+    )
+    result = run_clean(executor, program, Spec(kind="stdio", cases=(Case("", "3 3\n"),), timeout_s=5.0), max_s=8)
+    assert result.verdict == "pass", result.detail
+    assert os.stat(__file__).st_mode & stat.S_IROTH  # readable by the sandbox uid, but for Landlock
+
+
+@ROOT_ONLY
 def test_network_is_blocked(executor: Executor) -> None:
     with socket.socket() as probe:  # Redis answers on the host: the test itself can connect
         probe.settimeout(1)

@@ -52,6 +52,18 @@ PROBES = {
             handle.write('fine')
         print('contained' if not escaped else escaped)
     """,
+    "reads": """
+        # The service user's 0600 files, outside every shadowed directory: same uid, so modes do not help.
+        leaked = []
+        for path in (DATA + '/webhook_secret', DATA + '/journal.sqlite3'):
+            try:
+                with open(path) as handle:
+                    leaked.append(handle.read())
+            except OSError:
+                pass
+        import json, numpy  # the installation and site-packages stay readable
+        print('contained' if not leaked and numpy.array([1]).sum() == 1 else leaked)
+    """,
     "fork_storm": """
         import os, time
         started = 0
@@ -154,14 +166,25 @@ def public_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.fixture()
+def data_dir() -> Iterator[Path]:
+    """The service user's data dir (0700, owned by uid 65534), outside /tmp: the sandbox's private tmpfs
+    over /tmp would hide it anyway, as it would not hide a real one (/var/lib/ssd-bot)."""
+    path = Path(tempfile.mkdtemp(prefix=".test-data-", dir=ROOT))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @ROOT_ONLY
-def test_unprivileged_executor_contains_samples(public_dir: Path) -> None:
+def test_unprivileged_executor_contains_samples(public_dir: Path, data_dir: Path) -> None:
     assert not nobody_processes(), "another test left processes of uid 65534"
-    data = public_dir / "data"  # the service user's data dir: the journal, the webhook secret
-    data.mkdir(mode=0o700)
-    (data / "journal.sqlite3").write_text("journal")
+    data = data_dir  # the journal, the webhook secret
+    for name, text in (("journal.sqlite3", "journal"), ("webhook_secret", SECRET)):
+        (data / name).write_text(text)
+        (data / name).chmod(0o600)
+        os.chown(data / name, NOBODY, NOBODY)
+    data.chmod(0o700)
     os.chown(data, NOBODY, NOBODY)
-    os.chown(data / "journal.sqlite3", NOBODY, NOBODY)
     driver = public_dir / "driver.py"
     driver.write_text(DRIVER.format(root=ROOT, secret=SECRET, data=str(data)))
     probes = {name: textwrap.dedent(body) for name, body in PROBES.items()}
@@ -173,6 +196,7 @@ def test_unprivileged_executor_contains_samples(public_dir: Path) -> None:
     assert results["uid"] == NOBODY
     isolation = results["isolation"]
     assert isolation["userns"] and isolation["pid"] and isolation["network"] and isolation["mount"], isolation
+    assert isolation["landlock"] >= 1, isolation  # this kernel has Landlock (ABI 7 on the CI box)
     assert missing_isolation(isolation) == []
     for name in PROBES:
         assert results[name][0] == "pass", (name, results[name])
@@ -195,12 +219,15 @@ def test_weaker_sandbox_is_refused_unless_the_operator_opts_in() -> None:
 
 def test_isolation_summary_and_opt_in_setting() -> None:
     full = {"network": True, "mount": True, "uid": None, "userns": True, "pid": True, "nproc": True,
-            "seccomp": True}
+            "seccomp": True, "landlock": 7}
     assert missing_isolation(full) == []
     assert describe_isolation(full) == ("sandbox: user namespace, no network, private mounts, pid namespace, "
-                                        "process limit, seccomp")
+                                        "process limit, seccomp, landlock")
     assert "UNSAFE: lacks a process limit" in describe_isolation({**full, "nproc": False})
-    assert [len(missing_isolation({})), describe_isolation({})] == [5, "sandbox: unknown"]
+    # Without Landlock, samples of the service's uid could read its files; a uid of their own suffices.
+    assert "UNSAFE: lacks a read restriction" in describe_isolation({**full, "landlock": 0})
+    assert missing_isolation({**full, "landlock": 0, "userns": False, "uid": 60001}) == []
+    assert [len(missing_isolation({})), describe_isolation({})] == [6, "sandbox: unknown"]
     assert unsafe_execution_from_env({}) is False
     assert unsafe_execution_from_env({"SSD_UNSAFE_EXECUTION": "1"}) is True
     with pytest.raises(ConfigError, match="SSD_UNSAFE_EXECUTION"):

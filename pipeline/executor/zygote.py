@@ -103,6 +103,14 @@ class Zygote:
         self.fixed_workdir = isolation.userns and isolation.mount
         if self.fixed_workdir:
             sandbox.confine_writes(self.workdir_parent, self.workdir, config.get("tmpfs_size", "256m"))
+        # Samples read only the installation and write only beneath the work directory's parent (the
+        # work directory itself is recreated per sample as root, so the rule names its parent).
+        self.landlock: int | None = None
+        if config.get("landlock", True):
+            built = sandbox.landlock_ruleset([sys.prefix, sys.base_prefix, sys.exec_prefix, *self.child_sys_path],
+                                             [self.workdir_parent])
+            if built is not None:
+                self.landlock, self.isolation.landlock = built
         os.environ.clear()
         os.environ.update(sandbox.child_environment(self.workdir))
         self.stopping = False
@@ -208,7 +216,7 @@ class Zygote:
         pid = os.fork()
         if pid == 0:  # ---- the child
             try:
-                sandbox.enter_child(workdir, limits, self.uid,
+                sandbox.enter_child(workdir, limits, self.uid, self.landlock,
                                     {0: devnull, 1: out_w if out_w is not None else devnull, 2: err_w,
                                      runner.CTRL_FD: ctrl_w,
                                      runner.GO_FD: go_r if go_r is not None else back_r if back_r is not None
