@@ -15,6 +15,7 @@ HumanEval problems with their reference solutions as the answer (deterministic, 
 from ``ssd sample``. A GGUF base is dequantized once into ``--cache`` (fp32 HF directory) and both load that.
 
     .venv/bin/python bench/train.py [--model smollm2] [--examples 24] [--batch-size 4] [--threads 0] [--json]
+    .venv/bin/python bench/train.py --interleaved 2    # per-step A/B in one process: robust to a busy machine
 """
 
 from __future__ import annotations
@@ -108,6 +109,61 @@ def run_plain(data_dir: Path, model_dir: Path, config: FinetuneConfig, work: Pat
     return json.loads(result_file.read_text())
 
 
+def interleaved(data_dir: Path, model_dir: Path, config: FinetuneConfig, rounds: int) -> dict:
+    """One process, one LoRA model, the same batches: a forward+backward step of each path in turn, so a
+    changing machine load hits both alike. Plain: padded batch, sdpa, the model's loss on full logits.
+    Ours: the padding-free row, packed attention, the LM head on label positions."""
+    import torch
+    from datasets import load_from_disk
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    from pipeline.training.trainer_child import (
+        assistant_token_loss,
+        build_training_rows,
+        lora_config,
+        use_packed_attention,
+    )
+
+    torch.set_num_threads(config.threads or os.cpu_count() or 1)
+    from peft import get_peft_model
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    base = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+    model = get_peft_model(base, lora_config(config)).train()
+    rows, _ = build_training_rows(load_from_disk(str(data_dir)), tokenizer, config.max_length)
+    examples = [{"input_ids": i, "labels": lab} for i, lab in zip(rows["input_ids"], rows["labels"], strict=True)]
+    batches = [examples[i:i + config.batch_size] for i in range(0, len(examples), config.batch_size)][:rounds]
+    padded = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id)
+    packed = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id, padding_free=True)
+
+    def plain_step(batch: list) -> float:
+        base.set_attn_implementation("sdpa")
+        loss = model(**padded(batch)).loss
+        loss.backward()
+        return loss.item()
+
+    def our_step(batch: list) -> float:
+        use_packed_attention(base)
+        loss = assistant_token_loss(model, packed(batch))
+        loss.backward()
+        return loss.item()
+
+    totals = {"plain": [0.0, 0.0], "ours": [0.0, 0.0]}
+    losses = {"plain": [], "ours": []}
+    for batch in batches:
+        for name, step in (("plain", plain_step), ("ours", our_step)):
+            model.zero_grad()
+            wall, cpu = time.perf_counter(), time.process_time()
+            losses[name].append(step(batch))
+            totals[name][0] += time.perf_counter() - wall
+            totals[name][1] += time.process_time() - cpu
+    tokens = sum(len(e["input_ids"]) for b in batches for e in b)
+    return {"steps": len(batches), "tokens": tokens, "losses": losses,
+            **{f"{n}_tokens_per_s": tokens / t[0] for n, t in totals.items()},
+            "speedup": totals["plain"][0] / totals["ours"][0], "speedup_cpu": totals["plain"][1] / totals["ours"][1]}
+
+
 def base_dir(model: str, cache: Path) -> Path:
     from pipeline.backends import resolve_model
     from pipeline.provenance import sha256_path
@@ -128,6 +184,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0, help="torch threads for both; 0 = all cores")
     parser.add_argument("--max-length", type=int, default=1024)
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "ssd-bench-train")
+    parser.add_argument("--interleaved", type=int, default=0, metavar="STEPS",
+                        help="instead: time STEPS forward+backward steps of each path alternately in one process")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--plain-trl", nargs=2, metavar=("JOB", "RESULT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -143,6 +201,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="ssd-bench-train-") as tmp:
         work = Path(tmp)
         data_dir = args.data or human_eval_dataset(work / "data", args.examples)
+        if args.interleaved:
+            result = interleaved(data_dir, model_dir, config, args.interleaved)
+            print(json.dumps(result, indent=2) if args.json else
+                  f"{result['steps']} steps, {result['tokens']} tokens: plain {result['plain_tokens_per_s']:.1f} "
+                  f"tok/s, ours {result['ours_tokens_per_s']:.1f} tok/s, speed-up {result['speedup']:.2f}x wall, "
+                  f"{result['speedup_cpu']:.2f}x CPU; losses plain {result['losses']['plain']} "
+                  f"ours {result['losses']['ours']}")
+            return 0
         plain = run_plain(data_dir, model_dir, config, work)
         ours = run_ours(data_dir, model_dir, config, work)
     for r in (plain, ours):
