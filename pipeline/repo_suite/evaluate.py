@@ -27,6 +27,7 @@ from pipeline.evaluate import (
     SamplesError,
     _open_samples,
     _Sink,
+    jsonl_rows,
     paired_against_first,
     summarize,
 )
@@ -104,25 +105,18 @@ def read_predictions(path: str | Path, by_id: dict[str, Instance]) -> list[tuple
     """SWE-bench predictions (``instance_id``, ``model_patch``, ``model_name_or_path``) or our own samples
     lines (``task_id``, ``program`` = the patch, ``temperature``)."""
     rows = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SamplesError(f"{path}:{number}: not JSON: {exc}") from None
-            key = row.get("instance_id", row.get("task_id")) if isinstance(row, dict) else None
-            if key is None:
-                raise SamplesError(f"{path}:{number}: expected an object with instance_id")
-            instance = by_id.get(str(key))
-            if instance is None:
-                raise SamplesError(f"{path}:{number}: instance_id {key!r} is not in the suite")
-            patch = row.get("model_patch", row.get("program"))
-            if patch is not None and not isinstance(patch, str):
-                raise SamplesError(f"{path}:{number}: model_patch must be a string")
-            rows.append((instance, {"patch": patch, "temperature": row.get("temperature"),
-                                    "output": row.get("output"), "seed": row.get("seed")}))
+    for number, row in jsonl_rows(path):
+        key = row.get("instance_id", row.get("task_id")) if isinstance(row, dict) else None
+        if key is None:
+            raise SamplesError(f"{path}:{number}: expected an object with instance_id")
+        instance = by_id.get(str(key))
+        if instance is None:
+            raise SamplesError(f"{path}:{number}: instance_id {key!r} is not in the suite")
+        patch = row.get("model_patch", row.get("program"))
+        if patch is not None and not isinstance(patch, str):
+            raise SamplesError(f"{path}:{number}: model_patch must be a string")
+        rows.append((instance, {"patch": patch, "temperature": row.get("temperature"),
+                                "output": row.get("output"), "seed": row.get("seed")}))
     return rows
 
 
