@@ -184,8 +184,8 @@ def journal_rate(directory: Path, synchronous: str, count: int, threads: int) ->
 
     import sqlalchemy as sa
 
-    from pipeline.store import engine_for
-    from webhooks.inbox import Inbox
+    from core.db import engine_for
+    from core.inbox import Inbox
 
     engine = engine_for(f"sqlite:///{directory / f'journal-{synchronous.lower()}.db'}")
     # engine_for's own listener sets FULL on each new connection; this one runs after it.

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ssd.config import PERMISSION_LEVELS
+from core.config import PERMISSION_LEVELS
 
 
 class BotTokenForbidden(Exception):

@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import redis as redis_lib
 
-from ssd.config import Settings
+from core.config import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
+
+    from pipeline.buffer import TrainingBuffer
 
 _lock = threading.RLock()  # builders call each other (bot_login -> gitea -> settings)
 _state: dict[str, Any] = {}
@@ -73,7 +75,7 @@ def settings() -> Settings:
 
 
 def redis() -> redis_lib.Redis:
-    from ssd.redis_conn import connect
+    from core.redis_conn import connect
 
     return _get("redis", lambda: connect(settings()))
 
@@ -86,7 +88,7 @@ def gitea():
 
 
 def engine() -> Engine:
-    from pipeline.store import engine_for
+    from core.db import engine_for
 
     return _get("engine", lambda: engine_for(settings().database_url))
 
@@ -94,3 +96,12 @@ def engine() -> Engine:
 def bot_login() -> str:
     """The bot's own login (``GET /user``), asked once per process: its comments come back as webhooks."""
     return _get("bot_login", lambda: gitea().whoami())
+
+
+def open_buffer(config: Settings | None = None) -> TrainingBuffer:
+    """The buffer the service uses: ``SSD_DATABASE_URL`` (else SQLite in the data dir), ``SSD_BUFFER_SIZE``."""
+    from core.db import engine_for
+    from pipeline.buffer import TrainingBuffer
+
+    config = config or settings()
+    return TrainingBuffer(engine_for(config.database_url), window=config.buffer_size)

@@ -31,7 +31,7 @@ import requests
 from gitea import Gitea
 from requests.adapters import HTTPAdapter
 
-from ssd.config import PERMISSION_LEVELS, Settings
+from core.config import PERMISSION_LEVELS, Settings
 
 log = logging.getLogger(__name__)
 

@@ -87,7 +87,7 @@ def _linked_issues(gitea: Any, refs: list[IssueRef], repo: str) -> list[tuple[Is
 def ingest_merged_pr(delivery: Any, gitea: Any = None, buffer: TrainingBuffer | None = None) -> dict[str, Any]:
     """Store one buffer example for a merged-PR delivery; returns what happened (for logs, tests, metrics).
 
-    ``delivery`` is a ``webhooks.inbox.Delivery`` (or just its payload dict). ``gitea`` and ``buffer``
+    ``delivery`` is a ``core.inbox.Delivery`` (or just its payload dict). ``gitea`` and ``buffer``
     default to the process's client and a buffer on the configured database (``bot.context``).
     Closed-unmerged PRs are ignored. Gitea failures that survive the client's retries raise, so the RQ job
     fails visibly and can be retried; a PR whose diff is gone is skipped with a reason.

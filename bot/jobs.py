@@ -27,6 +27,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import redis as redis_lib
@@ -38,13 +39,14 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from bot import context
 from bot.auth import BotTokenForbidden, authorize, is_bot_account
 from bot.commands import registry
+from bot.commands.api import CommandContext, GiteaAPI, cancel_key
 from bot.commands.parse import ParsedCommand, parse_comment_capped
 from bot.gitea import GiteaError, GiteaNotFound
 from bot.reports import neutralize_bidi, public_text
 from bot.status import Header, StatusComment
-from ssd.config import Settings
-from ssd.queues import ALL as QUEUES
-from ssd.queues import queue as named_queue
+from core.config import Settings
+from core.queues import ALL as QUEUES
+from core.queues import queue as named_queue
 
 log = logging.getLogger(__name__)
 
@@ -59,62 +61,12 @@ ABANDONED_REASON = (
 )
 
 
-def cancel_key(job_id: str) -> str:
-    return f"ssd:cancelled:{job_id}"
-
-
 def job_id_for(comment_id: int, line: int) -> str:
     """Command job ids are short and typeable (``/ssd cancel cmd-9001-1``) and name their origin."""
     return f"cmd-{comment_id}-{line}"
 
 
 # --------------------------------------------------------------------------- running a command
-
-
-@dataclass
-class CommandContext:
-    """What a handler gets: where it was asked, by whom, and ways to talk back."""
-
-    gitea: Any
-    settings: Settings
-    owner: str
-    repo: str
-    index: int
-    user: str
-    command: str
-    job_id: str
-    redis: redis_lib.Redis
-    status: StatusComment | None = None
-    job: Job | None = None
-    issue_url: str = ""
-    _last_edit: float = field(default=0.0, repr=False)
-
-    def progress(self, fraction: float, message: str = "") -> None:
-        """Record progress in the job (always) and in the status comment (at most every
-        ``settings.status_edit_interval`` seconds, so a chatty handler cannot flood Gitea)."""
-        fraction = min(1.0, max(0.0, float(fraction)))
-        if self.job is not None:
-            self.job.meta.update(progress=fraction, message=message)
-            self.job.save_meta()
-        now = time.monotonic()
-        if self.status is None or now - self._last_edit < self.settings.status_edit_interval:
-            return
-        if self.redis.exists(cancel_key(self.job_id)):
-            return  # cancelled: the comment already says so
-        self._last_edit = now
-        try:
-            self.status.running(fraction, message)
-        except Exception:  # a progress edit is best effort; the final edit is not
-            log.warning("job %s: progress edit failed", self.job_id, exc_info=True)
-
-    def attach(self, filename: str, data: bytes, content_type: str = "application/octet-stream") -> str:
-        """Upload a file (a plot) to the status comment; returns its download URL for the report."""
-        if self.status is None:
-            raise RuntimeError("no status comment to attach to")
-        uploaded = self.gitea.upload_comment_attachment(
-            self.owner, self.repo, self.status.comment_id, filename, data, content_type
-        )
-        return uploaded["browser_download_url"]
 
 
 def new_error_id() -> str:
@@ -322,7 +274,7 @@ def process_delivery(inbox_id: int) -> dict[str, Any]:
     earlier exception leaves it unprocessed for RQ's retry (and, should Redis lose the job, for the
     scheduler's ``enqueue_pending``).
     """
-    from webhooks.inbox import Inbox
+    from core.inbox import Inbox
 
     inbox = Inbox(context.engine())
     delivery = inbox.get(inbox_id)
@@ -487,12 +439,15 @@ def handle_comment(payload: dict[str, Any]) -> dict[str, Any]:
             outcome["skipped"].append(parsed.line)
             continue
         try:
-            result = _handle_one(gitea, conn, settings, scope, parsed, state)
+            result, job_id = _handle_one(gitea, conn, settings, scope, parsed, state)
         except Exception:
             conn.delete(key)  # let a retry of this delivery do this command again
             raise
-        conn.set(key, f"done:{result}", ex=CLAIM_TTL)
-        outcome["replied" if not result.startswith("cmd-") else "enqueued"].append(result)
+        conn.set(key, f"done:{job_id or result.value}", ex=CLAIM_TTL)
+        if result is Outcome.ENQUEUED:
+            outcome["enqueued"].append(job_id)
+        else:
+            outcome["replied"].append(result.value)
     refused = state.refused or state.token_refused or conn.exists(_refused_key(scope))
     if total > len(commands) and not refused:  # a refused commenter gets the refusal alone
         _answer_once(conn, f"cmd:{scope.comment_id}:over-cap", lambda: _reply(
@@ -503,10 +458,23 @@ def handle_comment(payload: dict[str, Any]) -> dict[str, Any]:
     return outcome
 
 
-def _handle_one(gitea, conn, settings: Settings, scope: _CommentScope, parsed: ParsedCommand,
-                state: _CommentState) -> str:
-    """One command line: look the command up, authorize, then validate. Returns the job id, or what was
-    replied instead. A commenter without permission learns only that (once per comment), never usage help."""
+class Outcome(StrEnum):
+    """What became of one command line."""
+
+    ENQUEUED = "enqueued"  # acknowledged with a status comment and queued as a job
+    TOKEN_REFUSED = "token"  # the bot's token may not read permissions: said once per comment
+    UNAUTHORIZED = "unauthorized"  # Gitea kept failing to say the commenter's permission
+    REFUSED = "refused"  # the commenter lacks the permission
+    ERROR = "error"  # not a command line at all
+    UNKNOWN = "unknown"  # no such command
+    USAGE = "usage"  # arguments that do not fit the command
+
+
+def _handle_one(gitea: GiteaAPI, conn: redis_lib.Redis, settings: Settings, scope: _CommentScope,
+                parsed: ParsedCommand, state: _CommentState) -> tuple[Outcome, str | None]:
+    """One command line: look the command up, authorize, then validate. Returns the outcome and, when
+    enqueued, the job id. A commenter without permission learns only that (once per comment), never usage
+    help."""
     command = registry.get(parsed.name) if parsed.name else None
     # Unknown commands and unsplittable lines get help at the lowest level any command needs.
     needed = command.required_permission(settings) if command is not None else "read"
@@ -517,7 +485,7 @@ def _handle_one(gitea, conn, settings: Settings, scope: _CommentScope, parsed: P
         if not state.token_refused:
             _reply(gitea, scope, None, str(exc))
         state.token_refused = True
-        return "token"
+        return Outcome.TOKEN_REFUSED, None
     except GiteaError as exc:  # the permission API failed past the client's own retries
         if not _is_last_attempt():
             raise  # RQ retries the delivery later; this line's claim is released
@@ -526,16 +494,16 @@ def _handle_one(gitea, conn, settings: Settings, scope: _CommentScope, parsed: P
         _reply(gitea, scope, parsed, f"@{scope.user}, this command could not be authorized: Gitea kept failing "
                f"when asked for your permission on {scope.owner}/{scope.repo} ({answer}). Nothing was "
                "run; post the command again later.")
-        return "unauthorized"
+        return Outcome.UNAUTHORIZED, None
     if not decision.allowed:
         state.refused = True
         _answer_once(conn, _refused_key(scope), lambda: _reply(gitea, scope, None, decision.message))
-        return "refused"
+        return Outcome.REFUSED, None
     if command is None:
         if not parsed.name:
             _reply(gitea, scope, parsed, f"{registry.shown(parsed.error or 'no command name', 120)}. "
                    "Try `/ssd help`.")
-            return "error"
+            return Outcome.ERROR, None
         near = registry.nearest(parsed.name)
         if near:
             _reply(gitea, scope, parsed, f"unknown command `{name}`. Did you mean `/ssd {near}`?\n\n"
@@ -544,15 +512,15 @@ def _handle_one(gitea, conn, settings: Settings, scope: _CommentScope, parsed: P
             names = ", ".join(f"`{c.name}`" for c in registry.commands())
             _reply(gitea, scope, parsed, f"unknown command `{name}`. Commands: {names}. "
                    "`/ssd help` explains them.")
-        return "unknown"
+        return Outcome.UNKNOWN, None
     try:
         args = command.validate(parsed, settings)
         if command.check is not None:
             command.check(settings, args)
     except (registry.UsageError, registry.CommandError) as exc:
         _reply(gitea, scope, parsed, f"{public_text(str(exc), settings.data_dir)}.\n\nUsage: `{command.usage}`")
-        return "usage"
-    return _enqueue_command(gitea, conn, settings, scope, parsed, command, args)
+        return Outcome.USAGE, None
+    return Outcome.ENQUEUED, _enqueue_command(gitea, conn, settings, scope, parsed, command, args)
 
 
 def status_comment_key(job_id: str) -> str:

@@ -1,6 +1,6 @@
 """The continuous loop as the service runs it: settings in, run lock held, tracking issue told.
 
-- ``run_nightly()``: the job ``ssd.schedule`` enqueues at ``SSD_NIGHTLY_CRON`` (on the ``cpu`` queue).
+- ``run_nightly()``: the job ``ssd.scheduler`` enqueues at ``SSD_NIGHTLY_CRON`` (on the ``cpu`` queue).
 - ``run_once(settings)``: one run now (``ssd loop run-once``, ``/ssd train source=buffer``); returns the
   ``ssd loop run-once --json`` shape.
 - ``rollback(settings, version)``: ``/ssd rollback`` and ``ssd adapters rollback``.
@@ -17,7 +17,9 @@ from typing import Any
 
 import redis as redis_lib
 
-from pipeline.adapters_cli import serving_target, serving_url
+from bot.serving import serving_target, serving_url
+from core.config import Settings
+from core.loop_lock import LockHeld, RunLock
 from pipeline.loop.run import (
     FAILED,
     SKIPPED,
@@ -30,8 +32,6 @@ from pipeline.loop.run import (
     run_loop,
     served_now,
 )
-from ssd.config import Settings
-from ssd.loop_lock import LockHeld, RunLock
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,8 @@ def loop_config(settings: Settings, **overrides: Any) -> LoopConfig:
 
 
 def _buffer_examples(settings: Settings) -> list[Any]:
+    from core.db import engine_for
     from pipeline.buffer import TrainingBuffer
-    from pipeline.store import engine_for
 
     return TrainingBuffer(engine_for(settings.database_url), window=settings.buffer_size).active()
 
@@ -62,7 +62,7 @@ def run_once(settings: Settings, conn: redis_lib.Redis | None = None, trigger: s
              progress: Any = None, cancel: Any = None, config: LoopConfig | None = None,
              evaluate: Any = None) -> dict[str, Any]:
     """One loop run under the run lock, reported to the tracking issue; the ``run-once --json`` shape."""
-    from ssd.redis_conn import connect
+    from core.redis_conn import connect
 
     conn = conn if conn is not None else connect(settings)
     cfg = config or loop_config(settings)
@@ -95,7 +95,7 @@ def run_once(settings: Settings, conn: redis_lib.Redis | None = None, trigger: s
 
 
 def run_nightly() -> dict[str, Any]:
-    """The rq.cron job (``ssd.schedule.NIGHTLY_FUNCTION``)."""
+    """The rq.cron job (``ssd.scheduler.NIGHTLY_FUNCTION``)."""
     return run_once(Settings.from_env(), trigger="nightly")
 
 
@@ -112,7 +112,7 @@ def report(settings: Settings, record: dict[str, Any]) -> None:
         comment = gitea.create_comment(owner, repo, index, body)
         curve = (record.get("training") or {}).get("loss_curve") or []
         if curve and comment.get("id"):
-            from bot.commands.train import loss_curve_png
+            from pipeline.plots import loss_curve_png
 
             png = loss_curve_png(curve, f"loop run {record['run']}: {record['candidate']}")
             uploaded = gitea.upload_comment_attachment(owner, repo, int(comment["id"]), "loss.png", png, "image/png")
@@ -125,15 +125,15 @@ def report(settings: Settings, record: dict[str, Any]) -> None:
 
 def rollback(settings: Settings, version: str | None = None, conn: redis_lib.Redis | None = None) -> dict[str, Any]:
     """``/ssd rollback``: the same as ``ssd adapters rollback`` (serving first, verified, then the registry)."""
-    from pipeline.adapters_cli import rollback_everywhere
+    from bot.serving import rollback_everywhere
 
     return rollback_everywhere(settings, version, conn)
 
 
 def status_lines(settings: Settings, runs: int = 5) -> list[str]:
     """For ``/ssd status``: the last runs, the promoted adapter and its gate metrics, the next nightly run."""
+    from core.config import next_nightly
     from pipeline.training.adapters import AdapterRegistry
-    from ssd.schedule import next_nightly
 
     lines = []
     records = RunStore(loop_dir(settings)).last(runs)

@@ -17,11 +17,11 @@ from typing import Any
 
 from bot.closing import closed_issues
 from bot.ingest import _linked_issues, _root_url, build_prompt
+from core.config import Settings
 from pipeline.repo_suite.build import BuildReport, Candidate, build_instances
 from pipeline.repo_suite.environment import EnvironmentCache
 from pipeline.repo_suite.source import MergedPull
 from pipeline.repo_suite.workspace import RepoCache
-from ssd.config import Settings
 
 FETCH_MODES = ("archive", "clone")
 

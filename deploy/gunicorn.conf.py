@@ -1,11 +1,11 @@
 """gunicorn settings for the web tier: ``gunicorn -c deploy/gunicorn.conf.py 'webhooks.app:create_app()'``.
 
-Values come from the same ``SSD_*`` settings as everything else (``ssd.config``), so ``ssd web``,
+Values come from the same ``SSD_*`` settings as everything else (``core.config``), so ``ssd web``,
 the Procfile and the systemd unit all agree. The app is created in each worker after the fork
 (no preload): database engines and Redis pools must not be shared across processes.
 """
 
-from ssd.config import Settings
+from core.config import Settings
 
 _settings = Settings.from_env()
 

@@ -1,6 +1,6 @@
 """The training buffer: one example per merged PR, kept durably, with a rolling window of the newest N.
 
-Storage is SQLAlchemy Core on a ``pipeline.store`` engine, so the same code runs on SQLite (WAL, the
+Storage is SQLAlchemy Core on a ``core.db`` engine, so the same code runs on SQLite (WAL, the
 default) and PostgreSQL. Examples are never deleted: when the window moves, older ones are flagged
 ``archived`` and stay exportable. "Newest" means most recently ingested (the row id), because Gitea
 delivers merges in no particular order and a late delivery is still fresh training data to us.

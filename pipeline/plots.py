@@ -1,4 +1,5 @@
-"""pass@1 against temperature as a PNG (matplotlib's Agg backend; imported lazily: it is slow)."""
+"""Report plots as PNG bytes: pass@1 against temperature, the training loss curve (matplotlib's Agg backend;
+imported lazily: it is slow)."""
 
 from __future__ import annotations
 
@@ -45,4 +46,24 @@ def pass_vs_temperature_png(result: dict[str, Any], title: str | None = None, k:
     ax.set_title(title or f"{result.get('model', '')} on {result.get('suite', '')}")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def loss_curve_png(curve: list[dict[str, float]], title: str) -> bytes:
+    """The training loss per optimizer step as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on workers
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 3.5), dpi=100)
+    ax = fig.add_subplot()
+    ax.plot([p["step"] for p in curve], [p["loss"] for p in curve], marker="o" if len(curve) < 30 else None)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("training loss (assistant tokens)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
     return buffer.getvalue()

@@ -14,10 +14,8 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import os
 import signal
 import threading
 import time
@@ -30,12 +28,12 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from core.config import Settings
 from pipeline.backends import Backend, BackendError, UnsupportedParam, open_backend, resolve_model
 from pipeline.serving.base import Deployment, ServingError
 from pipeline.serving.gguf_check import check_lora_fits
 from pipeline.serving.local import WANTED_FILE, read_wanted
 from pipeline.types import SamplingParams
-from ssd.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -296,18 +294,3 @@ def run_model_server(settings: Settings, port: int | None = None) -> int:
     finally:
         server.backend.close()
     return 0
-
-
-def _run(args: argparse.Namespace) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    return run_model_server(Settings.from_env(), port=args.port)
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "model-server", help="the local OpenAI-compatible model server (SSD_SERVING=local), on 127.0.0.1",
-        description="Serve the promoted adapter (or the base SSD_MODEL) at http://127.0.0.1:PORT/v1 and swap "
-                    "it when SSD_DATA_DIR/serving/local-model.json changes.",
-    )
-    p.add_argument("--port", type=int, default=None, help="port (default SSD_LOCAL_MODEL_PORT)")
-    p.set_defaults(func=_run)

@@ -15,7 +15,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from pipeline.store import engine_for
+from core.db import engine_for
 
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"

@@ -156,8 +156,8 @@ def test_ssd_finetune_prints_the_registered_adapter(data_env, tmp_path, tiny_mod
 
 
 def test_preset_fills_only_the_flags_left_at_their_defaults():
-    from pipeline.adapters_cli import config_from_args
     from ssd.cli import build_parser
+    from ssd.cli.adapters import config_from_args
 
     args = build_parser().parse_args(["finetune", "--data", "d", "--preset", "4b-gpu", "--max-steps", "5"])
     config = config_from_args(args)

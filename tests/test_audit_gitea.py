@@ -60,7 +60,7 @@ def test_gitea_ref_sha_links_and_caps(gitea, gitea_client) -> None:
 @pytest.fixture
 def spine(gitea, settings_env: dict[str, str], redis_conn) -> Iterator[dict]:
     from bot import context
-    from ssd.config import Settings
+    from core.config import Settings
 
     env = {**settings_env, "SSD_GITEA_URL": gitea.url, "SSD_GITEA_TOKEN": gitea.bot_token,
            "SSD_STATUS_EDIT_INTERVAL": "0"}
@@ -74,7 +74,7 @@ def _comment_and_work(spine: dict, body: str) -> str:
     from rq import SimpleWorker
 
     from bot.jobs import handle_comment
-    from ssd.queues import queue
+    from core.queues import queue
     from tests.deliveries import comment_payload
 
     gitea, conn = spine["gitea"], spine["conn"]

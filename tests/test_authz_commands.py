@@ -17,8 +17,8 @@ from rq.registry import FailedJobRegistry
 from bot import context
 from bot.commands import registry
 from bot.jobs import job_id_for
-from ssd.config import Settings
-from ssd.queues import ALL, queue
+from core.config import Settings
+from core.queues import ALL, queue
 from tests.conftest_gitea import REPO
 from tests.deliveries import comment_payload, gitea_json_bytes
 from tests.gitea_standin import GiteaStandin

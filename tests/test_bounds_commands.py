@@ -17,8 +17,8 @@ from bot.commands.parse import parse_line
 from bot.commands.registry import CommandError, UsageError
 from bot.reports import BIDI_CONTROLS, neutralize_bidi, public_text
 from bot.status import FAILED, Header, render
-from ssd.config import Settings
-from ssd.queues import ALL, queue
+from core.config import Settings
+from core.queues import ALL, queue
 from tests.gitea_standin import GiteaStandin
 from tests.test_jobs import Bot, _bot
 

@@ -11,11 +11,11 @@ import pytest
 
 from bot.gitea import DryRunGitea
 from bot.ingest import ingest_merged_pr
+from core.db import engine_for
+from core.inbox import Delivery
 from pipeline.buffer import TrainingBuffer
-from pipeline.store import engine_for
 from tests.conftest_gitea import REPO
 from tests.deliveries import merged_pr_payload
-from webhooks.inbox import Delivery
 
 DIFF = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a = 1\n+a = 2\n"
 

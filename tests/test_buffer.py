@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from core.db import engine_for
 from pipeline.buffer import Example, TrainingBuffer
-from pipeline.store import engine_for
 from ssd.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,8 +8,8 @@ from rq.job import Job, JobStatus
 
 from bot import context
 from bot.jobs import job_id_for, report_abandoned
+from core.queues import queue
 from pipeline.buffer import Example, TrainingBuffer
-from ssd.queues import queue
 from tests.conftest_gitea import REPO
 from tests.test_jobs import Bot, bot, extra_command, own_redis, start_sleeping_job  # noqa: F401
 

@@ -8,7 +8,7 @@ from bot.commands import registry
 from bot.commands.builtin import help_table
 from bot.commands.parse import parse_line
 from bot.commands.registry import Arg, Command, UsageError, boolean, float_list, positive_int
-from ssd.config import Settings
+from core.config import Settings
 
 
 def _noop(ctx, args) -> str:

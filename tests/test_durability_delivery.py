@@ -25,14 +25,15 @@ from rq.job import Job, JobStatus
 from bot import context
 from bot.jobs import _claim, job_id_for, report_abandoned, status_comment_key
 from bot.status import Header, StatusComment
-from ssd import redis_conn, serve
-from ssd.queues import queue
-from ssd.redis_conn import start_embedded
+from core import redis_conn
+from core.inbox import enqueue, enqueue_pending, sync_marks
+from core.queues import queue
+from core.redis_conn import start_embedded
+from ssd import scheduler as scheduler_module
 from tests.conftest_gitea import REPO
 from tests.deliveries import comment_payload, gitea_json_bytes, merged_pr_payload
 from tests.gitea_standin import GiteaStandin
 from tests.test_jobs import Bot, _bot
-from webhooks.inbox import enqueue, enqueue_pending, sync_marks
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DELIVERY_WORKER = """
 from rq import Worker
 from bot import context
-from ssd.queues import queue
+from core.queues import queue
 Worker([queue("default", context.redis())], connection=context.redis(), job_monitoring_interval=1).work(burst=True)
 """
 
@@ -197,8 +198,8 @@ def test_deliveries_whose_jobs_redis_lost_unprocessed_are_queued_again(bot: Bot,
     assert bot.inbox.pending() == []  # the journal says "queued" for both
     bot.conn.flushall()  # a restart without persistence, an eviction, a flush: the jobs are gone
 
-    monkeypatch.setattr(serve, "PENDING_GRACE", 0.0)
-    scheduler = serve.Scheduler(bot.settings, conn=bot.conn, sweep_interval=float("inf"))
+    monkeypatch.setattr(scheduler_module, "PENDING_GRACE", 0.0)
+    scheduler = scheduler_module.Scheduler(bot.settings, conn=bot.conn, sweep_interval=float("inf"))
     scheduler.tick()
     assert sorted(queue("default", bot.conn).job_ids) == [f"delivery-{first}", f"delivery-{second}"]
     bot.work()

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from pipeline.store import engine_for
+from core.db import engine_for
+from core.inbox import Inbox, inbox_table, lost_jobs
 from tests.deliveries import comment_payload, gitea_json_bytes
-from webhooks.inbox import Inbox, inbox_table, lost_jobs
 
 
 def _text(comment_id: int) -> str:

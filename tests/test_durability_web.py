@@ -13,10 +13,10 @@ import redis
 import sqlalchemy as sa
 from rq import Queue
 
-from ssd.config import Settings
+from core.config import Settings
+from core.inbox import DRAIN_LOCK, inbox_table
 from tests.deliveries import comment_delivery, comment_payload, gitea_json_bytes
 from webhooks.app import create_app
-from webhooks.inbox import DRAIN_LOCK, inbox_table
 
 SECRET = "test-secret"
 URL = "/webhooks/gitea"

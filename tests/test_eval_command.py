@@ -73,7 +73,7 @@ def test_score_prints_a_table(capsys: pytest.CaptureFixture[str], tmp_path: Path
 @pytest.fixture
 def spine(gitea, settings_env: dict[str, str], redis_conn) -> Iterator[dict]:
     from bot import context
-    from ssd.config import Settings
+    from core.config import Settings
 
     env = {**settings_env, "SSD_GITEA_URL": gitea.url, "SSD_GITEA_TOKEN": gitea.bot_token,
            "SSD_STATUS_EDIT_INTERVAL": "0"}
@@ -89,7 +89,7 @@ def _comment_and_work(spine: dict, body: str) -> list[dict]:
     from rq import SimpleWorker
 
     from bot.jobs import handle_comment
-    from ssd.queues import queue
+    from core.queues import queue
     from tests.deliveries import comment_payload
 
     gitea, conn = spine["gitea"], spine["conn"]
@@ -127,7 +127,7 @@ def test_eval_timeout_is_bounded(spine: dict) -> None:
 def test_eval_refuses_paths_outside_the_data_dir(spine: dict) -> None:
     """Resolved before enqueueing: answered at once, nothing queued, and the server's data dir is not named."""
     from bot.jobs import handle_comment
-    from ssd.queues import queue
+    from core.queues import queue
     from tests.deliveries import comment_payload
 
     gitea, conn = spine["gitea"], spine["conn"]

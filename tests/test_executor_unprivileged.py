@@ -22,11 +22,11 @@ from pathlib import Path
 import psutil
 import pytest
 
+from core.config import ConfigError, unsafe_execution_from_env
 from pipeline.executor import Executor, UnsafeExecutionError
 from pipeline.executor.sandbox import _blocking_ancestor, describe_isolation, missing_isolation
 from pipeline.types import TestCase as Case
 from pipeline.types import TestSpec as Spec
-from ssd.config import ConfigError, unsafe_execution_from_env
 
 NOBODY = 65534
 ROOT = str(Path(__file__).resolve().parents[1])

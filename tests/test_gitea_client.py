@@ -22,7 +22,7 @@ from bot.gitea import (
     split_body,
     truncate_body,
 )
-from ssd.config import Settings
+from core.config import Settings
 from tests.conftest_gitea import ALICE_TOKEN, BOB_TOKEN, REPO
 from tests.gitea_standin import GiteaStandin
 

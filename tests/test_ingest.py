@@ -9,12 +9,12 @@ import pytest
 from bot import context
 from bot.gitea import GiteaError
 from bot.ingest import MAX_DIFF_BYTES, build_prompt, ingest_merged_pr
+from core.config import Settings
+from core.db import engine_for
+from core.inbox import Delivery
 from pipeline.buffer import TrainingBuffer
-from pipeline.store import engine_for
-from ssd.config import Settings
 from tests.conftest_gitea import REPO
 from tests.deliveries import GITEA_URL, merged_pr_payload
-from webhooks.inbox import Delivery
 
 DIFF = ("diff --git a/widgets/layout.py b/widgets/layout.py\n--- a/widgets/layout.py\n+++ b/widgets/layout.py\n"
         "@@ -1,2 +1,2 @@\n-width = parent.width + 1\n+width = min(parent.width, limit)\n")

@@ -25,13 +25,13 @@ from bot.commands import registry
 from bot.commands.registry import Command
 from bot.gitea import DryRunGitea, GiteaClient, GiteaError
 from bot.jobs import ABANDONED_REASON, CLAIM_STALE, _claim, job_id_for, process_delivery, report_abandoned
-from pipeline.store import engine_for
-from ssd.config import Settings
-from ssd.queues import ALL, queue
+from core.config import Settings
+from core.db import engine_for
+from core.inbox import Inbox
+from core.queues import ALL, queue
 from tests.conftest_gitea import BOT_TOKEN, REPO, seeded_standin
 from tests.deliveries import comment_delivery, comment_payload, gitea_json_bytes, merged_pr_payload
 from tests.gitea_standin import GiteaStandin
-from webhooks.inbox import Inbox
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -442,7 +442,7 @@ WORKER_SCRIPT = """
 import sys, time
 from rq import Worker
 from bot.commands import registry
-from ssd.queues import queue
+from core.queues import queue
 from bot import context
 
 def sleepy(ctx, args):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ssd.loop_lock import LOCK_KEY, LockHeld, LockLost, RunLock, lock_holder
+from core.loop_lock import LOCK_KEY, LockHeld, LockLost, RunLock, lock_holder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,7 +55,7 @@ def test_the_heartbeat_keeps_a_long_run_holding_the_lock(redis_conn):
 def test_a_killed_run_blocks_only_until_the_expiry(redis_conn, redis_url):
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time, redis; from ssd.loop_lock import RunLock;"
+         "import sys, time, redis; from core.loop_lock import RunLock;"
          "lock = RunLock(redis.Redis.from_url(sys.argv[1]), 'doomed', ttl=1.0); lock.acquire();"
          "print('held', flush=True); time.sleep(60)", redis_url],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})

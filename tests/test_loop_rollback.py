@@ -102,7 +102,7 @@ def test_rollback_to_a_version_never_promoted_is_refused(loop_bot: Bot, tmp_path
 def test_train_source_buffer_runs_the_loop_and_the_nightly_job_is_the_same_run(
         loop_bot: Bot, monkeypatch) -> None:
     from pipeline.loop.run import RunStore
-    from ssd.schedule import NIGHTLY_FUNCTION, run_by_path
+    from ssd.scheduler import NIGHTLY_FUNCTION, run_by_path
 
     index = loop_bot.new_issue()
     loop_bot.comment("/ssd train source=buffer", user="alice", index=index)
@@ -121,9 +121,9 @@ def test_train_source_buffer_runs_the_loop_and_the_nightly_job_is_the_same_run(
 
 def test_the_tracking_comment_has_the_snapshot_gate_table_decision_and_loss_plot(gitea, tmp_path: Path) -> None:
     from bot.loop import report
+    from core.config import Settings
     from pipeline.loop.gate import ProblemResult, decide
     from pipeline.loop.run import LoopConfig, gate_summary
-    from ssd.config import Settings
 
     settings = Settings.from_env({"SSD_DATA_DIR": str(tmp_path), "SSD_GITEA_URL": gitea.url,
                                   "SSD_GITEA_TOKEN": gitea.bot_token, "SSD_TRACKING_ISSUE": f"{REPO}#1"})

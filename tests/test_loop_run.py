@@ -21,14 +21,14 @@ from pathlib import Path
 import pytest
 import requests
 
+from core.config import Settings
+from core.db import engine_for
+from core.loop_lock import LOCK_KEY
 from pipeline.buffer import Example, TrainingBuffer
 from pipeline.evaluate import run_eval
 from pipeline.loop.run import LoopConfig, RunContext, RunStore, render_report, rollback, run_loop
 from pipeline.serving import open_target
-from pipeline.store import engine_for
 from pipeline.training.adapters import AdapterRegistry
-from ssd.config import Settings
-from ssd.loop_lock import LOCK_KEY
 from tests.tiny_model import tiny_model_dir  # noqa: F401
 from tests.vllm_standin import VllmStandin
 

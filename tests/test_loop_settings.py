@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ssd.config import ConfigError, Settings
+from core.config import ConfigError, Settings
 
 
 def test_defaults(tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import redis
 
-from ssd.redis_conn import embedded_server_command, start_embedded
+from core.redis_conn import embedded_server_command, start_embedded
 
 
 def _redis_servers_on(data_dir: Path) -> list[int]:

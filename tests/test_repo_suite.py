@@ -180,8 +180,8 @@ def test_tests_run_without_network_and_cannot_write_outside_their_tree(built: Bu
 def test_cli_build_from_the_buffer_show_and_score(built: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str]):
     """``ssd issues build --from-buffer`` (base = the merge commit's first parent), ``show``, ``ssd score``."""
+    from core.db import engine_for
     from pipeline.buffer import Example, TrainingBuffer
-    from pipeline.store import engine_for
     from ssd.cli import main
 
     data = tmp_path / "data"
@@ -222,8 +222,8 @@ def test_slash_eval_suite_issues_builds_then_reuses_and_posts_the_table(built: B
 
     from bot import context
     from bot.jobs import handle_comment
-    from ssd.config import Settings
-    from ssd.queues import queue
+    from core.config import Settings
+    from core.queues import queue
     from tests.deliveries import comment_payload
 
     serve_fixture(gitea, built.fixture)

@@ -17,8 +17,8 @@ from rq import Queue, SimpleWorker, get_current_job
 from rq.cron import CronScheduler, get_cron_job_ids
 from rq.job import Job
 
-from ssd.config import Settings
-from ssd.schedule import NIGHTLY_NAME, build_scheduler, next_nightly, nightly_scheduler, run_by_path
+from core.config import Settings, next_nightly
+from ssd.scheduler import NIGHTLY_NAME, build_scheduler, nightly_scheduler, run_by_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +32,7 @@ def record_fire(key: str) -> str:
 
 def test_a_real_cron_scheduler_enqueues_the_job_and_a_worker_runs_it(redis_conn, redis_url):
     # Every second (croniter's optional sixth field), so the test waits one or two seconds, not a night.
-    script = ("import sys, redis; from ssd.schedule import build_scheduler;"
+    script = ("import sys, redis; from ssd.scheduler import build_scheduler;"
               "build_scheduler(redis.Redis.from_url(sys.argv[1]), '* * * * * */1',"
               " function='tests.test_schedule.record_fire', args=('nightly-mark',)).start()")
     cron = subprocess.Popen([sys.executable, "-c", script, redis_url], env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -50,7 +50,7 @@ def test_a_real_cron_scheduler_enqueues_the_job_and_a_worker_runs_it(redis_conn,
     assert CronScheduler.all(redis_conn) == []  # a clean stop unregisters it
 
     job = Job.fetch(get_cron_job_ids(NIGHTLY_NAME, redis_conn)[-1], connection=redis_conn)
-    assert job.func_name == "ssd.schedule.run_by_path" and job.origin == "cpu"
+    assert job.func_name == "ssd.scheduler.run_by_path" and job.origin == "cpu"
     assert job.args == ("tests.test_schedule.record_fire", "nightly-mark")
     SimpleWorker([Queue("cpu", connection=redis_conn)], connection=redis_conn).work(burst=True)
     assert redis_conn.get("nightly-mark").decode().startswith("fired by ")
@@ -81,6 +81,6 @@ def test_the_trampoline_fails_clearly_on_a_missing_function():
     with pytest.raises(ModuleNotFoundError):
         run_by_path("bot.no_such_module.run")
     with pytest.raises(AttributeError):
-        run_by_path("ssd.schedule.no_such_function")
+        run_by_path("ssd.scheduler.no_such_function")
     with pytest.raises(ValueError, match="dotted"):
         run_by_path("run")

@@ -18,13 +18,14 @@ import requests
 from rq import Queue
 from werkzeug.serving import make_server
 
-from pipeline.store import engine_for
-from ssd import serve
-from ssd.config import ConfigError, Settings
+from core.config import ConfigError, Settings
+from core.db import engine_for
+from core.inbox import Inbox
+from ssd import deliver, serve, supervise, worker
+from ssd import scheduler as scheduler_module
 from tests.conftest import free_port
 from tests.deliveries import comment_payload, gitea_json_bytes, merged_pr_payload
 from webhooks.app import create_app
-from webhooks.inbox import Inbox
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "deploy" / "examples"
@@ -36,7 +37,7 @@ EXAMPLES = ROOT / "deploy" / "examples"
 def test_bad_cron_is_a_config_error_naming_the_variable(tmp_path, expression):
     settings = Settings(data_dir=tmp_path, nightly_cron=expression)
     with pytest.raises(ConfigError, match="SSD_NIGHTLY_CRON"):
-        serve.nightly_schedule(settings)
+        scheduler_module.nightly_schedule(settings)
 
 
 def test_the_scheduler_keeps_the_rq_cron_process_running(settings_env, redis_conn, redis_url, tmp_path):
@@ -45,10 +46,10 @@ def test_the_scheduler_keeps_the_rq_cron_process_running(settings_env, redis_con
     from rq.cron import CronScheduler
 
     settings = Settings.from_env(settings_env)
-    scheduler = serve.Scheduler(settings, conn=redis_conn, sweep_interval=math.inf)
+    scheduler = scheduler_module.Scheduler(settings, conn=redis_conn, sweep_interval=math.inf)
     stop = threading.Event()
     env_cmd = ["env", f"SSD_REDIS_URL={redis_url}", f"SSD_DATA_DIR={tmp_path / 'data'}",
-               f"PYTHONPATH={ROOT}", *serve.cron_command()]
+               f"PYTHONPATH={ROOT}", *scheduler_module.cron_command()]
     thread = threading.Thread(target=scheduler.run, args=(stop, 0.2), kwargs={"cron": env_cmd})
     thread.start()
     try:
@@ -80,10 +81,10 @@ def test_scheduler_drains_journaled_deliveries(settings_env, redis_conn, monkeyp
     inbox = Inbox(engine_for(settings.database_url))
     text = gitea_json_bytes(comment_payload(comment_id=31)).decode()
     inbox_id, _ = inbox.record("d", "issue_comment", "issue_comment", "created", "comment:31:created", text)
-    scheduler = serve.Scheduler(settings, conn=redis_conn, sweep_interval=math.inf)
+    scheduler = scheduler_module.Scheduler(settings, conn=redis_conn, sweep_interval=math.inf)
     scheduler.tick()
     assert inbox.pending() == [inbox_id]  # too young: its own web request may still be enqueueing it
-    monkeypatch.setattr(serve, "PENDING_GRACE", 0.0)
+    monkeypatch.setattr(scheduler_module, "PENDING_GRACE", 0.0)
     scheduler.tick()
     assert inbox.pending() == []
     assert Queue("default", connection=redis_conn).job_ids == [f"delivery-{inbox_id}"]
@@ -92,11 +93,11 @@ def test_scheduler_drains_journaled_deliveries(settings_env, redis_conn, monkeyp
 # --------------------------------------------------------------------------- small pieces
 
 def test_parse_queues():
-    assert serve.parse_queues("default, cpu,gpu") == ["default", "cpu", "gpu"]
-    assert serve.parse_queues("default:cpu") == ["default", "cpu"]  # as in ssd-worker@default:cpu
+    assert worker.parse_queues("default, cpu,gpu") == ["default", "cpu", "gpu"]
+    assert worker.parse_queues("default:cpu") == ["default", "cpu"]  # as in ssd-worker@default:cpu
     for bad in ("", "default,tpu", ","):
         with pytest.raises(ConfigError, match="--queues"):
-            serve.parse_queues(bad)
+            worker.parse_queues(bad)
 
 
 def test_webhook_url(tmp_path):
@@ -117,9 +118,9 @@ def test_example_payloads_are_byte_exact_gitea():
     assert json.loads((EXAMPLES / "comment-help.json").read_bytes())["comment"]["body"] == "/ssd help"
     merged = json.loads((EXAMPLES / "merged-pr.json").read_bytes())
     assert merged["action"] == "closed" and merged["pull_request"]["merged"] is True
-    assert serve.guess_event_type((EXAMPLES / "comment-help.json").read_bytes()) == "issue_comment"
-    assert serve.guess_event_type((EXAMPLES / "merged-pr.json").read_bytes()) == "pull_request"
-    assert serve.guess_event_type(gitea_json_bytes(comment_payload(is_pull=True))) == "pull_request_comment"
+    assert deliver.guess_event_type((EXAMPLES / "comment-help.json").read_bytes()) == "issue_comment"
+    assert deliver.guess_event_type((EXAMPLES / "merged-pr.json").read_bytes()) == "pull_request"
+    assert deliver.guess_event_type(gitea_json_bytes(comment_payload(is_pull=True))) == "pull_request_comment"
 
 
 @pytest.mark.parametrize("form", [False, True])
@@ -132,20 +133,20 @@ def test_deliver_signs_and_posts_like_gitea(settings_env, redis_conn, form, caps
     try:
         url = f"http://127.0.0.1:{httpd.server_port}/webhooks/gitea"
         path = EXAMPLES / "comment-help.json"
-        assert serve.deliver(settings, path, url=url, form=form) == 0
+        assert deliver.deliver(settings, path, url=url, form=form) == 0
         assert '"status":"queued"' in capsys.readouterr().out
         inbox = app.extensions["ssd"].inbox
         [inbox_id] = [d for d in range(1, 3) if _exists(inbox, d)]
         assert inbox.get(inbox_id).payload == json.loads(path.read_bytes())
         # The same file again is a duplicate (exit 0, 2xx); a wrong secret is a 401 (exit 1).
-        assert serve.deliver(settings, path, url=url, form=form) == 0
+        assert deliver.deliver(settings, path, url=url, form=form) == 0
         assert '"status":"duplicate"' in capsys.readouterr().out
         wrong = Settings.from_env(dict(settings_env, SSD_WEBHOOK_SECRET="nope"))
-        assert serve.deliver(wrong, path, url=url, form=form) == 1
+        assert deliver.deliver(wrong, path, url=url, form=form) == 1
     finally:
         httpd.shutdown()
         thread.join(5)
-    assert serve.deliver(settings, EXAMPLES / "comment-help.json", url=url) == 1  # nobody listening
+    assert deliver.deliver(settings, EXAMPLES / "comment-help.json", url=url) == 1  # nobody listening
 
 
 def _exists(inbox: Inbox, inbox_id: int) -> bool:
@@ -164,14 +165,14 @@ def _sleeper() -> list[str]:
 
 def test_supervise_stops_everyone_when_one_child_dies():
     started = time.monotonic()
-    rc = serve.supervise({"sleeper": _sleeper(), "crasher": [sys.executable, "-c", "import sys; sys.exit(3)"]},
+    rc = supervise.supervise({"sleeper": _sleeper(), "crasher": [sys.executable, "-c", "import sys; sys.exit(3)"]},
                          dict(os.environ))
     assert rc == 3
     assert time.monotonic() - started < 15
 
 
 def test_supervise_treats_a_clean_exit_of_a_child_as_failure():
-    assert serve.supervise({"sleeper": _sleeper(), "quitter": [sys.executable, "-c", "pass"]}, dict(os.environ)) == 1
+    assert supervise.supervise({"sleeper": _sleeper(), "quitter": [sys.executable, "-c", "pass"]}, dict(os.environ)) == 1
 
 
 def _serve_env(tmp_path: Path, port: int) -> dict[str, str]:

@@ -14,7 +14,7 @@ import pytest
 import redis
 import requests
 
-from ssd.queues import queue
+from core.queues import queue
 from tests.test_serve import EXAMPLES, _start_serve, _wait_for
 from webhooks.signature import delivery_headers
 

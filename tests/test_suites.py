@@ -15,13 +15,13 @@ import pytest
 from pipeline.suites import (
     BASIC_PATH,
     SuiteError,
-    build_basic,
     jsonl,
     lcb,
     list_suites,
     load_suite,
     sha256_file,
 )
+from scripts import build_basic
 
 SCHEMA_PATH = Path(jsonl.__file__).parent / "schema.json"
 

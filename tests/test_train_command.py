@@ -17,7 +17,7 @@ from tests.tiny_model import tiny_model_dir  # noqa: F401
 def spine(gitea, settings_env: dict[str, str], redis_conn, tiny_model_dir: Path,  # noqa: F811
           request: pytest.FixtureRequest) -> Iterator[dict]:
     from bot import context
-    from ssd.config import Settings
+    from core.config import Settings
 
     extra = getattr(request, "param", {})
     env = {**settings_env, "SSD_GITEA_URL": gitea.url, "SSD_GITEA_TOKEN": gitea.bot_token,
@@ -35,7 +35,7 @@ def _comment_and_work(spine: dict, body: str, queue_name: str) -> list[dict]:
     from rq import SimpleWorker
 
     from bot.jobs import handle_comment
-    from ssd.queues import queue
+    from core.queues import queue
     from tests.deliveries import comment_payload
 
     gitea, conn = spine["gitea"], spine["conn"]
@@ -50,7 +50,7 @@ def _comment_and_work(spine: dict, body: str, queue_name: str) -> list[dict]:
 def test_train_is_registered_with_write_and_chooses_its_queue_from_the_settings():
     from bot.commands import registry
     from bot.commands.parse import parse_comment
-    from ssd.config import Settings
+    from core.config import Settings
 
     command = registry.get("train")
     assert command is not None and command.permission == "write"
@@ -72,7 +72,7 @@ def test_a_big_run_asks_for_confirmation_and_trains_nothing(spine: dict):
 
 def test_paths_outside_the_data_dir_are_refused_before_queueing(spine: dict):
     from bot.jobs import handle_comment
-    from ssd.queues import queue
+    from core.queues import queue
     from tests.deliveries import comment_payload
 
     gitea, conn = spine["gitea"], spine["conn"]

@@ -171,8 +171,8 @@ def test_suite_shipped_and_unknown_sources():
 
 
 def test_buffer_source_reads_the_active_issue_texts(tmp_path: Path):
+    from core.db import engine_for
     from pipeline.buffer import Example, TrainingBuffer
-    from pipeline.store import engine_for
 
     buffer = TrainingBuffer(engine_for(f"sqlite:///{tmp_path / 'b.db'}"), window=2)
     for number in (1, 2, 3):

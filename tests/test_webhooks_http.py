@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from werkzeug.serving import make_server
 
-from ssd.config import Settings
+from core.config import Settings
 from tests.deliveries import comment_delivery
 from webhooks.app import create_app
 
@@ -75,7 +75,7 @@ def test_chunked_bodies_are_capped_too(server):
 def test_web_process_does_not_import_the_ml_stack(settings_env):
     code = (
         "import sys, json\n"
-        "from ssd.config import Settings\n"
+        "from core.config import Settings\n"
         "from webhooks.app import create_app\n"
         f"app = create_app(Settings.from_env({settings_env!r}))\n"
         "client = app.test_client()\n"

@@ -8,9 +8,9 @@ import pytest
 import sqlalchemy as sa
 from rq import Queue
 
-from pipeline.store import engine_for
+from core.db import engine_for
+from core.inbox import DRAIN_LOCK, Inbox, enqueue, enqueue_pending, inbox_table, job_id_for, sync_marks
 from tests.deliveries import comment_payload, gitea_json_bytes
-from webhooks.inbox import DRAIN_LOCK, Inbox, enqueue, enqueue_pending, inbox_table, job_id_for, sync_marks
 
 
 @pytest.fixture

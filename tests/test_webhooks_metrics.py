@@ -6,8 +6,8 @@ import re
 
 from rq import Queue
 
-from ssd.config import Settings
-from ssd.serve import MeteredWorker
+from core.config import Settings
+from ssd.worker import MeteredWorker
 from tests.deliveries import comment_delivery
 from webhooks.app import create_app
 

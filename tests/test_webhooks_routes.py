@@ -9,8 +9,9 @@ import redis
 import sqlalchemy as sa
 from rq import Queue
 
-from pipeline.store import engine_for
-from ssd.config import Settings
+from core.config import Settings
+from core.db import engine_for
+from core.inbox import QUEUED_MARKS, Inbox, enqueue_pending, inbox_table, sync_marks
 from tests.deliveries import (
     comment_delivery,
     delivery,
@@ -20,7 +21,6 @@ from tests.deliveries import (
     sign,
 )
 from webhooks.app import create_app
-from webhooks.inbox import QUEUED_MARKS, Inbox, enqueue_pending, inbox_table, sync_marks
 
 SECRET = "test-secret"
 URL = "/webhooks/gitea"

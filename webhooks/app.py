@@ -16,12 +16,12 @@ from flask import Flask
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from pipeline.store import engine_for
-from ssd.config import Settings
-from ssd.queues import DEFAULT, queue
-from ssd.redis_conn import redis_url
+from core.config import Settings
+from core.db import engine_for
+from core.inbox import Inbox, enqueue_pending, enqueue_unique
+from core.queues import DEFAULT, queue
+from core.redis_conn import redis_url
 from webhooks import metrics
-from webhooks.inbox import Inbox, enqueue_pending, enqueue_unique
 from webhooks.routes import bp
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ import redis
 from redis.client import Pipeline
 from rq import Queue, Worker
 
-from ssd.queues import ALL
+from core.queues import ALL
 
 log = logging.getLogger(__name__)
 

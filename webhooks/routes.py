@@ -17,13 +17,14 @@ import redis
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from core.inbox import enqueue
 from webhooks import metrics
-from webhooks.inbox import enqueue
 from webhooks.signature import FORM_CONTENT_TYPE, FormError, form_payload, signature_from_headers, verify
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("webhooks", __name__)
+WEBHOOK_PATH = "/webhooks/gitea"
 
 COMMENT_EVENT_TYPES = ("issue_comment", "pull_request_comment")
 
@@ -79,7 +80,7 @@ def journal_key(event_type: str, payload: dict[str, Any]) -> tuple[str, str] | N
     return None
 
 
-@bp.post("/webhooks/gitea")
+@bp.post(WEBHOOK_PATH)
 def gitea_delivery() -> tuple[Response, int]:
     edge = _edge()
     # 413 before reading a byte when Content-Length says so. A chunked body has no length: werkzeug

@@ -18,10 +18,10 @@ from bot.auth import allows, permission_of
 from bot.commands.registry import Arg, Command, CommandError, command, commands, get, shown
 from bot.reports import md_table
 from bot.status import Header, StatusComment
-from ssd.queues import ALL as QUEUES
+from core.queues import ALL as QUEUES
 
 if TYPE_CHECKING:
-    from bot.jobs import CommandContext
+    from bot.commands.api import CommandContext
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ job_id_arg.metavar = "JOB"  # type: ignore[attr-defined]
          args=[Arg("job", type=job_id_arg, required=True, positional=True,
                    help="the job id shown in its status comment")])
 def cancel_command(ctx: CommandContext, args: dict[str, Any]) -> str:
-    from bot.jobs import cancel_key
+    from bot.commands.api import cancel_key
 
     job_id = args["job"].strip("`")
     missing = CommandError(f"there is no job `{job_id}` on {ctx.owner}/{ctx.repo} (finished jobs are forgotten "

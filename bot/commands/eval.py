@@ -30,7 +30,7 @@ from bot.commands.registry import (
 from bot.reports import details, footer, md_table
 
 if TYPE_CHECKING:
-    from ssd.config import Settings
+    from core.config import Settings
 
 BACKENDS = ("llamacpp", "transformers", "openai")
 MIN_TIMEOUT_S, MAX_TIMEOUT_S = 0.5, 30.0  # /ssd eval timeout=: a shared worker is not held longer per test
@@ -92,7 +92,7 @@ def issues_suite(ctx: Any, since: str | None, limit: int | None, rebuild: bool) 
     """(instance file, Markdown note) for ``suite=issues``: the comment's repository's solved issues, built
     once per (since, limit) under ``$SSD_DATA_DIR/suites/issues/`` and reused until ``rebuild=yes``."""
     from bot.repo_source import build_repo_suite
-    from pipeline.issues_cli import format_build_report
+    from pipeline.repo_suite.build import format_build_report
     from pipeline.repo_suite.instances import write_instances
 
     if since and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", since):

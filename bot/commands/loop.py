@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from bot.commands.registry import Arg, CommandError, command
 from bot.reports import md_table
-from ssd.queues import CPU
+from core.queues import CPU
 
 if TYPE_CHECKING:
-    from bot.jobs import CommandContext
+    from bot.commands.api import CommandContext
 
 VERSION = re.compile(r"^(base|a-\d{8}-\d{6}-[0-9a-f]{6})$")
 
@@ -40,9 +40,9 @@ def _safe(text: str, ctx: CommandContext) -> str:
          permission="admin", queue=CPU)
 def rollback_command(ctx: CommandContext, args: dict[str, Any]) -> str:
     from bot.loop import rollback
+    from core.loop_lock import LockHeld
     from pipeline.serving import ServingError
     from pipeline.training.adapters import RegistryError
-    from ssd.loop_lock import LockHeld
 
     ctx.progress(0.1, "deploying the earlier version")
     try:

@@ -14,15 +14,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ssd.config import PERMISSION_LEVELS
-from ssd.queues import ALL as QUEUES
+from bot.commands.api import Handler
+from core.config import PERMISSION_LEVELS
+from core.queues import ALL as QUEUES
 
 if TYPE_CHECKING:
     from bot.commands.parse import ParsedCommand
-    from bot.jobs import CommandContext
-    from ssd.config import Settings
+    from core.config import Settings
 
-Handler = Callable[["CommandContext", dict[str, Any]], str]
 # Checks run before a command is enqueued, with everything the handler will need (files, models): a
 # problem is answered as a usage error on the issue instead of failing later inside the job.
 ArgsCheck = Callable[["Settings", dict[str, Any]], None]
@@ -207,7 +206,7 @@ class Arg:
 
     def maximum(self, settings: Settings | None) -> int:
         """The cap from ``settings``, or the Settings default when there are none (help, tests)."""
-        from ssd.config import Settings
+        from core.config import Settings
 
         if settings is not None:
             return getattr(settings, self.cap)

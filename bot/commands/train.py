@@ -15,7 +15,6 @@ What a comment may name is as narrow as for ``/ssd eval``: the model is an alias
 from __future__ import annotations
 
 import dataclasses
-import io
 import shlex
 import threading
 from typing import TYPE_CHECKING, Any
@@ -23,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 from bot.commands.eval import _inside, resolve_model, resolve_suite
 from bot.commands.registry import Arg, CommandError, boolean, command, positive_int, seed, temperatures
 from bot.reports import footer, md_table
-from ssd.queues import CPU, GPU
+from core.queues import CPU, GPU
 
 if TYPE_CHECKING:
-    from ssd.config import Settings
+    from core.config import Settings
 
 
 def train_queue(settings: Settings) -> str:
@@ -57,28 +56,8 @@ def check_train_args(settings: Settings, args: dict[str, Any]) -> None:
     resolve_suite(settings, args["suite"])
 
 
-def loss_curve_png(curve: list[dict[str, float]], title: str) -> bytes:
-    """The training loss per optimizer step as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on workers
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 3.5), dpi=100)
-    ax = fig.add_subplot()
-    ax.plot([p["step"] for p in curve], [p["loss"] for p in curve], marker="o" if len(curve) < 30 else None)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("training loss (assistant tokens)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
-
-
 def _watch_cancel(ctx: Any, cancel: threading.Event, done: threading.Event) -> None:
-    from bot.jobs import cancel_key
+    from bot.commands.api import cancel_key
 
     while not done.wait(0.5):
         if ctx.redis.exists(cancel_key(ctx.job_id)):
@@ -127,14 +106,20 @@ def train_command(ctx: Any, args: dict[str, Any]) -> str:
     model with the tuned one on a held-out suite (paired, with 95% CIs). The adapter is registered, not
     promoted."""
     from pipeline.backends import BackendError
+    from pipeline.plots import loss_curve_png
     from pipeline.suites import SuiteError
-    from pipeline.train_cli import default_dataset_dir
     from pipeline.training.adapters import AdapterRegistry
     from pipeline.training.compare import CompareConfig, CompareError, render_markdown, run_compare
     from pipeline.training.config import FinetuneConfig
     from pipeline.training.finetune import FinetuneCancelled, FinetuneError, finetune
     from pipeline.training.prompt_sources import PromptSourceError, load_prompts
-    from pipeline.training.sample import SampleCancelled, SampleConfig, SampleError, run_sample
+    from pipeline.training.sample import (
+        SampleCancelled,
+        SampleConfig,
+        SampleError,
+        default_dataset_dir,
+        run_sample,
+    )
 
     if args.get("source") == "buffer":
         from bot.commands.loop import run_loop_from_command
@@ -149,7 +134,7 @@ def train_command(ctx: Any, args: dict[str, Any]) -> str:
     suite = resolve_suite(settings, args["suite"])
     buffer = None
     if prompts == "buffer":
-        from pipeline.buffer_cli import open_buffer
+        from bot.context import open_buffer
 
         buffer = open_buffer(settings)
     try:

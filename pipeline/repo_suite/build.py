@@ -203,3 +203,20 @@ def _validate(source: RepoSource, validator: Validator, candidate: Candidate, re
         test_files=files, test_command=list(config.test_command) if config.test_command != RepoConfig().test_command
         else [],
     )
+
+
+def format_build_report(report: BuildReport) -> str:
+    counts = report.counts()
+    lines = [f"{report.repo}: {counts['kept']} kept, {len(report.dropped)} dropped "
+             f"({report.seconds:.1f}s, {report.test_seconds:.1f}s in tests, "
+             f"{report.environments_built} environment(s) built)"]
+    for reason, count in counts.items():
+        if reason != "kept":
+            lines.append(f"  {reason}: {count}  ({DROP_REASONS[reason]})")
+    for instance in report.instances:
+        lines.append(f"  kept    !{instance.pr_number:<5} {instance.instance_id}  F2P {len(instance.FAIL_TO_PASS)}  "
+                     f"P2P {len(instance.PASS_TO_PASS)}")
+    for dropped in report.dropped:
+        lines.append(f"  dropped !{dropped.pr_number:<5} {dropped.reason}" + (f": {dropped.detail}" if dropped.detail
+                                                                             else ""))
+    return "\n".join(lines)

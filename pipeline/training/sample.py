@@ -24,6 +24,7 @@ stay those of an uninterrupted run); different settings are refused rather than 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -377,3 +378,9 @@ def sample_command(cfg: SampleConfig) -> str:
     if cfg.limit:
         args += ["--limit", str(cfg.limit)]
     return shlex.join(args)
+
+
+def default_dataset_dir(data_dir: Path, cfg: SampleConfig) -> Path:
+    """Named by the sampling settings, so the same ``ssd train`` command resumes its own dataset."""
+    key = hashlib.sha256(sample_command(dataclasses.replace(cfg, out="-")).encode()).hexdigest()[:12]
+    return data_dir / "datasets" / f"ssd-{key}"

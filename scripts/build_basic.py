@@ -1,4 +1,4 @@
-"""Build ``data/basic.jsonl``, the ``basic`` suite: short Python problems written for this project.
+"""Build ``pipeline/suites/data/basic.jsonl``, the ``basic`` suite: short Python problems written for this project.
 
 Why it exists: the embedded SmolLM2-135M-Instruct scores about 0 on HumanEval, so HumanEval cannot
 show it moving. ``basic`` is graded so small models separate: ~60 easy one-liners, ~55 medium
@@ -12,7 +12,7 @@ subprocess, so they are correct by construction; the hand-written examples are c
 reference, which catches a wrong reference. Tests are "call" kind: JSON argument lists in, JSON out,
 so references return only JSON-native values (lists, not tuples; string dict keys), checked here.
 
-Run ``python -m pipeline.suites.build_basic`` to rewrite the file; ``--check`` only verifies that the
+Run ``python scripts/build_basic.py`` to rewrite the file; ``--check`` only verifies that the
 committed file is what the script produces (the test suite does this too).
 """
 
@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-OUTPUT = Path(__file__).parent / "data" / "basic.jsonl"
+OUTPUT = Path(__file__).resolve().parents[1] / "pipeline" / "suites" / "data" / "basic.jsonl"
 
 
 @dataclass
@@ -1828,7 +1828,7 @@ def main(argv: list[str] | None = None) -> int:
     counts = {level: sum(1 for s in PROBLEMS if s.difficulty == level) for level in ("easy", "medium", "hard")}
     if args.check:
         if not args.output.exists() or args.output.read_text(encoding="utf-8") != text:
-            print(f"{args.output} is out of date: run python -m pipeline.suites.build_basic", file=sys.stderr)
+            print(f"{args.output} is out of date: run python scripts/build_basic.py", file=sys.stderr)
             return 1
         print(f"{args.output} is up to date ({len(PROBLEMS)} problems: {counts})")
         return 0

@@ -7,7 +7,7 @@ truncation), the fine-tune flags as ``ssd finetune`` has them except ``--ft-batc
 and the comparison's own flags (``--suite``, ``--t-eval``, ``--n``, ``--select-fraction``) plus
 ``--eval-limit``, ``--eval-max-tokens``, ``--eval-backend``, ``--eval-batch-size``.
 
-Like ``pipeline/buffer_cli.py`` this glue reads ``Settings`` (for the data dir, and the buffer for
+Like ``ssd/cli/buffer.py`` this glue reads ``Settings`` (for the data dir, and the buffer for
 ``--prompts buffer``); ``pipeline.training`` itself takes explicit arguments. Progress goes to stderr and
 ``--json`` output to stdout, last, so the training child's log lines never mix into it.
 """
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import sys
 import threading
@@ -25,7 +24,7 @@ from typing import Any
 
 from pipeline.training.compare import CompareConfig
 from pipeline.training.options import add_dataclass_arguments, dataclass_from_args
-from pipeline.training.sample import SampleConfig, sample_command
+from pipeline.training.sample import SampleConfig, default_dataset_dir
 
 # Fields that mean different things in two configs get a prefix in ``ssd train``.
 FINETUNE_PREFIXED = ("batch_size", "backend")
@@ -72,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _settings() -> Any:
-    from ssd.config import Settings
+    from core.config import Settings
 
     return Settings.from_env()
 
@@ -80,7 +79,7 @@ def _settings() -> Any:
 def _buffer_if_needed(prompts: str) -> Any:
     if prompts != "buffer":
         return None
-    from pipeline.buffer_cli import open_buffer
+    from bot.context import open_buffer
 
     return open_buffer(_settings())
 
@@ -92,7 +91,7 @@ def registry() -> Any:
 
 
 def _bar() -> Any:
-    from pipeline.eval_cli import ProgressBar
+    from ssd.cli.eval import ProgressBar
 
     return ProgressBar()
 
@@ -169,12 +168,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     else:
         _print_compare(summary)
     return 0
-
-
-def default_dataset_dir(data_dir: Path, cfg: SampleConfig) -> Path:
-    """Named by the sampling settings, so the same ``ssd train`` command resumes its own dataset."""
-    key = hashlib.sha256(sample_command(dataclasses.replace(cfg, out="-")).encode()).hexdigest()[:12]
-    return data_dir / "datasets" / f"ssd-{key}"
 
 
 def cmd_train(args: argparse.Namespace) -> int:

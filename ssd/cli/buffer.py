@@ -1,7 +1,7 @@
 """``ssd buffer list|export|stats``: look into and export the training buffer.
 
 This is the glue between the settings and ``pipeline.buffer`` (which itself takes explicit arguments),
-so it is the one place under ``pipeline/`` that reads ``ssd.config``.
+so it is the one place under ``pipeline/`` that reads ``core.config``.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline.buffer import Example, TrainingBuffer
-from pipeline.store import engine_for
-from ssd.config import Settings
+from bot.context import open_buffer
+from core.config import Settings
+from pipeline.buffer import Example
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,19 +45,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def open_buffer(settings: Settings | None = None) -> TrainingBuffer:
-    """The buffer the service uses: ``SSD_DATABASE_URL`` (else SQLite in the data dir), ``SSD_BUFFER_SIZE``."""
-    settings = settings or Settings.from_env()
-    return TrainingBuffer(engine_for(settings.database_url), window=settings.buffer_size)
-
-
 def _one_line(text: str, width: int) -> str:
     line = " ".join(text.split())
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    buffer = open_buffer()
+    buffer = open_buffer(Settings.from_env())
     examples: list[Example] = buffer.archived(args.limit) if args.archived else buffer.active(args.limit)
     if args.json:
         json.dump([example.to_dict() for example in examples], sys.stdout, ensure_ascii=False, indent=2)
@@ -76,7 +70,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    buffer = open_buffer()
+    buffer = open_buffer(Settings.from_env())
     if args.format == "jsonl":
         written = buffer.export_jsonl(args.out, include_archived=args.include_archived)
     else:
@@ -88,7 +82,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    figures = open_buffer().stats()
+    figures = open_buffer(Settings.from_env()).stats()
     if args.json:
         print(json.dumps(figures))
         return 0

@@ -11,8 +11,11 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
 
 PERMISSION_LEVELS = ("none", "read", "write", "admin", "owner")
 
@@ -320,3 +323,9 @@ def unsafe_execution_from_env(env: Mapping[str, str] | None = None) -> bool:
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings.from_env(env)
+
+
+def next_nightly(settings: Settings, after: datetime | None = None) -> datetime:
+    """When the next nightly run will be enqueued (UTC), e.g. for ``/ssd status``."""
+    start = (after or datetime.now(UTC)).astimezone(ZoneInfo(settings.nightly_tz))
+    return croniter(settings.nightly_cron, start).get_next(datetime).astimezone(UTC)

@@ -1,4 +1,6 @@
-"""The ``ssd`` command. Each area contributes its subcommands through ``register(subparsers)``."""
+"""The ``ssd`` command: one module per command group, each with ``register(subparsers)``.
+
+The CLI package imports the rest of the project; nothing imports it (rq's ``rq/cli/`` pattern)."""
 
 from __future__ import annotations
 
@@ -7,21 +9,20 @@ import importlib
 import logging
 import sys
 
-from ssd.config import ConfigError
+from core.config import ConfigError
 
 # Modules that add subcommands; each defines register(subparsers) and sets ``func`` on its parsers.
 # A subcommand's func takes the parsed args and returns an exit code.
 COMMAND_MODULES = [
-    "ssd.service_cli",
-    "pipeline.buffer_cli",
-    "pipeline.eval_cli",
-    "pipeline.audit_cli",
-    "pipeline.train_cli",
-    "pipeline.adapters_cli",
-    "pipeline.issues_cli",
-    "bot.cli",
-    "ssd.model_server",
-    "ssd.loop_cli",
+    "ssd.cli.service",
+    "ssd.cli.buffer",
+    "ssd.cli.eval",
+    "ssd.cli.audit",
+    "ssd.cli.train",
+    "ssd.cli.adapters",
+    "ssd.cli.issues",
+    "ssd.cli.gitea",
+    "ssd.cli.loop",
 ]
 
 
@@ -48,6 +49,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

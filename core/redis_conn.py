@@ -21,7 +21,7 @@ from pathlib import Path
 
 import redis
 
-from ssd.config import Settings
+from core.config import Settings
 
 log = logging.getLogger(__name__)
 

@@ -98,13 +98,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _measure(result: AuditResult, args: argparse.Namespace) -> int:
+    from core.config import unsafe_execution_from_env
     from pipeline.audit.measure import measure
     from pipeline.backends import BackendError
-    from pipeline.eval_cli import ProgressBar
     from pipeline.evaluate import EvalConfig
     from pipeline.executor import UnsafeExecutionError
     from pipeline.suites import SuiteError
-    from ssd.config import unsafe_execution_from_env
+    from ssd.cli.eval import ProgressBar
 
     try:
         base = EvalConfig(model=args.model, suite=args.suite, n=args.n, limit=args.limit, seed=args.seed,

@@ -9,7 +9,7 @@ import sys
 
 def cmd_run_once(args: argparse.Namespace) -> int:
     from bot.loop import run_once
-    from ssd.config import Settings
+    from core.config import Settings
 
     def progress(fraction: float, message: str) -> None:
         print(f"[{fraction:4.0%}] {message}", file=sys.stderr, flush=True)
@@ -26,8 +26,8 @@ def cmd_run_once(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from bot.loop import loop_dir
+    from core.config import Settings
     from pipeline.loop.run import RunStore, result_json
-    from ssd.config import Settings
 
     records = RunStore(loop_dir(Settings.from_env())).last(args.last)
     if args.json:

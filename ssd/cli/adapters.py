@@ -1,7 +1,7 @@
 """``ssd finetune`` and ``ssd adapters list|show|promote|rollback|export``: SSD step 2 and its registry.
 
 Glue between ``Settings`` (the data dir: the registry is ``<data dir>/adapters``) and
-``pipeline.training`` (explicit arguments), like ``pipeline/buffer_cli.py``. Progress goes to stderr; with
+``pipeline.training`` (explicit arguments), like ``ssd/cli/buffer.py``. Progress goes to stderr; with
 ``--json`` the result is printed to stdout, last.
 """
 
@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from bot.serving import rollback_everywhere
 from pipeline.training.config import PRESETS, FinetuneConfig
 from pipeline.training.options import add_dataclass_arguments, dataclass_from_args
 
@@ -59,8 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def registry() -> Any:
+    from core.config import Settings
     from pipeline.training.adapters import AdapterRegistry
-    from ssd.config import Settings
 
     return AdapterRegistry(Settings.from_env().data_dir / "adapters")
 
@@ -88,8 +89,8 @@ def _print_json(data: Any) -> None:
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     from pipeline.backends import ModelNotFound
-    from pipeline.eval_cli import ProgressBar
     from pipeline.training.finetune import FinetuneError, finetune
+    from ssd.cli.eval import ProgressBar
 
     try:
         config = config_from_args(args)
@@ -180,43 +181,11 @@ def cmd_promote(args: argparse.Namespace) -> int:
     return _with_registry(promote)
 
 
-def serving_url(settings: Any) -> str:
-    """The OpenAI base URL of the configured serving target ('' for none)."""
-    if settings.serving == "local":
-        return f"http://127.0.0.1:{settings.local_model_port}/v1"
-    if settings.serving in ("ollama", "vllm"):
-        return f"{settings.ollama_url if settings.serving == 'ollama' else settings.vllm_url}/v1"
-    return ""
-
-
-def serving_target(settings: Any) -> Any:
-    """The serving target ``SSD_SERVING`` names, its state under ``<data dir>/serving``."""
-    from pipeline.serving import open_target
-
-    urls = {"local": serving_url(settings), "ollama": settings.ollama_url, "vllm": settings.vllm_url}
-    return open_target(settings.serving, settings.data_dir / "serving", urls.get(settings.serving))
-
-
-def rollback_everywhere(settings: Any, version: str | None = None, conn: Any = None) -> dict[str, Any]:
-    """Serve the previously promoted adapter (or ``version``) again, verified, then move the registry back;
-    under the loop's run lock, so a run cannot promote over it halfway."""
-    from pipeline.loop.run import new_run_id, rollback
-    from pipeline.training.adapters import AdapterRegistry
-    from pipeline.training.presets import preset_for
-    from ssd.loop_lock import RunLock
-    from ssd.redis_conn import connect
-
-    conn = conn if conn is not None else connect(settings)
-    with RunLock(conn, f"rollback-{new_run_id()}"):
-        return rollback(AdapterRegistry(settings.data_dir / "adapters"), serving_target(settings),
-                        settings.default_model, preset_for(settings.default_model).t_eval, version)  # the run's T_eval
-
-
 def cmd_rollback(args: argparse.Namespace) -> int:
+    from core.config import Settings
+    from core.loop_lock import LockHeld
     from pipeline.serving import ServingError
     from pipeline.training.adapters import RegistryError
-    from ssd.config import Settings
-    from ssd.loop_lock import LockHeld
 
     try:
         result = rollback_everywhere(Settings.from_env(), args.version)

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline.repo_suite.build import DROP_REASONS, BuildReport
+from pipeline.repo_suite.build import format_build_report
 from pipeline.repo_suite.instances import InstanceError, load_instances, write_instances
 
 
@@ -48,28 +48,11 @@ def _positive(text: str) -> int:
     return value
 
 
-def format_build_report(report: BuildReport) -> str:
-    counts = report.counts()
-    lines = [f"{report.repo}: {counts['kept']} kept, {len(report.dropped)} dropped "
-             f"({report.seconds:.1f}s, {report.test_seconds:.1f}s in tests, "
-             f"{report.environments_built} environment(s) built)"]
-    for reason, count in counts.items():
-        if reason != "kept":
-            lines.append(f"  {reason}: {count}  ({DROP_REASONS[reason]})")
-    for instance in report.instances:
-        lines.append(f"  kept    !{instance.pr_number:<5} {instance.instance_id}  F2P {len(instance.FAIL_TO_PASS)}  "
-                     f"P2P {len(instance.PASS_TO_PASS)}")
-    for dropped in report.dropped:
-        lines.append(f"  dropped !{dropped.pr_number:<5} {dropped.reason}" + (f": {dropped.detail}" if dropped.detail
-                                                                             else ""))
-    return "\n".join(lines)
-
-
 def cmd_build(args: argparse.Namespace) -> int:
     from bot.gitea import GiteaError, gitea_from_settings
     from bot.repo_source import build_repo_suite
-    from pipeline.eval_cli import ProgressBar
-    from ssd.config import Settings
+    from core.config import Settings
+    from ssd.cli.eval import ProgressBar
 
     if args.repo.count("/") != 1:
         print("ssd issues build: error: --repo must be OWNER/NAME", file=sys.stderr)
@@ -80,7 +63,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         return 1
     examples = None
     if args.from_buffer:
-        from pipeline.buffer_cli import open_buffer
+        from bot.context import open_buffer
 
         buffer = open_buffer(settings)
         examples = buffer.active() + buffer.archived()

@@ -1,4 +1,5 @@
-"""Subcommands for the service processes: ``serve``, ``web``, ``worker``, ``scheduler``, ``deliver``."""
+"""Subcommands for the service processes: ``serve``, ``web``, ``worker``, ``scheduler``, ``model-server``,
+``deliver``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from ssd.config import Settings
+from core.config import Settings
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -23,26 +24,33 @@ def _web(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from ssd import serve
+    from ssd import worker
 
-    return serve.run_worker(Settings.from_env(), serve.parse_queues(args.queues), burst=args.burst)
+    return worker.run_worker(Settings.from_env(), worker.parse_queues(args.queues), burst=args.burst)
 
 
 def _scheduler(args: argparse.Namespace) -> int:
-    from ssd import serve
+    from ssd import scheduler
 
-    return serve.run_scheduler(Settings.from_env(), interval=args.interval)
+    return scheduler.run_scheduler(Settings.from_env(), interval=args.interval)
+
+
+def _model_server(args: argparse.Namespace) -> int:
+    from ssd.model_server import run_model_server
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return run_model_server(Settings.from_env(), port=args.port)
 
 
 def _deliver(args: argparse.Namespace) -> int:
-    from ssd import serve
+    from ssd.deliver import deliver
 
     path = Path(args.file)
     if not path.is_file() or not os.access(path, os.R_OK):
         print(f"ssd deliver: cannot read {args.file}: no such readable file (give the payload JSON to send; "
               "see deploy/examples/)", file=sys.stderr)
         return 2
-    return serve.deliver(Settings.from_env(), Path(args.file), event_type=args.event_type, url=args.url,
+    return deliver(Settings.from_env(), Path(args.file), event_type=args.event_type, url=args.url,
                          form=args.form, timeout=args.timeout)
 
 
@@ -64,9 +72,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--burst", action="store_true", help="exit once the queues are empty")
     p.set_defaults(func=_worker)
 
-    p = subparsers.add_parser("scheduler", help="re-enqueue journaled deliveries; run the nightly hook")
+    p = subparsers.add_parser("scheduler", help="re-enqueue journaled deliveries; keep the rq.cron nightly declaration running")
     p.add_argument("--interval", type=float, default=5.0, help="seconds between inbox drains (default 5)")
     p.set_defaults(func=_scheduler)
+
+    p = subparsers.add_parser(
+        "model-server", help="the local OpenAI-compatible model server (SSD_SERVING=local), on 127.0.0.1",
+        description="Serve the promoted adapter (or the base SSD_MODEL) at http://127.0.0.1:PORT/v1 and swap "
+                    "it when SSD_DATA_DIR/serving/local-model.json changes.",
+    )
+    p.add_argument("--port", type=int, default=None, help="port (default SSD_LOCAL_MODEL_PORT)")
+    p.set_defaults(func=_model_server)
 
     p = subparsers.add_parser("deliver", help="sign a payload file and POST it like Gitea would (try dry-run mode)")
     p.add_argument("file", help="the payload JSON, byte-exact (see deploy/examples/)")

@@ -33,7 +33,7 @@ from rq.job import Job
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
-from ssd.queues import DEFAULT, queue
+from core.queues import DEFAULT, queue
 
 log = logging.getLogger(__name__)
 

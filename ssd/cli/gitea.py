@@ -25,7 +25,7 @@ from bot.gitea import (
     GiteaNotFound,
     GiteaUnauthorized,
 )
-from ssd.config import ConfigError, Settings
+from core.config import ConfigError, Settings
 
 # What Gitea lists back for HOOK_EVENTS: "pull_request_only" is stored as plain "pull_request".
 STORED_EVENTS = {"pull_request", "issue_comment", "pull_request_comment"}

@@ -8,8 +8,8 @@ import sys
 import time
 from typing import Any, TextIO
 
+from core.config import unsafe_execution_from_env
 from pipeline.evaluate import EvalConfig, EvalResult, report_rows, run_eval, score_samples
-from ssd.config import unsafe_execution_from_env
 
 
 def _temperatures(text: str) -> list[float]:
@@ -99,7 +99,7 @@ def _repo_cache_dir(args: argparse.Namespace) -> str | None:
 
     if args.repo_cache_dir or not is_repo_suite(args.suite):
         return args.repo_cache_dir
-    from ssd.config import Settings
+    from core.config import Settings
 
     return str(Settings.from_env().repo_cache_dir)
 
@@ -128,12 +128,12 @@ def _run_safely(func: Any) -> Any:
     """Known failures (no model, bad suite, bad samples) are one line on stderr and exit 1, not a traceback."""
 
     def run(args: argparse.Namespace) -> int:
+        from core.config import ConfigError
         from pipeline.backends import BackendError
         from pipeline.evaluate import SamplesError
         from pipeline.executor import UnsafeExecutionError
         from pipeline.repo_suite.workspace import CheckoutError
         from pipeline.suites import SuiteError
-        from ssd.config import ConfigError
 
         try:
             return func(args)
