@@ -42,6 +42,7 @@ DRAIN_LOCK = "ssd:inbox:drain-lock"
 # Short, and extended while a drain runs: a drainer that lost Redis mid-way (a hung server) cannot leave
 # the lock behind for long.
 DRAIN_LOCK_TTL = 15
+PENDING_GRACE = 15.0  # seconds a journaled row is left to the web request that wrote it before others queue it
 QUEUED_MARKS = "ssd:inbox:queued"  # ids queued by web requests whose mark is not in the table yet
 
 metadata = sa.MetaData()

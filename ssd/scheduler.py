@@ -36,14 +36,13 @@ from rq.utils import now
 from bot.jobs import report_abandoned
 from core.config import ConfigError, Settings
 from core.db import engine_for
-from core.inbox import Inbox, enqueue_pending
+from core.inbox import PENDING_GRACE, Inbox, enqueue_pending
 from core.redis_conn import connect
 from ssd.supervise import STOP_GRACE, die_with_parent
 
 log = logging.getLogger(__name__)
 
 SCHEDULER_INTERVAL = 5.0  # seconds between inbox drains
-PENDING_GRACE = 15.0  # rows younger than this are still being enqueued by their own web request
 SWEEP_INTERVAL = 30.0  # seconds between sweeps for jobs whose worker was killed
 
 NIGHTLY_FUNCTION = "bot.loop.run_nightly"  # the loop run; written with the run itself (issue #12)

@@ -18,7 +18,7 @@ from redis.retry import Retry
 
 from core.config import Settings
 from core.db import engine_for
-from core.inbox import Inbox, enqueue_pending, enqueue_unique
+from core.inbox import PENDING_GRACE, Inbox, enqueue_pending, enqueue_unique
 from core.queues import DEFAULT, queue
 from core.redis_conn import redis_url
 from webhooks import metrics
@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 
 # enqueue_pending run next to live traffic leaves rows this young alone: their own request is
 # still enqueueing them (bounded by the Redis timeouts below).
-PENDING_GRACE_SECONDS = 15.0
 # Every Redis call on the request path waits at most this long (Gitea gives a delivery 5 s in all).
 REDIS_TIMEOUT = 0.5
 # After a Redis error the request path leaves Redis alone this long: deliveries are journaled and
@@ -135,7 +134,7 @@ class Edge:
     def drain_backlog(self) -> None:
         """Queue what earlier processes left journaled (at start-up, in the background)."""
         try:
-            enqueue_pending(self.inbox, self.redis, min_age=PENDING_GRACE_SECONDS)
+            enqueue_pending(self.inbox, self.redis, min_age=PENDING_GRACE)
         except (redis.RedisError, sa.exc.SQLAlchemyError) as exc:
             log.warning("inbox: pending deliveries stay journaled for now: %s", exc)
 
