@@ -46,12 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
-    from llama_cpp import Llama
+    from pipeline.backends.llamacpp import open_llama
 
     path = resolve_model(args.model)
     threads = args.threads or default_threads()
     ours = open_backend(args.model, backend="llamacpp", n_threads=threads, n_ctx=4096)
-    direct = Llama(model_path=str(path), n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False)
+    direct = open_llama(model_path=str(path), n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False)
     params = SamplingParams(temperature=args.temperature, top_p=0.95, top_k=40, min_p=0.0,
                             max_tokens=args.max_tokens, seed=1234)
     prompts = [[{"role": "user", "content": p}] for p in (PROMPTS * 4)[: args.prompts]]

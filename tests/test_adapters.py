@@ -223,11 +223,11 @@ def test_gguf_lora_changes_llama_cpp_like_peft_changes_transformers(tmp_path, sm
     moves them in transformers (q/k rows permuted as llama.cpp lays them out: without that, corr ~0.78)."""
     import numpy as np
     import torch
-    from llama_cpp import Llama
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from pipeline.backends import resolve_model
+    from pipeline.backends.llamacpp import open_llama
     from pipeline.training.export import base_config_for, export_lora_gguf
 
     torch.manual_seed(0)
@@ -252,7 +252,7 @@ def test_gguf_lora_changes_llama_cpp_like_peft_changes_transformers(tmp_path, sm
             hf_base = tuned(torch.tensor([ids])).logits[0].numpy()
 
     def llama_cpp_logits(lora_path: Path | None) -> np.ndarray:
-        llm = Llama(model_path=str(gguf_base), lora_path=str(lora_path) if lora_path else None, logits_all=True,
+        llm = open_llama(model_path=str(gguf_base), lora_path=str(lora_path) if lora_path else None, logits_all=True,
                     n_ctx=256, n_threads=2, verbose=False)
         try:
             llm.eval(ids)

@@ -106,6 +106,11 @@ class ScriptedServer:
         self.server.shutdown()
 
 
+# llama_cpp.server with the AMX guard our backend applies (pipeline.backends.llamacpp.disable_amx_repacking).
+LLAMA_SERVER = ("import runpy; from pipeline.backends.llamacpp import disable_amx_repacking; disable_amx_repacking(); "
+                "runpy.run_module('llama_cpp.server', run_name='__main__')")
+
+
 @pytest.fixture
 def scripted() -> Iterator[type[ScriptedServer]]:
     servers: list[ScriptedServer] = []
@@ -220,7 +225,7 @@ def llama_server() -> Iterator[str]:
         pytest.skip("needs llama-cpp-python[server]")
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(resolve_model("smollm2")), "--host", "127.0.0.1",
+        [sys.executable, "-c", LLAMA_SERVER, "--model", str(resolve_model("smollm2")), "--host", "127.0.0.1",
          "--port", str(port), "--n_ctx", "2048", "--model_alias", "smollm2"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
+from typing import Any
 
 from pipeline.backends.base import Backend, Messages, UnsupportedParam, sample_seed
 from pipeline.types import SamplingParams
@@ -33,6 +34,50 @@ def default_threads() -> int:
     return max(1, available_cores() - 1)
 
 
+def cpu_has_amx() -> bool:
+    """Whether this CPU advertises Intel AMX (Linux ``/proc/cpuinfo`` flags)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return "amx_int8" in line.split()
+    except OSError:
+        pass
+    return False
+
+
+def disable_amx_repacking() -> None:
+    """On a CPU with AMX, make every ``llama_cpp.Llama`` of this process load without ggml's extra buffer
+    types (idempotent).
+
+    llama-cpp-python 0.3.36 built natively on an AMX CPU (Xeon Sapphire Rapids and later) segfaults in
+    ``ggml_backend_amx_mul_mat`` on the first decode of SmolLM2's GGUF (seen on this project's machines,
+    with the kernel granting AMX state). ``use_extra_bufts=False`` keeps ggml on its plain CPU kernels; the
+    ``Llama`` constructor does not take it, so the default model parameters it starts from are adjusted.
+    """
+    import llama_cpp.llama_cpp as native  # heavy native import: only when a GGUF is really opened
+
+    defaults = native.llama_model_default_params
+    if not cpu_has_amx() or getattr(defaults, "ssd_without_extra_buffers", False):
+        return
+
+    def without_extra_buffers() -> Any:
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    without_extra_buffers.ssd_without_extra_buffers = True  # type: ignore[attr-defined]
+    native.llama_model_default_params = without_extra_buffers
+
+
+def open_llama(**kwargs: Any) -> Any:
+    """``llama_cpp.Llama(**kwargs)``, safe on AMX CPUs (``disable_amx_repacking``)."""
+    from llama_cpp import Llama
+
+    disable_amx_repacking()
+    return Llama(**kwargs)
+
+
 class LlamaCppBackend(Backend):
     name = "llamacpp"
 
@@ -48,11 +93,9 @@ class LlamaCppBackend(Backend):
         path = Path(model_path)
         super().__init__(model_id=model_id or str(path), model_path=str(path),
                          adapter=str(lora_path) if lora_path else None)
-        from llama_cpp import Llama  # heavy native import: only when a GGUF is really opened
-
         self.n_ctx = n_ctx
         self.n_threads = n_threads or default_threads()
-        self.llm = Llama(
+        self.llm = open_llama(
             model_path=str(path),
             n_ctx=n_ctx,
             n_threads=self.n_threads,
