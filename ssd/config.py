@@ -624,7 +624,7 @@ def declarations() -> dict[str, Setting]:
 
 
 def _check_together(values: Mapping[str, Any]) -> None:
-    """The rules that involve more than one setting, or more than a minimum."""
+    """The rules across settings, and the one bound a minimum cannot say (a margin below 1)."""
     if values["gitea_url"] and not values["gitea_token"]:
         raise ConfigError(
             "SSD_GITEA_TOKEN is required when SSD_GITEA_URL is set (an admin token: see README)"
@@ -666,13 +666,14 @@ def _default_value(value: Any) -> str:
 
 
 def _shown_default(s: Setting) -> str:
-    """The README's default column: the declared text, or the value with its bounds."""
+    """The README's default column: the declared text or the value, with the bounds."""
     if s.shown_default is not None:
-        return s.shown_default
-    if s.default is None:
-        return "unset"
-    written = _default_value(s.default)
-    shown = f"`{written}`" if written else "empty"
+        shown = s.shown_default
+    elif s.default is None:
+        shown = "unset"
+    else:
+        written = _default_value(s.default)
+        shown = f"`{written}`" if written else "empty"
     return f"{shown} ({_bounds(s)})" if _bounds(s) else shown
 
 
