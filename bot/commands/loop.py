@@ -2,7 +2,7 @@
 
 Rollback serves the previously promoted adapter again (or the named earlier version, or ``base``) through
 ``SSD_SERVING``, verified by a smoke request, and only then moves the registry's pointer. It runs as a job
-(a local model swap loads a model) and needs admin permission by default (``SSD_PERMISSION_ROLLBACK``).
+(a local model swap loads a model) and needs admin permission by default (``SSD_COMMAND_PERMISSIONS=rollback=…`` changes it).
 """
 
 from __future__ import annotations
