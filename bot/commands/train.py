@@ -19,6 +19,7 @@ import shlex
 import threading
 from typing import TYPE_CHECKING, Any
 
+from bot.commands.api import CommandContext
 from bot.commands.eval import _inside, resolve_model, resolve_suite
 from bot.commands.registry import Arg, CommandError, boolean, command, positive_int, seed, temperatures
 from bot.reports import footer, md_table
@@ -56,11 +57,9 @@ def check_train_args(settings: Settings, args: dict[str, Any]) -> None:
     resolve_suite(settings, args["suite"])
 
 
-def _watch_cancel(ctx: Any, cancel: threading.Event, done: threading.Event) -> None:
-    from bot.commands.api import cancel_key
-
+def _watch_cancel(ctx: CommandContext, cancel: threading.Event, done: threading.Event) -> None:
     while not done.wait(0.5):
-        if ctx.redis.exists(cancel_key(ctx.job_id)):
+        if ctx.cancelled():
             cancel.set()
             return
 
@@ -101,7 +100,7 @@ def _dataset_table(prov: dict[str, Any]) -> str:
     queue_for=train_queue,
     check=check_train_args,
 )
-def train_command(ctx: Any, args: dict[str, Any]) -> str:
+def train_command(ctx: CommandContext, args: dict[str, Any]) -> str:
     """Sample the prompts once each at T_train, fine-tune a LoRA adapter on the answers, and compare the base
     model with the tuned one on a held-out suite (paired, with 95% CIs). The adapter is registered, not
     promoted."""
