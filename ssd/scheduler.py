@@ -50,13 +50,20 @@ NIGHTLY_NAME = "ssd-nightly"
 NIGHTLY_QUEUE = "cpu"
 
 
-def run_by_path(path: str, *args: Any, **kwargs: Any) -> Any:
-    """The job rq.cron enqueues: import the function ``path`` names, at run time, and call it."""
+def resolve(path: str) -> Any:
+    """The function a dotted path names; ValueError when there is none (a typo fails at start-up)."""
     module_name, _, name = path.rpartition(".")
     if not module_name:
         raise ValueError(f"not a dotted path to a function: {path!r}")
-    function = getattr(importlib.import_module(module_name), name)
-    return function(*args, **kwargs)
+    function = getattr(importlib.import_module(module_name), name, None)
+    if not callable(function):
+        raise ValueError(f"{module_name} has no function {name!r}")
+    return function
+
+
+def run_by_path(path: str, *args: Any, **kwargs: Any) -> Any:
+    """The job rq.cron enqueues: import the function ``path`` names, at run time, and call it."""
+    return resolve(path)(*args, **kwargs)
 
 
 class ZonedCronJob(CronJob):
@@ -85,6 +92,7 @@ def build_scheduler(conn: redis.Redis, cron: str, tz: str = "UTC", function: str
     """A cron scheduler that enqueues ``run_by_path(function, *args)`` on ``queue_name`` at ``cron``."""
     if not croniter.is_valid(cron):
         raise ValueError(f"not a cron expression: {cron!r}")
+    resolve(function)  # the job imports it again when it runs; a missing function must fail here, loudly
     scheduler = LoopCronScheduler(connection=conn)
     scheduler.add(ZonedCronJob(tz=ZoneInfo(tz), queue_name=queue_name, func=run_by_path, args=(function, *args),
                                cron=cron, job_timeout=job_timeout, name=NIGHTLY_NAME))

@@ -80,7 +80,13 @@ def test_the_nightly_scheduler_holds_one_zoned_job(tmp_path, redis_conn):
 def test_the_trampoline_fails_clearly_on_a_missing_function():
     with pytest.raises(ModuleNotFoundError):
         run_by_path("bot.no_such_module.run")
-    with pytest.raises(AttributeError):
+    with pytest.raises(ValueError, match="no function 'no_such_function'"):
         run_by_path("ssd.scheduler.no_such_function")
     with pytest.raises(ValueError, match="dotted"):
         run_by_path("run")
+
+
+def test_a_nightly_function_that_does_not_exist_fails_when_the_schedule_is_built(redis_conn):
+    with pytest.raises(ValueError, match="no function 'run_nigthly'"):
+        build_scheduler(redis_conn, "0 3 * * *", function="bot.loop.run_nigthly")
+    build_scheduler(redis_conn, "0 3 * * *")  # the real one resolves
