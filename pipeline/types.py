@@ -67,6 +67,11 @@ class ExecResult:
         return self.verdict == "pass"
 
 
+# The longest answer, in tokens, wherever one is sampled: an eval, SSD's training samples, the base-vs-tuned
+# comparison and the nightly loop share it, so their numbers stay comparable.
+DEFAULT_MAX_TOKENS = 512
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     """Temperature 0 means greedy. Backends say (raise or warn) when they cannot honour a field."""
@@ -75,7 +80,7 @@ class SamplingParams:
     top_p: float = 1.0
     top_k: int = 0  # 0 = off
     min_p: float = 0.0
-    max_tokens: int = 512
+    max_tokens: int = DEFAULT_MAX_TOKENS
     seed: int = 0
     stop: tuple[str, ...] = ()
     n: int = 1

@@ -180,8 +180,8 @@ def test_compare_on_the_real_smollm2(tmp_path: Path, request: pytest.FixtureRequ
 
 def test_ssd_train_flags_reach_the_right_config():
     """``ssd train`` carries the flags of all three steps; clashing names are prefixed, shared ones shared."""
+    from pipeline.options import dataclass_from_args
     from pipeline.training.config import FinetuneConfig
-    from pipeline.training.options import dataclass_from_args
     from ssd.cli import build_parser
     from ssd.cli.train import COMPARE_PREFIXED, FINETUNE_PREFIXED, sample_config
 

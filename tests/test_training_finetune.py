@@ -57,7 +57,7 @@ def test_config_defaults_presets_and_validation():
 def test_config_flags_come_from_the_fields():
     import argparse
 
-    from pipeline.training.options import add_dataclass_arguments, dataclass_from_args
+    from pipeline.options import add_dataclass_arguments, dataclass_from_args
 
     parser = argparse.ArgumentParser()
     add_dataclass_arguments(parser, FinetuneConfig)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.training.options import add_dataclass_arguments, dataclass_from_args
+from pipeline.options import add_dataclass_arguments, dataclass_from_args
 from pipeline.training.presets import FALLBACK, preset_for
 from pipeline.training.prompt_sources import PromptSourceError, load_prompts
 from pipeline.training.sample import (

@@ -11,6 +11,8 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
+from bot.commands.api import CommandContext
+from bot.commands.eval import eval_arg
 from bot.commands.registry import (
     Arg,
     CommandError,
@@ -23,7 +25,8 @@ from bot.commands.registry import (
     temperatures,
 )
 from bot.reports import details, footer, md_table, truncate_for_comment
-from pipeline.audit.measure import check_grid
+from pipeline.audit.measure import MEASURE_DEFAULTS, check_grid
+from pipeline.options import format_value
 
 
 def _grid(values: list[str] | None) -> list[str] | None:
@@ -55,19 +58,21 @@ def check_audit_args(settings: Any, args: dict[str, Any]) -> None:
     args=[
         Arg("ref", help="branch, tag or commit to audit (default: the default branch)"),
         Arg("measure", type=boolean, default=False, help="evaluate pass@1 at each candidate temperature"),
-        Arg("model", help="for measure=yes: alias (smollm2) or a file/dir under $SSD_DATA_DIR/models"),
-        Arg("suite", default="basic", help="for measure=yes: held-out suite (issues: this repository's solved issues)"),
+        eval_arg("model", default=None, help="for measure=yes: alias (smollm2) or a file/dir under $SSD_DATA_DIR/models"),
+        eval_arg("suite", default=MEASURE_DEFAULTS["suite"],
+                 help="for measure=yes: held-out suite (issues: this repository's solved issues)"),
         Arg("t", type=str_list, help="temperatures, e.g. current,0.3,0.7 (default: current + found + 0.3,0.7,1.0)"),
-        Arg("n", type=positive_int, default=2, help="samples per problem and temperature", cap="max_n"),
-        Arg("limit", type=positive_int, default=10, help="first N problems", cap="max_limit"),
-        Arg("seed", type=seed, default=0),
-        Arg("max_tokens", type=positive_int, default=512, cap="max_tokens"),
+        eval_arg("n", type=positive_int, default=MEASURE_DEFAULTS["n"], help="samples per problem and temperature",
+                 cap="max_n"),
+        eval_arg("limit", type=positive_int, default=MEASURE_DEFAULTS["limit"], cap="max_limit"),
+        eval_arg("seed", type=seed),
+        eval_arg("max_tokens", type=positive_int, cap="max_tokens"),
     ],
     permission="write",
     queue="cpu",
     check=check_audit_args,
 )
-def audit_command(ctx: Any, args: dict[str, Any]) -> str:
+def audit_command(ctx: CommandContext, args: dict[str, Any]) -> str:
     """Scan the repo for temperature/top_p/top_k/min_p/repeat_penalty/seed/num_ctx/max_tokens settings, flag
     T_eval == T_train, greedy retries, extreme values, inconsistent models and undefined env vars."""
     from bot.audit_source import GiteaTree
@@ -92,7 +97,7 @@ def audit_command(ctx: Any, args: dict[str, Any]) -> str:
     if args["measure"]:
         measured_md = _measure(ctx, args, result, grid)
         invocation += ["measure=yes", f"model={result.measured['config']['model']}", f"suite={args['suite']}",
-                       "t=" + ",".join(f"{t:g}" for t in result.measured["config"]["temperatures"]),
+                       "t=" + format_value(result.measured["config"]["temperatures"]),
                        f"n={args['n']}", f"limit={args['limit']}", f"seed={args['seed']}"]
     provenance = {
         "repo": tree.source["repo"], "ref": tree.ref, "files_read": stats.read, "bytes_read": stats.bytes_read,
@@ -101,19 +106,18 @@ def audit_command(ctx: Any, args: dict[str, Any]) -> str:
         "command": shlex.join(invocation),
     }
     if result.measured:  # the eval's own record (model sha256, suite, versions), and the same run from a shell
+        from pipeline.audit.measure import measure_command
+        from pipeline.evaluate import EvalConfig
+
         provenance.update({k: v for k, v in result.measured["eval"]["provenance"].items() if k != "command"})
-        cfg = result.measured["config"]
-        provenance["cli"] = shlex.join([
-            "ssd", "audit", "--path", f"CHECKOUT-OF-{tree.source['repo'].replace('/', '-')}-AT-{tree.ref}",
-            "--measure", "--model", str(cfg["model"]), "--suite", str(cfg["suite"]), "--n", str(cfg["n"]),
-            "--limit", str(cfg["limit"]), "--seed", str(cfg["seed"]), "--max-tokens", str(cfg["max_tokens"]),
-            "--t", ",".join(f"{t:g}" for t in cfg["temperatures"])])
+        checkout = f"CHECKOUT-OF-{tree.source['repo'].replace('/', '-')}-AT-{tree.ref}"
+        provenance["cli"] = measure_command(checkout, EvalConfig(**result.measured["config"]))
     body = render_markdown(result, link=tree.link, table=md_table, details=details, measured_md=measured_md,
                            footer_md=footer(provenance), title=f"/ssd audit: {tree.source['repo']} at {tree.ref}")
     return truncate_for_comment(body)
 
 
-def _measure(ctx: Any, args: dict[str, Any], result: Any, grid: list[str] | None) -> str:
+def _measure(ctx: CommandContext, args: dict[str, Any], result: Any, grid: list[str] | None) -> str:
     from bot.commands.eval import ISSUES_SUITE, issues_suite, resolve_model, resolve_suite
     from pipeline.audit.measure import measure, measured_markdown, plot_png
     from pipeline.backends import BackendError

@@ -11,11 +11,14 @@ enqueued (``check_eval_args``), so a bad line is answered at once with a usage e
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.commands.api import CommandContext
 from bot.commands.registry import (
     Arg,
     CommandError,
@@ -28,12 +31,41 @@ from bot.commands.registry import (
     top_k,
 )
 from bot.reports import details, footer, md_table
+from pipeline.eval_config import EvalConfig
+from pipeline.options import default_of
 
 if TYPE_CHECKING:
     from core.config import Settings
 
-BACKENDS = ("llamacpp", "transformers", "openai")
 MIN_TIMEOUT_S, MAX_TIMEOUT_S = 0.5, 30.0  # /ssd eval timeout=: a shared worker is not held longer per test
+
+
+def eval_arg(name: str, type: Callable[[str], Any] = str, cap: str | None = None, **overrides: Any) -> Arg:
+    """The comment argument for the ``EvalConfig`` field ``name``. Its comment name, default, help and
+    choices come from the declaration; the validator and the server cap are the bot's, because what a
+    comment may ask of a shared worker is narrower than what the CLI takes. ``overrides`` (help, default)
+    are for a field whose meaning in a comment differs: a file under the data dir, a narrower bound."""
+    f = EvalConfig.__dataclass_fields__[name]
+    if "arg" not in f.metadata:
+        raise ValueError(f"EvalConfig.{name} cannot be set from a comment")
+    default = overrides.pop("default", default_of(EvalConfig, name))
+    help_text = overrides.pop("help", None)
+    if help_text is None:
+        later = f.metadata.get("default_help") if default is None else None
+        help_text = "; ".join(part for part in (f.metadata.get("help"), later and f"default: {later}") if part)
+    return Arg(f.metadata["arg"], type=type, default=default, help=help_text, choices=f.metadata.get("choices"),
+               cap=cap, **overrides)
+
+
+def config_values(args: dict[str, Any]) -> dict[str, Any]:
+    """``EvalConfig`` field -> value, for each field a comment's arguments set (validated ``args``); lists
+    are copied, so a config never shares an argument's default."""
+    return {f.name: _copy(args[f.metadata["arg"]]) for f in dataclasses.fields(EvalConfig)
+            if f.metadata.get("arg") in args}
+
+
+def _copy(value: Any) -> Any:
+    return list(value) if isinstance(value, list) else value
 
 
 def _inside(base: Path, name: str, what: str, data_dir: Path) -> str:
@@ -88,7 +120,7 @@ def check_eval_args(settings: Settings, args: dict[str, Any]) -> None:
 ISSUES_SUITE = "issues"
 
 
-def issues_suite(ctx: Any, since: str | None, limit: int | None, rebuild: bool) -> tuple[str, str]:
+def issues_suite(ctx: CommandContext, since: str | None, limit: int | None, rebuild: bool) -> tuple[str, str]:
     """(instance file, Markdown note) for ``suite=issues``: the comment's repository's solved issues, built
     once per (since, limit) under ``$SSD_DATA_DIR/suites/issues/`` and reused until ``rebuild=yes``."""
     from bot.repo_source import build_repo_suite
@@ -159,34 +191,33 @@ def render_report(data: dict[str, Any], plot_url: str | None, title: str) -> str
     "eval",
     "Measure pass@k of a model on a suite (table, plot, reproducibility footer)",
     args=[
-        Arg("model", help="alias (smollm2), a file/dir under $SSD_DATA_DIR/models, or openai:NAME"),
-        Arg("suite", default="humaneval",
-            help="humaneval, basic, issues (this repository's solved issues), or a file under $SSD_DATA_DIR/suites"),
+        eval_arg("model", default=None, help="alias (smollm2), a file/dir under $SSD_DATA_DIR/models, or openai:NAME"),
+        eval_arg("suite", help="humaneval, basic, issues (this repository's solved issues), or a file under "
+                               "$SSD_DATA_DIR/suites"),
         Arg("since", help="suite=issues: PRs merged on or after YYYY-MM-DD"),
         Arg("rebuild", type=boolean, default=False, help="suite=issues: build the suite again"),
-        Arg("retrieval", choices=("oracle", "bm25"), default="oracle",
-            help="suite=issues: the gold patch's files (an upper bound) or BM25's top files"),
-        Arg("t", type=temperatures, default=[0.0], help="temperatures in [0, 2], one row each; 0 = greedy"),
-        Arg("n", type=positive_int, default=1, help="samples per problem", cap="max_n"),
-        Arg("limit", type=positive_int, help="first N problems (suite=issues: the N most recent merged PRs)",
-            cap="max_limit"),
-        Arg("seed", type=seed, default=0, help="sample i uses seed+i"),
-        Arg("top_p", type=probability, default=1.0),
-        Arg("top_k", type=top_k, default=0, help="0 = off"),
-        Arg("min_p", type=probability, default=0.0),
-        Arg("max_tokens", type=positive_int, default=512, cap="max_tokens"),
-        Arg("backend", choices=BACKENDS, help="default: chosen from the model"),
-        Arg("adapter", help="a PEFT or LoRA-GGUF adapter under $SSD_DATA_DIR/adapters"),
-        Arg("gold", type=boolean, default=False, help="run the reference solutions instead of a model"),
-        Arg("timeout", type=float, help=f"per-test wall limit in seconds ({MIN_TIMEOUT_S:g}-{MAX_TIMEOUT_S:g})"),
+        eval_arg("retrieval", help="suite=issues: the gold patch's files (an upper bound) or BM25's top files"),
+        eval_arg("temperatures", type=temperatures),
+        eval_arg("n", type=positive_int, cap="max_n"),
+        eval_arg("limit", type=positive_int, cap="max_limit",
+                 help="first N problems (suite=issues: the N most recent merged PRs)"),
+        eval_arg("seed", type=seed),
+        eval_arg("top_p", type=probability),
+        eval_arg("top_k", type=top_k),
+        eval_arg("min_p", type=probability),
+        eval_arg("max_tokens", type=positive_int, cap="max_tokens"),
+        eval_arg("backend"),
+        eval_arg("adapter", help="a PEFT or LoRA-GGUF adapter under $SSD_DATA_DIR/adapters"),
+        eval_arg("gold", type=boolean),
+        eval_arg("timeout_s", type=float, help=f"per-test wall limit in seconds ({MIN_TIMEOUT_S:g}-{MAX_TIMEOUT_S:g})"),
     ],
     permission="write",
     queue="cpu",
     check=check_eval_args,
 )
-def eval_command(ctx: Any, args: dict[str, Any]) -> str:
+def eval_command(ctx: CommandContext, args: dict[str, Any]) -> str:
     """Sample the model on the suite, execute every sample in the sandbox and report pass@k per temperature."""
-    from pipeline.evaluate import EvalConfig, run_eval
+    from pipeline.evaluate import run_eval
     from pipeline.plots import pass_vs_temperature_png
 
     settings = ctx.settings
@@ -207,14 +238,13 @@ def eval_command(ctx: Any, args: dict[str, Any]) -> str:
             ctx.progress(0.5 + 0.5 * fraction, message)
     else:
         suite, limit = resolve_suite(settings, args["suite"]), args.get("limit")
-    cfg = EvalConfig(
-        suite=suite, model=model, backend=args.get("backend"), base_url=base_url,
-        adapter=adapter, temperatures=list(args["t"]), n=args["n"], limit=limit, seed=args["seed"],
-        top_p=args["top_p"], top_k=args["top_k"], min_p=args["min_p"], max_tokens=args["max_tokens"],
-        gold=args["gold"], cache_dir=str(settings.data_dir / "cache" / "verdicts"),
-        repo_cache_dir=str(settings.repo_cache_dir), retrieval=args["retrieval"],
-        unsafe_execution=settings.unsafe_execution, timeout_s=timeout,
-    )
+    cfg = EvalConfig(**{
+        **config_values(args),
+        # resolved here, never taken as written: the model, suite and adapter live under the data dir
+        "suite": suite, "model": model, "base_url": base_url, "adapter": adapter, "limit": limit,
+        "cache_dir": str(settings.data_dir / "cache" / "verdicts"), "repo_cache_dir": str(settings.repo_cache_dir),
+        "unsafe_execution": settings.unsafe_execution,
+    })
     from pipeline.backends import BackendError
     from pipeline.executor import UnsafeExecutionError
     from pipeline.repo_suite.workspace import CheckoutError

@@ -24,6 +24,7 @@ from bot.commands.eval import _inside, resolve_model, resolve_suite
 from bot.commands.registry import Arg, CommandError, boolean, command, positive_int, seed, temperatures
 from bot.reports import footer, md_table
 from core.queues import CPU, GPU
+from pipeline.types import DEFAULT_MAX_TOKENS
 
 if TYPE_CHECKING:
     from core.config import Settings
@@ -85,7 +86,7 @@ def _dataset_table(prov: dict[str, Any]) -> str:
         Arg("model", help="alias (smollm2) or a file/dir under $SSD_DATA_DIR/models; default SSD_MODEL"),
         Arg("t_train", type=_one_temperature, help="sampling temperature in [0, 2]; default: the model family's preset"),
         Arg("t_eval", type=temperatures, help="evaluation temperatures; default: a grid around the preset + T_train"),
-        Arg("max_tokens", type=positive_int, default=512, help="longest sampled answer", cap="max_tokens"),
+        Arg("max_tokens", type=positive_int, default=DEFAULT_MAX_TOKENS, help="longest sampled answer", cap="max_tokens"),
         Arg("max_steps", type=positive_int, help="optimizer steps; default: one epoch"),
         Arg("suite", default="basic", help="held-out suite for the comparison"),
         Arg("eval_limit", type=positive_int, help="first N problems of the suite", cap="max_limit"),

@@ -12,6 +12,7 @@ the data cannot tell and estimates how many problems would, from the per-problem
 from __future__ import annotations
 
 import math
+import shlex
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -19,6 +20,7 @@ from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any
 
 from pipeline.audit.defaults import PAPER_SOURCE, paper_decoding
+from pipeline.options import format_value, to_args
 
 if TYPE_CHECKING:
     from pipeline.audit import AuditResult
@@ -27,6 +29,17 @@ if TYPE_CHECKING:
 FIXED_GRID = (0.3, 0.7, 1.0)
 Z_ALPHA, Z_POWER = 1.96, 0.8416  # two-sided 5% test, 80% power
 MIN_EFFECT = 0.05  # when the observed difference is ~0: the sample size to see 5 points
+
+# The eval settings a measured audit takes (``ssd audit --measure``, ``/ssd audit measure=yes``), declared in
+# ``EvalConfig``, and the audit's own defaults for them: a quick held-out check, not a full eval.
+MEASURE_FIELDS = ("model", "suite", "n", "limit", "seed", "max_tokens")
+MEASURE_DEFAULTS = {"suite": "basic", "n": 2, "limit": 10}
+
+
+def measure_command(path: str, cfg: EvalConfig) -> str:
+    """The ``ssd audit`` command that measures ``cfg``'s temperature grid again on a checkout at ``path``."""
+    flags = to_args(cfg, (*MEASURE_FIELDS, "backend", "base_url"), always=MEASURE_FIELDS, defaults=MEASURE_DEFAULTS)
+    return shlex.join(["ssd", "audit", "--path", path, "--measure", *flags, "--t", format_value(cfg.temperatures)])
 
 
 def current_temperature(result: AuditResult | None) -> tuple[float, str]:

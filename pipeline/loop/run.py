@@ -28,6 +28,7 @@ from typing import Any
 
 from pipeline.loop.gate import GateDecision, ProblemResult, decide
 from pipeline.serving.base import BASE_ID, DeployFailed, ServingError, ServingTarget, write_json_atomic
+from pipeline.types import DEFAULT_MAX_TOKENS
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +55,11 @@ class LoopConfig:
     suites: tuple[str, ...] = ("basic",)
     eval_limit: int | None = 40  # problems per suite
     eval_n: int = 1  # samples per problem (both conditions, same seeds)
-    eval_max_tokens: int = 512
+    eval_max_tokens: int = DEFAULT_MAX_TOKENS
     eval_backend: str = "transformers"  # applies the PEFT adapter to the base (as ``ssd compare`` does)
     t_eval: float | None = None  # None: the model family's preset
     t_train: float | None = None  # for mode self/mixed; None: the preset's
-    sample_max_tokens: int = 512
+    sample_max_tokens: int = DEFAULT_MAX_TOKENS
     margin: float = 0.05
     seed: int = 0
     finetune: dict[str, Any] = field(default_factory=dict)  # FinetuneConfig fields

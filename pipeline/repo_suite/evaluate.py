@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.evaluate import (
-    EvalConfig,
+from pipeline.eval_config import EvalConfig, Progress
+from pipeline.eval_records import (
     EvalResult,
-    Progress,
     SampleRecord,
     SamplesError,
     _open_samples,

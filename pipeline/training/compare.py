@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from pipeline.training.presets import preset_for
-from pipeline.types import DIFFICULTIES
+from pipeline.types import DEFAULT_MAX_TOKENS, DIFFICULTIES
 
 Progress = Callable[[float, str], None]
 
@@ -66,7 +66,7 @@ class CompareConfig:
     n: int = field(default=1, metadata={"help": "samples per problem (same n and seeds for both models)"})
     limit: int | None = field(default=None, metadata={"help": "evaluate the first N problems"})
     seed: int = field(default=0, metadata={"help": "sampling and bootstrap seed"})
-    max_tokens: int = field(default=512, metadata={"help": "longest answer in tokens"})
+    max_tokens: int = field(default=DEFAULT_MAX_TOKENS, metadata={"help": "longest answer in tokens"})
     select_fraction: float | None = field(default=None, metadata={
         "help": "choose the best T on this fraction of the problems and report on the rest (e.g. 0.5); "
                 "none = choose and report on all (optimistic)"})

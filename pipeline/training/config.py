@@ -1,6 +1,6 @@
 """``FinetuneConfig``: one LoRA SFT config for the CPU (trl + peft) and the GPU (unsloth) paths.
 
-Fields carry their help (trl's ``SFTConfig`` pattern), so ``pipeline.training.options`` turns them into CLI
+Fields carry their help (trl's ``SFTConfig`` pattern), so ``pipeline.options`` turns them into CLI
 flags. The defaults suit a small model (SmolLM2-135M) on a few CPU cores; ``FinetuneConfig.preset("4b-gpu")``
 is a starting point for a 4B model (e.g. Qwen3-4B-Instruct) on one 80 GB GPU.
 """

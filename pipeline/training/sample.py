@@ -40,7 +40,7 @@ from typing import Any
 
 from pipeline.training.presets import Preset, preset_for
 from pipeline.training.prompt_sources import PromptItem, PromptSet, load_prompts
-from pipeline.types import SamplingParams
+from pipeline.types import DEFAULT_MAX_TOKENS, SamplingParams
 
 Progress = Callable[[float, str], None]
 
@@ -78,7 +78,7 @@ class SampleConfig:
     top_p: float | None = field(default=None, metadata={"help": "nucleus truncation; none = the preset's"})
     top_k: int | None = field(default=None, metadata={"help": "top-k truncation (0 = off); none = the preset's"})
     min_p: float = field(default=0.0, metadata={"help": "min-p truncation (0 = off)"})
-    max_tokens: int = field(default=512, metadata={"help": "longest answer in tokens"})
+    max_tokens: int = field(default=DEFAULT_MAX_TOKENS, metadata={"help": "longest answer in tokens"})
     limit: int | None = field(default=None, metadata={"help": "sample only the first N prompts"})
     seed: int = field(default=0, metadata={"help": "sampling seed (every prompt's one sample uses it)"})
     filter_shortest_percent: float = field(default=10.0, metadata={

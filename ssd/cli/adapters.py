@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.serving import rollback_everywhere
+from pipeline.options import add_dataclass_arguments, dataclass_from_args
 from pipeline.training.config import PRESETS, FinetuneConfig
-from pipeline.training.options import add_dataclass_arguments, dataclass_from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

