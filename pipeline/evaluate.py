@@ -34,6 +34,7 @@ from pipeline.eval_records import (
     _Sink,
     format_stat,
     jsonl_rows,
+    ks_for,
     paired_against_first,
     report_rows,
     summarize,
@@ -42,7 +43,7 @@ from pipeline.types import ExecResult, Problem
 
 # The evaluation API in one place: callers import these from here.
 __all__ = ["MAX_TIMEOUT_S", "ConditionResult", "EvalConfig", "EvalResult", "Progress", "SampleRecord",
-           "SamplesError", "check_timeout", "format_stat", "jsonl_rows", "paired_against_first", "read_samples",
+           "SamplesError", "check_timeout", "format_stat", "jsonl_rows", "ks_for", "paired_against_first", "read_samples",
            "report_rows", "run_eval", "score_samples", "summarize"]
 
 log = logging.getLogger(__name__)
