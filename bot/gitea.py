@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import random
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -32,16 +31,10 @@ from gitea import Gitea
 from requests.adapters import HTTPAdapter
 
 from core.config import PERMISSION_LEVELS, Settings
+from core.markdown import split_for_comments, truncate_for_comment
 
 log = logging.getLogger(__name__)
 
-# Gitea 1.25.4 stores comment bodies as LONGTEXT and its API only requires a body to be present, so Gitea sets
-# no hard cap itself; what refuses a long body sits around it (the reverse proxy's request-body limit, the
-# database's packet size) and every page view renders the whole Markdown. A body is accepted or refused whole,
-# so we stay well inside all of these: 65,000 UTF-8 bytes, just under 64 KiB, the smallest common limit
-# (MySQL's TEXT column is 65,535 bytes), and already more than anyone reads in one comment.
-COMMENT_LIMIT = 65_000
-MAX_CONTINUATIONS = 10  # beyond this a body is truncated: nobody reads comment #11 of a report
 HOOK_EVENTS = ("pull_request_only", "issue_comment", "pull_request_comment")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 120.0  # seconds; a longer Retry-After is capped rather than blocking a worker for hours
@@ -116,84 +109,6 @@ def _message(response: requests.Response) -> str:
     if isinstance(payload, dict) and payload.get("message"):
         return str(payload["message"])
     return response.text.strip()[:300] or response.reason or "no message"
-
-
-# ---- long bodies ------------------------------------------------------------------------------------------
-
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-
-
-def _utf8_len(text: str) -> int:
-    return len(text.encode("utf-8"))
-
-
-def _cut(text: str, limit: int) -> str:
-    """The longest prefix of ``text`` that is at most ``limit`` UTF-8 bytes."""
-    return text.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
-
-
-def truncate_body(body: str, limit: int = COMMENT_LIMIT) -> str:
-    """``body`` cut to ``limit`` bytes at a line boundary, with a note saying how much was left out."""
-    if _utf8_len(body) <= limit:
-        return body
-    note_template = "\n\n… *(truncated by ssd-bot: {} more characters did not fit in one Gitea comment)*"
-    room = limit - _utf8_len(note_template.format(len(body))) - 16  # 16: a code fence closed below
-    head = _cut(body, room)
-    if "\n" in head[len(head) // 2:]:
-        head = head[: head.rindex("\n")]
-    if _open_fence(head):
-        head += "\n" + _open_fence(head)
-    return head + note_template.format(len(body) - len(head))
-
-
-def _open_fence(text: str) -> str | None:
-    """The fence marker of a code block still open at the end of ``text``, if any."""
-    fence: str | None = None
-    for line in text.split("\n"):
-        match = _FENCE.match(line)
-        if not match:
-            continue
-        marker = match.group(1)
-        if fence is None:
-            fence = marker
-        elif marker[0] == fence[0] and len(marker) >= len(fence) and not line.strip()[len(marker):].strip():
-            fence = None
-    return fence
-
-
-def split_body(body: str, limit: int = COMMENT_LIMIT, max_parts: int = MAX_CONTINUATIONS) -> list[str]:
-    """Split ``body`` into comment-sized parts at line boundaries, each marked as a continuation.
-
-    A code block cut in two is closed at the end of one part and reopened at the start of the next, so both
-    render. Past ``max_parts`` the last part is truncated with a note.
-    """
-    if _utf8_len(body) <= limit:
-        return [body]
-    footer_room = 120  # the "continued" notes added below
-    parts: list[str] = []
-    rest = body
-    while rest and len(parts) < max_parts:
-        if _utf8_len(rest) + footer_room <= limit or len(parts) == max_parts - 1:
-            parts.append(rest)
-            break
-        head = _cut(rest, limit - footer_room)
-        if "\n" in head[len(head) // 2:]:
-            head = head[: head.rindex("\n") + 1]
-        rest = rest[len(head):]
-        fence = _open_fence(head)
-        if fence:
-            head = head.rstrip("\n") + "\n" + fence + "\n"
-            rest = fence + "\n" + rest
-        parts.append(head)
-    total = len(parts)
-    marked = []
-    for number, part in enumerate(parts, start=1):
-        if number > 1:
-            part = f"*(continued, part {number}/{total})*\n\n" + part
-        if number < total:
-            part = part.rstrip("\n") + f"\n\n*(continued in the next comment, part {number + 1}/{total})*"
-        marked.append(truncate_body(part, limit))
-    return marked
 
 
 # ---- the client -------------------------------------------------------------------------------------------
@@ -339,14 +254,14 @@ class GiteaClient:
         return self._json("GET", f"{self._repo_path(owner, repo)}/issues/comments/{int(comment_id)}")
 
     def create_comment(self, owner: str, repo: str, index: int, body: str) -> dict:
-        """Post a comment and return it. A body over ``COMMENT_LIMIT`` is posted as continuation comments;
-        the first one is returned (the one to edit later).
+        """Post a comment and return it. A body over ``core.markdown.COMMENT_LIMIT`` is posted as continuation
+        comments; the first one is returned (the one to edit later).
 
         Gitea answers a comment on a missing index with 500, not 404; before retrying a failure the client
         lists the issue's comments, which turns that into ``GiteaNotFound`` and also finds a comment that was
         created although the answer was lost (so a retry never posts it twice).
         """
-        parts = split_body(body)
+        parts = split_for_comments(body)
         first = self._post_comment(owner, repo, index, parts[0])
         for part in parts[1:]:
             self._post_comment(owner, repo, index, part)
@@ -378,7 +293,7 @@ class GiteaClient:
         """Replace a comment's body. An edit cannot add continuation comments (the status comment must stay
         one comment), so a body over the limit is truncated with a note."""
         path = f"{self._repo_path(owner, repo)}/issues/comments/{int(comment_id)}"
-        return self._json("PATCH", path, json={"body": truncate_body(body)})
+        return self._json("PATCH", path, json={"body": truncate_for_comment(body)})
 
     def add_reaction(self, owner: str, repo: str, comment_id: int, content: str = "eyes") -> dict:
         """React to a comment (201 new, 200 when it was already there: both fine, so retries are safe)."""

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from bot.reports import neutralize_bidi, truncate_for_comment
+from bot.reports import neutralize_bidi
+from core.markdown import truncate_for_comment
 
 log = logging.getLogger(__name__)
 

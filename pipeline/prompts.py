@@ -137,7 +137,13 @@ def build_messages(problem: Problem, lcb_template: str = "ssd") -> list[dict]:
 
 
 def fenced_blocks(text: str) -> tuple[list[tuple[str, str]], str | None]:
-    """``([(tag, code), ...], unclosed_code)``: closed blocks in order, and the tail of an unclosed one."""
+    """``([(tag, code), ...], unclosed_code)``: closed blocks in order, and the tail of an unclosed one.
+
+    Deliberately not CommonMark (``core.markdown`` reads comments and READMEs that way): model output is
+    read for the code its author meant, so any indentation opens a block, the next ``` line closes it
+    whatever its length or info string, a fence glued to the last code line closes too, and an unclosed
+    block still yields its tail. A strict reader would lose programs that a person sees at once.
+    """
     blocks: list[tuple[str, str]] = []
     tag: str | None = None
     body: list[str] = []

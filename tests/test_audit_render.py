@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bot.reports import details, md_table
 from pipeline.audit import audit_path
-from pipeline.audit.report import FINDING_HEADERS, code, render_markdown, render_text, short_path
+from pipeline.audit.report import FINDING_HEADERS, render_markdown, render_text, short_path
 
 LONG_DIR = "services/inference/" + "/".join(f"level{i}-with-a-long-directory-name" for i in range(4))
 
@@ -29,7 +28,7 @@ def _cells(line: str) -> list[str]:
 def test_pipes_are_escaped_and_rows_keep_their_columns(tmp_path: Path) -> None:
     result = audit_path(str(_repo(tmp_path)))
     link = lambda path, line: f"https://git.example/acme/w/src/branch/main/{path}#L{line}"  # noqa: E731
-    markdown = render_markdown(result, link=link, table=md_table, details=details)
+    markdown = render_markdown(result, link=link)
     table = [line for line in markdown.splitlines() if line.startswith("| ")]
     assert _cells(table[0]) == FINDING_HEADERS
     rows = [_cells(line) for line in table[1:] if not line.startswith("| :")]
@@ -43,7 +42,7 @@ def test_pipes_are_escaped_and_rows_keep_their_columns(tmp_path: Path) -> None:
 def test_long_paths_are_shortened_but_links_keep_them(tmp_path: Path) -> None:
     result = audit_path(str(_repo(tmp_path)))
     full = f"{LONG_DIR}/agent.yaml"
-    markdown = render_markdown(result, link=lambda p, n: f"https://g/src/branch/main/{p}#L{n}", table=md_table)
+    markdown = render_markdown(result, link=lambda p, n: f"https://g/src/branch/main/{p}#L{n}")
     shown = short_path(full)
     assert shown.startswith("…/") and len(shown) <= 48 and full.endswith(shown[1:])
     assert f"[`{shown}:2`](https://g/src/branch/main/{full}#L2)" in markdown
@@ -56,10 +55,32 @@ def test_long_paths_are_shortened_but_links_keep_them(tmp_path: Path) -> None:
 def test_long_tables_fold_into_details(tmp_path: Path) -> None:
     result = audit_path(str(_repo(tmp_path, extra_files=16)))
     assert len(result.findings) == 18
-    markdown = render_markdown(result, table=md_table, details=details)
+    markdown = render_markdown(result)
     assert "<details>\n<summary>18 findings in 17 files</summary>" in markdown
     assert markdown.index("<details>") < markdown.index("| where |") < markdown.index("</details>")
 
 
-def test_code_spans_survive_backticks() -> None:
-    assert code("a`b") == "`` a`b ``" and code("x") == "`x`" and code("") == ""
+def test_measured_section_renders_its_tables_without_a_model() -> None:
+    from pipeline.audit.measure import measured_markdown
+
+    def condition(label: str, t: float, passed: int) -> dict:
+        stat = {"estimate": passed / 4, "ci_low": 0.0, "ci_high": 1.0}
+        return {"label": label, "temperature": t, "problems": 2, "samples": 4, "passed": passed,
+                "pass_at": {"1": stat}, "by_difficulty": {}, "exec_s": 1.5}
+
+    measured = {
+        "config": {"n": 2},
+        "eval": {"model": "smollm2", "suite": "basic",
+                 "conditions": [condition("T=0.2", 0.2, 1), condition("T=0.7", 0.7, 3)],
+                 "paired": [{"label": "T=0.7", "against": "T=0.2", "delta": 0.5, "ci_low": -0.1, "ci_high": 0.9,
+                             "problems": 2}]},
+        "grid": [{"temperature": 0.2, "why": "current | found in serve/Modelfile"},
+                 {"temperature": 0.7, "why": "paper"}],
+        "recommendation": {"text": "cannot tell"},
+    }
+    markdown = measured_markdown(measured, "https://g/plot.png")
+    assert "| T=0.2 | all | 2 | 4 | 1 | 25.0% [0.0, 100.0] | exec 1.5s |" in markdown
+    assert "| 0.2 | current \\| found in serve/Modelfile |" in markdown  # the pipe stays inside its cell
+    assert "T=0.7 − T=0.2 (current): pass@1 +50.0 points" in markdown
+    assert "![pass@1 vs temperature](https://g/plot.png)" in markdown
+    assert "**Recommendation**: cannot tell" in markdown

@@ -11,7 +11,6 @@ import pytest
 import requests
 
 from bot.gitea import (
-    COMMENT_LIMIT,
     DryRunGitea,
     GiteaClient,
     GiteaError,
@@ -19,10 +18,9 @@ from bot.gitea import (
     GiteaNotFound,
     GiteaUnauthorized,
     gitea_from_settings,
-    split_body,
-    truncate_body,
 )
 from core.config import Settings
+from core.markdown import COMMENT_LIMIT
 from tests.conftest_gitea import ALICE_TOKEN, BOB_TOKEN, REPO
 from tests.gitea_standin import GiteaStandin
 
@@ -285,29 +283,6 @@ def test_long_comment_is_split_into_continuations(gitea, gitea_client):
     assert kept == body.splitlines()  # nothing lost, nothing repeated, lines never cut
 
 
-def test_split_keeps_code_fences_balanced():
-    body = "Report\n\n```text\n" + _lines(1000) + "```\n\nend\n"
-    parts = split_body(body)
-    assert len(parts) == 2
-    for part in parts:
-        fences = [line for line in part.splitlines() if line.startswith("```")]
-        assert len(fences) % 2 == 0, part[-200:]
-    assert parts[1].rstrip().endswith("end")
-
-
-def test_split_multibyte_stays_under_the_byte_limit():
-    body = ("é" * 50 + "\n") * 3000  # 2 bytes a character
-    parts = split_body(body)
-    assert all(len(p.encode()) <= COMMENT_LIMIT for p in parts)
-    assert "".join(p for p in parts).count("é") == body.count("é")
-
-
-def test_split_caps_the_number_of_comments():
-    parts = split_body(_lines(1600), limit=2000, max_parts=4)
-    assert len(parts) == 4 and "truncated by ssd-bot" in parts[-1]
-    assert all(len(p.encode()) <= 2000 for p in parts)
-
-
 def test_long_edit_is_truncated_with_a_note(gitea, gitea_client):
     issue = gitea.add_issue(REPO, "x")
     comment = gitea_client.create_comment("acme", "widgets", issue["number"], "queued")
@@ -315,9 +290,6 @@ def test_long_edit_is_truncated_with_a_note(gitea, gitea_client):
     assert len(edited["body"].encode()) <= COMMENT_LIMIT
     assert "truncated by ssd-bot" in edited["body"]
     assert len(gitea.comments_on(REPO, issue["number"])) == 1
-    assert truncate_body("short") == "short"
-    fenced = truncate_body("```\n" + _lines(1000))
-    assert fenced.count("```") == 2 and len(fenced.encode()) <= COMMENT_LIMIT
 
 
 # ---- dry run ---------------------------------------------------------------------------------------------

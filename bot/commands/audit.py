@@ -24,7 +24,8 @@ from bot.commands.registry import (
     str_list,
     temperatures,
 )
-from bot.reports import details, footer, md_table, truncate_for_comment
+from bot.reports import footer
+from core.markdown import truncate_for_comment
 from pipeline.audit.measure import MEASURE_DEFAULTS, check_grid
 from pipeline.options import format_value
 
@@ -112,8 +113,8 @@ def audit_command(ctx: CommandContext, args: dict[str, Any]) -> str:
         provenance.update({k: v for k, v in result.measured["eval"]["provenance"].items() if k != "command"})
         checkout = f"CHECKOUT-OF-{tree.source['repo'].replace('/', '-')}-AT-{tree.ref}"
         provenance["cli"] = measure_command(checkout, EvalConfig(**result.measured["config"]))
-    body = render_markdown(result, link=tree.link, table=md_table, details=details, measured_md=measured_md,
-                           footer_md=footer(provenance), title=f"/ssd audit: {tree.source['repo']} at {tree.ref}")
+    body = render_markdown(result, link=tree.link, measured_md=measured_md, footer_md=footer(provenance),
+                           title=f"/ssd audit: {tree.source['repo']} at {tree.ref}")
     return truncate_for_comment(body)
 
 
@@ -140,4 +141,4 @@ def _measure(ctx: CommandContext, args: dict[str, Any], result: Any, grid: list[
         raise CommandError(str(exc)) from exc
     url = ctx.attach("audit-pass-vs-temperature.png", plot_png(result.measured), "image/png")
     sandbox = result.measured["eval"]["provenance"].get("sandbox")  # the isolation the measured samples had
-    return measured_markdown(result.measured, md_table, url) + (f"\n\n_{sandbox}_" if sandbox else "")
+    return measured_markdown(result.measured, url) + (f"\n\n_{sandbox}_" if sandbox else "")

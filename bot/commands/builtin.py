@@ -16,8 +16,8 @@ from rq.registry import StartedJobRegistry
 
 from bot.auth import allows, permission_of
 from bot.commands.registry import Arg, Command, CommandError, command, commands, get, shown
-from bot.reports import md_table
 from bot.status import Header, StatusComment
+from core.markdown import md_table
 from core.queues import ALL as QUEUES
 
 if TYPE_CHECKING:

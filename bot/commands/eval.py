@@ -30,7 +30,8 @@ from bot.commands.registry import (
     temperatures,
     top_k,
 )
-from bot.reports import details, footer, md_table
+from bot.reports import footer
+from core.markdown import code_block, details, md_table
 from pipeline.eval_config import EvalConfig
 from pipeline.options import default_of
 
@@ -152,7 +153,7 @@ def issues_suite(ctx: CommandContext, since: str | None, limit: int | None, rebu
     write_instances(path, built.instances)
     report_path.write_text(json.dumps(built.to_dict(), indent=2) + "\n")
     note = f"Built the suite: {_counts_line(built.counts())}.\n\n" + details(
-        "Build report", "```\n" + format_build_report(built) + "\n```")
+        "Build report", code_block(format_build_report(built)))
     return str(path), note
 
 

@@ -11,7 +11,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from bot.commands.registry import Arg, CommandError, command
-from bot.reports import md_table
+from core.markdown import md_table
 from core.queues import CPU
 
 if TYPE_CHECKING:

@@ -7,7 +7,8 @@ without an info string), indented code blocks, inline code spans (which may cros
 (including their lazy continuation lines) and HTML comments (which may span lines).
 
 This is a small CommonMark-shaped scanner, not a full Markdown parser: it only has to decide, for each
-line, whether the line's first character is ordinary paragraph text.
+line, whether the line's first character is ordinary paragraph text. Fences are read by ``core.markdown``
+(the same rules as the audit's README reader and comment truncation).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
+from core.markdown import closes_fence, fence_opening, indentation
+
 PREFIX = "/ssd"
 
-_FENCE_OPEN = re.compile(r"^(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _OPTION = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_-]*)=(?P<value>.*)$", re.DOTALL)
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
@@ -35,49 +37,13 @@ class ParsedCommand:
     error: str | None = None
 
 
-def _indent(line: str) -> tuple[int, str]:
-    """Columns of leading whitespace (tabs to the next multiple of 4) and the rest of the line."""
-    width = 0
-    for position, char in enumerate(line):
-        if char == " ":
-            width += 1
-        elif char == "\t":
-            width += 4 - width % 4
-        else:
-            return width, line[position:]
-    return width, ""
-
-
-def _fence_opening(line: str) -> str | None:
-    """The fence string when ``line`` opens a fenced code block, else None."""
-    width, rest = _indent(line)
-    if width > 3:
-        return None
-    match = _FENCE_OPEN.match(rest)
-    if not match:
-        return None
-    fence = match["fence"]
-    if fence[0] == "`" and "`" in match["info"]:  # ```foo``` is an inline code span, not a fence
-        return None
-    return fence
-
-
-def _closes_fence(line: str, fence: str) -> bool:
-    width, rest = _indent(line)
-    if width > 3:
-        return False
-    stripped = rest.rstrip(" \t")
-    run = len(stripped) - len(stripped.lstrip(fence[0]))
-    return run >= len(fence) and run == len(stripped)
-
-
 def _quote_content(line: str) -> str | None:
     """The text inside all leading ``>`` markers, or None when the line is not a block quote."""
-    width, rest = _indent(line)
+    width, rest = indentation(line)
     if width > 3 or not rest.startswith(">"):
         return None
     while True:
-        width, rest = _indent(rest)
+        width, rest = indentation(rest)
         if width > 3 or not rest.startswith(">"):
             return rest
         rest = rest[1:]
@@ -93,7 +59,7 @@ def _classify(lines: list[str]) -> list[str]:
     for line in lines:
         if fence is not None:
             kinds.append("code")
-            if _closes_fence(line, fence):
+            if closes_fence(line, fence):
                 fence = None
             continue
         if in_html_comment:
@@ -105,22 +71,22 @@ def _classify(lines: list[str]) -> list[str]:
             kinds.append("blank")
             lazy_quote = after_text = False
             continue
-        opening = _fence_opening(line)
+        opening = fence_opening(line)
         if opening:
             kinds.append("code")
-            fence, lazy_quote, after_text = opening, False, False
+            fence, lazy_quote, after_text = opening.marker, False, False
             continue
         quoted = _quote_content(line)
         if quoted is not None:
             kinds.append("quote")
             # A quoted fence or blank line ends the quote's paragraph; quoted text keeps it open.
-            lazy_quote = bool(quoted.strip()) and _fence_opening(quoted) is None
+            lazy_quote = bool(quoted.strip()) and fence_opening(quoted) is None
             after_text = False
             continue
         if lazy_quote:
             kinds.append("quote")
             continue
-        width, rest = _indent(line)
+        width, rest = indentation(line)
         if width > 3 and not after_text:
             kinds.append("code")
             continue
@@ -186,7 +152,7 @@ def _command_lines(body: str) -> list[tuple[int, str]]:
             total += len(line) + 1
         spans = _hidden_spans("\n".join(paragraph))
         for number, (line, offset) in enumerate(zip(paragraph, offsets, strict=True), start=start + 1):
-            width, rest = _indent(line)
+            width, rest = indentation(line)
             if width > 3 or not _starts_command(rest):
                 continue
             first = offset + len(line) - len(rest)

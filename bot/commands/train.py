@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from bot.commands.api import CommandContext
 from bot.commands.eval import _inside, resolve_model, resolve_suite
 from bot.commands.registry import Arg, CommandError, boolean, command, positive_int, seed, temperatures
-from bot.reports import footer, md_table
+from bot.reports import footer
+from core.markdown import md_table
 from core.queues import CPU, GPU
 from pipeline.types import DEFAULT_MAX_TOKENS
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any
 
+from core.markdown import md_table
 from pipeline.audit.defaults import PAPER_SOURCE, paper_decoding
 from pipeline.options import format_value, to_args
 
@@ -195,7 +196,7 @@ def plot_png(measured: dict[str, Any]) -> bytes:
     return pass_vs_temperature_png(ordered, title=f"pass@1 vs T_eval: {data['model']} on {data['suite']}")
 
 
-def measured_markdown(measured: dict[str, Any], table: Callable[..., str], plot_url: str | None = None) -> str:
+def measured_markdown(measured: dict[str, Any], plot_url: str | None = None) -> str:
     from pipeline.evaluate import report_rows
 
     data = measured["eval"]
@@ -206,10 +207,10 @@ def measured_markdown(measured: dict[str, Any], table: Callable[..., str], plot_
               for p in data["paired"]]
     parts = [f"**Measured T_eval** · `{data['model']}` on `{data['suite']}`, n={measured['config']['n']} per "
              "problem, same problems and seeds per temperature · pass@k with bootstrap 95% CI over problems",
-             table(headers, rows)]
+             md_table(headers, rows)]
     if paired:
         parts.append("\n".join(paired))
-    parts.append(table(["T", "why measured"], [[f"{g['temperature']:g}", g["why"]] for g in measured["grid"]]))
+    parts.append(md_table(["T", "why measured"], [[f"{g['temperature']:g}", g["why"]] for g in measured["grid"]]))
     if plot_url:
         parts.append(f"![pass@1 vs temperature]({plot_url})")
     parts.append(f"**Recommendation**: {measured['recommendation']['text']}")

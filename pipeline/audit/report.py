@@ -1,14 +1,15 @@
 """The audit report as text, Markdown or JSON; one summary line, findings, flags, defaults, measurement.
 
-Markdown goes through ``table``/``details`` callables so the bot can hand in ``bot.reports``' helpers (one
-place for escaping on Gitea); the small defaults here serve the CLI, because ``pipeline`` never imports ``bot``.
+Markdown is rendered with ``core.markdown`` (the same tables and sections as every comment the bot posts),
+so the CLI's ``--markdown`` and the ``/ssd audit`` comment are one rendering.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from core.markdown import details, inline_code, md_table
 from pipeline.audit.defaults import DEFAULTS
 from pipeline.audit.findings import ROLE_LABELS, Finding
 
@@ -16,34 +17,8 @@ if TYPE_CHECKING:
     from pipeline.audit import AuditResult
 
 Linker = Callable[[str, int], str]  # (path, line) -> URL
-Table = Callable[[Sequence[Any], Iterable[Sequence[Any]]], str]
-Details = Callable[[str, str], str]
 LONG_TABLE = 15  # findings rows beyond which the table is collapsed
 MAX_PATH = 48  # characters of a path shown in a cell; the link keeps the full path
-
-
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return text.replace("|", "\\|").replace("\r", "").replace("\n", "<br>")
-
-
-def plain_table(headers: Sequence[Any], rows: Iterable[Sequence[Any]]) -> str:
-    lines = ["| " + " | ".join(_cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def plain_details(summary: str, body: str) -> str:
-    return f"<details>\n<summary>{summary}</summary>\n\n{body.strip()}\n\n</details>"
-
-
-def code(text: str) -> str:
-    """An inline code span that survives backticks in ``text``."""
-    if not text:
-        return ""
-    fence = "``" if "`" in text else "`"
-    pad = " " if fence == "``" else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def short_path(path: str, limit: int = MAX_PATH) -> str:
@@ -88,10 +63,10 @@ def finding_rows(result: AuditResult, link: Linker | None = None) -> list[list[s
     rows = []
     for f in result.findings:
         place = f"{short_path(f.path)}:{f.line}"
-        cell = f"[{code(place)}]({link(f.path, f.line)})" if link else code(place)
+        cell = f"[{inline_code(place)}]({link(f.path, f.line)})" if link else inline_code(place)
         value = value_text(f)
         marks = (" *(unset)*" if f.implicit else "") + (" *(docs)*" if f.documentation else "")
-        rows.append([cell, f.param, code(f.key), code(value) + marks,
+        rows.append([cell, f.param, inline_code(f.key), inline_code(value) + marks,
                      ROLE_LABELS[f.role], f.model or "", f.format, f.note])
     return rows
 
@@ -114,12 +89,11 @@ def defaults_rows(result: AuditResult) -> list[list[str]]:
     return rows
 
 
-def render_markdown(result: AuditResult, link: Linker | None = None, table: Table = plain_table,
-                    details: Details = plain_details, measured_md: str | None = None,
+def render_markdown(result: AuditResult, link: Linker | None = None, measured_md: str | None = None,
                     footer_md: str | None = None, title: str = "Temperature audit") -> str:
     parts = [f"### {title}", summary_line(result)]
     if result.findings:
-        body = table(FINDING_HEADERS, finding_rows(result, link))
+        body = md_table(FINDING_HEADERS, finding_rows(result, link))
         if len(result.findings) > LONG_TABLE:
             body = details(f"{len(result.findings)} findings in {len({f.path for f in result.findings})} files", body)
         parts.append(body)
@@ -132,7 +106,7 @@ def render_markdown(result: AuditResult, link: Linker | None = None, table: Tabl
     rows = defaults_rows(result)
     if rows:
         parts.append(details("What runs where nothing is set (runtime defaults and their sources)",
-                             table(["runtime", "defaults", "note", "source"], rows)))
+                             md_table(["runtime", "defaults", "note", "source"], rows)))
     parts.append(f"_Skipped: {skipped_text(result)}._")
     if measured_md:
         parts.append(measured_md)

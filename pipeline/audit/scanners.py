@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from core.markdown import closes_fence, fence_opening
 from pipeline.audit.collect import ENV_NAME, MODEL_KEYS, Collector, FileScan, Value, model_name, parse_text
 from pipeline.audit.defaults import DEFAULTS
 from pipeline.audit.findings import match_param
@@ -444,7 +445,6 @@ def scan_modelfile(path: str, text: str) -> FileScan:
 
 
 # ---------------------------------------------------------------------------------------------- Markdown
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([^\s`{]*)")
 # Fenced blocks read as command lines; other languages (python, yaml, ...) are examples, not run instructions.
 _SHELL_LANGUAGES = frozenset({"", "sh", "bash", "shell", "zsh", "console", "shell-session", "sh-session", "text"})
 _HEADING = re.compile(r"^ {0,3}(?:#{1,6}\s+(.*?)\s*#*|\s*<summary>(.*?)</summary>)\s*$")
@@ -456,7 +456,7 @@ _MAX_PROSE_LINE = 4000  # longer lines are not searched for code spans (the sear
 def scan_markdown(path: str, text: str) -> FileScan:
     """A README's run instructions: fenced shell blocks, indented blocks and inline code spans, read as command
     lines (prose is not). Their findings are documentation (``Finding.documentation``), not configuration.
-    The nearest heading is role context ("## Evaluation")."""
+    The nearest heading is role context ("## Evaluation"). Fences are CommonMark's (``core.markdown``)."""
     col = Collector(path, "markdown", text)
     heading, fence, language, block, block_start = "", "", "", [], 0
     previous_blank = True
@@ -469,10 +469,8 @@ def scan_markdown(path: str, text: str) -> FileScan:
 
     for number, raw in enumerate(text.splitlines(), start=1):
         after_blank, previous_blank = previous_blank, not raw.strip()
-        opening = _FENCE.match(raw)
         if fence:  # inside a fenced block: until a fence of the same kind, at least as long
-            if opening and opening.group(1)[0] == fence[0] and len(opening.group(1)) >= len(fence) \
-                    and not raw.strip().strip(fence[0]):
+            if closes_fence(raw, fence):
                 flush()
                 fence = ""
             else:
@@ -482,8 +480,9 @@ def scan_markdown(path: str, text: str) -> FileScan:
             block.append(raw)
             continue
         flush()
+        opening = fence_opening(raw)
         if opening:
-            fence, language, block_start = opening.group(1), opening.group(2), number + 1
+            fence, language, block_start = opening.marker, opening.language, number + 1
         elif after_blank and raw.startswith(("    ", "\t")) and raw.strip():
             language, block_start = "", number
             block.append(raw)

@@ -78,9 +78,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     elif args.markdown:
         from pipeline.audit.measure import measured_markdown
-        from pipeline.audit.report import plain_table
 
-        measured = measured_markdown(result.measured, plain_table, plot_note or None) if result.measured else None
+        measured = measured_markdown(result.measured, plot_note or None) if result.measured else None
         print(render_markdown(result, measured_md=measured))
     else:
         print(render_text(result))
