@@ -20,6 +20,7 @@ import redis as redis_lib
 from bot.serving import serving_target, serving_url
 from core.config import Settings
 from core.loop_lock import LockHeld, RunLock
+from core.markdown import md_table
 from pipeline.loop.run import (
     FAILED,
     SKIPPED,
@@ -138,10 +139,9 @@ def status_lines(settings: Settings, runs: int = 5) -> list[str]:
     lines = []
     records = RunStore(loop_dir(settings)).last(runs)
     if records:
-        rows = [f"| `{r['run']}` | {r.get('trigger', '?')} | **{r['decision']}** | {r.get('candidate') or '—'} | "
-                f"{_one_line(r.get('reason', ''))} |" for r in reversed(records)]
-        lines.append("**Last loop runs**\n\n| Run | Trigger | Decision | Candidate | Why |\n|---|---|---|---|---|\n"
-                     + "\n".join(rows))
+        rows = [[f"`{r['run']}`", r.get("trigger", "?"), f"**{r['decision']}**", r.get("candidate") or "—",
+                 _one_line(r.get("reason", ""))] for r in reversed(records)]
+        lines.append("**Last loop runs**\n\n" + md_table(["Run", "Trigger", "Decision", "Candidate", "Why"], rows))
     else:
         lines.append("**Last loop runs**: none yet.")
     promoted = AdapterRegistry(settings.data_dir / "adapters").promoted()
@@ -166,7 +166,7 @@ def status_lines(settings: Settings, runs: int = 5) -> list[str]:
 
 
 def _one_line(text: str, limit: int = 120) -> str:
-    text = " ".join(str(text).split()).replace("|", "\\|")
+    text = " ".join(str(text).split())  # md_table escapes the pipes
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core.markdown import md_table
 from pipeline.loop.gate import GateDecision, ProblemResult, decide
 from pipeline.serving.base import BASE_ID, DeployFailed, ServingError, ServingTarget, write_json_atomic
 from pipeline.types import DEFAULT_MAX_TOKENS
@@ -445,12 +446,12 @@ def render_report(record: dict[str, Any]) -> str:
         lines += ["", f"**Gate** (pass@{gate['k']}, paired, {round(100 * gate['level'])}% CI; candidate vs current "
                       f"`{record.get('current') or BASE_ID}`; margin {gate['margin']:.3f}; T_eval {gate['t_eval']:g}, "
                       f"n {gate['n']}, seed {gate['seed']})", "",
-                  "| scope | problems | current | candidate | Δ | CI | gated | ok |",
-                  "|---|--:|--:|--:|--:|---|:-:|:-:|"]
-        for row in gate["rows"]:
-            lines.append(f"| {row['scope']} | {row['problems']} | {_pct(row['current'])} | {_pct(row['candidate'])} "
-                         f"| {100 * row['difference']:+.1f} | [{100 * row['ci_low']:+.1f}, {100 * row['ci_high']:+.1f}] "
-                         f"| {'yes' if row['gated'] else 'no'} | {'✅' if row['passed'] else '❌'} |")
+                  md_table(["scope", "problems", "current", "candidate", "Δ", "CI", "gated", "ok"],
+                           [[row["scope"], row["problems"], _pct(row["current"]), _pct(row["candidate"]),
+                             f"{100 * row['difference']:+.1f}",
+                             f"[{100 * row['ci_low']:+.1f}, {100 * row['ci_high']:+.1f}]",
+                             "yes" if row["gated"] else "no", "✅" if row["passed"] else "❌"]
+                            for row in gate["rows"]], align="lrrrrlcc")]
     serving = record.get("serving") or {}
     lines += ["", f"**Served now**: `{serving.get('model')}` on `{serving.get('target')}`"
                   + (f" at {serving['url']}" if serving.get("url") else "")]

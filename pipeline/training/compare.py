@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from core.markdown import md_table
 from pipeline.training.presets import preset_for
 from pipeline.types import DEFAULT_MAX_TOKENS, DIFFICULTIES
 
@@ -324,9 +325,8 @@ def render_markdown(summary: dict[str, Any], footer: str | None = None) -> str:
     lines = [f"### Base vs tuned: `{summary['adapter']}` on `{suite['id']}`", ""]
     for warning in summary.get("warnings", []):
         lines += [f"> ⚠️ {warning}", ""]
-    lines += ["| T_eval | base pass@1 [95% CI] | tuned pass@1 [95% CI] | tuned − base, points [95% CI] |",
-              "|---|---|---|---|"]
     best_t = summary["best"]["temperature"]
+    rows = []
     for row in summary["grid"]:
         marks = []
         if row["temperature"] == best_t:
@@ -334,13 +334,13 @@ def render_markdown(summary: dict[str, Any], footer: str | None = None) -> str:
         if row["equal_to_t_train"]:
             marks.append("= T_train")
         label = f"{row['temperature']:g}" + (f" ({', '.join(marks)})" if marks else "")
-        lines.append(f"| {label} | {_stat(row['base'])} | {_stat(row['tuned'])} | "
-                     f"{_delta(row['paired']['overall'])} |")
+        rows.append([label, _stat(row["base"]), _stat(row["tuned"]), _delta(row["paired"]["overall"])])
+    lines.append(md_table(["T_eval", "base pass@1 [95% CI]", "tuned pass@1 [95% CI]",
+                           "tuned − base, points [95% CI]"], rows))
     best = next(r for r in summary["grid"] if r["temperature"] == best_t)
     lines += ["", f"Per difficulty at the best T_eval = {best_t:g}:", "",
-              "| difficulty | tuned − base, points [95% CI] |", "|---|---|"]
-    for level, paired in best["paired"]["by_difficulty"].items():
-        lines.append(f"| {level} | {_delta(paired)} |")
+              md_table(["difficulty", "tuned − base, points [95% CI]"],
+                       [[level, _delta(paired)] for level, paired in best["paired"]["by_difficulty"].items()])]
     control = summary.get("best_vs_best_base", {}).get("overall")
     lines += ["", f"Tuned at T={best_t:g} vs base at its own best T={summary['best_base_temperature']:g}: "
                   f"{_delta(control)} points."]
