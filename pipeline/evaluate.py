@@ -578,7 +578,7 @@ def score_samples(suite: str, samples: str | Path, samples_out: str | None = Non
         if not repo_cache_dir:
             raise ValueError("a repository suite needs a cache directory (SSD_REPO_CACHE_DIR)")
         return score_predictions(suite, samples, repo_cache_dir, samples_out=samples_out, progress=progress,
-                                 seed=seed)
+                                 seed=seed, unsafe_execution=unsafe_execution)
 
     started = time.perf_counter()
     report = progress or (lambda fraction, message: None)

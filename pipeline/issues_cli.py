@@ -69,6 +69,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from bot.gitea import GiteaError, gitea_from_settings
     from bot.repo_source import build_repo_suite
     from pipeline.eval_cli import ProgressBar
+    from pipeline.executor import UnsafeExecutionError
     from ssd.config import Settings
 
     if args.repo.count("/") != 1:
@@ -93,7 +94,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         report = build_repo_suite(gitea_from_settings(settings), args.repo, settings, since=args.since,
                                   limit=args.limit, examples=examples, overrides=overrides, reruns=args.reruns,
                                   progress=None if args.quiet else ProgressBar())
-    except (GiteaError, ValueError) as exc:
+    except (GiteaError, ValueError, UnsafeExecutionError) as exc:
         print(f"ssd issues build: error: {exc}", file=sys.stderr)
         return 1
     write_instances(args.out, report.instances)
