@@ -129,4 +129,5 @@ def build_repo_suite(gitea: Any, repo: str, settings: Settings, *, since: str | 
             candidates = candidates[-limit:]
     overrides = {"timeout_s": settings.repo_test_timeout, **(overrides or {})}
     return build_instances(source, RepoCache(root), EnvironmentCache(root / "envs"), candidates=candidates,
-                           since=since, limit=limit, overrides=overrides, reruns=reruns, progress=progress)
+                           since=since, limit=limit, overrides=overrides, reruns=reruns, progress=progress,
+                           allow_unsafe=settings.unsafe_execution)

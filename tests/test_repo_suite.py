@@ -112,12 +112,17 @@ def test_gold_resolves_everything_and_empty_nothing(built: Built, tmp_path: Path
     assert {(row["task_id"], row["passed"], row["verdict"]) for row in lines} == {
         (i.instance_id, True, "resolved") for i in built.report.instances}
     assert all(row["instance"]["applied"] and row["instance"]["PASS_TO_PASS_broken"] == [] for row in lines)
+    # The isolation the repository's tests actually ran with, for the report's footer (as the executor's).
+    sandbox = result.provenance["sandbox"]
+    assert sandbox.startswith("sandbox: ") and "no network" in sandbox and "landlock" in sandbox, sandbox
+    assert "UNSAFE" not in sandbox and all(row["network_isolated"] is True for row in lines)
 
     empty = _predictions(tmp_path / "empty.jsonl", [{"instance_id": i.instance_id, "model_patch": ""}
                                                     for i in built.report.instances])
     result = score_samples(str(built.suite), empty, repo_cache_dir=str(built.cache_root))
     assert result.conditions[0].pass_at["1"]["estimate"] == 0.0
     assert result.conditions[0].verdicts == {"empty_patch": 3}
+    assert result.provenance["sandbox"] == "sandbox: no tests ran"
 
 
 def test_wrong_patch_is_unresolved_and_a_patch_that_does_not_apply_is_patch_failed(built: Built, tmp_path: Path):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +18,7 @@ from pipeline.executor import Executor
 from pipeline.types import ExecResult
 from pipeline.types import TestCase as Case
 from pipeline.types import TestSpec as Spec
-from ssd.cli import build_parser
+from ssd.cli import OWN_MODULE, build_parser
 
 ECHO = Spec(kind="stdio", cases=(Case("", "ok\n"),), timeout_s=1.0)
 LOOP = "while True:\n    pass\n"
@@ -83,3 +85,19 @@ def test_timeout_flag_and_config_are_bounded() -> None:
         EvalConfig(timeout_s=0)
     with pytest.raises(ValueError, match="timeout"):
         score_samples("humaneval", "unused.jsonl", timeout_s=1e6)
+
+
+def test_ssd_score_imports_only_what_scoring_needs() -> None:
+    # bench/executor.py times ``ssd score`` as a whole command: the other command groups' dependencies
+    # (SQLAlchemy, requests, werkzeug, torch...) must not be part of its start-up.
+    code = ("import sys\nfrom ssd.cli import main\ntry:\n    main(['score', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print([m for m in ('sqlalchemy', 'requests', 'werkzeug', 'flask', 'torch', 'transformers', 'datasets',"
+            " 'pipeline.buffer', 'bot.gitea') if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=str(Path(__file__).resolve().parents[1]))
+    assert done.returncode == 0, done.stderr
+    assert "--timeout" in done.stdout and done.stdout.splitlines()[-1] == "[]", done.stdout[-500:]
+    # The module each such command is taken from does register it (the full parser says so).
+    commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for command, module in OWN_MODULE.items():
+        assert commands[command].get_default("func").__module__ == module, command

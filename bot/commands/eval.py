@@ -232,7 +232,12 @@ def eval_command(ctx: CommandContext, args: dict[str, Any]) -> str:
     note = ""
     progress = ctx.progress
     if args["suite"] == ISSUES_SUITE:
-        suite, note = issues_suite(ctx, args.get("since"), args.get("limit"), args["rebuild"])
+        from pipeline.executor import UnsafeExecutionError
+
+        try:  # building runs the repository's tests in the sandbox, which may refuse
+            suite, note = issues_suite(ctx, args.get("since"), args.get("limit"), args["rebuild"])
+        except UnsafeExecutionError as exc:
+            raise CommandError(str(exc)) from exc
         limit = None  # it chose which PRs to build
 
         def progress(fraction: float, message: str) -> None:

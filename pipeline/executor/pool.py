@@ -26,7 +26,12 @@ from typing import Any
 
 from pipeline.executor import compare, runner
 from pipeline.executor.cache import VerdictCache, verdict_key
-from pipeline.executor.sandbox import child_environment, describe_isolation, missing_isolation
+from pipeline.executor.sandbox import (
+    UnsafeExecutionError,
+    child_environment,
+    describe_isolation,
+    refuse_weak_isolation,
+)
 from pipeline.executor.zygote import FRAME
 from pipeline.types import ExecResult, TestSpec
 
@@ -49,12 +54,9 @@ class ZygoteError(RuntimeError):
     pass
 
 
-class UnsafeExecutionError(ZygoteError):
-    """The sandbox obtained on this machine is weaker than untrusted code needs, and no opt-in was given."""
-
-
 class _Zygote:
-    """The executor's end of one zygote process."""
+    """The executor's end of one zygote process. The process is started here and boots on its own (about
+    0.1 s: namespaces, mounts, pre-imports); ``wait_ready`` waits for it, so several boot in parallel."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         env = child_environment("/")  # from scratch: no token of the service reaches the zygote
@@ -66,12 +68,29 @@ class _Zygote:
             close_fds=True, bufsize=0,
         )
         self.buffer = bytearray()
-        ready = self.read(time.monotonic() + START_TIMEOUT_S)
-        if ready is None or ready.get("ev") != "ready":
-            self.kill()
-            raise ZygoteError("the executor's zygote did not start (see its stderr above)")
-        self.isolation: dict[str, Any] = ready["isolation"]
-        self.pid: int = ready["pid"]
+        self.ready = False  # booted, and its isolation accepted
+        self.isolation: dict[str, Any] = {}
+        self.pid = 0
+        self._ready_lock = threading.Lock()
+
+    def wait_ready(self, allow_unsafe: bool) -> None:
+        """Wait for the zygote's "ready" event; raises ZygoteError if it never comes, UnsafeExecutionError
+        (and stops the zygote) if its isolation is too weak for untrusted code without the opt-in."""
+        with self._ready_lock:
+            if self.ready:
+                return
+            ready = self.read(time.monotonic() + START_TIMEOUT_S)
+            if ready is None or ready.get("ev") != "ready":
+                self.kill()
+                raise ZygoteError("the executor's zygote did not start (see its stderr above)")
+            self.isolation = ready["isolation"]
+            self.pid = ready["pid"]
+            try:
+                refuse_weak_isolation(self.isolation, allow_unsafe)
+            except UnsafeExecutionError:
+                self.close()
+                raise
+            self.ready = True
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -104,15 +123,22 @@ class _Zygote:
             while view:
                 view = view[os.write(self.process.stdin.fileno(), view):]
 
-    def close(self) -> None:
-        if self.alive():
-            try:
+    def ask_to_exit(self) -> None:
+        """Tell the zygote to exit (it kills what runs and removes its files); ``close`` waits for it."""
+        if self.alive() and not self.process.stdin.closed:
+            with contextlib.suppress(OSError):
                 self.send({"op": "exit"})
                 self.process.stdin.close()
-                self.process.wait(timeout=10)
-            except (OSError, subprocess.TimeoutExpired):
-                self.kill()
-        self.process.stdout.close()
+
+    def close(self) -> None:
+        self.ask_to_exit()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        for pipe in (self.process.stdin, self.process.stdout):
+            with contextlib.suppress(OSError):
+                pipe.close()
 
     def kill(self) -> None:
         with contextlib.suppress(OSError):
@@ -237,7 +263,8 @@ class Executor:
                               "site_packages": site.getsitepackages()}
         self.allow_unsafe = allow_unsafe  # run even where the sandbox lacks something (the operator's opt-in)
         self._zygotes: list[_Zygote | None] = [None] * self.workers
-        self._lock = threading.RLock()  # re-entrant: ``isolation`` may be read from a progress callback
+        self._lock = threading.RLock()  # one run at a time; re-entrant: ``isolation`` may be read from a progress callback
+        self._slots = threading.Lock()  # ``_zygotes``: worker threads replace theirs while a run holds ``_lock``
         self._closed = False
         self._ids = itertools.count()  # request ids: unique per executor, so a stale event is recognised
         self._run_tag = f"{os.getpid()}-{id(self):x}"
@@ -252,38 +279,61 @@ class Executor:
 
     def close(self) -> None:
         with self._lock:
-            self._closed = True
-            for index, zygote in enumerate(self._zygotes):
-                if zygote is not None:
-                    zygote.close()
-                    self._zygotes[index] = None
+            with self._slots:
+                self._closed = True
+                running = [zygote for zygote in self._zygotes if zygote is not None]
+                self._zygotes = [None] * self.workers
+            for zygote in running:  # all at once: each exits while the next is asked
+                zygote.ask_to_exit()
+            for zygote in running:
+                zygote.close()
             if self.cache is not None:
                 self.cache.close()
                 self.cache = None
 
+    def start(self) -> None:
+        """Start every worker's zygote now, without waiting: they boot in parallel while the caller does
+        other work (loads a suite). Optional: ``run`` starts what it needs, and only when it has work."""
+        with self._slots:
+            if self._closed:
+                raise RuntimeError("the executor is closed")
+            for slot in range(self.workers):
+                if self._zygotes[slot] is None:
+                    self._zygotes[slot] = self._spawn(slot)
+
+    def _spawn(self, slot: int) -> _Zygote:
+        # One core per worker: its judge, zygote and sample ping-pong on one core (cheap wake-ups, warm
+        # caches), and two workers never share a core.
+        cores = sorted(os.sched_getaffinity(0))
+        return _Zygote({**self.zygote_config, "cpu": cores[slot % len(cores)]})
+
     def _zygote(self, slot: int) -> _Zygote:
-        zygote = self._zygotes[slot]
-        if zygote is None or not zygote.alive():
-            # One core per worker: its judge, zygote and sample ping-pong on one core (cheap wake-ups, warm
-            # caches), and two workers never share a core.
-            cores = sorted(os.sched_getaffinity(0))
-            zygote = _Zygote({**self.zygote_config, "cpu": cores[slot % len(cores)]})
-            missing = missing_isolation(zygote.isolation)
-            if missing and not self.allow_unsafe:
-                zygote.close()
-                raise UnsafeExecutionError(
-                    "refusing to run untrusted programs: the sandbox on this machine lacks " + "; ".join(missing)
-                    + ". Run the workers as root, or allow unprivileged user namespaces (kernel.unprivileged_"
-                    "userns_clone=1, user.max_user_namespaces > 0, no AppArmor restriction, and a kernel with Landlock, "
-                    "5.13+, enabled in its LSM list), or opt in to the "
-                    "weaker sandbox with SSD_UNSAFE_EXECUTION=1.")
-            self._zygotes[slot] = zygote
+        """The slot's zygote, ready: started if it has none (or its zygote died), and refused if the sandbox
+        it obtained is too weak for untrusted code."""
+        with self._slots:
+            if self._closed:
+                raise RuntimeError("the executor is closed")
+            zygote = self._zygotes[slot]
+            if zygote is None or not zygote.alive():
+                if zygote is not None:
+                    zygote.close()  # its pipes
+                zygote = self._zygotes[slot] = self._spawn(slot)
+        if not zygote.ready:
+            try:
+                zygote.wait_ready(self.allow_unsafe)
+            except (ZygoteError, UnsafeExecutionError):
+                with self._slots:
+                    if self._zygotes[slot] is zygote:
+                        self._zygotes[slot] = None
+                raise
         return zygote
 
     @property
     def isolation(self) -> dict[str, Any]:
-        """What the sandbox obtained on this machine (starts one zygote if none runs yet)."""
+        """What the sandbox obtained on this machine (starts the zygotes if none runs yet)."""
         with self._lock:
+            if self._zygotes[0] is None:
+                self.start()
             return dict(self._zygote(0).isolation)
 
     def isolation_summary(self) -> str:
@@ -291,7 +341,7 @@ class Executor:
         return describe_isolation(self.isolation)
 
     def zygote_pids(self) -> list[int]:
-        return [z.pid for z in self._zygotes if z is not None and z.alive()]
+        return [z.pid for z in self._zygotes if z is not None and z.ready and z.alive()]
 
     # ------------------------------------------------------------------ running
 

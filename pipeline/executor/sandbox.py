@@ -104,10 +104,16 @@ class Isolation:
                 "landlock": self.landlock}
 
 
-def missing_isolation(isolation: dict) -> list[str]:
-    """What a sound sandbox needs and this one lacks (empty: untrusted code may run)."""
+class UnsafeExecutionError(RuntimeError):
+    """The sandbox obtained on this machine is weaker than untrusted code needs, and no opt-in was given."""
+
+
+def missing_isolation(isolation: dict, network_wanted: bool = False) -> list[str]:
+    """What a sound sandbox needs and this one lacks (empty: untrusted code may run). ``network_wanted``:
+    the command was given the network on purpose (``pip install`` from the registry), so its absence of a
+    network namespace is not a lack."""
     missing = []
-    if not isolation.get("network"):
+    if not isolation.get("network") and not network_wanted:
         missing.append("a network namespace (loopback services such as Redis would be reachable)")
     if not isolation.get("mount"):
         missing.append("a private mount namespace (samples could write outside their work directory)")
@@ -120,6 +126,18 @@ def missing_isolation(isolation: dict) -> list[str]:
     if isolation.get("uid") is None and not isolation.get("landlock"):
         missing.append("a read restriction (Landlock; samples of the service's uid could read its 0600 files)")
     return missing
+
+
+def refuse_weak_isolation(isolation: dict, allow_unsafe: bool, network_wanted: bool = False) -> None:
+    """Raise UnsafeExecutionError when ``isolation`` (what a sandbox actually obtained) lacks anything
+    untrusted code needs, unless the operator opted in (``allow_unsafe``: SSD_UNSAFE_EXECUTION=1)."""
+    missing = missing_isolation(isolation, network_wanted)
+    if missing and not allow_unsafe:
+        raise UnsafeExecutionError(
+            "refusing to run untrusted programs: the sandbox on this machine lacks " + "; ".join(missing)
+            + ". Run the workers as root, or allow unprivileged user namespaces (kernel.unprivileged_"
+            "userns_clone=1, user.max_user_namespaces > 0, no AppArmor restriction, and a kernel with Landlock, "
+            "5.13+, enabled in its LSM list), or opt in to the weaker sandbox with SSD_UNSAFE_EXECUTION=1.")
 
 
 def describe_isolation(isolation: dict) -> str:
@@ -267,6 +285,17 @@ def confine_writes(workdir_parent: str, workdir: str, tmpfs_size: str) -> None:
         if os.path.isdir(path) and not os.path.islink(path) and os.path.ismount(path):
             _check(_libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, path.encode(), 0, ctypes.byref(attr),
                                  ctypes.sizeof(attr)), f"mount_setattr {path}")
+
+
+def make_writable(paths: list[str]) -> None:
+    """User namespace only, after ``isolate_zygote`` made the tree read-only: each directory in ``paths``
+    becomes writable again, as a bind mount of itself whose read-only flag is cleared (mounts beneath it
+    stay read-only). A command that must write its work tree (a repository's tests) writes there only."""
+    attr = (ctypes.c_uint64 * 4)(0, MOUNT_ATTR_RDONLY, 0, 0)  # attr_set, attr_clr, propagation, userns_fd
+    for path in sorted(set(paths)):  # parents first: a child's own mount goes on top of its parent's
+        mount(path, path, None, MS_BIND | MS_REC, None)
+        _check(_libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, path.encode(), 0, ctypes.byref(attr),
+                             ctypes.sizeof(attr)), f"mount_setattr {path}")
 
 
 def empty_dir(path: str) -> None:

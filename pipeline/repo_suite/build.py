@@ -107,8 +107,9 @@ class Validator:
     """Holds one checkout per base commit so the runs of one PR (and scoring later) share it."""
 
     def __init__(self, repo: str, cache: RepoCache, environments: EnvironmentCache, source: Any = None,
-                 overrides: dict[str, Any] | None = None) -> None:
+                 overrides: dict[str, Any] | None = None, allow_unsafe: bool = False) -> None:
         self.repo = repo
+        self.allow_unsafe = allow_unsafe  # the operator's opt-in to a weaker sandbox (SSD_UNSAFE_EXECUTION=1)
         self.cache = cache
         self.environments = environments
         self.source = source
@@ -129,13 +130,13 @@ class Validator:
         """Fresh tree, apply ``patches`` in order, run ``files``; a string says which patch did not apply."""
         checkout.reset()
         # The environment comes from the base commit's dependency files, before any patch.
-        environment = self.environments.ensure(checkout.work_tree, config.requirements)
+        environment = self.environments.ensure(checkout.work_tree, config.requirements, self.allow_unsafe)
         self.environments_built += environment.built
         for patch in patches:
             applied = checkout.apply(patch, fuzz=False)
             if not applied.applied:
                 return applied.detail or applied.method
-        run = run_tests(checkout, environment, files, config)
+        run = run_tests(checkout, environment, files, config, allow_unsafe=self.allow_unsafe)
         self.test_seconds += run.duration_s
         return run
 
@@ -143,14 +144,14 @@ class Validator:
 def build_instances(source: RepoSource, cache: RepoCache, environments: EnvironmentCache, *,
                     candidates: list[Candidate] | None = None, since: str | None = None, limit: int | None = None,
                     overrides: dict[str, Any] | None = None, reruns: int = 2,
-                    progress: Progress | None = None) -> BuildReport:
+                    progress: Progress | None = None, allow_unsafe: bool = False) -> BuildReport:
     """Validate each merged PR of ``source`` (or the given ``candidates``) into an instance or a drop."""
     started = time.monotonic()
     report = BuildReport(repo=source.repo)
     progress = progress or (lambda fraction, message: None)
     if candidates is None:
         candidates = [Candidate(pull) for pull in source.merged_pulls(since=since, limit=limit)]
-    validator = Validator(source.repo, cache, environments, source, overrides)
+    validator = Validator(source.repo, cache, environments, source, overrides, allow_unsafe)
     for position, candidate in enumerate(candidates):
         pull = candidate.pull
         progress(position / max(len(candidates), 1), f"PR {pull.number}: validating")

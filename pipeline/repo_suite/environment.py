@@ -76,7 +76,9 @@ class EnvironmentCache:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
 
-    def ensure(self, work_tree: Path, names: tuple[str, ...]) -> Environment:
+    def ensure(self, work_tree: Path, names: tuple[str, ...], allow_unsafe: bool = False) -> Environment:
+        """The environment for ``work_tree``'s dependency files, built (in the sandbox) if not cached;
+        ``allow_unsafe``: the operator's opt-in to a weaker sandbox (``run_jailed``)."""
         started = time.monotonic()
         key = environment_key(work_tree, names)
         path = self.root / key
@@ -101,7 +103,7 @@ class EnvironmentCache:
             (site / "_ssd_parent.pth").write_text("\n".join(_parent_site_packages()) + "\n")
             for requirements in dependency_files(work_tree, names):
                 if _has_requirements(requirements):
-                    self._pip_install(venv, staging, requirements, work_tree)
+                    self._pip_install(venv, staging, requirements, work_tree, allow_unsafe)
             (venv / "ssd-ready").write_text(key + "\n")
             try:
                 venv.rename(path)
@@ -113,7 +115,7 @@ class EnvironmentCache:
         return Environment(path, key, True, round(time.monotonic() - started, 3))
 
     @staticmethod
-    def _pip_install(venv: Path, staging: Path, requirements: Path, work_tree: Path) -> None:
+    def _pip_install(venv: Path, staging: Path, requirements: Path, work_tree: Path, allow_unsafe: bool) -> None:
         """``pip install -r`` in the sandbox with the network on: a requirements file can name a local
         package whose build runs its code, so it runs as the sandbox uid, which may write only the venv."""
         from pipeline.executor.sandbox import child_environment
@@ -127,7 +129,7 @@ class EnvironmentCache:
                "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
         argv = [str(venv / "bin" / "python"), "-m", "pip", "install", "-r", str(requirements)]
         result = run_jailed(argv, work_tree, env, INSTALL_TIMEOUT_S, writable=[venv, home, tmp],
-                            expose=[str(staging)], network=True, give_back=True)
+                            expose=[str(staging)], network=True, give_back=True, allow_unsafe=allow_unsafe)
         if result.timed_out:
             raise EnvironmentSetupError(f"pip install -r {requirements.name}: no result within {INSTALL_TIMEOUT_S}s")
         if result.returncode != 0:

@@ -90,7 +90,8 @@ def _record(instance: Instance, index: int, temperature: float | None, seed: int
                           outcome.resolved, detail=outcome.summary(),
                           tests_run=outcome.f2p_passed + outcome.p2p_total - len(outcome.p2p_broken),
                           tests_total=outcome.f2p_total + outcome.p2p_total, gen_s=round(gen_s, 4),
-                          exec_s=outcome.total_s, network_isolated=None)
+                          exec_s=outcome.total_s,
+                          network_isolated=outcome.isolation.get("network") if outcome.isolation else None)
     record.instance = {"applied": outcome.applied, "apply_method": outcome.apply_method,
                        "FAIL_TO_PASS": f"{outcome.f2p_passed}/{outcome.f2p_total}",
                        "PASS_TO_PASS_broken": outcome.p2p_broken, "test_s": outcome.test_s}
@@ -121,7 +122,9 @@ def read_predictions(path: str | Path, by_id: dict[str, Instance]) -> list[tuple
 
 def score_predictions(suite: str, predictions: str | Path, cache_dir: str | Path, *, samples_out: str | None = None,
                       progress: Progress | None = None, seed: int = 0,
-                      source_for: Callable[[str], Any] | None = None) -> EvalResult:
+                      source_for: Callable[[str], Any] | None = None, unsafe_execution: bool = False) -> EvalResult:
+    """Score SWE-bench predictions; the repositories' tests run in the sandbox (``jail``), which refuses
+    to run them with weaker isolation unless ``unsafe_execution`` (SSD_UNSAFE_EXECUTION=1)."""
     started = time.perf_counter()
     report = progress or (lambda fraction, message: None)
     instances, sha256 = load_instances(suite)
@@ -137,7 +140,7 @@ def score_predictions(suite: str, predictions: str | Path, cache_dir: str | Path
     done = 0
     with ExitStack() as stack:
         sink = _Sink(stack.enter_context(_open_samples(samples_out)))
-        scorer = stack.enter_context(Scorer(cache, environments, source_for))
+        scorer = stack.enter_context(Scorer(cache, environments, source_for, allow_unsafe=unsafe_execution))
         for temperature, items in sorted(groups.items(), key=lambda kv: (kv[0] is not None, kv[0] or 0)):
             label = "predictions" if temperature is None else f"T={temperature:g}"
             records, seen = [], Counter()
@@ -152,6 +155,7 @@ def score_predictions(suite: str, predictions: str | Path, cache_dir: str | Path
                 report(done / len(rows), f"{label}: {done}/{len(rows)} scored, "
                                          f"{sum(r.passed for r in records)} resolved")
             conditions.append((summarize(label, temperature, records, seed), records))
+        sandbox = scorer.isolation_summary()
     report(1.0, "done")
     suite_id = Path(suite).stem
     return EvalResult(
@@ -159,7 +163,8 @@ def score_predictions(suite: str, predictions: str | Path, cache_dir: str | Path
         conditions=[c for c, _ in conditions], paired=paired_against_first(conditions, seed),
         wall_s=round(time.perf_counter() - started, 3),
         provenance={"suite": {"id": suite_id, "sha256": sha256, "problems": len(instances), "kind": "repo"},
-                    "samples": str(predictions), "command": f"ssd score --suite {suite} --samples {predictions}"},
+                    "samples": str(predictions), "sandbox": sandbox,
+                    "command": f"ssd score --suite {suite} --samples {predictions}"},
         records=sink.records,
     )
 
@@ -212,7 +217,7 @@ def run_repo_eval(cfg: EvalConfig, progress: Progress | None = None, cache_dir: 
     conditions = []
     with ExitStack() as stack:
         sink = _Sink(stack.enter_context(_open_samples(cfg.samples_out)))
-        scorer = stack.enter_context(Scorer(cache, environments, source_for))
+        scorer = stack.enter_context(Scorer(cache, environments, source_for, allow_unsafe=cfg.unsafe_execution))
         if cfg.gold:
             records = []
             for position, instance in enumerate(instances):
@@ -270,6 +275,7 @@ def run_repo_eval(cfg: EvalConfig, progress: Progress | None = None, cache_dir: 
                 condition.wall_s = round(time.perf_counter() - t0, 3)
                 conditions.append((condition, records))
         record = provenance.collect(cfg, suite, model_info)
+        record["sandbox"] = scorer.isolation_summary()
     record["suite"]["kind"] = "repo"
     record["retrieval"] = RETRIEVAL_NOTES["oracle" if cfg.gold else cfg.retrieval]
     overlap = training_overlap(instances, cfg.adapter)

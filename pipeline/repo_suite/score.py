@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pipeline.executor.sandbox import describe_isolation
 from pipeline.repo_suite.environment import EnvironmentCache, EnvironmentSetupError
 from pipeline.repo_suite.instances import Instance
 from pipeline.repo_suite.patches import touched_files
@@ -39,6 +40,7 @@ class Outcome:
     detail: str = ""
     test_s: float = 0.0  # the test command, sandbox start-up included
     total_s: float = 0.0  # everything: reset, patching, environment look-up, tests
+    isolation: dict[str, Any] = field(default_factory=dict)  # what the tests' sandbox obtained (none ran: empty)
 
     @property
     def resolved(self) -> bool:
@@ -59,12 +61,14 @@ class Scorer:
 
     def __init__(self, cache: RepoCache, environments: EnvironmentCache,
                  source_for: Callable[[str], ArchiveSource | None] | None = None,
-                 overrides: dict[str, Any] | None = None) -> None:
+                 overrides: dict[str, Any] | None = None, allow_unsafe: bool = False) -> None:
         self.cache = cache
+        self.allow_unsafe = allow_unsafe  # the operator's opt-in to a weaker sandbox (SSD_UNSAFE_EXECUTION=1)
         self.environments = environments
         self.source_for = source_for or (lambda repo: None)
         self.overrides = overrides or {}
         self._open: dict[str, tuple[Checkout, RepoConfig]] = {}
+        self._sandboxes: set[str] = set()  # the isolation each test run obtained, described
 
     def __enter__(self) -> Scorer:
         return self
@@ -96,9 +100,15 @@ class Scorer:
             self._open[instance.instance_id] = (checkout, config.with_overrides(**overrides))
         return self._open[instance.instance_id]
 
+    def isolation_summary(self) -> str:
+        """The isolation the tests scored so far actually ran with, in one line (for a report's footer)."""
+        return "; ".join(sorted(self._sandboxes)) or "sandbox: no tests ran"
+
     def score(self, instance: Instance, patch: str | None) -> Outcome:
         started = time.monotonic()
         outcome = self._score(instance, patch or "")
+        if outcome.isolation:
+            self._sandboxes.add(describe_isolation(outcome.isolation))
         outcome.f2p_total, outcome.p2p_total = len(instance.FAIL_TO_PASS), len(instance.PASS_TO_PASS)
         outcome.total_s = round(time.monotonic() - started, 3)
         return outcome
@@ -112,8 +122,8 @@ class Scorer:
             checkout, config = self.checkout(instance)
             checkout.reset()
             # From the base commit's dependency files: a patch cannot make the service install anything.
-            environment = self.environments.ensure(checkout.work_tree, config.requirements)
-            applied = checkout.apply(patch, fuzz=True)
+            environment = self.environments.ensure(checkout.work_tree, config.requirements, self.allow_unsafe)
+            applied = checkout.apply(patch, fuzz=True, allow_unsafe=self.allow_unsafe)
             outcome.applied, outcome.apply_method = applied.applied, applied.method
             if not applied.applied:
                 outcome.verdict, outcome.detail = "patch_failed", applied.detail or applied.method
@@ -123,11 +133,12 @@ class Scorer:
             if not test_applied.applied:
                 outcome.detail = f"the test patch does not apply: {test_applied.detail}"
                 return outcome
-            run = run_tests(checkout, environment, instance.test_files, config)
+            run = run_tests(checkout, environment, instance.test_files, config, allow_unsafe=self.allow_unsafe)
         except (CheckoutError, EnvironmentSetupError, RepoConfigError, OSError) as exc:
             outcome.detail = str(exc)[:300]
             return outcome
         outcome.test_s = run.duration_s
+        outcome.isolation = run.isolation
         if run.timed_out:
             outcome.verdict, outcome.detail = "timeout", f"the tests ran past {config.timeout_s:g}s"
             return outcome

@@ -103,8 +103,9 @@ def expand_command(config: RepoConfig, python: Path, junit: Path, files: list[st
 
 
 def run_tests(checkout: Checkout, environment: Environment, files: list[str], config: RepoConfig,
-              limits: JailLimits | None = None) -> TestRun:
-    """Run ``files`` (test paths relative to the work tree) with the repository's test command, sandboxed."""
+              limits: JailLimits | None = None, allow_unsafe: bool = False) -> TestRun:
+    """Run ``files`` (test paths relative to the work tree) with the repository's test command, sandboxed
+    (``run_jailed``: raises ``UnsafeExecutionError`` where the sandbox is too weak, unless ``allow_unsafe``)."""
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=checkout.base))
     try:
         os.chmod(run_dir, 0o755)
@@ -118,7 +119,8 @@ def run_tests(checkout: Checkout, environment: Environment, files: list[str], co
         started = time.monotonic()
         result = run_jailed(argv, checkout.work_tree, env, config.timeout_s,
                             writable=[checkout.work_tree, run_dir / "home", run_dir / "tmp", run_dir / "out"],
-                            expose=[str(environment.path), str(run_dir)], limits=limits)
+                            expose=[str(environment.path), str(run_dir)], limits=limits,
+                            allow_unsafe=allow_unsafe)
         duration = round(time.monotonic() - started, 3)
         results: dict[str, str] = {}
         junit_error = ""

@@ -195,7 +195,7 @@ class Checkout:
         shutil.rmtree(self.base, ignore_errors=True)
         shutil.rmtree(self.index.parent, ignore_errors=True)
 
-    def apply(self, patch: str, fuzz: bool = True) -> ApplyResult:
+    def apply(self, patch: str, fuzz: bool = True, allow_unsafe: bool = False) -> ApplyResult:
         """Apply ``patch`` to the work tree: exactly, then with a 3-way merge, then with ``patch``'s fuzz.
 
         A failed attempt leaves the tree as it was (git apply is atomic; a 3-way conflict is undone)."""
@@ -218,13 +218,13 @@ class Checkout:
         if attempt.returncode == 0:
             return ApplyResult(True, "git apply --3way")
         self._restore(snapshot)
-        applied = self._fuzzy_patch(data)
+        applied = self._fuzzy_patch(data, allow_unsafe)
         if applied is not None:
             return applied
         self._restore(snapshot)
         return ApplyResult(False, "failed", first_error[:500])
 
-    def _fuzzy_patch(self, data: bytes) -> ApplyResult | None:
+    def _fuzzy_patch(self, data: bytes, allow_unsafe: bool) -> ApplyResult | None:
         """GNU ``patch --fuzz``, run in the sandbox as the sandbox uid: it follows symlinks the repository
         itself may hold, so it must not write as root. All or nothing: a dry run first."""
         from pipeline.executor.sandbox import child_environment
@@ -237,7 +237,8 @@ class Checkout:
             script = f'cat > "$TMPDIR/p" && patch --dry-run {options} >/dev/null && patch {options}'
             env = {**child_environment(str(scratch)), "TMPDIR": str(scratch)}
             result = run_jailed(["/bin/sh", "-c", script], self.work_tree, env, 60,
-                                writable=[self.work_tree, scratch], give_back=True, stdin=data)
+                                writable=[self.work_tree, scratch], give_back=True, stdin=data,
+                                allow_unsafe=allow_unsafe)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         if result.returncode != 0:

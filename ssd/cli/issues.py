@@ -52,6 +52,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from bot.gitea import GiteaError, gitea_from_settings
     from bot.repo_source import build_repo_suite
     from core.config import Settings
+    from pipeline.executor import UnsafeExecutionError
     from ssd.cli.eval import ProgressBar
 
     if args.repo.count("/") != 1:
@@ -76,7 +77,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         report = build_repo_suite(gitea_from_settings(settings), args.repo, settings, since=args.since,
                                   limit=args.limit, examples=examples, overrides=overrides, reruns=args.reruns,
                                   progress=None if args.quiet else ProgressBar())
-    except (GiteaError, ValueError) as exc:
+    except (GiteaError, ValueError, UnsafeExecutionError) as exc:
         print(f"ssd issues build: error: {exc}", file=sys.stderr)
         return 1
     write_instances(args.out, report.instances)
