@@ -1,4 +1,4 @@
-"""Fixtures for the Gitea stand-in (imported by tests/conftest.py).
+"""Fixtures for the Gitea stand-in (a plugin registered by tests/conftest.py).
 
 ``gitea``: a started stand-in with the repo ``acme/widgets``, the site-admin bot ``ssd-bot``, the maintainer
 ``alice`` (write) and the reader ``bob`` (read). ``gitea_client``: a ``GiteaClient`` on it with the bot's token

@@ -9,14 +9,13 @@ import pytest
 
 from pipeline.training.adapters import ID_PATTERN, AdapterNotFound, AdapterRegistry, RegistryError
 from ssd.cli import main
-from tests.test_training_finetune import write_dataset
-from tests.tiny_model import tiny_model_dir  # noqa: F401
+from tests.tiny_model import write_dataset
 
 pytestmark = pytest.mark.slow  # a real PEFT adapter on the tiny model (imports torch, transformers, peft)
 
 
 @pytest.fixture(scope="module")
-def peft_adapter(tiny_model_dir, tmp_path_factory) -> Path:  # noqa: F811
+def peft_adapter(tiny_model_dir, tmp_path_factory) -> Path:
     """A real PEFT LoRA adapter for the tiny model, with non-zero B so it changes the outputs."""
     import torch
     from peft import LoraConfig, get_peft_model
@@ -137,7 +136,7 @@ def test_adapters_cli_list_show_promote_rollback(data_env, peft_adapter, capsys)
     assert "no adapter" in capsys.readouterr().err
 
 
-def test_ssd_finetune_prints_the_registered_adapter(data_env, tmp_path, tiny_model_dir, capsys):  # noqa: F811
+def test_ssd_finetune_prints_the_registered_adapter(data_env, tmp_path, tiny_model_dir, capsys):
     data = write_dataset(tmp_path / "data", n=6)
     argv = ["finetune", "--data", str(data), "--model", str(tiny_model_dir), "--max-steps", "2",
             "--batch-size", "3", "--lora-r", "4", "--json"]
@@ -166,7 +165,7 @@ def test_preset_fills_only_the_flags_left_at_their_defaults():
 
 # -- export ---------------------------------------------------------------------------------------------------
 
-def test_merged_model_gives_the_adapter_model_outputs(tmp_path, tiny_model_dir, peft_adapter):  # noqa: F811
+def test_merged_model_gives_the_adapter_model_outputs(tmp_path, tiny_model_dir, peft_adapter):
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
@@ -187,7 +186,7 @@ def test_merged_model_gives_the_adapter_model_outputs(tmp_path, tiny_model_dir, 
         merge_adapter(str(tiny_model_dir), peft_adapter, merged_dir)
 
 
-def test_cli_exports_gguf_and_merged(data_env, peft_adapter, tiny_model_dir, capsys):  # noqa: F811
+def test_cli_exports_gguf_and_merged(data_env, peft_adapter, tiny_model_dir, capsys):
     from gguf import GGUFReader
     from safetensors.numpy import load_file
 

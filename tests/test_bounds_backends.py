@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.backends.openai_http import OpenAIBackend
 from pipeline.types import SamplingParams
-from tests.test_backends import CODE_PROMPT, ScriptedServer
+from tests.openai_standin import CODE_PROMPT, ScriptedServer
 
 
 @pytest.fixture

@@ -9,9 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
-from bot import context
 from bot.commands import registry
 from bot.commands.parse import parse_line
 from bot.commands.registry import CommandError, UsageError
@@ -19,16 +17,7 @@ from bot.reports import BIDI_CONTROLS, neutralize_bidi, public_text
 from bot.status import FAILED, Header, render
 from core.config import Settings
 from core.queues import ALL, queue
-from tests.gitea_standin import GiteaStandin
-from tests.test_jobs import Bot, _bot
-
-
-@pytest.fixture
-def bot(gitea: GiteaStandin, redis_process, tmp_path: Path) -> Iterator[Bot]:
-    conn = redis.Redis.from_url(redis_process.url)
-    yield _bot(gitea, conn, tmp_path, redis_process.url)
-    context.reset()
-    conn.close()
+from tests.harness import Bot
 
 
 def _validate(line: str, settings: Settings | None = None) -> dict:

@@ -11,10 +11,10 @@ from bot.jobs import job_id_for, report_abandoned
 from core.queues import queue
 from pipeline.buffer import Example, TrainingBuffer
 from tests.conftest_gitea import REPO
-from tests.test_jobs import Bot, bot, extra_command, own_redis, start_sleeping_job  # noqa: F401
+from tests.harness import Bot, start_sleeping_job
 
 
-def run(bot: Bot, body: str, user: str = "alice", index: int | None = None,  # noqa: F811
+def run(bot: Bot, body: str, user: str = "alice", index: int | None = None,
         queues: tuple[str, ...] = ("default",)) -> dict:
     """Post a command, process it with an in-process worker, return the bot's newest comment on the issue."""
     index = index or bot.new_issue()
@@ -23,7 +23,7 @@ def run(bot: Bot, body: str, user: str = "alice", index: int | None = None,  # n
     return bot.bot_comments(index)[-1]
 
 
-def test_help_for_one_command(bot: Bot) -> None:  # noqa: F811
+def test_help_for_one_command(bot: Bot) -> None:
     body = run(bot, "/ssd help cancel")["body"]
     assert "### `/ssd cancel`" in body
     assert "Usage: `/ssd cancel <job>`" in body
@@ -33,7 +33,7 @@ def test_help_for_one_command(bot: Bot) -> None:  # noqa: F811
     assert "there is no command `nosuch`" in run(bot, "/ssd help nosuch")["body"]
 
 
-def test_status_shows_queues_buffer_and_adapter(bot: Bot) -> None:  # noqa: F811
+def test_status_shows_queues_buffer_and_adapter(bot: Bot) -> None:
     buffer = TrainingBuffer(context.engine(), window=bot.settings.buffer_size)
     for number in (1, 2):
         buffer.add(Example(repo=REPO, pr_number=number, merge_sha=f"{number:040x}", prompt="p", answer="a"))
@@ -50,11 +50,11 @@ def test_status_shows_queues_buffer_and_adapter(bot: Bot) -> None:  # noqa: F811
     assert "**Current adapter**: ssd-2026-01-20" in body
 
 
-def test_status_without_adapter_says_none(bot: Bot) -> None:  # noqa: F811
+def test_status_without_adapter_says_none(bot: Bot) -> None:
     assert "**Current adapter**: none" in run(bot, "/ssd status")["body"]
 
 
-def test_status_lists_running_jobs_and_cancel_stops_one(bot: Bot, extra_command) -> None:  # noqa: F811
+def test_status_lists_running_jobs_and_cancel_stops_one(bot: Bot, extra_command) -> None:
     index, job_id, status, worker = start_sleeping_job(bot, extra_command)
     try:
         body = run(bot, "/ssd status")["body"]
@@ -83,7 +83,7 @@ def test_status_lists_running_jobs_and_cancel_stops_one(bot: Bot, extra_command)
     assert bot.gitea.comments[status["id"]]["body"] == cancelled
 
 
-def test_cancel_a_queued_job_by_a_repo_admin(bot: Bot, extra_command) -> None:  # noqa: F811
+def test_cancel_a_queued_job_by_a_repo_admin(bot: Bot, extra_command) -> None:
     extra_command("test-wait", lambda ctx, args: "ran", queue_name="cpu")
     index = bot.new_issue()
     bot.comment("/ssd test-wait\n/ssd test-wait", index=index)
@@ -105,7 +105,7 @@ def test_cancel_a_queued_job_by_a_repo_admin(bot: Bot, extra_command) -> None:  
     assert "✅ **done**" in bot.gitea.comments[second["id"]]["body"]
 
 
-def test_cancel_unknown_and_finished_jobs(bot: Bot) -> None:  # noqa: F811
+def test_cancel_unknown_and_finished_jobs(bot: Bot) -> None:
     assert "there is no job `cmd-404-1`" in run(bot, "/ssd cancel cmd-404-1")["body"]
     index = bot.new_issue()
     bot.comment("/ssd help", index=index)

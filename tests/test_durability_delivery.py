@@ -22,7 +22,6 @@ import redis
 from rq import Retry
 from rq.job import Job, JobStatus
 
-from bot import context
 from bot.jobs import _claim, job_id_for, report_abandoned, status_comment_key
 from bot.status import Header, StatusComment
 from core import redis_conn
@@ -33,7 +32,7 @@ from ssd import scheduler as scheduler_module
 from tests.conftest_gitea import REPO
 from tests.deliveries import comment_payload, gitea_json_bytes, merged_pr_payload
 from tests.gitea_standin import GiteaStandin
-from tests.test_jobs import Bot, _bot
+from tests.harness import Bot, make_bot
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,9 +47,9 @@ Worker([queue("default", context.redis())], connection=context.redis(), job_moni
 
 @pytest.fixture
 def bot(gitea: GiteaStandin, redis_process, tmp_path: Path) -> Iterator[Bot]:
+    """The bot on a redis-server of this test's own, which it may kill and restart."""
     conn = redis.Redis.from_url(redis_process.url)
-    yield _bot(gitea, conn, tmp_path, redis_process.url)
-    context.reset()
+    yield make_bot(gitea, conn, tmp_path, redis_process.url)
     conn.close()
 
 

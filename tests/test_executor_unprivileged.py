@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -19,20 +18,16 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from core.config import ConfigError, unsafe_execution_from_env
 from pipeline.executor import Executor, UnsafeExecutionError
-from pipeline.executor.sandbox import _blocking_ancestor, describe_isolation, missing_isolation
+from pipeline.executor.sandbox import describe_isolation, missing_isolation
 from pipeline.types import TestCase as Case
 from pipeline.types import TestSpec as Spec
+from tests.unprivileged import NOBODY, ROOT, ROOT_ONLY, as_nobody, nobody_processes
 
-NOBODY = 65534
-ROOT = str(Path(__file__).resolve().parents[1])
 SECRET = "fake-secret-4711"
-ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
-                               reason="needs root and setpriv to become uid 65534 (CI runs as root)")
 
 # Each probe prints "contained" only when the sandbox held.
 PROBES = {
@@ -119,42 +114,6 @@ with Executor(workers=1) as ex:
     results["afterwards"] = ex.run_one("print('contained')", spec).verdict
 print(json.dumps(results))
 """
-
-
-def as_nobody(argv: list[str], scratch: Path) -> list[str]:
-    """``argv`` run as uid 65534. Where the python installation, the venv or this checkout lies under a
-    directory uid 65534 cannot enter (pyenv under /root), in a private mount namespace in which a tmpfs
-    covers that directory and just those paths are bind-mounted back."""
-    become = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv]
-    needed = sorted({os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, ROOT)})
-    blocked = [(path, _blocking_ancestor(path)) for path in needed]
-    blocked = [(path, blocker) for path, blocker in blocked if blocker]
-    if not blocked:
-        return become
-    q = shlex.quote
-    steps = []
-    holds = []
-    for path, _ in blocked:
-        hold = tempfile.mkdtemp(prefix="hold-", dir=scratch)
-        holds.append(hold)
-        steps.append(f"mount --bind {q(path)} {q(hold)}")
-    for blocker in sorted({blocker for _, blocker in blocked}):
-        steps.append(f"mount -t tmpfs -o mode=0755 tmpfs {q(blocker)}")
-    for (path, _), hold in zip(blocked, holds, strict=True):
-        steps.append(f"mkdir -p {q(path)} && mount --bind {q(hold)} {q(path)}")
-    script = " && ".join([*steps, f"exec {shlex.join(become)}"])
-    return ["unshare", "-m", "--propagation", "private", "sh", "-c", script]
-
-
-def nobody_processes() -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["uids", "status"]):
-        try:
-            if proc.info["uids"].real == NOBODY and proc.info["status"] != psutil.STATUS_ZOMBIE:
-                found.append(proc)
-        except (psutil.Error, AttributeError):
-            continue
-    return found
 
 
 @pytest.fixture()

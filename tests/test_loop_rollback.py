@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bot import context
 from bot.loop import serving_target
 from pipeline.training.adapters import AdapterRegistry
 from ssd.cli import main
 from tests.conftest_gitea import REPO
-from tests.test_jobs import Bot, _bot, own_redis  # noqa: F401
+from tests.harness import Bot, make_bot
 from tests.vllm_standin import VllmStandin
 
 
@@ -26,9 +25,8 @@ def vllm() -> Iterator[VllmStandin]:
 
 
 @pytest.fixture
-def loop_bot(gitea, own_redis, tmp_path: Path, vllm: VllmStandin) -> Iterator[Bot]:  # noqa: F811
-    yield _bot(gitea, own_redis[0], tmp_path, own_redis[1], extra={"SSD_SERVING": "vllm", "SSD_VLLM_URL": vllm.url})
-    context.reset()
+def loop_bot(gitea, own_redis, tmp_path: Path, vllm: VllmStandin) -> Bot:
+    return make_bot(gitea, own_redis[0], tmp_path, own_redis[1], extra={"SSD_SERVING": "vllm", "SSD_VLLM_URL": vllm.url})
 
 
 def _promote_two(bot: Bot, tmp_path: Path) -> tuple[str, str]:

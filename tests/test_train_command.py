@@ -5,17 +5,14 @@ into the status comment with the loss plot attached."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.tiny_model import tiny_model_dir  # noqa: F401
-
 
 @pytest.fixture
-def spine(gitea, settings_env: dict[str, str], redis_conn, tiny_model_dir: Path,  # noqa: F811
-          request: pytest.FixtureRequest) -> Iterator[dict]:
+def spine(gitea, settings_env: dict[str, str], redis_conn, tiny_model_dir: Path,
+          request: pytest.FixtureRequest) -> dict:
     from bot import context
     from core.config import Settings
 
@@ -27,8 +24,7 @@ def spine(gitea, settings_env: dict[str, str], redis_conn, tiny_model_dir: Path,
     shutil.copytree(tiny_model_dir, settings.data_dir / "models" / "tiny")
     context.configure(settings=settings, redis=redis_conn)
     gitea.add_issue("acme/widgets", "Tune the model")
-    yield {"gitea": gitea, "settings": settings, "conn": redis_conn}
-    context.reset()
+    return {"gitea": gitea, "settings": settings, "conn": redis_conn}
 
 
 def _comment_and_work(spine: dict, body: str, queue_name: str) -> list[dict]:

@@ -23,7 +23,6 @@ from pipeline.training.compare import (
     trained_overlap,
 )
 from pipeline.training.sample import prompt_fingerprint
-from tests.tiny_model import tiny_model_dir  # noqa: F401
 
 
 def test_default_grid_is_around_t_eval_and_includes_t_train():
@@ -55,7 +54,7 @@ def test_overlap_with_the_training_prompts_is_found_by_id_or_text():
     assert by_id == ["basic/add"] and by_text == [problems[2].task_id]
 
 
-def test_auto_backend_is_llamacpp_only_for_a_gguf_base_with_a_gguf_adapter(tiny_model_dir: Path):  # noqa: F811
+def test_auto_backend_is_llamacpp_only_for_a_gguf_base_with_a_gguf_adapter(tiny_model_dir: Path):
     from pipeline.training.adapters import AdapterRecord
     from pipeline.training.compare import choose_backend
 
@@ -93,7 +92,7 @@ def _registry_with(tmp_path: Path, model_dir: Path, dataset: dict) -> tuple:
 
 
 @pytest.mark.slow
-def test_zero_adapter_equals_base_on_every_problem(tmp_path: Path, tiny_model_dir: Path):  # noqa: F811
+def test_zero_adapter_equals_base_on_every_problem(tmp_path: Path, tiny_model_dir: Path):
     dataset = {"sampling": {"temperature": 1.6}, "prompt_ids": ["basic/add"], "prompt_fingerprints": []}
     registry, record = _registry_with(tmp_path, tiny_model_dir, dataset)
     summary = run_compare(CompareConfig(adapter=record.id, suite="basic", limit=6, t_eval=[1.0], max_tokens=16,
@@ -119,7 +118,7 @@ def test_zero_adapter_equals_base_on_every_problem(tmp_path: Path, tiny_model_di
 
 @pytest.mark.slow
 def test_ssd_train_runs_the_whole_chain_and_measures_equal_temperatures(
-        tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+        tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]):
     from pipeline.training.adapters import AdapterRegistry
     from ssd.cli import main

@@ -3,36 +3,20 @@ supervised child process (progress, kill, resume, cancel) on a tiny random Llama
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
-from pathlib import Path
 
 import pytest
 
 from pipeline.training.config import PRESETS, FinetuneConfig
-from tests.tiny_model import tiny_model_dir  # noqa: F401
+from tests.tiny_model import write_dataset
 
 pytestmark = pytest.mark.slow
 
 
-def write_dataset(dest: Path, n: int = 12) -> Path:
-    from datasets import Dataset
-
-    messages = [
-        [{"role": "user", "content": f"Write a function add_{i}(x) that adds {i} to x."},
-         {"role": "assistant", "content": f"```python\ndef add_{i}(x):\n    return x + {i}\n```\n" + "Done. " * (i % 4)}]
-        for i in range(n)
-    ]
-    Dataset.from_dict({"messages": messages, "prompt_id": [f"p{i}" for i in range(n)],
-                       "source": ["test"] * n}).save_to_disk(str(dest))
-    (dest / "provenance.json").write_text(json.dumps({"base_model": "tiny", "counts": {"kept": n}}))
-    return dest
-
-
 @pytest.fixture(scope="module")
-def tokenizer(tiny_model_dir):  # noqa: F811
+def tokenizer(tiny_model_dir):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(tiny_model_dir))
@@ -119,7 +103,7 @@ def test_rows_are_cut_to_max_length_and_prompt_only_rows_dropped(tmp_path, token
 
 # -- the plain-torch loss ---------------------------------------------------------------------------------
 
-def test_padding_free_loss_equals_the_mean_over_separate_examples(tiny_model_dir, tokenizer):  # noqa: F811
+def test_padding_free_loss_equals_the_mean_over_separate_examples(tiny_model_dir, tokenizer):
     """The CPU path's loss on one padding-free row (trl's own collator) is the token-weighted mean of each
     example's own loss: examples in a row do not attend to each other, and only assistant tokens count."""
     import torch
@@ -171,7 +155,7 @@ def _training_children() -> list:
             if "pipeline.training.trainer_child" in " ".join(p.cmdline())]
 
 
-def test_finetune_survives_sigkill_and_cancel_and_resumes_to_the_same_step_count(tmp_path, tiny_model_dir):  # noqa: F811
+def test_finetune_survives_sigkill_and_cancel_and_resumes_to_the_same_step_count(tmp_path, tiny_model_dir):
     from pipeline.training.adapters import AdapterRegistry
     from pipeline.training.finetune import FinetuneCancelled, FinetuneError, TrainingRun, finetune
 
@@ -218,7 +202,7 @@ def test_finetune_survives_sigkill_and_cancel_and_resumes_to_the_same_step_count
     assert registry.list() == [record] and not run_dir.exists()
 
 
-def test_finetune_reports_a_bad_dataset_without_starting(tmp_path, tiny_model_dir):  # noqa: F811
+def test_finetune_reports_a_bad_dataset_without_starting(tmp_path, tiny_model_dir):
     from pipeline.training.adapters import AdapterRegistry
     from pipeline.training.finetune import FinetuneError, finetune
 

