@@ -21,8 +21,11 @@ run: install
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q -ra
+	# pytest-xdist: one process per core (capped: each ML test process needs ~2 GB); every worker has its own
+	# Redis database (tests/harness.py).
+	$(BIN)/python -m pytest -q -ra -n auto --maxprocesses 4
 
 bench: install
 	$(BIN)/python bench/executor.py
