@@ -4,4 +4,4 @@ gets their fixtures without importing them (tests/harness.py says what a test ma
 The harness imports conftest_gitea, so that comes first: a plugin imported before its turn misses pytest's
 assertion rewriting."""
 
-pytest_plugins = ["tests.conftest_gitea", "tests.tiny_model", "tests.harness"]
+pytest_plugins = ["tests.conftest_gitea", "tests.tiny_model", "tests.harness", "tests.unprivileged"]

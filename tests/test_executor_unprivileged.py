@@ -117,15 +117,6 @@ print(json.dumps(results))
 
 
 @pytest.fixture()
-def public_dir() -> Iterator[Path]:
-    """A directory uid 65534 can use (pytest's tmp_path is private to root)."""
-    path = Path(tempfile.mkdtemp(prefix="ssd-unprivileged-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture()
 def data_dir() -> Iterator[Path]:
     """The service user's data dir (0700, owned by uid 65534), outside /tmp: the sandbox's private tmpfs
     over /tmp would hide it anyway, as it would not hide a real one (/var/lib/ssd-bot)."""

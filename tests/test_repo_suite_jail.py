@@ -13,10 +13,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from pipeline.executor.sandbox import missing_isolation
 from pipeline.repo_suite.jail import run_jailed
@@ -103,15 +100,6 @@ except UnsafeExecutionError as exc:
     results["executor"] = str(exc)
 print(json.dumps(results))
 """
-
-
-@pytest.fixture()
-def public_dir() -> Iterator[Path]:
-    """A directory uid 65534 can use (pytest's tmp_path is private to root)."""
-    path = Path(tempfile.mkdtemp(prefix="ssd-jail-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def service_data(owner: int) -> Path:

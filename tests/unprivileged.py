@@ -9,6 +9,7 @@ import shlex
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -56,3 +57,12 @@ def nobody_processes() -> list[psutil.Process]:
         except (psutil.Error, AttributeError):
             continue
     return found
+
+
+@pytest.fixture()
+def public_dir() -> Iterator[Path]:
+    """A directory uid 65534 can use (pytest's tmp_path is private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="ssd-unprivileged-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
