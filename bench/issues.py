@@ -86,9 +86,16 @@ def main() -> int:
                 tests.append(outcome.test_s)
                 directs.append(direct_test_seconds(scorer, instance, environments))
             total, test, direct = map(statistics.median, (totals, tests, directs))
-            rows.append({"instance": instance.instance_id, "total_s": round(total, 3), "direct_tests_s": round(direct, 3),
-                         "overhead_s": round(total - direct, 3), "patch_and_tree_s": round(total - test, 3),
-                         "sandbox_s": round(test - direct, 3)})
+            rows.append(
+                {
+                    "instance": instance.instance_id,
+                    "total_s": round(total, 3),
+                    "direct_tests_s": round(direct, 3),
+                    "overhead_s": round(total - direct, 3),
+                    "patch_and_tree_s": round(total - test, 3),
+                    "sandbox_s": round(test - direct, 3),
+                }
+            )
         first = report.instances[0]
         started = time.perf_counter()
         outcomes = [scorer.score(first, first.patch) for _ in range(args.n)]
@@ -102,9 +109,14 @@ def main() -> int:
         "median_overhead_s": round(statistics.median(overheads), 3),
         "max_overhead_s": round(max(overheads), 3),
         "target_overhead_s": TARGET_OVERHEAD_S,
-        "n_predictions": {"n": args.n, "seconds": round(n_s, 2), "per_prediction_s": round(n_s / args.n, 3),
-                          "overhead_per_prediction_s": round(n_s / args.n - direct_first, 3),
-                          "resolved": sum(o.resolved for o in outcomes), "prepared_checkouts": checkouts},
+        "n_predictions": {
+            "n": args.n,
+            "seconds": round(n_s, 2),
+            "per_prediction_s": round(n_s / args.n, 3),
+            "overhead_per_prediction_s": round(n_s / args.n - direct_first, 3),
+            "resolved": sum(o.resolved for o in outcomes),
+            "prepared_checkouts": checkouts,
+        },
     }
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -113,15 +125,21 @@ def main() -> int:
     print(f"{'instance':<16} {'scoring':>8} {'own tests':>10} {'overhead':>9} {'patch+tree':>11} {'sandbox':>8}  ratio")
     for r in rows:
         ratio = r["total_s"] / r["direct_tests_s"] if r["direct_tests_s"] else float("nan")
-        print(f"{r['instance']:<16} {r['total_s']:>7.3f}s {r['direct_tests_s']:>9.3f}s {r['overhead_s']:>8.3f}s "
-              f"{r['patch_and_tree_s']:>10.3f}s {r['sandbox_s']:>7.3f}s  {ratio:.2f}x")
+        print(
+            f"{r['instance']:<16} {r['total_s']:>7.3f}s {r['direct_tests_s']:>9.3f}s {r['overhead_s']:>8.3f}s "
+            f"{r['patch_and_tree_s']:>10.3f}s {r['sandbox_s']:>7.3f}s  {ratio:.2f}x"
+        )
     verdict = "meets" if summary["max_overhead_s"] <= TARGET_OVERHEAD_S else "MISSES"
-    print(f"overhead per instance: median {summary['median_overhead_s']:.3f}s, max {summary['max_overhead_s']:.3f}s "
-          f"({verdict} the {TARGET_OVERHEAD_S:.0f} s target)")
+    print(
+        f"overhead per instance: median {summary['median_overhead_s']:.3f}s, max {summary['max_overhead_s']:.3f}s "
+        f"({verdict} the {TARGET_OVERHEAD_S:.0f} s target)"
+    )
     n = summary["n_predictions"]
-    print(f"{n['n']} predictions of {first.instance_id}: {n['per_prediction_s']:.3f}s each "
-          f"({n['overhead_per_prediction_s']:.3f}s beyond its own tests), {n['prepared_checkouts']} prepared "
-          f"checkout(s) for {len(report.instances)} instances, {n['resolved']}/{n['n']} resolved")
+    print(
+        f"{n['n']} predictions of {first.instance_id}: {n['per_prediction_s']:.3f}s each "
+        f"({n['overhead_per_prediction_s']:.3f}s beyond its own tests), {n['prepared_checkouts']} prepared "
+        f"checkout(s) for {len(report.instances)} instances, {n['resolved']}/{n['n']} resolved"
+    )
     return 0
 
 

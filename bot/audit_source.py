@@ -31,16 +31,25 @@ class GiteaTree:
 
     @property
     def source(self) -> dict:
-        return {"kind": "gitea", "repo": f"{self.owner}/{self.repo}", "ref": self.ref, "html_url": self.html_url,
-                "sha": self.ref if _SHA.match(self.ref) else None}
+        return {
+            "kind": "gitea",
+            "repo": f"{self.owner}/{self.repo}",
+            "ref": self.ref,
+            "html_url": self.html_url,
+            "sha": self.ref if _SHA.match(self.ref) else None,
+        }
 
     def link(self, path: str, line: int) -> str:
         """The line on Gitea: ``/src/commit/{sha}/…`` for a commit, ``/src/branch/{ref}/…`` otherwise."""
         kind = "commit" if _SHA.match(self.ref) else "branch"
         return f"{self.html_url}/src/{kind}/{quote(self.ref, safe='/')}/{quote(path)}#L{line}"
 
-    def files(self, limits: Limits | None = None, stats: ScanStats | None = None,
-              progress: Callable[[float, str], None] | None = None) -> Iterator[SourceFile]:
+    def files(
+        self,
+        limits: Limits | None = None,
+        stats: ScanStats | None = None,
+        progress: Callable[[float, str], None] | None = None,
+    ) -> Iterator[SourceFile]:
         stats = stats if stats is not None else ScanStats()
         budget = Budget(limits or Limits(), stats)
         blobs = sorted((e for e in self.entries if e.get("type") != "tree"), key=lambda e: e.get("path", ""))

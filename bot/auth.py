@@ -39,7 +39,7 @@ def token_message(owner: str, repo: str) -> str:
     return (
         f"I cannot check who may run commands on {owner}/{repo}: Gitea answered 403 to "
         f"`GET /repos/{owner}/{repo}/collaborators/{{user}}/permission`. The bot's token must belong to a "
-        "site admin or an admin of this repository (see the README, \"Gitea token\")."
+        'site admin or an admin of this repository (see the README, "Gitea token").'
     )
 
 
@@ -56,8 +56,15 @@ def permission_of(gitea, owner: str, repo: str, user: str) -> str:
     return level if level in PERMISSION_LEVELS else "none"
 
 
-def authorize(gitea, owner: str, repo: str, user: str, needed: str, command: str,
-              cache: dict[tuple[str, str, str], str] | None = None) -> Decision:
+def authorize(
+    gitea,
+    owner: str,
+    repo: str,
+    user: str,
+    needed: str,
+    command: str,
+    cache: dict[tuple[str, str, str], str] | None = None,
+) -> Decision:
     """May ``user`` run ``command`` (needing ``needed``) on owner/repo?
 
     ``cache`` (one per comment) saves asking Gitea again for each command line of the same comment.
@@ -72,7 +79,9 @@ def authorize(gitea, owner: str, repo: str, user: str, needed: str, command: str
     if allows(level, needed):
         return Decision(True, level, needed)
     return Decision(
-        False, level, needed,
+        False,
+        level,
+        needed,
         f"@{user}, `/ssd {command}` needs **{needed}** permission on {owner}/{repo}; you have **{level}**. "
         "Ask a maintainer to run it or to change your access.",
     )

@@ -53,8 +53,9 @@ class IssueRef:
 class Grammar:
     """The keyword patterns for one server's CLOSE_KEYWORDS/REOPEN_KEYWORDS settings."""
 
-    def __init__(self, close_keywords: Iterable[str] = CLOSE_KEYWORDS,
-                 reopen_keywords: Iterable[str] = REOPEN_KEYWORDS) -> None:
+    def __init__(
+        self, close_keywords: Iterable[str] = CLOSE_KEYWORDS, reopen_keywords: Iterable[str] = REOPEN_KEYWORDS
+    ) -> None:
         self.close = self._pattern(close_keywords)
         self.reopen = self._pattern(reopen_keywords)
         words = [w.strip().lower() for w in (*close_keywords, *reopen_keywords)]
@@ -70,7 +71,7 @@ class Grammar:
         return re.compile(r"(?i)(?:" + _WS + r"|^|\(|\[)(" + "|".join(map(re.escape, accepted)) + r"):? \Z")
 
     def action_before(self, text: str, start: int) -> str:
-        prefix = text[max(start - self.window, 0):start]
+        prefix = text[max(start - self.window, 0) : start]
         if self.close is not None and self.close.search(prefix):
             return "closes"
         if self.reopen is not None and self.reopen.search(prefix):
@@ -80,15 +81,14 @@ class Grammar:
     def _reference(self, text: str, start: int, end: int) -> IssueRef | None:
         token = text[start:end]
         sep = min(i for i in (token.find("#"), token.find("!")) if i >= 0)
-        repo, number = token[:sep], token[sep + 1:]
+        repo, number = token[:sep], token[sep + 1 :]
         action = self.action_before(text, start)
         if not repo:
             return IssueRef(index=int(number), is_pull=token[sep] == "!", action=action)
         parts = repo.lower().split("/")
         if len(parts) != 2 or not all(VALID_NAME.match(p) for p in parts):
             return None
-        return IssueRef(index=int(number), owner=parts[0], name=parts[1], is_pull=token[sep] == "!",
-                        action=action)
+        return IssueRef(index=int(number), owner=parts[0], name=parts[1], is_pull=token[sep] == "!", action=action)
 
     def scan(self, text: str) -> list[IssueRef]:
         """All ``#N``/``!N`` references, then all ``owner/repo#N`` ones, like ``findAllIssueReferencesBytes``."""
@@ -153,7 +153,9 @@ _HTML_BLOCK = re.compile(
     r"^ {0,3}</?(address|article|aside|base|basefont|blockquote|body|caption|center|col|colgroup|dd|details|"
     r"dialog|dir|div|dl|dt|fieldset|figcaption|figure|footer|form|frame|frameset|h[1-6]|head|header|hr|html|"
     r"iframe|legend|li|link|main|menu|menuitem|nav|noframes|ol|optgroup|option|p|param|search|section|"
-    r"summary|table|tbody|td|tfoot|th|thead|title|tr|track|ul)(?:[\s/>]|$)", re.I)
+    r"summary|table|tbody|td|tfoot|th|thead|title|tr|track|ul)(?:[\s/>]|$)",
+    re.I,
+)
 _HTML_TAG_LINE = re.compile(r"^ {0,3}(?:<[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>|</[A-Za-z][A-Za-z0-9-]*\s*>)\s*$")
 
 # Inline constructs, tried in this order at each position.
@@ -220,7 +222,7 @@ def _plain(chunk: str, out: _Stripped) -> None:
     """Text with emphasis: an emphasised run is its own text node, so breaks surround it."""
     pos = 0
     for match in _EMPHASIS.finditer(chunk):
-        out.text(chunk[pos:match.start()])
+        out.text(chunk[pos : match.start()])
         out.other()
         _plain(match.group(2), out)
         out.other()
@@ -240,7 +242,7 @@ def _inline(text: str, out: _Stripped, root: str | None, definitions: dict[str, 
             label = (match.group("label") or match.group("reftext")).strip().lower()
             if label not in definitions:
                 continue  # plain brackets stay text
-        _plain(text[pos:match.start()], out)
+        _plain(text[pos : match.start()], out)
         pos = match.end()
         if kind == "escape":
             out.text(match.group(0)[1])  # the escaped character, in the same text run
@@ -367,8 +369,9 @@ def strip_markdown(body: str, root_url: str | None = None) -> tuple[str, list[st
 # ---- the answer --------------------------------------------------------------------------------------
 
 
-def find_references(title: str, body: str, root_url: str | None = None,
-                    grammar: Grammar = DEFAULT_GRAMMAR) -> list[IssueRef]:
+def find_references(
+    title: str, body: str, root_url: str | None = None, grammar: Grammar = DEFAULT_GRAMMAR
+) -> list[IssueRef]:
     """Every reference in a PR's title and body, in Gitea's order (title, body text, body links)."""
     refs = grammar.scan(shorten_issue_urls(title or "", root_url))
     stripped, links = strip_markdown(body or "", root_url)
@@ -382,8 +385,15 @@ def find_references(title: str, body: str, root_url: str | None = None,
     return refs
 
 
-def closed_issues(title: str, body: str, repo: str, *, pr_number: int | None = None,
-                  root_url: str | None = None, grammar: Grammar = DEFAULT_GRAMMAR) -> list[IssueRef]:
+def closed_issues(
+    title: str,
+    body: str,
+    repo: str,
+    *,
+    pr_number: int | None = None,
+    root_url: str | None = None,
+    grammar: Grammar = DEFAULT_GRAMMAR,
+) -> list[IssueRef]:
     """The issues a PR closes when merged, in first-mention order, each with ``owner``/``name`` filled in.
 
     Per issue the last reference with an action wins (``updateCrossReferenceList``), so ``Fixes #3 …

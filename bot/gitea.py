@@ -121,8 +121,15 @@ class GiteaClient:
     hook_page_size = 50  # [api] MAX_RESPONSE_ITEMS
     pull_page_size = 50  # [api] MAX_RESPONSE_ITEMS
 
-    def __init__(self, base_url: str, token: str, timeout: float = 15.0, retries: int = 4,
-                 backoff: float = 0.5, max_backoff: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        timeout: float = 15.0,
+        retries: int = 4,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+    ) -> None:
         self.base_url = base_url.rstrip("/").removesuffix("/api/v1")
         self.timeout = timeout
         self.retries = retries
@@ -153,8 +160,7 @@ class GiteaClient:
             delay = max(delay, min(after, MAX_RETRY_AFTER))
         return delay
 
-    def _request(self, method: str, path: str, *, recover: Callable[[], Any] | None = None,
-                 **kwargs: Any) -> Any:
+    def _request(self, method: str, path: str, *, recover: Callable[[], Any] | None = None, **kwargs: Any) -> Any:
         """One API call with timeout, retries and error mapping; returns the ``requests.Response``.
 
         ``recover`` is for calls that are not idempotent: after a failure that may still have been applied
@@ -189,8 +195,9 @@ class GiteaClient:
                     log.info("gitea %s %s: %s, but it had been applied; not retrying", method, path, failure)
                     return recovered
             delay = self._delay(attempt, response)
-            log.warning("gitea %s %s: %s; retry %d/%d in %.2fs", method, path, failure, attempt + 1,
-                        self.retries, delay)
+            log.warning(
+                "gitea %s %s: %s; retry %d/%d in %.2fs", method, path, failure, attempt + 1, self.retries, delay
+            )
             time.sleep(delay)
         raise AssertionError("unreachable")
 
@@ -282,8 +289,12 @@ class GiteaClient:
             # Gitea's clock and ours differ; a window of two minutes is wide enough and narrow enough.
             for comment in reversed(comments):
                 created = _parse_time(comment.get("created_at"))
-                if (comment.get("user", {}).get("login") == me and comment.get("body") == body
-                        and created is not None and created >= started - timedelta(minutes=2)):
+                if (
+                    comment.get("user", {}).get("login") == me
+                    and comment.get("body") == body
+                    and created is not None
+                    and created >= started - timedelta(minutes=2)
+                ):
                     return comment
             return None
 
@@ -300,12 +311,18 @@ class GiteaClient:
         path = f"{self._repo_path(owner, repo)}/issues/comments/{int(comment_id)}/reactions"
         return self._json("POST", path, json={"content": content})
 
-    def upload_comment_attachment(self, owner: str, repo: str, comment_id: int, filename: str, data: bytes,
-                                  content_type: str = "application/octet-stream") -> dict:
+    def upload_comment_attachment(
+        self,
+        owner: str,
+        repo: str,
+        comment_id: int,
+        filename: str,
+        data: bytes,
+        content_type: str = "application/octet-stream",
+    ) -> dict:
         """Attach a file to a comment; the answer's ``browser_download_url`` is the link to put in reports."""
         path = f"{self._repo_path(owner, repo)}/issues/comments/{int(comment_id)}/assets"
-        return self._json("POST", path, params={"name": filename},
-                          files={"attachment": (filename, data, content_type)})
+        return self._json("POST", path, params={"name": filename}, files={"attachment": (filename, data, content_type)})
 
     # ---- issues and pulls ----
 
@@ -334,8 +351,11 @@ class GiteaClient:
 
     def get_commit(self, owner: str, repo: str, sha: str) -> dict:
         """``GET /repos/{o}/{r}/git/commits/{sha}``: the commit with its ``parents``."""
-        return self._json("GET", f"{self._repo_path(owner, repo)}/git/commits/{quote(sha, safe='')}",
-                          params={"stat": "false", "verification": "false", "files": "false"})
+        return self._json(
+            "GET",
+            f"{self._repo_path(owner, repo)}/git/commits/{quote(sha, safe='')}",
+            params={"stat": "false", "verification": "false", "files": "false"},
+        )
 
     def archive(self, owner: str, repo: str, ref: str, fmt: str = "tar.gz", max_bytes: int = 1 << 30) -> bytes:
         """``GET /repos/{o}/{r}/archive/{ref}.{fmt}``: the tree at ``ref`` (one top-level directory)."""
@@ -360,12 +380,27 @@ class GiteaClient:
         import subprocess
 
         clone_url = self.get_repo(owner, repo)["clone_url"]
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(dest.parent), "GIT_CONFIG_NOSYSTEM": "1",
-               "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
-               "GIT_CONFIG_VALUE_0": f"Authorization: {self.session.headers['Authorization']}"}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(dest.parent),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": "http.extraHeader",
+            "GIT_CONFIG_VALUE_0": f"Authorization: {self.session.headers['Authorization']}",
+        }
         if (dest / "HEAD").is_file():
-            argv = ["git", "--git-dir", str(dest), "fetch", "-q", "--prune", clone_url,
-                    "+refs/heads/*:refs/heads/*", "+refs/pull/*:refs/pull/*"]
+            argv = [
+                "git",
+                "--git-dir",
+                str(dest),
+                "fetch",
+                "-q",
+                "--prune",
+                clone_url,
+                "+refs/heads/*:refs/heads/*",
+                "+refs/pull/*:refs/pull/*",
+            ]
         else:
             dest.parent.mkdir(parents=True, exist_ok=True)
             argv = ["git", "clone", "-q", "--mirror", clone_url, str(dest)]
@@ -385,8 +420,9 @@ class GiteaClient:
         entries: list[dict] = []
         for page in itertools.count(1):
             try:
-                tree = self._json("GET", path, params={"recursive": "true", "page": page,
-                                                       "per_page": self.tree_page_size})
+                tree = self._json(
+                    "GET", path, params={"recursive": "true", "page": page, "per_page": self.tree_page_size}
+                )
             except GiteaError as exc:
                 if exc.status == 400:  # Gitea answers an unknown sha/ref with 400 "sha not found"
                     raise GiteaNotFound(404, f"{owner}/{repo}: ref {ref!r} not found") from exc
@@ -407,25 +443,35 @@ class GiteaClient:
     def list_hooks(self, owner: str, repo: str) -> list[dict]:
         hooks: list[dict] = []
         for page in itertools.count(1):
-            batch = self._json("GET", f"{self._repo_path(owner, repo)}/hooks",
-                               params={"page": page, "limit": self.hook_page_size})
+            batch = self._json(
+                "GET", f"{self._repo_path(owner, repo)}/hooks", params={"page": page, "limit": self.hook_page_size}
+            )
             hooks.extend(batch)
             if len(batch) < self.hook_page_size:
                 return hooks
         raise AssertionError("unreachable")
 
-    def create_hook(self, owner: str, repo: str, url: str, secret: str,
-                    events: Iterable[str] = HOOK_EVENTS) -> dict:
+    def create_hook(self, owner: str, repo: str, url: str, secret: str, events: Iterable[str] = HOOK_EVENTS) -> dict:
         """A ``gitea`` hook posting JSON signed with ``secret``; ``active`` must be sent (it defaults to false)."""
-        option = {"type": "gitea", "config": {"url": url, "content_type": "json", "secret": secret},
-                  "events": list(events), "branch_filter": "", "authorization_header": "", "active": True}
+        option = {
+            "type": "gitea",
+            "config": {"url": url, "content_type": "json", "secret": secret},
+            "events": list(events),
+            "branch_filter": "",
+            "authorization_header": "",
+            "active": True,
+        }
         return self._json("POST", f"{self._repo_path(owner, repo)}/hooks", json=option)
 
-    def update_hook(self, owner: str, repo: str, hook_id: int, url: str,
-                    events: Iterable[str] = HOOK_EVENTS) -> dict:
+    def update_hook(self, owner: str, repo: str, hook_id: int, url: str, events: Iterable[str] = HOOK_EVENTS) -> dict:
         """PATCH replaces events/branch filter/authorization header; Gitea cannot change a secret this way."""
-        option = {"config": {"url": url, "content_type": "json"}, "events": list(events), "branch_filter": "",
-                  "authorization_header": "", "active": True}
+        option = {
+            "config": {"url": url, "content_type": "json"},
+            "events": list(events),
+            "branch_filter": "",
+            "authorization_header": "",
+            "active": True,
+        }
         return self._json("PATCH", f"{self._repo_path(owner, repo)}/hooks/{int(hook_id)}", json=option)
 
     def delete_hook(self, owner: str, repo: str, hook_id: int) -> None:
@@ -521,8 +567,9 @@ class DryRunGitea:
         return {"login": login, "username": login, "is_admin": False}  # nobody is a site admin in a dry run
 
     def permission(self, owner: str, repo: str, user: str) -> str:
-        log.warning("dry-run: no Gitea to ask for %s's permission on %s/%s; trusting the commenter (owner)",
-                    user, owner, repo)
+        log.warning(
+            "dry-run: no Gitea to ask for %s's permission on %s/%s; trusting the commenter (owner)", user, owner, repo
+        )
         return "owner"
 
     def list_comments(self, owner: str, repo: str, index: int) -> list[dict]:
@@ -532,39 +579,71 @@ class DryRunGitea:
         raise GiteaNotFound(404, f"dry-run: no Gitea configured to fetch comment {comment_id}")
 
     def _comment(self, owner: str, repo: str, index: int | None, comment_id: int, body: str, path: Path) -> dict:
-        return {"id": comment_id, "body": body, "html_url": path.resolve().as_uri(),
-                "issue_url": "", "pull_request_url": "", "user": {"login": self.login, "username": self.login},
-                "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "assets": [],
-                "index": index}
+        return {
+            "id": comment_id,
+            "body": body,
+            "html_url": path.resolve().as_uri(),
+            "issue_url": "",
+            "pull_request_url": "",
+            "user": {"login": self.login, "username": self.login},
+            "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "assets": [],
+            "index": index,
+        }
 
     def create_comment(self, owner: str, repo: str, index: int, body: str) -> dict:
         comment_id = self._new_id()
-        path = self._write("create_comment", {"owner": owner, "repo": repo, "index": int(index),
-                                              "comment_id": comment_id, "body": body})
+        path = self._write(
+            "create_comment",
+            {"owner": owner, "repo": repo, "index": int(index), "comment_id": comment_id, "body": body},
+        )
         return self._comment(owner, repo, int(index), comment_id, body, path)
 
     def edit_comment(self, owner: str, repo: str, comment_id: int, body: str) -> dict:
-        path = self._write("edit_comment", {"owner": owner, "repo": repo, "comment_id": int(comment_id),
-                                            "body": body})
+        path = self._write("edit_comment", {"owner": owner, "repo": repo, "comment_id": int(comment_id), "body": body})
         return self._comment(owner, repo, None, int(comment_id), body, path)
 
     def add_reaction(self, owner: str, repo: str, comment_id: int, content: str = "eyes") -> dict:
-        self._write("add_reaction", {"owner": owner, "repo": repo, "comment_id": int(comment_id),
-                                     "content": content})
-        return {"user": {"login": self.login}, "content": content,
-                "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        self._write("add_reaction", {"owner": owner, "repo": repo, "comment_id": int(comment_id), "content": content})
+        return {
+            "user": {"login": self.login},
+            "content": content,
+            "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
 
-    def upload_comment_attachment(self, owner: str, repo: str, comment_id: int, filename: str, data: bytes,
-                                  content_type: str = "application/octet-stream") -> dict:
+    def upload_comment_attachment(
+        self,
+        owner: str,
+        repo: str,
+        comment_id: int,
+        filename: str,
+        data: bytes,
+        content_type: str = "application/octet-stream",
+    ) -> dict:
         directory = self.outbox_dir / "attachments"
         directory.mkdir(exist_ok=True)
         target = directory / f"{self._new_id()}-{Path(filename).name}"
         target.write_bytes(data)
-        self._write("upload_comment_attachment", {"owner": owner, "repo": repo, "comment_id": int(comment_id),
-                                                  "filename": filename, "content_type": content_type,
-                                                  "size": len(data), "stored_at": str(target)})
-        return {"id": self._new_id(), "name": filename, "size": len(data), "download_count": 0,
-                "uuid": target.name, "browser_download_url": target.resolve().as_uri()}
+        self._write(
+            "upload_comment_attachment",
+            {
+                "owner": owner,
+                "repo": repo,
+                "comment_id": int(comment_id),
+                "filename": filename,
+                "content_type": content_type,
+                "size": len(data),
+                "stored_at": str(target),
+            },
+        )
+        return {
+            "id": self._new_id(),
+            "name": filename,
+            "size": len(data),
+            "download_count": 0,
+            "uuid": target.name,
+            "browser_download_url": target.resolve().as_uri(),
+        }
 
     def get_issue(self, owner: str, repo: str, index: int) -> dict:
         return self._recall("issue", owner, repo, int(index))
@@ -599,21 +678,39 @@ class DryRunGitea:
     def list_hooks(self, owner: str, repo: str) -> list[dict]:
         return []
 
-    def create_hook(self, owner: str, repo: str, url: str, secret: str,
-                    events: Iterable[str] = HOOK_EVENTS) -> dict:
+    def create_hook(self, owner: str, repo: str, url: str, secret: str, events: Iterable[str] = HOOK_EVENTS) -> dict:
         hook_id = self._new_id()
         # The secret stays out of the outbox file: it is a credential.
-        self._write("create_hook", {"owner": owner, "repo": repo, "hook_id": hook_id, "url": url,
-                                    "events": list(events), "secret_set": bool(secret)})
-        return {"id": hook_id, "type": "gitea", "config": {"url": url, "content_type": "json"},
-                "events": list(events), "active": True}
+        self._write(
+            "create_hook",
+            {
+                "owner": owner,
+                "repo": repo,
+                "hook_id": hook_id,
+                "url": url,
+                "events": list(events),
+                "secret_set": bool(secret),
+            },
+        )
+        return {
+            "id": hook_id,
+            "type": "gitea",
+            "config": {"url": url, "content_type": "json"},
+            "events": list(events),
+            "active": True,
+        }
 
-    def update_hook(self, owner: str, repo: str, hook_id: int, url: str,
-                    events: Iterable[str] = HOOK_EVENTS) -> dict:
-        self._write("update_hook", {"owner": owner, "repo": repo, "hook_id": int(hook_id), "url": url,
-                                    "events": list(events)})
-        return {"id": int(hook_id), "type": "gitea", "config": {"url": url, "content_type": "json"},
-                "events": list(events), "active": True}
+    def update_hook(self, owner: str, repo: str, hook_id: int, url: str, events: Iterable[str] = HOOK_EVENTS) -> dict:
+        self._write(
+            "update_hook", {"owner": owner, "repo": repo, "hook_id": int(hook_id), "url": url, "events": list(events)}
+        )
+        return {
+            "id": int(hook_id),
+            "type": "gitea",
+            "config": {"url": url, "content_type": "json"},
+            "events": list(events),
+            "active": True,
+        }
 
     def delete_hook(self, owner: str, repo: str, hook_id: int) -> None:
         self._write("delete_hook", {"owner": owner, "repo": repo, "hook_id": int(hook_id)})
@@ -624,5 +721,6 @@ def gitea_from_settings(settings: Settings) -> GiteaClient | DryRunGitea:
     if settings.dry_run:
         return DryRunGitea(settings.outbox_dir)
     assert settings.gitea_token  # Settings.from_env requires it with a URL
-    return GiteaClient(settings.gitea_url or "", settings.gitea_token, timeout=settings.gitea_timeout,
-                       retries=settings.gitea_retries)
+    return GiteaClient(
+        settings.gitea_url or "", settings.gitea_token, timeout=settings.gitea_timeout, retries=settings.gitea_retries
+    )

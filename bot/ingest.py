@@ -68,14 +68,19 @@ def _linked_issues(gitea: Any, refs: list[IssueRef], repo: str) -> list[tuple[Is
     for ref in refs:
         owner, name = ref.repo(repo).split("/", 1)
         if ref.repo(repo) != repo.lower() and not _readable_by_all(gitea, ref.repo(repo), public):
-            log.info("ingest: %s#%d is in a private or internal repository (or a missing one); not followed "
-                     "from a PR of %s", ref.repo(repo), ref.index, repo)
+            log.info(
+                "ingest: %s#%d is in a private or internal repository (or a missing one); not followed from a PR of %s",
+                ref.repo(repo),
+                ref.index,
+                repo,
+            )
             continue
         try:
             issue = gitea.get_issue(owner, name, ref.index)
         except GiteaNotFound:
-            log.info("ingest: %s#%d is referenced but does not exist (or is hidden); skipped",
-                     ref.repo(repo), ref.index)
+            log.info(
+                "ingest: %s#%d is referenced but does not exist (or is hidden); skipped", ref.repo(repo), ref.index
+            )
             continue
         if issue.get("pull_request"):
             log.info("ingest: %s#%d is a pull request, not an issue; skipped", ref.repo(repo), ref.index)
@@ -133,8 +138,9 @@ def _ingest(delivery: Any, gitea: Any, buffer: TrainingBuffer | None) -> dict[st
     if len(diff.encode("utf-8")) > MAX_DIFF_BYTES:
         return summary | {"reason": f"diff over {MAX_DIFF_BYTES} bytes"}
 
-    refs = closed_issues(pull.get("title") or "", pull.get("body") or "", repo, pr_number=number,
-                         root_url=_root_url(repository))
+    refs = closed_issues(
+        pull.get("title") or "", pull.get("body") or "", repo, pr_number=number, root_url=_root_url(repository)
+    )
     linked = _linked_issues(gitea, refs, repo)
     example = Example(
         repo=repo,
@@ -149,8 +155,11 @@ def _ingest(delivery: Any, gitea: Any, buffer: TrainingBuffer | None) -> dict[st
         delivery_id=delivery_id,
     )
     added = buffer.add(example)
-    summary.update(added=added, issues=[f"{ref.repo(repo)}#{ref.index}" for ref, _ in linked],
-                   prompt_from="issues" if linked else "pull request")
+    summary.update(
+        added=added,
+        issues=[f"{ref.repo(repo)}#{ref.index}" for ref, _ in linked],
+        prompt_from="issues" if linked else "pull request",
+    )
     if not added:
         summary["reason"] = "already in the buffer (redelivery)"
     else:

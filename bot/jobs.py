@@ -76,8 +76,10 @@ def new_error_id() -> str:
 def internal_error_reason(error_type: str, error_id: str) -> str:
     """What an issue is told about an unexpected failure: no message, traceback or path (they can hold server
     paths, hosts or data); the server log has them under ``error_id``."""
-    return (f"internal error ({error_type}). The details are in the server log under error id `{error_id}`; "
-            "an admin can look them up there.")
+    return (
+        f"internal error ({error_type}). The details are in the server log under error id `{error_id}`; "
+        "an admin can look them up there."
+    )
 
 
 def run_command(request: dict[str, Any]) -> str:
@@ -90,8 +92,17 @@ def run_command(request: dict[str, Any]) -> str:
     header = Header(request["text"], request["user"], job_id)
     status = StatusComment(gitea, request["owner"], request["repo"], int(request["status_comment_id"]), header)
     ctx = CommandContext(
-        gitea=gitea, settings=settings, owner=request["owner"], repo=request["repo"], index=int(request["index"]),
-        user=request["user"], command=request["command"], job_id=job_id, redis=conn, status=status, job=job,
+        gitea=gitea,
+        settings=settings,
+        owner=request["owner"],
+        repo=request["repo"],
+        index=int(request["index"]),
+        user=request["user"],
+        command=request["command"],
+        job_id=job_id,
+        redis=conn,
+        status=status,
+        job=job,
         issue_url=request.get("issue_url", ""),
     )
     started = time.monotonic()
@@ -286,8 +297,14 @@ def process_delivery(inbox_id: int) -> dict[str, Any]:
         check_payload(delivery.event_type, action, payload)
     except MalformedPayload as exc:
         error_id = new_error_id()
-        log.error("delivery %s (inbox %d, %s) is malformed and will not be retried; error id %s: %s",
-                  delivery.delivery_id, inbox_id, delivery.event_type, error_id, exc)
+        log.error(
+            "delivery %s (inbox %d, %s) is malformed and will not be retried; error id %s: %s",
+            delivery.delivery_id,
+            inbox_id,
+            delivery.event_type,
+            error_id,
+            exc,
+        )
         inbox.mark_processed(inbox_id, f"malformed ({error_id}): {exc}")
         return {"malformed": str(exc), "error_id": error_id}
     try:
@@ -295,8 +312,13 @@ def process_delivery(inbox_id: int) -> dict[str, Any]:
     except Exception as exc:
         if _is_last_attempt():  # RQ gives up after this: the row is done with, and says how it ended
             error_id = new_error_id()
-            log.error("delivery %s (inbox %d) failed for good; error id %s", delivery.delivery_id, inbox_id,
-                      error_id, exc_info=exc)
+            log.error(
+                "delivery %s (inbox %d) failed for good; error id %s",
+                delivery.delivery_id,
+                inbox_id,
+                error_id,
+                exc_info=exc,
+            )
             inbox.mark_processed(inbox_id, f"failed ({error_id}): {type(exc).__name__}")
         raise
     inbox.mark_processed(inbox_id, ", ".join(f"{key}: {value}" for key, value in summary.items()))
@@ -390,7 +412,7 @@ def _claim(conn: redis_lib.Redis, key: str, owner: str | None = None) -> bool:
     current = conn.get(key) or b""
     if not current.startswith(b"claimed:"):
         return False
-    stamp, _, holder = current[len(b"claimed:"):].decode(errors="replace").partition(":")
+    stamp, _, holder = current[len(b"claimed:") :].decode(errors="replace").partition(":")
     if owner is None or holder != owner:
         try:
             age = time.time() - float(stamp)
@@ -421,8 +443,11 @@ def handle_comment(payload: dict[str, Any]) -> dict[str, Any]:
         return {"ignored": "no commands"}
     repository = payload["repository"]
     scope = _CommentScope(
-        owner=repository["owner"]["login"], repo=repository["name"], index=int(payload["issue"]["number"]),
-        comment_id=int(comment["id"]), user=login,
+        owner=repository["owner"]["login"],
+        repo=repository["name"],
+        index=int(payload["issue"]["number"]),
+        comment_id=int(comment["id"]),
+        user=login,
         issue_url=payload["issue"].get("html_url") or comment.get("html_url", ""),
     )
     gitea = context.gitea()
@@ -450,10 +475,18 @@ def handle_comment(payload: dict[str, Any]) -> dict[str, Any]:
             outcome["replied"].append(result.value)
     refused = state.refused or state.token_refused or conn.exists(_refused_key(scope))
     if total > len(commands) and not refused:  # a refused commenter gets the refusal alone
-        _answer_once(conn, f"cmd:{scope.comment_id}:over-cap", lambda: _reply(
-            gitea, scope, None, f"this comment holds {total} command lines; I run at most "
-            f"{settings.max_commands_per_comment} per comment (SSD_MAX_COMMANDS_PER_COMMENT), so the "
-            f"{total - len(commands)} after line {commands[-1].line} were ignored."))
+        _answer_once(
+            conn,
+            f"cmd:{scope.comment_id}:over-cap",
+            lambda: _reply(
+                gitea,
+                scope,
+                None,
+                f"this comment holds {total} command lines; I run at most "
+                f"{settings.max_commands_per_comment} per comment (SSD_MAX_COMMANDS_PER_COMMENT), so the "
+                f"{total - len(commands)} after line {commands[-1].line} were ignored.",
+            ),
+        )
         outcome["over_cap"] = total - len(commands)
     return outcome
 
@@ -470,8 +503,14 @@ class Outcome(StrEnum):
     USAGE = "usage"  # arguments that do not fit the command
 
 
-def _handle_one(gitea: GiteaAPI, conn: redis_lib.Redis, settings: Settings, scope: _CommentScope,
-                parsed: ParsedCommand, state: _CommentState) -> tuple[Outcome, str | None]:
+def _handle_one(
+    gitea: GiteaAPI,
+    conn: redis_lib.Redis,
+    settings: Settings,
+    scope: _CommentScope,
+    parsed: ParsedCommand,
+    state: _CommentState,
+) -> tuple[Outcome, str | None]:
     """One command line: look the command up, authorize, then validate. Returns the outcome and, when
     enqueued, the job id. A commenter without permission learns only that (once per comment), never usage
     help."""
@@ -491,9 +530,14 @@ def _handle_one(gitea: GiteaAPI, conn: redis_lib.Redis, settings: Settings, scop
             raise  # RQ retries the delivery later; this line's claim is released
         log.error("comment %s: cannot authorize %s: %s", scope.comment_id, scope.user, exc)
         answer = f"HTTP {exc.status}" if exc.status else "no answer"
-        _reply(gitea, scope, parsed, f"@{scope.user}, this command could not be authorized: Gitea kept failing "
-               f"when asked for your permission on {scope.owner}/{scope.repo} ({answer}). Nothing was "
-               "run; post the command again later.")
+        _reply(
+            gitea,
+            scope,
+            parsed,
+            f"@{scope.user}, this command could not be authorized: Gitea kept failing "
+            f"when asked for your permission on {scope.owner}/{scope.repo} ({answer}). Nothing was "
+            "run; post the command again later.",
+        )
         return Outcome.UNAUTHORIZED, None
     if not decision.allowed:
         state.refused = True
@@ -501,17 +545,20 @@ def _handle_one(gitea: GiteaAPI, conn: redis_lib.Redis, settings: Settings, scop
         return Outcome.REFUSED, None
     if command is None:
         if not parsed.name:
-            _reply(gitea, scope, parsed, f"{registry.shown(parsed.error or 'no command name', 120)}. "
-                   "Try `/ssd help`.")
+            _reply(gitea, scope, parsed, f"{registry.shown(parsed.error or 'no command name', 120)}. Try `/ssd help`.")
             return Outcome.ERROR, None
         near = registry.nearest(parsed.name)
         if near:
-            _reply(gitea, scope, parsed, f"unknown command `{name}`. Did you mean `/ssd {near}`?\n\n"
-                   f"Usage: `{registry.get(near).usage}`\n\n`/ssd help` lists every command.")
+            _reply(
+                gitea,
+                scope,
+                parsed,
+                f"unknown command `{name}`. Did you mean `/ssd {near}`?\n\n"
+                f"Usage: `{registry.get(near).usage}`\n\n`/ssd help` lists every command.",
+            )
         else:
             names = ", ".join(f"`{c.name}`" for c in registry.commands())
-            _reply(gitea, scope, parsed, f"unknown command `{name}`. Commands: {names}. "
-                   "`/ssd help` explains them.")
+            _reply(gitea, scope, parsed, f"unknown command `{name}`. Commands: {names}. `/ssd help` explains them.")
         return Outcome.UNKNOWN, None
     try:
         args = command.validate(parsed, settings)
@@ -527,8 +574,9 @@ def status_comment_key(job_id: str) -> str:
     return f"ssd:status-comment:{job_id}"
 
 
-def _status_comment_once(gitea, conn: redis_lib.Redis, scope: _CommentScope, header: Header, job_id: str,
-                         position: int) -> StatusComment:
+def _status_comment_once(
+    gitea, conn: redis_lib.Redis, scope: _CommentScope, header: Header, job_id: str, position: int
+) -> StatusComment:
     """Post the command's status comment, or take over the one an earlier attempt of this delivery posted
     before it died (a killed work horse): the retry must not leave a second comment saying "queued" forever."""
     earlier = conn.get(status_comment_key(job_id))
@@ -544,26 +592,54 @@ def _status_comment_once(gitea, conn: redis_lib.Redis, scope: _CommentScope, hea
     return status
 
 
-def _enqueue_command(gitea, conn, settings: Settings, scope: _CommentScope, parsed: ParsedCommand,
-                     command: registry.Command, args: dict[str, Any]) -> str:
+def _enqueue_command(
+    gitea,
+    conn,
+    settings: Settings,
+    scope: _CommentScope,
+    parsed: ParsedCommand,
+    command: registry.Command,
+    args: dict[str, Any],
+) -> str:
     job_id = job_id_for(scope.comment_id, parsed.line)
     queue = named_queue(command.queue_name(settings), conn)
     position = queue.count + 1
     header = Header(parsed.text, scope.user, job_id)
     status = _status_comment_once(gitea, conn, scope, header, job_id, position)
     request = {
-        "owner": scope.owner, "repo": scope.repo, "index": scope.index, "issue_url": scope.issue_url,
-        "comment_id": scope.comment_id, "line": parsed.line, "user": scope.user, "command": command.name,
-        "text": parsed.text, "args": args, "status_comment_id": status.comment_id,
+        "owner": scope.owner,
+        "repo": scope.repo,
+        "index": scope.index,
+        "issue_url": scope.issue_url,
+        "comment_id": scope.comment_id,
+        "line": parsed.line,
+        "user": scope.user,
+        "command": command.name,
+        "text": parsed.text,
+        "args": args,
+        "status_comment_id": status.comment_id,
     }
     meta = {
-        "ssd": True, "owner": scope.owner, "repo": scope.repo, "index": scope.index,
-        "issue_url": scope.issue_url, "requester": scope.user, "command": command.name, "text": parsed.text,
-        "status_comment_id": status.comment_id, "state": "queued",
+        "ssd": True,
+        "owner": scope.owner,
+        "repo": scope.repo,
+        "index": scope.index,
+        "issue_url": scope.issue_url,
+        "requester": scope.user,
+        "command": command.name,
+        "text": parsed.text,
+        "status_comment_id": status.comment_id,
+        "state": "queued",
     }
     queue.enqueue(
-        "bot.jobs.run_command", request, job_id=job_id, meta=meta, description=parsed.text,
-        job_timeout=command.timeout or settings.job_timeout, result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
+        "bot.jobs.run_command",
+        request,
+        job_id=job_id,
+        meta=meta,
+        description=parsed.text,
+        job_timeout=command.timeout or settings.job_timeout,
+        result_ttl=RESULT_TTL,
+        failure_ttl=FAILURE_TTL,
         on_failure=Callback("bot.jobs.on_job_failure"),
     )
     return job_id

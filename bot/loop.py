@@ -45,9 +45,14 @@ def loop_dir(settings: Settings) -> Path:
 
 def loop_config(settings: Settings, **overrides: Any) -> LoopConfig:
     values: dict[str, Any] = dict(
-        loop_dir=loop_dir(settings), registry_root=settings.data_dir / "adapters", base_model=settings.default_model,
-        mode=settings.loop_mode, min_examples=settings.loop_min_examples, suites=tuple(settings.loop_suites),
-        eval_limit=settings.loop_eval_limit, margin=settings.gate_margin,
+        loop_dir=loop_dir(settings),
+        registry_root=settings.data_dir / "adapters",
+        base_model=settings.default_model,
+        mode=settings.loop_mode,
+        min_examples=settings.loop_min_examples,
+        suites=tuple(settings.loop_suites),
+        eval_limit=settings.loop_eval_limit,
+        margin=settings.gate_margin,
     )
     return LoopConfig(**{**values, **overrides})
 
@@ -59,9 +64,15 @@ def _buffer_examples(settings: Settings) -> list[Any]:
     return TrainingBuffer(engine_for(settings.database_url), window=settings.buffer_size).active()
 
 
-def run_once(settings: Settings, conn: redis_lib.Redis | None = None, trigger: str = "manual",
-             progress: Any = None, cancel: Any = None, config: LoopConfig | None = None,
-             evaluate: Any = None) -> dict[str, Any]:
+def run_once(
+    settings: Settings,
+    conn: redis_lib.Redis | None = None,
+    trigger: str = "manual",
+    progress: Any = None,
+    cancel: Any = None,
+    config: LoopConfig | None = None,
+    evaluate: Any = None,
+) -> dict[str, Any]:
     """One loop run under the run lock, reported to the tracking issue; the ``run-once --json`` shape."""
     from core.redis_conn import connect
 
@@ -74,20 +85,42 @@ def run_once(settings: Settings, conn: redis_lib.Redis | None = None, trigger: s
         lock.acquire()
     except LockHeld as exc:
         # Not recorded as a run: the one in progress will report itself.
-        return {"run": run_id, "decision": SKIPPED, "reason": str(exc), "snapshot": {"hash": None, "size": 0},
-                "candidate": None, "gate": {}, "serving": served_now(target, serving_url(settings))}
+        return {
+            "run": run_id,
+            "decision": SKIPPED,
+            "reason": str(exc),
+            "snapshot": {"hash": None, "size": 0},
+            "candidate": None,
+            "gate": {},
+            "serving": served_now(target, serving_url(settings)),
+        }
     try:
         try:
             examples = _buffer_examples(settings)
         except Exception as exc:  # the buffer's database is away: a failed run, recorded and reported
             log.exception("loop run %s: reading the buffer failed", run_id)
-            record = {"run": run_id, "decision": FAILED, "trigger": trigger, "snapshot": {"hash": None, "size": 0},
-                      "reason": f"the training buffer could not be read ({type(exc).__name__})", "candidate": None,
-                      "gate": {}, "serving": served_now(target, serving_url(settings))}
+            record = {
+                "run": run_id,
+                "decision": FAILED,
+                "trigger": trigger,
+                "snapshot": {"hash": None, "size": 0},
+                "reason": f"the training buffer could not be read ({type(exc).__name__})",
+                "candidate": None,
+                "gate": {},
+                "serving": served_now(target, serving_url(settings)),
+            }
             RunStore(cfg.loop_dir).save(record)
         else:
-            ctx = RunContext(examples=examples, target=target, ensure_held=lock.ensure_held, progress=progress,
-                             cancel=cancel, evaluate=evaluate, trigger=trigger, serving_url=serving_url(settings))
+            ctx = RunContext(
+                examples=examples,
+                target=target,
+                ensure_held=lock.ensure_held,
+                progress=progress,
+                cancel=cancel,
+                evaluate=evaluate,
+                trigger=trigger,
+                serving_url=serving_url(settings),
+            )
             record = run_loop(cfg, ctx, run_id)
     finally:
         lock.release()
@@ -139,8 +172,16 @@ def status_lines(settings: Settings, runs: int = 5) -> list[str]:
     lines = []
     records = RunStore(loop_dir(settings)).last(runs)
     if records:
-        rows = [[f"`{r['run']}`", r.get("trigger", "?"), f"**{r['decision']}**", r.get("candidate") or "—",
-                 _one_line(r.get("reason", ""))] for r in reversed(records)]
+        rows = [
+            [
+                f"`{r['run']}`",
+                r.get("trigger", "?"),
+                f"**{r['decision']}**",
+                r.get("candidate") or "—",
+                _one_line(r.get("reason", "")),
+            ]
+            for r in reversed(records)
+        ]
         lines.append("**Last loop runs**\n\n" + md_table(["Run", "Trigger", "Decision", "Candidate", "Why"], rows))
     else:
         lines.append("**Last loop runs**: none yet.")
@@ -150,18 +191,23 @@ def status_lines(settings: Settings, runs: int = 5) -> list[str]:
     else:
         gate = promoted.metrics.get("gate") or {}
         overall = next((row for row in gate.get("rows", []) if row["scope"] == "overall"), None)
-        metric = (f"; gate pass@1 {100 * overall['candidate']:.1f}% vs {100 * overall['current']:.1f}% "
-                  f"({gate.get('against', '?')}), Δ {100 * overall['difference']:+.1f} "
-                  f"[{100 * overall['ci_low']:+.1f}, {100 * overall['ci_high']:+.1f}] on {overall['problems']} problems"
-                  if overall else "")
+        metric = (
+            f"; gate pass@1 {100 * overall['candidate']:.1f}% vs {100 * overall['current']:.1f}% "
+            f"({gate.get('against', '?')}), Δ {100 * overall['difference']:+.1f} "
+            f"[{100 * overall['ci_low']:+.1f}, {100 * overall['ci_high']:+.1f}] on {overall['problems']} problems"
+            if overall
+            else ""
+        )
         lines.append(f"**Promoted adapter**: `{promoted.id}` (created {promoted.created}){metric}.")
     try:
         served = served_now(serving_target(settings), serving_url(settings))
         lines.append(f"**Served**: `{served['model']}` on `{served['target']}`.")
     except Exception as exc:  # a broken serving state file must not break /ssd status
         lines.append(f"**Served**: unknown ({type(exc).__name__}).")
-    lines.append(f"**Next nightly run**: {next_nightly(settings):%Y-%m-%d %H:%M} UTC "
-                 f"(`{settings.nightly_cron}` in {settings.nightly_tz}).")
+    lines.append(
+        f"**Next nightly run**: {next_nightly(settings):%Y-%m-%d %H:%M} UTC "
+        f"(`{settings.nightly_cron}` in {settings.nightly_tz})."
+    )
     return lines
 
 
@@ -170,5 +216,4 @@ def _one_line(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-__all__ = ["FAILED", "loop_config", "report", "rollback", "run_nightly", "run_once", "serving_target",
-           "status_lines"]
+__all__ = ["FAILED", "loop_config", "report", "rollback", "run_nightly", "run_once", "serving_target", "status_lines"]

@@ -59,12 +59,16 @@ class GiteaRepoSource:
         return [self._merged_pull(pull) for pull in found]
 
     def _merged_pull(self, pull: dict) -> MergedPull:
-        refs = closed_issues(pull.get("title") or "", pull.get("body") or "", self.repo, pr_number=pull["number"],
-                             root_url=self._root())
+        refs = closed_issues(
+            pull.get("title") or "", pull.get("body") or "", self.repo, pr_number=pull["number"], root_url=self._root()
+        )
         linked = _linked_issues(self.gitea, refs, self.repo)
         return MergedPull(
-            number=int(pull["number"]), title=pull.get("title") or "", body=pull.get("body") or "",
-            merge_commit_sha=pull["merge_commit_sha"], merge_base=pull.get("merge_base") or None,
+            number=int(pull["number"]),
+            title=pull.get("title") or "",
+            body=pull.get("body") or "",
+            merge_commit_sha=pull["merge_commit_sha"],
+            merge_base=pull.get("merge_base") or None,
             merged_at=pull.get("merged_at") or "",
             issue_numbers=[ref.index for ref, _ in linked if ref.repo(self.repo) == self.repo.lower()],
             problem_statement=build_prompt([issue for _, issue in linked], pull),
@@ -85,8 +89,10 @@ class GiteaRepoSource:
         if self.fetch == "archive":
             return self.gitea.archive(self.owner, self.name, commit)
         mirror = self._mirror_for(commit)
-        made = subprocess.run(["git", "--git-dir", str(mirror), "archive", "--format=tar.gz", f"--prefix={self.name}/",
-                               commit, "--"], capture_output=True)
+        made = subprocess.run(
+            ["git", "--git-dir", str(mirror), "archive", "--format=tar.gz", f"--prefix={self.name}/", commit, "--"],
+            capture_output=True,
+        )
         if made.returncode != 0:
             raise ValueError(f"{self.repo}@{commit[:12]}: {made.stderr.decode(errors='replace').strip()[:300]}")
         return made.stdout
@@ -96,8 +102,8 @@ class GiteaRepoSource:
         assert self.mirror_dir is not None
         mirror = self.mirror_dir / f"{self.owner}__{self.name}.git"
         if (mirror / "HEAD").is_file() and subprocess.run(
-                ["git", "--git-dir", str(mirror), "cat-file", "-e", f"{commit}^{{commit}}"],
-                capture_output=True).returncode == 0:
+            ["git", "--git-dir", str(mirror), "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True
+        ).returncode == 0:
             return mirror
         return self.gitea.clone(self.owner, self.name, mirror)
 
@@ -105,17 +111,36 @@ class GiteaRepoSource:
 def buffer_candidates(examples: list[Any]) -> list[Candidate]:
     """Training-buffer examples as build candidates: their stored prompt and diff; the base commit is then
     the merge commit's first parent (the buffer does not keep the merge base)."""
-    return [Candidate(MergedPull(number=example.pr_number, title="", body="", merge_commit_sha=example.merge_sha,
-                                 merge_base=None, merged_at=example.merged_at,
-                                 issue_numbers=list(example.issue_numbers), problem_statement=example.prompt),
-                      diff=example.answer)
-            for example in sorted(examples, key=lambda e: (e.merged_at, e.pr_number))]
+    return [
+        Candidate(
+            MergedPull(
+                number=example.pr_number,
+                title="",
+                body="",
+                merge_commit_sha=example.merge_sha,
+                merge_base=None,
+                merged_at=example.merged_at,
+                issue_numbers=list(example.issue_numbers),
+                problem_statement=example.prompt,
+            ),
+            diff=example.answer,
+        )
+        for example in sorted(examples, key=lambda e: (e.merged_at, e.pr_number))
+    ]
 
 
-def build_repo_suite(gitea: Any, repo: str, settings: Settings, *, since: str | None = None,
-                     limit: int | None = None, examples: list[Any] | None = None,
-                     overrides: dict[str, Any] | None = None, reruns: int = 2,
-                     progress: Any = None) -> BuildReport:
+def build_repo_suite(
+    gitea: Any,
+    repo: str,
+    settings: Settings,
+    *,
+    since: str | None = None,
+    limit: int | None = None,
+    examples: list[Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+    reruns: int = 2,
+    progress: Any = None,
+) -> BuildReport:
     """Build the instances of ``repo`` with the service's caches; ``examples`` (buffer rows) replace the
     listing of merged PRs on Gitea when given."""
     root = settings.repo_cache_dir
@@ -128,6 +153,15 @@ def build_repo_suite(gitea: Any, repo: str, settings: Settings, *, since: str | 
         if limit:
             candidates = candidates[-limit:]
     overrides = {"timeout_s": settings.repo_test_timeout, **(overrides or {})}
-    return build_instances(source, RepoCache(root), EnvironmentCache(root / "envs"), candidates=candidates,
-                           since=since, limit=limit, overrides=overrides, reruns=reruns, progress=progress,
-                           allow_unsafe=settings.unsafe_execution)
+    return build_instances(
+        source,
+        RepoCache(root),
+        EnvironmentCache(root / "envs"),
+        candidates=candidates,
+        since=since,
+        limit=limit,
+        overrides=overrides,
+        reruns=reruns,
+        progress=progress,
+        allow_unsafe=settings.unsafe_execution,
+    )

@@ -35,5 +35,10 @@ def rollback_everywhere(settings: Settings, version: str | None = None, conn: An
 
     conn = conn if conn is not None else connect(settings)
     with RunLock(conn, f"rollback-{new_run_id()}"):
-        return rollback(AdapterRegistry(settings.data_dir / "adapters"), serving_target(settings),
-                        settings.default_model, preset_for(settings.default_model).t_eval, version)  # the run's T_eval
+        return rollback(
+            AdapterRegistry(settings.data_dir / "adapters"),
+            serving_target(settings),
+            settings.default_model,
+            preset_for(settings.default_model).t_eval,
+            version,
+        )  # the run's T_eval

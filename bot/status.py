@@ -38,9 +38,18 @@ def progress_bar(fraction: float, width: int = 20) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-def render(header: Header, state: str, *, position: int | None = None, fraction: float | None = None,
-           message: str = "", report: str = "", reason: str = "", by: str = "",
-           elapsed: float | None = None) -> str:
+def render(
+    header: Header,
+    state: str,
+    *,
+    position: int | None = None,
+    fraction: float | None = None,
+    message: str = "",
+    report: str = "",
+    reason: str = "",
+    by: str = "",
+    elapsed: float | None = None,
+) -> str:
     """The comment body for one state. Pure, so each state can be tested as text."""
     took = f" in {elapsed:.1f} s" if elapsed is not None else ""
     if state == QUEUED:

@@ -202,9 +202,7 @@ def _permissions(environ: Mapping[str, str], s: Setting) -> dict[str, str]:
     for item in _items(environ, s.env):
         command, sep, level = item.partition("=")
         if not sep or not command.strip() or level.strip() not in s.choices:
-            raise ConfigError(
-                f"{s.env}: expected command=level with level in {', '.join(s.choices)}, got {item!r}"
-            )
+            raise ConfigError(f"{s.env}: expected command=level with level in {', '.join(s.choices)}, got {item!r}")
         result[command.strip()] = level.strip()
     return result
 
@@ -222,9 +220,7 @@ def _zone(environ: Mapping[str, str], s: Setting) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"{s.env} must be an IANA time zone such as UTC or Europe/Berlin, got {value!r}"
-        ) from None
+        raise ConfigError(f"{s.env} must be an IANA time zone such as UTC or Europe/Berlin, got {value!r}") from None
     return value
 
 
@@ -353,9 +349,7 @@ class Settings:
         help="the URL Gitea reaches the bot at, when it differs from `http://SSD_BIND` (e.g. behind nginx); "
         "printed by `ssd serve`.",
     )
-    web_workers: int = setting(
-        env="SSD_WEB_WORKERS", parse=_int, default=2, minimum=1, help="gunicorn workers."
-    )
+    web_workers: int = setting(env="SSD_WEB_WORKERS", parse=_int, default=2, minimum=1, help="gunicorn workers.")
     max_body_bytes: int = setting(
         env="SSD_MAX_BODY_BYTES",
         parse=_int,
@@ -629,9 +623,7 @@ def declarations() -> dict[str, Setting]:
 def _check_together(values: Mapping[str, Any]) -> None:
     """The rules across settings, and the one bound a minimum cannot say (a margin below 1)."""
     if values["gitea_url"] and not values["gitea_token"]:
-        raise ConfigError(
-            "SSD_GITEA_TOKEN is required when SSD_GITEA_URL is set (an admin token: see README)"
-        )
+        raise ConfigError("SSD_GITEA_TOKEN is required when SSD_GITEA_URL is set (an admin token: see README)")
     if values["serving"] == "ollama" and not values["ollama_url"]:
         raise ConfigError("SSD_OLLAMA_URL is required when SSD_SERVING=ollama (e.g. http://127.0.0.1:11434)")
     if values["serving"] == "vllm" and not values["vllm_url"]:

@@ -129,8 +129,12 @@ def _add_missing_columns(engine: Engine) -> None:
         for name in missing:
             conn.execute(sa.text(f"ALTER TABLE inbox ADD COLUMN {name} {_ADDED_COLUMNS[name]}"))
         if "processed_at" in missing:
-            conn.execute(sa.text("UPDATE inbox SET processed_at = enqueued_at, outcome = 'before processed_at' "
-                                 "WHERE enqueued_at IS NOT NULL"))
+            conn.execute(
+                sa.text(
+                    "UPDATE inbox SET processed_at = enqueued_at, outcome = 'before processed_at' "
+                    "WHERE enqueued_at IS NOT NULL"
+                )
+            )
     log.info("inbox: added columns %s", ", ".join(missing))
 
 
@@ -286,7 +290,7 @@ class Inbox:
         """Mark rows queued by ``enqueue`` (their job ids are ``delivery-{id}``); already marked ones stay."""
         job_id = sa.literal("delivery-", sa.String) + sa.cast(inbox_table.c.id, sa.String)
         for start in range(0, len(inbox_ids), 500):
-            chunk = inbox_ids[start:start + 500]
+            chunk = inbox_ids[start : start + 500]
             with self._write_lock, self.engine.begin() as conn:
                 conn.execute(
                     inbox_table.update()
@@ -370,7 +374,7 @@ def lost_jobs(inbox: Inbox, conn: redis.Redis, min_age: float = 0.0) -> list[int
     candidates = inbox.unprocessed(min_age=min_age)
     lost: list[int] = []
     for start in range(0, len(candidates), 500):
-        chunk = candidates[start:start + 500]
+        chunk = candidates[start : start + 500]
         pipe = conn.pipeline(transaction=False)
         for inbox_id in chunk:
             pipe.exists(Job.key_for(job_id_for(inbox_id)))
@@ -401,11 +405,13 @@ def enqueue_pending(inbox: Inbox, conn: redis.Redis, min_age: float = 0.0) -> in
         pending = inbox.pending(min_age=min_age)
         lost = lost_jobs(inbox, conn, min_age=min_age)
         if lost:
-            log.warning("inbox: the jobs of deliveries %s are gone from Redis unprocessed; queueing them again",
-                        ", ".join(map(str, lost)))
+            log.warning(
+                "inbox: the jobs of deliveries %s are gone from Redis unprocessed; queueing them again",
+                ", ".join(map(str, lost)),
+            )
         ids = pending + lost
         for start in range(0, len(ids), 100):
-            queued += enqueue_unique(inbox, conn, ids[start:start + 100], rq_queue)
+            queued += enqueue_unique(inbox, conn, ids[start : start + 100], rq_queue)
             lock.extend(DRAIN_LOCK_TTL, replace_ttl=True)
     finally:
         with contextlib.suppress(redis.exceptions.LockError, redis.RedisError):

@@ -42,8 +42,10 @@ class LockHeld(RuntimeError):
 
     def __init__(self, holder: dict[str, Any] | None) -> None:
         who = holder or {}
-        super().__init__(f"a loop run is already in progress: run {who.get('run', '?')} on {who.get('host', '?')} "
-                         f"(pid {who.get('pid', '?')}) since {who.get('since', '?')}")
+        super().__init__(
+            f"a loop run is already in progress: run {who.get('run', '?')} on {who.get('host', '?')} "
+            f"(pid {who.get('pid', '?')}) since {who.get('since', '?')}"
+        )
         self.holder = holder
 
 
@@ -79,8 +81,15 @@ class RunLock:
 
     def acquire(self, heartbeat: bool = True) -> None:
         """Take the lock or raise ``LockHeld``; with ``heartbeat`` keep extending it until ``release``."""
-        value = json.dumps({"run": self.run_id, "host": socket.gethostname(), "pid": os.getpid(),
-                            "since": datetime.now(UTC).isoformat(timespec="seconds"), "token": self.token})
+        value = json.dumps(
+            {
+                "run": self.run_id,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "since": datetime.now(UTC).isoformat(timespec="seconds"),
+                "token": self.token,
+            }
+        )
         if not self.conn.set(self.key, value, nx=True, px=self.ttl_ms):
             raise LockHeld(lock_holder(self.conn, self.key))
         self.lost.clear()
@@ -121,6 +130,7 @@ class RunLock:
         self.acquire()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.release()

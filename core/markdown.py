@@ -48,8 +48,7 @@ def escape_cell(value: Any) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n").strip("\n").replace("\n", "<br>")
 
 
-def md_table(headers: Sequence[Any], rows: Iterable[Sequence[Any]],
-             align: Sequence[str] | None = None) -> str:
+def md_table(headers: Sequence[Any], rows: Iterable[Sequence[Any]], align: Sequence[str] | None = None) -> str:
     """A GitHub/Gitea-flavoured Markdown table. ``align`` holds ``l``, ``r`` or ``c`` per column (default l);
     a short row is padded with empty cells, a row wider than the header is refused (it would be cut)."""
     markers = {"l": ":---", "r": "---:", "c": ":---:"}

@@ -58,9 +58,25 @@ def embedded_server_command(data_dir: Path) -> tuple[list[str], str]:
     data_dir.mkdir(parents=True, exist_ok=True)
     socket = embedded_socket(data_dir)
     argv = [
-        redis_server_binary(), "--port", "0", "--unixsocket", str(socket), "--unixsocketperm", "700",
-        "--dir", str(data_dir), "--dbfilename", EMBEDDED_DB_FILE, "--daemonize", "no", "--loglevel", "warning",
-        "--appendonly", EMBEDDED_SERVER_CONFIG["appendonly"], "--appendfsync", EMBEDDED_SERVER_CONFIG["appendfsync"],
+        redis_server_binary(),
+        "--port",
+        "0",
+        "--unixsocket",
+        str(socket),
+        "--unixsocketperm",
+        "700",
+        "--dir",
+        str(data_dir),
+        "--dbfilename",
+        EMBEDDED_DB_FILE,
+        "--daemonize",
+        "no",
+        "--loglevel",
+        "warning",
+        "--appendonly",
+        EMBEDDED_SERVER_CONFIG["appendonly"],
+        "--appendfsync",
+        EMBEDDED_SERVER_CONFIG["appendfsync"],
     ]
     return argv, f"unix://{socket}"
 

@@ -59,7 +59,14 @@ _schema_lock = threading.Lock()
 
 # Columns of export_jsonl / to_dataset beside the chat-form prompt and completion.
 METADATA_FIELDS = (
-    "repo", "pr_number", "merge_sha", "issue_numbers", "merged_by", "merged_at", "delivery_id", "created_at",
+    "repo",
+    "pr_number",
+    "merge_sha",
+    "issue_numbers",
+    "merged_by",
+    "merged_at",
+    "delivery_id",
+    "created_at",
     "archived",
 )
 
@@ -241,15 +248,11 @@ class TrainingBuffer:
     def _apply_window(self, conn: Connection) -> None:
         t = examples_table
         # The smallest id still inside the window; everything below it is archived.
-        cutoff = conn.execute(
-            sa.select(t.c.id).order_by(t.c.id.desc()).limit(1).offset(self._window - 1)
-        ).scalar()
+        cutoff = conn.execute(sa.select(t.c.id).order_by(t.c.id.desc()).limit(1).offset(self._window - 1)).scalar()
         if cutoff is None:  # fewer examples than the window: all active
             cutoff = 0
         now = utc_now()
-        conn.execute(
-            t.update().where(t.c.archived.is_(False), t.c.id < cutoff).values(archived=True, archived_at=now)
-        )
+        conn.execute(t.update().where(t.c.archived.is_(False), t.c.id < cutoff).values(archived=True, archived_at=now))
         conn.execute(
             t.update().where(t.c.archived.is_(True), t.c.id >= cutoff).values(archived=False, archived_at=None)
         )

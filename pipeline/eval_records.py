@@ -60,8 +60,7 @@ class ConditionResult:
     note: str = ""  # e.g. why only pass@1 is reported
 
 
-GREEDY_NOTE = ("T=0 is greedy decoding: n copies of one greedy sample do not measure pass@k, so only pass@1 is "
-               "reported")
+GREEDY_NOTE = "T=0 is greedy decoding: n copies of one greedy sample do not measure pass@k, so only pass@1 is reported"
 
 
 @dataclass
@@ -107,8 +106,9 @@ def _per_problem(records: Iterable[SampleRecord]) -> dict[str, list[bool]]:
     return outcomes
 
 
-def summarize(label: str, temperature: float | None, records: list[SampleRecord], seed: int = 0,
-              note: str = "") -> ConditionResult:
+def summarize(
+    label: str, temperature: float | None, records: list[SampleRecord], seed: int = 0, note: str = ""
+) -> ConditionResult:
     """pass@k (k <= the smallest n of any problem) overall and per difficulty, with bootstrap 95% CIs.
 
     At temperature 0 only pass@1: repeats of greedy decoding are copies (or near-copies) of one sample, and
@@ -139,8 +139,9 @@ def summarize(label: str, temperature: float | None, records: list[SampleRecord]
     )
 
 
-def paired_against_first(conditions: list[tuple[ConditionResult, list[SampleRecord]]], seed: int = 0
-                         ) -> list[dict[str, Any]]:
+def paired_against_first(
+    conditions: list[tuple[ConditionResult, list[SampleRecord]]], seed: int = 0
+) -> list[dict[str, Any]]:
     """pass@1 difference (later - first) on the problems both measured, with a paired bootstrap CI."""
     from pipeline import metrics
 
@@ -157,9 +158,19 @@ def paired_against_first(conditions: list[tuple[ConditionResult, list[SampleReco
         if not shared:
             continue
         diff = metrics.paired_difference(a, b, k=1, resamples=BOOTSTRAP_RESAMPLES, seed=seed)
-        result.append({"label": condition.label, "against": base_condition.label, "problems": len(shared),
-                       "k": 1, "delta": diff["difference"], "ci_low": diff["ci_low"], "ci_high": diff["ci_high"],
-                       "first": diff["a"], "second": diff["b"]})
+        result.append(
+            {
+                "label": condition.label,
+                "against": base_condition.label,
+                "problems": len(shared),
+                "k": 1,
+                "delta": diff["difference"],
+                "ci_low": diff["ci_low"],
+                "ci_high": diff["ci_high"],
+                "first": diff["a"],
+                "second": diff["b"],
+            }
+        )
     return result
 
 
@@ -242,11 +253,29 @@ def report_rows(data: dict[str, Any]) -> tuple[list[str], list[list[str]], list[
     rows: list[list[str]] = []
     for c in data["conditions"]:
         timing = f"{c['wall_s']:.0f}s" if c.get("wall_s") else f"exec {c['exec_s']:.1f}s"
-        rows.append([c["label"], "all", str(c["problems"]), str(c["samples"]), str(c["passed"]),
-                     *[format_stat(c["pass_at"].get(str(k))) for k in ks], timing])
+        rows.append(
+            [
+                c["label"],
+                "all",
+                str(c["problems"]),
+                str(c["samples"]),
+                str(c["passed"]),
+                *[format_stat(c["pass_at"].get(str(k))) for k in ks],
+                timing,
+            ]
+        )
         for difficulty, bucket in c["by_difficulty"].items():
-            rows.append(["", difficulty, str(bucket["problems"]), str(bucket["samples"]), str(bucket["passed"]),
-                         *[format_stat(bucket["pass_at"].get(str(k))) for k in ks], ""])
+            rows.append(
+                [
+                    "",
+                    difficulty,
+                    str(bucket["problems"]),
+                    str(bucket["samples"]),
+                    str(bucket["passed"]),
+                    *[format_stat(bucket["pass_at"].get(str(k))) for k in ks],
+                    "",
+                ]
+            )
     notes = [f"{c['label']}: {c['note']}" for c in data["conditions"] if c.get("note")]
     paired = notes + [
         f"paired: {p['label']} − {p['against']}: pass@1 {p['delta'] * 100:+.1f} points "

@@ -43,9 +43,25 @@ from pipeline.eval_records import (
 from pipeline.types import ExecResult, Problem
 
 # The evaluation API in one place: callers import these from here.
-__all__ = ["MAX_TIMEOUT_S", "ConditionResult", "EvalConfig", "EvalResult", "Progress", "SampleRecord",
-           "SamplesError", "check_timeout", "format_stat", "jsonl_rows", "ks_for", "paired_against_first", "read_samples",
-           "report_rows", "run_eval", "score_samples", "summarize"]
+__all__ = [
+    "MAX_TIMEOUT_S",
+    "ConditionResult",
+    "EvalConfig",
+    "EvalResult",
+    "Progress",
+    "SampleRecord",
+    "SamplesError",
+    "check_timeout",
+    "format_stat",
+    "jsonl_rows",
+    "ks_for",
+    "paired_against_first",
+    "read_samples",
+    "report_rows",
+    "run_eval",
+    "score_samples",
+    "summarize",
+]
 
 log = logging.getLogger(__name__)
 
@@ -141,13 +157,15 @@ def _no_code(record: SampleRecord) -> SampleRecord:
     return record
 
 
-def _open_executor(workers: int | None, stack: ExitStack, cache_dir: str | None = None,
-                   unsafe_execution: bool = False) -> Any:
+def _open_executor(
+    workers: int | None, stack: ExitStack, cache_dir: str | None = None, unsafe_execution: bool = False
+) -> Any:
     """An executor whose zygotes are already booting (closed with ``stack``)."""
     from pipeline.executor import Executor
 
-    executor = Executor(workers=workers, cache_dir=Path(cache_dir) if cache_dir else None,
-                        allow_unsafe=unsafe_execution)
+    executor = Executor(
+        workers=workers, cache_dir=Path(cache_dir) if cache_dir else None, allow_unsafe=unsafe_execution
+    )
     stack.callback(executor.close)
     executor.start()
     return executor
@@ -160,7 +178,7 @@ def _preload_numpy() -> None:
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def run_eval(cfg: EvalConfig, progress: Progress | None = None) -> EvalResult:
@@ -188,13 +206,21 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None) -> EvalResult:
             # Opened before any sample runs, so that a model that cannot load fails early.
             from pipeline.backends import open_backend
 
-            backend = open_backend(cfg.model, backend=cfg.backend, base_url=cfg.base_url, adapter=cfg.adapter,
-                                   n_threads=cfg.n_threads, n_ctx=max(4096, cfg.max_tokens + 2048))
+            backend = open_backend(
+                cfg.model,
+                backend=cfg.backend,
+                base_url=cfg.base_url,
+                adapter=cfg.adapter,
+                n_threads=cfg.n_threads,
+                n_ctx=max(4096, cfg.max_tokens + 2048),
+            )
             stack.callback(backend.close)
         if backend is None:
             model_info = None
-            pending = [(SampleRecord(p.task_id, 0, None, p.difficulty, None, None, p.reference, "", False), p)
-                       for p in suite.problems]
+            pending = [
+                (SampleRecord(p.task_id, 0, None, p.difficulty, None, None, p.reference, "", False), p)
+                for p in suite.problems
+            ]
             records = _run_programs(executor, pending, sink, report, "gold", cfg.timeout_s)
             conditions.append((summarize("gold", None, records, cfg.seed), records))
             model_id, backend_name = "gold", "gold"
@@ -230,8 +256,14 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None) -> EvalResult:
     )
 
 
-def _run_programs(executor: Any, pending: list[tuple[SampleRecord, Problem]], sink: _Sink, report: Progress,
-                  label: str, timeout_s: float | None = None) -> list[SampleRecord]:
+def _run_programs(
+    executor: Any,
+    pending: list[tuple[SampleRecord, Problem]],
+    sink: _Sink,
+    report: Progress,
+    label: str,
+    timeout_s: float | None = None,
+) -> list[SampleRecord]:
     """Execute every record, streaming: a slow program holds only its own worker."""
     stream = _Stream(executor, sink, timeout_s)
     try:
@@ -247,8 +279,15 @@ def _run_programs(executor: Any, pending: list[tuple[SampleRecord, Problem]], si
     return [record for record, _ in pending]
 
 
-def _sample_and_run(backend: Any, executor: Any, problems: list[Problem], cfg: EvalConfig, temperature: float,
-                    sink: _Sink, report: Progress) -> list[SampleRecord]:
+def _sample_and_run(
+    backend: Any,
+    executor: Any,
+    problems: list[Problem],
+    cfg: EvalConfig,
+    temperature: float,
+    sink: _Sink,
+    report: Progress,
+) -> list[SampleRecord]:
     from pipeline.backends import sample_seed
     from pipeline.prompts import build_messages, extract_program
 
@@ -262,8 +301,10 @@ def _sample_and_run(backend: Any, executor: Any, problems: list[Problem], cfg: E
 
     def say(what: str) -> None:
         stream.drain()
-        report(stream.done / total, f"{label}: {what}executed {stream.done}/{total}, "
-                                    f"{sum(r.passed for r in records)} passed")
+        report(
+            stream.done / total,
+            f"{label}: {what}executed {stream.done}/{total}, {sum(r.passed for r in records)} passed",
+        )
 
     try:
         for part in _chunks(problems, max(1, cfg.batch_size)):
@@ -273,9 +314,18 @@ def _sample_and_run(backend: Any, executor: Any, problems: list[Problem], cfg: E
             for problem, outputs in zip(part, texts, strict=True):
                 for i, text in enumerate(outputs):
                     program = extract_program(problem, text)
-                    record = SampleRecord(problem.task_id, i, temperature, problem.difficulty,
-                                          sample_seed(params, i) if temperature > 0 else None, text, program,
-                                          "", False, gen_s=round(share, 4))
+                    record = SampleRecord(
+                        problem.task_id,
+                        i,
+                        temperature,
+                        problem.difficulty,
+                        sample_seed(params, i) if temperature > 0 else None,
+                        text,
+                        program,
+                        "",
+                        False,
+                        gen_s=round(share, 4),
+                    )
                     records.append(record if program is not None else _no_code(record))
                     stream.add(record, problem)
             say(f"generated {len(records)}/{total}, ")
@@ -315,16 +365,25 @@ def read_samples(path: str | Path, problems: dict[str, Problem]) -> list[tuple[S
         key = (problem.task_id, temperature)
         index = int(row.get("sample_index", seen[key]))
         seen[key] += 1
-        record = SampleRecord(problem.task_id, index, temperature, problem.difficulty, row.get("seed"),
-                              output, program, "", False)
+        record = SampleRecord(
+            problem.task_id, index, temperature, problem.difficulty, row.get("seed"), output, program, "", False
+        )
         pending.append((record, problem))
     return pending
 
 
-def score_samples(suite: str, samples: str | Path, samples_out: str | None = None, workers: int | None = None,
-                  progress: Progress | None = None, seed: int = 0, cache_dir: str | None = None,
-                  repo_cache_dir: str | None = None, unsafe_execution: bool = False,
-                  timeout_s: float | None = None) -> EvalResult:
+def score_samples(
+    suite: str,
+    samples: str | Path,
+    samples_out: str | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    seed: int = 0,
+    cache_dir: str | None = None,
+    repo_cache_dir: str | None = None,
+    unsafe_execution: bool = False,
+    timeout_s: float | None = None,
+) -> EvalResult:
     """Execute and score a samples file; one condition per temperature found in it (or one, unlabelled).
 
     On a repository suite the samples are SWE-bench predictions (``instance_id``, ``model_patch``)."""
@@ -335,8 +394,15 @@ def score_samples(suite: str, samples: str | Path, samples_out: str | None = Non
     if is_repo_suite(suite):
         if not repo_cache_dir:
             raise ValueError("a repository suite needs a cache directory (SSD_REPO_CACHE_DIR)")
-        return score_predictions(suite, samples, repo_cache_dir, samples_out=samples_out, progress=progress,
-                                 seed=seed, unsafe_execution=unsafe_execution)
+        return score_predictions(
+            suite,
+            samples,
+            repo_cache_dir,
+            samples_out=samples_out,
+            progress=progress,
+            seed=seed,
+            unsafe_execution=unsafe_execution,
+        )
 
     started = time.perf_counter()
     report = progress or (lambda fraction, message: None)
@@ -354,7 +420,9 @@ def score_samples(suite: str, samples: str | Path, samples_out: str | None = Non
         sink = _Sink(stack.enter_context(_open_samples(samples_out)))
         sandbox = executor.isolation_summary()
         _preload_numpy()
-        for index, (temperature, items) in enumerate(sorted(groups.items(), key=lambda kv: (kv[0] is not None, kv[0] or 0))):
+        for index, (temperature, items) in enumerate(
+            sorted(groups.items(), key=lambda kv: (kv[0] is not None, kv[0] or 0))
+        ):
             label = "samples" if temperature is None else f"T={temperature:g}"
 
             def report_g(fraction: float, message: str, index: int = index) -> None:
@@ -371,8 +439,11 @@ def score_samples(suite: str, samples: str | Path, samples_out: str | None = Non
         conditions=[c for c, _ in conditions],
         paired=paired_against_first(conditions, seed),
         wall_s=round(time.perf_counter() - started, 3),
-        provenance={"suite": {"id": loaded.id, "sha256": loaded.sha256}, "samples": str(samples), "sandbox": sandbox,
-                    "command": f"ssd score --suite {suite} --samples {samples}"},
+        provenance={
+            "suite": {"id": loaded.id, "sha256": loaded.sha256},
+            "samples": str(samples),
+            "sandbox": sandbox,
+            "command": f"ssd score --suite {suite} --samples {samples}",
+        },
         records=sink.records,
     )
-

@@ -68,8 +68,9 @@ def _interval(means: Any, level: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def bootstrap_ci(counts: Counts, k: int, resamples: int = RESAMPLES, seed: int = 0,
-                 level: float = LEVEL) -> tuple[float, float]:
+def bootstrap_ci(
+    counts: Counts, k: int, resamples: int = RESAMPLES, seed: int = 0, level: float = LEVEL
+) -> tuple[float, float]:
     """Percentile bootstrap interval of mean pass@k, resampling problems with replacement."""
     if not counts:
         raise ValueError("no problems")
@@ -81,8 +82,12 @@ def _stats(counts: Counts, k: int, resamples: int, seed: int) -> dict[str, float
     return {"estimate": pass_at_k_mean(counts, k), "ci_low": low, "ci_high": high}
 
 
-def summarize(per_problem: Iterable[tuple[str, str | None, int, int]], ks: Sequence[int] = (1,),
-              resamples: int = RESAMPLES, seed: int = 0) -> dict[str, Any]:
+def summarize(
+    per_problem: Iterable[tuple[str, str | None, int, int]],
+    ks: Sequence[int] = (1,),
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Overall and per-difficulty pass@k with CIs from rows of (task_id, difficulty, n, c).
 
     A k larger than the smallest n of a group is left out of that group (never estimated from fewer
@@ -112,8 +117,9 @@ def summarize(per_problem: Iterable[tuple[str, str | None, int, int]], ks: Seque
     }
 
 
-def paired_difference(a: Counts, b: Counts, k: int = 1, resamples: int = RESAMPLES, seed: int = 0,
-                      level: float = LEVEL) -> dict[str, float]:
+def paired_difference(
+    a: Counts, b: Counts, k: int = 1, resamples: int = RESAMPLES, seed: int = 0, level: float = LEVEL
+) -> dict[str, float]:
     """Mean pass@k of ``b`` minus that of ``a``, measured on the same problems (same order), with a paired
     bootstrap CI: problems are resampled together, so problem difficulty cancels out of the spread."""
     if len(a) != len(b):

@@ -133,13 +133,21 @@ def _selected(cls: type, skip: Iterable[str], only: Iterable[str] | None) -> lis
     unknown = (wanted or set()) - {f.name for f in fields}
     if unknown:
         raise ValueError(f"{cls.__name__} has no fields {sorted(unknown)}")
-    return [f for f in fields if f.init and f.name not in skip and (wanted is None or f.name in wanted)
-            and f.metadata.get("cli", True)]
+    return [
+        f
+        for f in fields
+        if f.init and f.name not in skip and (wanted is None or f.name in wanted) and f.metadata.get("cli", True)
+    ]
 
 
-def add_dataclass_arguments(parser: argparse.ArgumentParser | Any, cls: type, skip: Iterable[str] = (),
-                            prefix: str = "", only: Iterable[str] | None = None,
-                            defaults: Mapping[str, Any] | None = None) -> None:
+def add_dataclass_arguments(
+    parser: argparse.ArgumentParser | Any,
+    cls: type,
+    skip: Iterable[str] = (),
+    prefix: str = "",
+    only: Iterable[str] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> None:
     """Add one flag per field of the dataclass ``cls`` (except those named in ``skip``, those outside
     ``only`` when it is given, and those marked ``cli: False``), in declaration order.
 
@@ -178,8 +186,9 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser | Any, cls: type, sk
         parser.add_argument(flag_name(f, prefix), *f.metadata.get("aliases", ()), **kwargs)
 
 
-def dataclass_from_args(cls: type[T], args: argparse.Namespace, prefix: str = "",
-                        only: Iterable[str] | None = None, **overrides: Any) -> T:
+def dataclass_from_args(
+    cls: type[T], args: argparse.Namespace, prefix: str = "", only: Iterable[str] | None = None, **overrides: Any
+) -> T:
     """Build ``cls`` from the flags ``add_dataclass_arguments`` added (fields without a flag keep their
     defaults; with ``only``, so do the fields outside it); ``overrides`` win over the flags."""
     values: dict[str, Any] = {}
@@ -201,8 +210,13 @@ def format_value(value: Any) -> str:
     return "none" if value is None else str(value)
 
 
-def to_args(cfg: Any, names: Iterable[str], always: Collection[str] = (),
-            defaults: Mapping[str, Any] | None = None, prefix: str = "") -> list[str]:
+def to_args(
+    cfg: Any,
+    names: Iterable[str],
+    always: Collection[str] = (),
+    defaults: Mapping[str, Any] | None = None,
+    prefix: str = "",
+) -> list[str]:
     """The flags that make ``add_dataclass_arguments``' parser rebuild the named fields of ``cfg``: one per
     field in ``always`` or whose value differs from its default (``defaults`` as for that parser), in the
     order of ``names``. Booleans are ``--x`` / ``--no-x``."""

@@ -25,8 +25,11 @@ def pass_vs_temperature_png(result: dict[str, Any], title: str | None = None, k:
     series.append(("all", [c["temperature"] for c in conditions], [c["pass_at"][key] for c in conditions]))
     difficulties = sorted({d for c in conditions for d in c.get("by_difficulty", {})})
     for difficulty in difficulties:
-        rows = [(c["temperature"], c["by_difficulty"][difficulty]["pass_at"].get(key)) for c in conditions
-                if difficulty in c.get("by_difficulty", {})]
+        rows = [
+            (c["temperature"], c["by_difficulty"][difficulty]["pass_at"].get(key))
+            for c in conditions
+            if difficulty in c.get("by_difficulty", {})
+        ]
         rows = [(t, v) for t, v in rows if v is not None]
         series.append((difficulty, [t for t, _ in rows], [v for _, v in rows]))
     for label, temps, stats in series:
@@ -35,8 +38,9 @@ def pass_vs_temperature_png(result: dict[str, Any], title: str | None = None, k:
         values = [s["estimate"] * 100 for s in stats]
         low = [max(0.0, (s["estimate"] - s["ci_low"]) * 100) for s in stats]
         high = [max(0.0, (s["ci_high"] - s["estimate"]) * 100) for s in stats]
-        ax.errorbar(temps, values, yerr=[low, high], marker="o", capsize=4,
-                    linewidth=2 if label == "all" else 1, label=label)
+        ax.errorbar(
+            temps, values, yerr=[low, high], marker="o", capsize=4, linewidth=2 if label == "all" else 1, label=label
+        )
     ax.set_xlabel("temperature")
     ax.set_ylabel(f"pass@{k} (%), 95% CI")
     ax.set_ylim(bottom=0)

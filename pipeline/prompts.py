@@ -124,9 +124,7 @@ def build_messages(problem: Problem, lcb_template: str = "ssd") -> list[dict]:
         if lcb_template != "ssd":
             raise ValueError(f"lcb_template must be 'ssd' or 'lcb', got {lcb_template!r}")
         if problem.starter_code:
-            content = SSD_LCB_STARTER.format(
-                problem_description=problem.prompt, entry_point=problem.starter_code
-            )
+            content = SSD_LCB_STARTER.format(problem_description=problem.prompt, entry_point=problem.starter_code)
         else:
             content = SSD_LCB_STDIN.format(problem_description=problem.prompt)
         return [{"role": "user", "content": content}]

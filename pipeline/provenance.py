@@ -46,10 +46,13 @@ def sha256_path(path: str | Path) -> str:
 
 def git_commit(repo_dir: Path = REPO_DIR) -> str | None:
     """HEAD of the ssd-bot checkout, ``+dirty`` when tracked files differ; None outside a checkout."""
+
     def git(*args: str) -> subprocess.CompletedProcess:
         # --no-optional-locks: never refresh the index (another process may be using the tree).
-        return subprocess.run(["git", "--no-optional-locks", "-C", str(repo_dir), *args],
-                              capture_output=True, text=True, timeout=10)
+        return subprocess.run(
+            ["git", "--no-optional-locks", "-C", str(repo_dir), *args], capture_output=True, text=True, timeout=10
+        )
+
     try:
         head = git("rev-parse", "HEAD")
         if head.returncode != 0:
@@ -71,8 +74,11 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
 
 
 def _footer_fields(cfg: EvalConfig) -> list[dataclasses.Field]:
-    return [f for f in dataclasses.fields(EvalConfig)
-            if "footer" in f.metadata and not (cfg.gold and f.metadata.get("sampling"))]
+    return [
+        f
+        for f in dataclasses.fields(EvalConfig)
+        if "footer" in f.metadata and not (cfg.gold and f.metadata.get("sampling"))
+    ]
 
 
 def eval_command(cfg: EvalConfig) -> str:
@@ -130,8 +136,12 @@ def collect(cfg: Any, suite: Any, model: dict[str, Any] | None) -> dict[str, Any
                 described[f"{key}_sha256"] = sha256_path(described[key])
         record["model"] = described
         record["sampling"] = {
-            "temperatures": list(cfg.temperatures), "n": cfg.n, "top_p": cfg.top_p, "top_k": cfg.top_k,
-            "min_p": cfg.min_p, "max_tokens": cfg.max_tokens,
+            "temperatures": list(cfg.temperatures),
+            "n": cfg.n,
+            "top_p": cfg.top_p,
+            "top_k": cfg.top_k,
+            "min_p": cfg.min_p,
+            "max_tokens": cfg.max_tokens,
         }
         record["seeds"] = {"base": cfg.seed, "rule": "sample i of every problem uses seed base+i"}
     else:

@@ -26,21 +26,30 @@ def guess_event_type(signed: bytes) -> str:
     return "issue_comment"
 
 
-def deliver(settings: Settings, path: Path, event_type: str | None = None, url: str | None = None,
-            form: bool = False, timeout: float = 10.0) -> int:
+def deliver(
+    settings: Settings,
+    path: Path,
+    event_type: str | None = None,
+    url: str | None = None,
+    form: bool = False,
+    timeout: float = 10.0,
+) -> int:
     """``ssd deliver``: sign a payload file with the configured secret and POST it the way Gitea does."""
     signed = path.read_bytes()
     event_type = event_type or guess_event_type(signed)
     target = url or webhook_url(settings)
     headers = delivery_headers(settings.webhook_secret, signed, event_type, "form" if form else "json")
     try:
-        response = requests.post(target, data=form_body(signed) if form else signed, headers=headers,
-                                 timeout=timeout, allow_redirects=False)
+        response = requests.post(
+            target, data=form_body(signed) if form else signed, headers=headers, timeout=timeout, allow_redirects=False
+        )
     except requests.RequestException as exc:
         print(f"ssd deliver: could not reach {target}: {exc}", file=sys.stderr)
         return 1
     print(f"{response.status_code} {response.text.strip()}")
     if response.status_code == 401:
-        print("ssd deliver: 401 means the secret differs from the service's (same SSD_WEBHOOK_SECRET or "
-              "SSD_DATA_DIR?)", file=sys.stderr)
+        print(
+            "ssd deliver: 401 means the secret differs from the service's (same SSD_WEBHOOK_SECRET or SSD_DATA_DIR?)",
+            file=sys.stderr,
+        )
     return 0 if 200 <= response.status_code < 300 else 1

@@ -95,8 +95,11 @@ def parse_chat_request(body: Any, temperature: float) -> tuple[list[dict[str, st
     if not isinstance(messages, list) or not messages:
         raise BadRequest("messages must be a non-empty list")
     for message in messages:
-        if (not isinstance(message, dict) or message.get("role") not in ROLES
-                or not isinstance(message.get("content"), str)):
+        if (
+            not isinstance(message, dict)
+            or message.get("role") not in ROLES
+            or not isinstance(message.get("content"), str)
+        ):
             raise BadRequest(f"each message needs a role in {ROLES} and string content")
     stop = body.get("stop") or ()
     if isinstance(stop, str):
@@ -120,8 +123,9 @@ class ModelServer:
     """The served model and its swaps. ``generate_lock`` keeps one generation at a time (the
     in-process backends are not thread-safe) and is what a swap waits for."""
 
-    def __init__(self, state_dir: str | Path, default: Deployment,
-                 opener: Any = open_deployment, poll: float = 0.5) -> None:
+    def __init__(
+        self, state_dir: str | Path, default: Deployment, opener: Any = open_deployment, poll: float = 0.5
+    ) -> None:
         self.state_dir = Path(state_dir)
         self.opener = opener
         self.poll = poll
@@ -203,14 +207,29 @@ class ModelServer:
 
     # ----------------------------------------------------------------- HTTP
     def health(self) -> dict[str, Any]:
-        return {"model": self.deployment.version, "generation": self.generation, "loading": self.loading,
-                "failed_generation": self.failed_generation, "error": self.error,
-                "deployment": asdict(self.deployment)}
+        return {
+            "model": self.deployment.version,
+            "generation": self.generation,
+            "loading": self.loading,
+            "failed_generation": self.failed_generation,
+            "error": self.error,
+            "deployment": asdict(self.deployment),
+        }
 
     def models(self) -> dict[str, Any]:
-        return {"object": "list", "data": [{
-            "id": self.deployment.version, "object": "model", "created": 0, "owned_by": "ssd-bot",
-            "base_model": self.deployment.base_model, "temperature": self.deployment.temperature}]}
+        return {
+            "object": "list",
+            "data": [
+                {
+                    "id": self.deployment.version,
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": "ssd-bot",
+                    "base_model": self.deployment.base_model,
+                    "temperature": self.deployment.temperature,
+                }
+            ],
+        }
 
     def chat(self, body: Any) -> tuple[dict[str, Any], str]:
         with self.generate_lock:
@@ -220,10 +239,14 @@ class ModelServer:
             texts = backend.generate([messages], params)[0]
             usage = (backend.usage.prompt_tokens - before[0], backend.usage.completion_tokens - before[1])
         answer = {
-            "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
             "model": deployment.version,
-            "choices": [{"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-                        for i, text in enumerate(texts)],
+            "choices": [
+                {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                for i, text in enumerate(texts)
+            ],
             "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)},
         }
         return answer, deployment.version
@@ -266,6 +289,7 @@ def _error(status: int, message: str) -> Response:
 
 # --------------------------------------------------------------------------- process
 
+
 def serve_forever(server: ModelServer, port: int, stop: threading.Event | None = None) -> None:
     stop = stop or threading.Event()
     http = make_server(HOST, port, server.wsgi, threaded=True)
@@ -283,8 +307,13 @@ def serve_forever(server: ModelServer, port: int, stop: threading.Event | None =
 def run_model_server(settings: Settings, port: int | None = None) -> int:
     state_dir = settings.data_dir / "serving"
     state_dir.mkdir(parents=True, exist_ok=True)
-    default = Deployment(adapter_id=None, adapter_dir=None, gguf_path=None, base_model=settings.default_model,
-                         temperature=DEFAULT_TEMPERATURE)
+    default = Deployment(
+        adapter_id=None,
+        adapter_dir=None,
+        gguf_path=None,
+        base_model=settings.default_model,
+        temperature=DEFAULT_TEMPERATURE,
+    )
     server = ModelServer(state_dir, default)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):  # stop between requests, then free the model

@@ -86,16 +86,31 @@ class LoopCronScheduler(CronScheduler):
         return job
 
 
-def build_scheduler(conn: redis.Redis, cron: str, tz: str = "UTC", function: str = NIGHTLY_FUNCTION,
-                    queue_name: str = NIGHTLY_QUEUE, job_timeout: int | None = None,
-                    args: tuple = ()) -> LoopCronScheduler:
+def build_scheduler(
+    conn: redis.Redis,
+    cron: str,
+    tz: str = "UTC",
+    function: str = NIGHTLY_FUNCTION,
+    queue_name: str = NIGHTLY_QUEUE,
+    job_timeout: int | None = None,
+    args: tuple = (),
+) -> LoopCronScheduler:
     """A cron scheduler that enqueues ``run_by_path(function, *args)`` on ``queue_name`` at ``cron``."""
     if not croniter.is_valid(cron):
         raise ValueError(f"not a cron expression: {cron!r}")
     resolve(function)  # the job imports it again when it runs; a missing function must fail here, loudly
     scheduler = LoopCronScheduler(connection=conn)
-    scheduler.add(ZonedCronJob(tz=ZoneInfo(tz), queue_name=queue_name, func=run_by_path, args=(function, *args),
-                               cron=cron, job_timeout=job_timeout, name=NIGHTLY_NAME))
+    scheduler.add(
+        ZonedCronJob(
+            tz=ZoneInfo(tz),
+            queue_name=queue_name,
+            func=run_by_path,
+            args=(function, *args),
+            cron=cron,
+            job_timeout=job_timeout,
+            name=NIGHTLY_NAME,
+        )
+    )
     return scheduler
 
 
@@ -125,8 +140,9 @@ class Scheduler:
     rq.cron's scheduler takes a lock per job, so the nightly run is enqueued once.
     """
 
-    def __init__(self, settings: Settings, conn: redis.Redis | None = None,
-                 sweep_interval: float = SWEEP_INTERVAL) -> None:
+    def __init__(
+        self, settings: Settings, conn: redis.Redis | None = None, sweep_interval: float = SWEEP_INTERVAL
+    ) -> None:
         self.conn = conn if conn is not None else connect(settings)
         self.inbox = Inbox(engine_for(settings.database_url))
         self.sweep_interval = sweep_interval
@@ -151,8 +167,7 @@ class Scheduler:
             self._next_sweep = time.monotonic() + self.sweep_interval
             self.sweep_abandoned()
 
-    def run(self, stop: threading.Event, interval: float = SCHEDULER_INTERVAL,
-            cron: list[str] | None = None) -> None:
+    def run(self, stop: threading.Event, interval: float = SCHEDULER_INTERVAL, cron: list[str] | None = None) -> None:
         """Tick until ``stop``; with ``cron``, keep that process (rq.cron) running beside, restarting it
         when it dies (it blocks and installs its own signal handlers, so it cannot share this process)."""
         log.info("scheduler: draining the inbox every %.0f s", interval)
@@ -161,8 +176,9 @@ class Scheduler:
             while not stop.is_set():
                 if cron and (child is None or child.poll() is not None):
                     if child is not None:
-                        log.warning("scheduler: the rq.cron process exited with status %s; starting it again",
-                                    child.returncode)
+                        log.warning(
+                            "scheduler: the rq.cron process exited with status %s; starting it again", child.returncode
+                        )
                     child = subprocess.Popen(cron, preexec_fn=die_with_parent)
                 self.tick()
                 stop.wait(interval)

@@ -74,7 +74,6 @@ def run_web(settings: Settings) -> int:
     return supervise({"web": gunicorn_command()}, env)
 
 
-
 def serve_children(settings: Settings, redis_child: Child | None = None) -> dict[str, list[str] | Child]:
     """What ``ssd serve`` runs, in start order."""
     children: dict[str, list[str] | Child] = {"redis": redis_child} if redis_child else {}

@@ -120,8 +120,7 @@ def supervise(children: Mapping[str, list[str] | Child], env: Mapping[str, str])
                 if not specs[name].restart or len(restarts[name]) > RESTART_LIMIT:
                     failed = (name, proc.returncode)
                     break
-                print(f"ssd: {name} exited with status {proc.returncode}; restarting it", file=sys.stderr,
-                      flush=True)
+                print(f"ssd: {name} exited with status {proc.returncode}; restarting it", file=sys.stderr, flush=True)
                 _kill_group(proc)
                 procs[name] = _spawn(name, specs[name], env)
             stopping.wait(0.2)

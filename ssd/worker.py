@@ -78,8 +78,11 @@ def run_worker(settings: Settings, queue_names: list[str], burst: bool = False) 
             if error is not None:
                 raise error
             return 0
-        log.warning("worker: stopped on its own (%s); starting over in %.0f s",
-                    error or "see the error above", WORKER_RECONNECT_PAUSE)
+        log.warning(
+            "worker: stopped on its own (%s); starting over in %.0f s",
+            error or "see the error above",
+            WORKER_RECONNECT_PAUSE,
+        )
         try:
             time.sleep(WORKER_RECONNECT_PAUSE)
         except StopRequested:  # SIGTERM in the pause, seen by the old worker's handler

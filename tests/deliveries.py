@@ -114,6 +114,7 @@ def gitea_json_bytes(obj: Any) -> bytes:
 
 # --------------------------------------------------------------------------- signing and transport
 
+
 def sign(secret: str, body: bytes) -> str:
     """Lowercase hex HMAC-SHA256 of the signed bytes (the JSON text): ``X-Gitea-Signature``."""
     return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
@@ -190,21 +191,24 @@ def delivery(
     return body, headers(event, event_type, signed, secret, delivery_id=delivery_id, content_type=content_type)
 
 
-def comment_delivery(secret: str | None, content_type: str = "json", delivery_id: str | None = None,
-                     **comment: Any) -> tuple[bytes, dict[str, str]]:
+def comment_delivery(
+    secret: str | None, content_type: str = "json", delivery_id: str | None = None, **comment: Any
+) -> tuple[bytes, dict[str, str]]:
     """A comment delivery; PR-conversation comments get event type ``pull_request_comment``."""
     payload = comment_payload(**comment)
     event_type = "pull_request_comment" if payload["is_pull"] else "issue_comment"
     return delivery("issue_comment", event_type, payload, secret, content_type, delivery_id)
 
 
-def merged_pr_delivery(secret: str | None, content_type: str = "json", delivery_id: str | None = None,
-                       **pr: Any) -> tuple[bytes, dict[str, str]]:
+def merged_pr_delivery(
+    secret: str | None, content_type: str = "json", delivery_id: str | None = None, **pr: Any
+) -> tuple[bytes, dict[str, str]]:
     """A ``pull_request`` delivery (``action: closed``; merged unless ``merged=False``)."""
     return delivery("pull_request", "pull_request", merged_pr_payload(**pr), secret, content_type, delivery_id)
 
 
 # --------------------------------------------------------------------------- payload pieces
+
 
 def _user_id(login: str) -> int:
     return USER_IDS.get(login) or 100 + zlib.crc32(login.encode()) % 100_000
@@ -245,8 +249,12 @@ def user(login: str, id: int | None = None, email: str | None = None) -> dict[st
     }
 
 
-def repository(owner: str = "acme", name: str = "widgets", id: int | None = None,
-               permissions: tuple[bool, bool, bool] = (True, True, True)) -> dict[str, Any]:
+def repository(
+    owner: str = "acme",
+    name: str = "widgets",
+    id: int | None = None,
+    permissions: tuple[bool, bool, bool] = (True, True, True),
+) -> dict[str, Any]:
     """A Repository as ``innerToRepo`` fills it; ``permissions`` are (admin, push, pull) of the acting user."""
     rid = REPO_IDS.get((owner, name), 10 + zlib.crc32(f"{owner}/{name}".encode()) % 100_000) if id is None else id
     full_name = f"{owner}/{name}"
@@ -473,6 +481,7 @@ _user = user  # comment_payload's ``user`` parameter (a login, as in the brief) 
 
 # --------------------------------------------------------------------------- whole payloads
 
+
 def comment_payload(
     action: str = "created",
     body: str = "/ssd help",
@@ -493,19 +502,29 @@ def comment_payload(
         raise ValueError("comment actions are created, edited and deleted")
     login = user  # the parameter shadows the builder of the same name
     edited_at = "2026-01-22T10:20:00Z"
-    the_comment = comment(body, login, number, comment_id, is_pull, owner, repo,
-                          updated_at=edited_at if action == "edited" else None)
+    the_comment = comment(
+        body, login, number, comment_id, is_pull, owner, repo, updated_at=edited_at if action == "edited" else None
+    )
     title = issue_title or ("Fix widget overflow" if is_pull else "Widgets overflow on resize")
     text = issue_body if issue_body is not None else ("Fixes #1" if is_pull else "Resizing makes widgets spill out.")
     payload: dict[str, Any] = {
         "action": action,
         # The issue is reloaded after the comment is stored, so it already counts it.
-        "issue": issue(number, title, text, owner=owner, repo=repo, is_pull=is_pull, comments=1,
-                       updated_at=the_comment["updated_at"]),
+        "issue": issue(
+            number,
+            title,
+            text,
+            owner=owner,
+            repo=repo,
+            is_pull=is_pull,
+            comments=1,
+            updated_at=the_comment["updated_at"],
+        ),
     }
     if is_pull:
-        payload["pull_request"] = pull_request(number, title, text, owner=owner, repo=repo, comments=1,
-                                               updated_at=the_comment["updated_at"])
+        payload["pull_request"] = pull_request(
+            number, title, text, owner=owner, repo=repo, comments=1, updated_at=the_comment["updated_at"]
+        )
     payload["comment"] = the_comment
     if action == "edited":
         payload["changes"] = {"body": {"from": previous_body or ""}, "added_labels": None, "removed_labels": None}
@@ -532,9 +551,20 @@ def merged_pr_payload(
 
     ``merged_by`` is also the sender (the doer); for a close without merge it is whoever closed it.
     """
-    pr = pull_request(number, title, body, user_login=author, owner=owner, repo=repo, state="closed",
-                      merged=merged, merge_commit_sha=merge_commit_sha, merged_by=merged_by, pr_id=pr_id,
-                      updated_at=merged_at)
+    pr = pull_request(
+        number,
+        title,
+        body,
+        user_login=author,
+        owner=owner,
+        repo=repo,
+        state="closed",
+        merged=merged,
+        merge_commit_sha=merge_commit_sha,
+        merged_by=merged_by,
+        pr_id=pr_id,
+        updated_at=merged_at,
+    )
     return {
         "action": "closed",
         "number": number,

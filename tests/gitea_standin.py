@@ -29,15 +29,35 @@ from werkzeug.wrappers import Request, Response
 GITEA_VERSION = "1.25.4"
 # [ui] REACTIONS default: anything else is refused with 403.
 ALLOWED_REACTIONS = ("+1", "-1", "laugh", "hooray", "confused", "heart", "rocket", "eyes")
-HOOK_TYPES = ("gitea", "gogs", "slack", "discord", "dingtalk", "telegram", "msteams", "feishu", "matrix",
-              "wechatwork", "packagist")
+HOOK_TYPES = (
+    "gitea",
+    "gogs",
+    "slack",
+    "discord",
+    "dingtalk",
+    "telegram",
+    "msteams",
+    "feishu",
+    "matrix",
+    "wechatwork",
+    "packagist",
+)
 # How the API's ``events`` names are stored (routers/api/v1/utils/hook.go updateHookEvents). Stored names
 # are what a hook lists back; "pull_request_only" is stored as plain "pull_request".
 HOOK_EVENT_EXPANSION = {
     "pull_request_only": ["pull_request"],
-    "pull_request": ["pull_request", "pull_request_assign", "pull_request_label", "pull_request_milestone",
-                     "pull_request_comment", "pull_request_review_approved", "pull_request_review_rejected",
-                     "pull_request_review_comment", "pull_request_sync", "pull_request_review_request"],
+    "pull_request": [
+        "pull_request",
+        "pull_request_assign",
+        "pull_request_label",
+        "pull_request_milestone",
+        "pull_request_comment",
+        "pull_request_review_approved",
+        "pull_request_review_rejected",
+        "pull_request_review_comment",
+        "pull_request_sync",
+        "pull_request_review_request",
+    ],
     "issues": ["issues", "issue_assign", "issue_label", "issue_milestone", "issue_comment"],
 }
 LEVELS = ("none", "read", "write", "admin", "owner")
@@ -57,8 +77,13 @@ def gitea_json(value: Any) -> bytes:
     """Encode like Gitea's ctx.JSON: compact, HTML-escaped, trailing newline."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     # Go's encoder escapes these inside strings; they cannot occur outside strings in JSON text.
-    for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
-                         ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+    for raw, escaped in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         text = text.replace(raw, escaped)
     return (text + "\n").encode()
 
@@ -129,35 +154,37 @@ class _QuietHandler(WSGIRequestHandler):
 
 def _rules() -> Map:
     repo = "/api/v1/repos/<owner>/<repo>"
-    return Map([
-        Rule("/api/v1/version", methods=["GET"], endpoint="version"),
-        Rule("/api/v1/user", methods=["GET"], endpoint="whoami"),
-        Rule("/api/v1/users/<username>", methods=["GET"], endpoint="get_user"),
-        Rule(repo, methods=["GET"], endpoint="get_repo"),
-        Rule(f"{repo}/issues/<int:index>", methods=["GET"], endpoint="get_issue"),
-        Rule(f"{repo}/issues/<int:index>/comments", methods=["GET"], endpoint="list_comments"),
-        Rule(f"{repo}/issues/<int:index>/comments", methods=["POST"], endpoint="create_comment"),
-        Rule(f"{repo}/issues/comments/<int:comment_id>", methods=["GET"], endpoint="get_comment"),
-        Rule(f"{repo}/issues/comments/<int:comment_id>", methods=["PATCH"], endpoint="edit_comment"),
-        Rule(f"{repo}/issues/comments/<int:comment_id>/reactions", methods=["GET"], endpoint="list_reactions"),
-        Rule(f"{repo}/issues/comments/<int:comment_id>/reactions", methods=["POST"], endpoint="add_reaction"),
-        Rule(f"{repo}/issues/comments/<int:comment_id>/assets", methods=["POST"], endpoint="add_attachment"),
-        Rule(f"{repo}/pulls", methods=["GET"], endpoint="list_pulls"),
-        Rule(f"{repo}/pulls/<int:index>", methods=["GET"], endpoint="get_pull"),
-        Rule(f"{repo}/pulls/<int:index>.<any(diff, patch):kind>", methods=["GET"], endpoint="pull_diff"),
-        Rule(f"{repo}/collaborators/<collaborator>/permission", methods=["GET"], endpoint="permission"),
-        Rule(f"{repo}/hooks", methods=["GET"], endpoint="list_hooks"),
-        Rule(f"{repo}/hooks", methods=["POST"], endpoint="create_hook"),
-        Rule(f"{repo}/hooks/<int:hook_id>", methods=["PATCH"], endpoint="edit_hook"),
-        Rule(f"{repo}/hooks/<int:hook_id>", methods=["DELETE"], endpoint="delete_hook"),
-        Rule(f"{repo}/git/trees/<sha>", methods=["GET"], endpoint="git_tree"),
-        Rule(f"{repo}/git/commits/<sha>", methods=["GET"], endpoint="git_commit"),
-        Rule(f"{repo}/archive/<path:archive>", methods=["GET"], endpoint="archive"),
-        Rule("/<owner>/<repo>.git/<path:service>", methods=["GET", "POST"], endpoint="smart_http"),
-        Rule(f"{repo}/raw/<path:filepath>", methods=["GET"], endpoint="raw"),
-        Rule(f"{repo}/contents/<path:filepath>", methods=["GET"], endpoint="contents"),
-        Rule("/attachments/<key>", methods=["GET"], endpoint="download_attachment"),
-    ])
+    return Map(
+        [
+            Rule("/api/v1/version", methods=["GET"], endpoint="version"),
+            Rule("/api/v1/user", methods=["GET"], endpoint="whoami"),
+            Rule("/api/v1/users/<username>", methods=["GET"], endpoint="get_user"),
+            Rule(repo, methods=["GET"], endpoint="get_repo"),
+            Rule(f"{repo}/issues/<int:index>", methods=["GET"], endpoint="get_issue"),
+            Rule(f"{repo}/issues/<int:index>/comments", methods=["GET"], endpoint="list_comments"),
+            Rule(f"{repo}/issues/<int:index>/comments", methods=["POST"], endpoint="create_comment"),
+            Rule(f"{repo}/issues/comments/<int:comment_id>", methods=["GET"], endpoint="get_comment"),
+            Rule(f"{repo}/issues/comments/<int:comment_id>", methods=["PATCH"], endpoint="edit_comment"),
+            Rule(f"{repo}/issues/comments/<int:comment_id>/reactions", methods=["GET"], endpoint="list_reactions"),
+            Rule(f"{repo}/issues/comments/<int:comment_id>/reactions", methods=["POST"], endpoint="add_reaction"),
+            Rule(f"{repo}/issues/comments/<int:comment_id>/assets", methods=["POST"], endpoint="add_attachment"),
+            Rule(f"{repo}/pulls", methods=["GET"], endpoint="list_pulls"),
+            Rule(f"{repo}/pulls/<int:index>", methods=["GET"], endpoint="get_pull"),
+            Rule(f"{repo}/pulls/<int:index>.<any(diff, patch):kind>", methods=["GET"], endpoint="pull_diff"),
+            Rule(f"{repo}/collaborators/<collaborator>/permission", methods=["GET"], endpoint="permission"),
+            Rule(f"{repo}/hooks", methods=["GET"], endpoint="list_hooks"),
+            Rule(f"{repo}/hooks", methods=["POST"], endpoint="create_hook"),
+            Rule(f"{repo}/hooks/<int:hook_id>", methods=["PATCH"], endpoint="edit_hook"),
+            Rule(f"{repo}/hooks/<int:hook_id>", methods=["DELETE"], endpoint="delete_hook"),
+            Rule(f"{repo}/git/trees/<sha>", methods=["GET"], endpoint="git_tree"),
+            Rule(f"{repo}/git/commits/<sha>", methods=["GET"], endpoint="git_commit"),
+            Rule(f"{repo}/archive/<path:archive>", methods=["GET"], endpoint="archive"),
+            Rule("/<owner>/<repo>.git/<path:service>", methods=["GET", "POST"], endpoint="smart_http"),
+            Rule(f"{repo}/raw/<path:filepath>", methods=["GET"], endpoint="raw"),
+            Rule(f"{repo}/contents/<path:filepath>", methods=["GET"], endpoint="contents"),
+            Rule("/attachments/<key>", methods=["GET"], endpoint="download_attachment"),
+        ]
+    )
 
 
 class GiteaStandin:
@@ -183,11 +210,11 @@ class GiteaStandin:
     # ---- lifecycle -------------------------------------------------------------------------------------
 
     def start(self) -> GiteaStandin:
-        self._server = make_server("127.0.0.1", 0, self.wsgi, threaded=True,
-                                   request_handler=_QuietHandler)
+        self._server = make_server("127.0.0.1", 0, self.wsgi, threaded=True, request_handler=_QuietHandler)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="gitea-standin", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="gitea-standin", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -214,13 +241,20 @@ class GiteaStandin:
         self.users[login.lower()] = user
         return user
 
-    def add_repo(self, full_name: str, *, private: bool = False, internal: bool = False,
-                 default_branch: str = "main") -> Repo:
+    def add_repo(
+        self, full_name: str, *, private: bool = False, internal: bool = False, default_branch: str = "main"
+    ) -> Repo:
         owner, name = full_name.split("/")
         if owner.lower() not in self.users:
             self.add_user(owner)
-        repo = Repo(id=self._next_id("repo"), owner=owner, name=name, private=private, internal=internal,
-                    default_branch=default_branch)
+        repo = Repo(
+            id=self._next_id("repo"),
+            owner=owner,
+            name=name,
+            private=private,
+            internal=internal,
+            default_branch=default_branch,
+        )
         self.repos[full_name.lower()] = repo
         return repo
 
@@ -231,28 +265,65 @@ class GiteaStandin:
         assert level in ("read", "write", "admin"), level
         self.repo(full_name).collaborators[login.lower()] = level
 
-    def add_issue(self, full_name: str, title: str, body: str = "", *, user: str = "alice",
-                  locked: bool = False, state: str = "open") -> dict:
+    def add_issue(
+        self,
+        full_name: str,
+        title: str,
+        body: str = "",
+        *,
+        user: str = "alice",
+        locked: bool = False,
+        state: str = "open",
+    ) -> dict:
         repo = self.repo(full_name)
         index = repo.next_index()
-        issue = {"id": self._next_id("issue"), "number": index, "title": title, "body": body, "user": user,
-                 "state": state, "is_locked": locked, "created_at": now(), "updated_at": now(), "pull": None}
+        issue = {
+            "id": self._next_id("issue"),
+            "number": index,
+            "title": title,
+            "body": body,
+            "user": user,
+            "state": state,
+            "is_locked": locked,
+            "created_at": now(),
+            "updated_at": now(),
+            "pull": None,
+        }
         repo.issues[index] = issue
         return issue
 
-    def add_pull(self, full_name: str, title: str, body: str = "", *, diff: str = "", user: str = "alice",
-                 merged: bool = False, merged_by: str | None = None, state: str | None = None,
-                 head: str = "feature", base: str = "main", merge_commit_sha: str | None = None,
-                 merge_base: str | None = None, head_sha: str | None = None, merged_at: str | None = None) -> dict:
+    def add_pull(
+        self,
+        full_name: str,
+        title: str,
+        body: str = "",
+        *,
+        diff: str = "",
+        user: str = "alice",
+        merged: bool = False,
+        merged_by: str | None = None,
+        state: str | None = None,
+        head: str = "feature",
+        base: str = "main",
+        merge_commit_sha: str | None = None,
+        merge_base: str | None = None,
+        head_sha: str | None = None,
+        merged_at: str | None = None,
+    ) -> dict:
         """A PR with its diff. ``merged=True`` closes it with a merge commit sha (made up unless given, as
         are ``merge_base`` and ``head_sha``: a PR of a repository with a real ``git_dir`` passes the real ones)."""
         issue = self.add_issue(full_name, title, body, user=user, state=state or ("closed" if merged else "open"))
         merge_sha = merge_commit_sha or hashlib.sha1(f"{full_name}#{issue['number']}".encode()).hexdigest()
         issue["pull"] = {
-            "id": self._next_id("pull"), "diff": diff, "merged": merged,
+            "id": self._next_id("pull"),
+            "diff": diff,
+            "merged": merged,
             "merged_at": (merged_at or now()) if merged else None,
-            "merged_by": (merged_by or user) if merged else None, "merge_commit_sha": merge_sha if merged else None,
-            "head": head, "base": base, "merge_base": merge_base,
+            "merged_by": (merged_by or user) if merged else None,
+            "merge_commit_sha": merge_sha if merged else None,
+            "head": head,
+            "base": base,
+            "merge_base": merge_base,
             "head_sha": head_sha or hashlib.sha1(f"head{issue['id']}".encode()).hexdigest(),
         }
         return issue
@@ -266,16 +337,26 @@ class GiteaStandin:
         repo = self.repo(full_name)
         ref = ref or repo.default_branch
         tree = {path: data.encode() if isinstance(data, str) else data for path, data in files.items()}
-        sha = hashlib.sha1(json.dumps(sorted((p, git_blob_sha(d)) for p, d in tree.items())).encode()
-                           + ref.encode()).hexdigest()
+        sha = hashlib.sha1(
+            json.dumps(sorted((p, git_blob_sha(d)) for p, d in tree.items())).encode() + ref.encode()
+        ).hexdigest()
         repo.trees[sha] = tree
         repo.refs[ref] = sha
         return sha
 
     def add_comment(self, full_name: str, index: int, body: str, *, user: str = "alice") -> dict:
         repo = self.repo(full_name)
-        comment = {"id": self._next_id("comment"), "repo": repo.full_name.lower(), "index": index, "user": user,
-                   "body": body, "created_at": now(), "updated_at": now(), "reactions": [], "assets": []}
+        comment = {
+            "id": self._next_id("comment"),
+            "repo": repo.full_name.lower(),
+            "index": index,
+            "user": user,
+            "body": body,
+            "created_at": now(),
+            "updated_at": now(),
+            "reactions": [],
+            "assets": [],
+        }
         self.comments[comment["id"]] = comment
         return comment
 
@@ -302,8 +383,7 @@ class GiteaStandin:
             self._faults.extend([("hang_after" if after else "hang", seconds)] * n)
 
     def calls(self, method: str | None = None, path_contains: str = "") -> list[RecordedRequest]:
-        return [r for r in self.requests
-                if (method is None or r.method == method.upper()) and path_contains in r.path]
+        return [r for r in self.requests if (method is None or r.method == method.upper()) and path_contains in r.path]
 
     def clear_requests(self) -> None:
         with self._lock:
@@ -320,8 +400,14 @@ class GiteaStandin:
                 parsed = json.loads(body)
             except ValueError:
                 parsed = None
-        record = RecordedRequest(method=request.method, path=request.path, query=dict(request.args),
-                                 headers=dict(request.headers), body=body, json=parsed)
+        record = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query=dict(request.args),
+            headers=dict(request.headers),
+            body=body,
+            json=parsed,
+        )
         with self._lock:
             self.requests.append(record)
             fault = self._faults.pop(0) if self._faults else None
@@ -411,12 +497,28 @@ class GiteaStandin:
     def user_json(self, login: str) -> dict:
         user = self.users[login.lower()]
         return {
-            "id": user.id, "login": user.login, "login_name": "", "source_id": 0, "full_name": user.full_name,
-            "email": f"{user.login.lower()}@noreply.localhost", "avatar_url": f"{self.url}/avatars/{user.id}",
-            "html_url": f"{self.url}/{user.login}", "language": "", "is_admin": user.is_admin,
-            "last_login": "0001-01-01T00:00:00Z", "created": "2026-01-01T00:00:00Z", "restricted": False,
-            "active": True, "prohibit_login": False, "location": "", "website": "", "description": "",
-            "visibility": "public", "followers_count": 0, "following_count": 0, "starred_repos_count": 0,
+            "id": user.id,
+            "login": user.login,
+            "login_name": "",
+            "source_id": 0,
+            "full_name": user.full_name,
+            "email": f"{user.login.lower()}@noreply.localhost",
+            "avatar_url": f"{self.url}/avatars/{user.id}",
+            "html_url": f"{self.url}/{user.login}",
+            "language": "",
+            "is_admin": user.is_admin,
+            "last_login": "0001-01-01T00:00:00Z",
+            "created": "2026-01-01T00:00:00Z",
+            "restricted": False,
+            "active": True,
+            "prohibit_login": False,
+            "location": "",
+            "website": "",
+            "description": "",
+            "visibility": "public",
+            "followers_count": 0,
+            "following_count": 0,
+            "starred_repos_count": 0,
             "username": user.login,
         }
 
@@ -424,21 +526,52 @@ class GiteaStandin:
         level = self.level(repo, doer.login)
         html = f"{self.url}/{repo.full_name}"
         return {
-            "id": repo.id, "owner": self.user_json(repo.owner), "name": repo.name, "full_name": repo.full_name,
-            "description": repo.description, "empty": not repo.trees, "private": repo.private, "fork": False,
-            "template": False, "mirror": False, "size": 0, "language": "", "html_url": html,
-            "url": f"{self.api_url}/repos/{repo.full_name}", "link": "", "ssh_url": f"git@127.0.0.1:{repo.full_name}.git",
-            "clone_url": f"{html}.git", "original_url": "", "website": "", "stars_count": 0, "forks_count": 0,
-            "watchers_count": 0, "open_issues_count": sum(1 for i in repo.issues.values()
-                                                          if i["state"] == "open" and not i["pull"]),
+            "id": repo.id,
+            "owner": self.user_json(repo.owner),
+            "name": repo.name,
+            "full_name": repo.full_name,
+            "description": repo.description,
+            "empty": not repo.trees,
+            "private": repo.private,
+            "fork": False,
+            "template": False,
+            "mirror": False,
+            "size": 0,
+            "language": "",
+            "html_url": html,
+            "url": f"{self.api_url}/repos/{repo.full_name}",
+            "link": "",
+            "ssh_url": f"git@127.0.0.1:{repo.full_name}.git",
+            "clone_url": f"{html}.git",
+            "original_url": "",
+            "website": "",
+            "stars_count": 0,
+            "forks_count": 0,
+            "watchers_count": 0,
+            "open_issues_count": sum(1 for i in repo.issues.values() if i["state"] == "open" and not i["pull"]),
             "open_pr_counter": sum(1 for i in repo.issues.values() if i["state"] == "open" and i["pull"]),
-            "release_counter": 0, "default_branch": repo.default_branch, "archived": False,
-            "created_at": "2026-01-01T00:00:00Z", "updated_at": now(), "archived_at": "1970-01-01T00:00:00Z",
-            "permissions": {"admin": level in ("admin", "owner"), "push": level in ("write", "admin", "owner"),
-                            "pull": level != "none"},
-            "has_issues": True, "has_wiki": False, "has_pull_requests": True, "has_projects": False,
-            "has_releases": True, "has_packages": False, "has_actions": False, "internal": repo.internal,
-            "object_format_name": "sha1", "topics": [], "licenses": [],
+            "release_counter": 0,
+            "default_branch": repo.default_branch,
+            "archived": False,
+            "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": now(),
+            "archived_at": "1970-01-01T00:00:00Z",
+            "permissions": {
+                "admin": level in ("admin", "owner"),
+                "push": level in ("write", "admin", "owner"),
+                "pull": level != "none",
+            },
+            "has_issues": True,
+            "has_wiki": False,
+            "has_pull_requests": True,
+            "has_projects": False,
+            "has_releases": True,
+            "has_packages": False,
+            "has_actions": False,
+            "internal": repo.internal,
+            "object_format_name": "sha1",
+            "topics": [],
+            "licenses": [],
         }
 
     def _html_issue_url(self, repo: Repo, issue: dict) -> str:
@@ -447,18 +580,37 @@ class GiteaStandin:
     def issue_json(self, repo: Repo, issue: dict) -> dict:
         pull = issue["pull"]
         return {
-            "id": issue["id"], "url": f"{self.api_url}/repos/{repo.full_name}/issues/{issue['number']}",
-            "html_url": self._html_issue_url(repo, issue), "number": issue["number"],
-            "user": self.user_json(issue["user"]), "original_author": "", "original_author_id": 0,
-            "title": issue["title"], "body": issue["body"], "ref": "", "assets": [], "labels": [],
-            "milestone": None, "assignee": None, "assignees": None, "state": issue["state"],
-            "is_locked": issue["is_locked"], "comments": len(self.comments_on(repo.full_name, issue["number"])),
-            "created_at": issue["created_at"], "updated_at": issue["updated_at"],
-            "closed_at": issue["updated_at"] if issue["state"] == "closed" else None, "due_date": None,
+            "id": issue["id"],
+            "url": f"{self.api_url}/repos/{repo.full_name}/issues/{issue['number']}",
+            "html_url": self._html_issue_url(repo, issue),
+            "number": issue["number"],
+            "user": self.user_json(issue["user"]),
+            "original_author": "",
+            "original_author_id": 0,
+            "title": issue["title"],
+            "body": issue["body"],
+            "ref": "",
+            "assets": [],
+            "labels": [],
+            "milestone": None,
+            "assignee": None,
+            "assignees": None,
+            "state": issue["state"],
+            "is_locked": issue["is_locked"],
+            "comments": len(self.comments_on(repo.full_name, issue["number"])),
+            "created_at": issue["created_at"],
+            "updated_at": issue["updated_at"],
+            "closed_at": issue["updated_at"] if issue["state"] == "closed" else None,
+            "due_date": None,
             "time_estimate": 0,
-            "pull_request": None if not pull else {
-                "merged": pull["merged"], "merged_at": pull["merged_at"], "draft": False,
-                "html_url": self._html_issue_url(repo, issue)},
+            "pull_request": None
+            if not pull
+            else {
+                "merged": pull["merged"],
+                "merged_at": pull["merged_at"],
+                "draft": False,
+                "html_url": self._html_issue_url(repo, issue),
+            },
             "repository": {"id": repo.id, "name": repo.name, "owner": repo.owner, "full_name": repo.full_name},
             "pin_order": 0,
         }
@@ -469,21 +621,39 @@ class GiteaStandin:
         branch = {"repo_id": repo.id, "repo": self.repo_json(repo, doer)}
         head_ref = f"refs/pull/{issue['number']}/head" if pull["merged"] else pull["head"]
         return {
-            "id": pull["id"], "url": html, "number": issue["number"], "user": self.user_json(issue["user"]),
-            "title": issue["title"], "body": issue["body"], "labels": [], "milestone": None, "assignee": None,
-            "assignees": [], "requested_reviewers": [], "requested_reviewers_teams": [], "state": issue["state"],
-            "draft": issue["title"].startswith(("WIP:", "[WIP]")), "is_locked": issue["is_locked"],
-            "comments": len(self.comments_on(repo.full_name, issue["number"])), "html_url": html,
-            "diff_url": f"{html}.diff", "patch_url": f"{html}.patch", "mergeable": not pull["merged"],
-            "merged": pull["merged"], "merged_at": pull["merged_at"], "merge_commit_sha": pull["merge_commit_sha"],
+            "id": pull["id"],
+            "url": html,
+            "number": issue["number"],
+            "user": self.user_json(issue["user"]),
+            "title": issue["title"],
+            "body": issue["body"],
+            "labels": [],
+            "milestone": None,
+            "assignee": None,
+            "assignees": [],
+            "requested_reviewers": [],
+            "requested_reviewers_teams": [],
+            "state": issue["state"],
+            "draft": issue["title"].startswith(("WIP:", "[WIP]")),
+            "is_locked": issue["is_locked"],
+            "comments": len(self.comments_on(repo.full_name, issue["number"])),
+            "html_url": html,
+            "diff_url": f"{html}.diff",
+            "patch_url": f"{html}.patch",
+            "mergeable": not pull["merged"],
+            "merged": pull["merged"],
+            "merged_at": pull["merged_at"],
+            "merge_commit_sha": pull["merge_commit_sha"],
             "merged_by": self.user_json(pull["merged_by"]) if pull["merged_by"] else None,
             "allow_maintainer_edit": False,
-            "base": {"label": pull["base"], "ref": pull["base"],
-                     "sha": pull["merge_commit_sha"] or "0" * 40, **branch},
+            "base": {"label": pull["base"], "ref": pull["base"], "sha": pull["merge_commit_sha"] or "0" * 40, **branch},
             "head": {"label": pull["head"], "ref": head_ref, "sha": pull["head_sha"], **branch},
-            "merge_base": pull.get("merge_base") or "0" * 40, "due_date": None, "created_at": issue["created_at"],
+            "merge_base": pull.get("merge_base") or "0" * 40,
+            "due_date": None,
+            "created_at": issue["created_at"],
             "updated_at": issue["updated_at"],
-            "closed_at": issue["updated_at"] if issue["state"] == "closed" else None, "pin_order": 0,
+            "closed_at": issue["updated_at"] if issue["state"] == "closed" else None,
+            "pin_order": 0,
         }
 
     def comment_json(self, comment: dict) -> dict:
@@ -491,11 +661,17 @@ class GiteaStandin:
         issue = repo.issues[comment["index"]]
         html = self._html_issue_url(repo, issue)
         return {
-            "id": comment["id"], "html_url": f"{html}#issuecomment-{comment['id']}",
-            "pull_request_url": html if issue["pull"] else "", "issue_url": "" if issue["pull"] else html,
-            "user": self.user_json(comment["user"]), "original_author": "", "original_author_id": 0,
-            "body": comment["body"], "assets": [a for a, _ in (self.attachments[u] for u in comment["assets"])],
-            "created_at": comment["created_at"], "updated_at": comment["updated_at"],
+            "id": comment["id"],
+            "html_url": f"{html}#issuecomment-{comment['id']}",
+            "pull_request_url": html if issue["pull"] else "",
+            "issue_url": "" if issue["pull"] else html,
+            "user": self.user_json(comment["user"]),
+            "original_author": "",
+            "original_author_id": 0,
+            "body": comment["body"],
+            "assets": [a for a, _ in (self.attachments[u] for u in comment["assets"])],
+            "created_at": comment["created_at"],
+            "updated_at": comment["updated_at"],
         }
 
     def _comment(self, repo: Repo, comment_id: int) -> dict:
@@ -570,13 +746,17 @@ class GiteaStandin:
         page = max(request.args.get("page", 1, type=int) or 1, 1)
         limit = request.args.get("limit", DEFAULT_PAGE_LIMIT, type=int) or DEFAULT_PAGE_LIMIT
         limit = min(max(limit, 1), MAX_PAGE_LIMIT)
-        chunk = pulls[(page - 1) * limit: page * limit]
+        chunk = pulls[(page - 1) * limit : page * limit]
         return 200, [self.pull_json(target, issue, doer) for issue in chunk], len(pulls)
 
     @staticmethod
     def _git(target: Repo, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run(["git", "--git-dir", target.git_dir or "", *args], input=input, capture_output=True,
-                              env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_CONFIG_NOSYSTEM": "1"})
+        return subprocess.run(
+            ["git", "--git-dir", target.git_dir or "", *args],
+            input=input,
+            capture_output=True,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_CONFIG_NOSYSTEM": "1"},
+        )
 
     def _commit_of(self, target: Repo, ref: str) -> str:
         if not target.git_dir or not ref or ref.startswith("-"):
@@ -600,8 +780,11 @@ class GiteaStandin:
         made = self._git(target, "archive", f"--format={fmt}", f"--prefix={target.name}/", sha)
         if made.returncode != 0:
             raise ApiError(500, made.stderr.decode(errors="replace"))
-        return Response(made.stdout, content_type=content_type,
-                        headers={"Content-Disposition": f'attachment; filename="{target.name}-{ref}.{fmt}"'})
+        return Response(
+            made.stdout,
+            content_type=content_type,
+            headers={"Content-Disposition": f'attachment; filename="{target.name}-{ref}.{fmt}"'},
+        )
 
     def _h_git_commit(self, request: Request, doer: User, owner: str, repo: str, sha: str) -> dict:
         """``repoGetSingleCommit`` (the fields the bot reads: sha, parents, commit.message/tree)."""
@@ -612,14 +795,27 @@ class GiteaStandin:
         api = f"{self.api_url}/repos/{target.full_name}/git/commits"
         person = {"name": name, "email": email, "date": authored}
         return {
-            "url": f"{api}/{full}", "sha": full, "created": committed,
+            "url": f"{api}/{full}",
+            "sha": full,
+            "created": committed,
             "html_url": f"{self.url}/{target.full_name}/commit/{full}",
-            "commit": {"url": f"{api}/{full}", "author": person, "committer": dict(person, date=committed),
-                       "message": message, "tree": {"url": f"{self.api_url}/repos/{target.full_name}/git/trees/{tree}",
-                                                    "sha": tree, "created": committed}, "verification": None},
-            "author": None, "committer": None,
+            "commit": {
+                "url": f"{api}/{full}",
+                "author": person,
+                "committer": dict(person, date=committed),
+                "message": message,
+                "tree": {
+                    "url": f"{self.api_url}/repos/{target.full_name}/git/trees/{tree}",
+                    "sha": tree,
+                    "created": committed,
+                },
+                "verification": None,
+            },
+            "author": None,
+            "committer": None,
             "parents": [{"url": f"{api}/{p}", "sha": p, "created": committed} for p in parents.split()],
-            "files": None, "stats": None,
+            "files": None,
+            "stats": None,
         }
 
     def _h_smart_http(self, request: Request, doer: User, owner: str, repo: str, service: str) -> Response:
@@ -631,10 +827,17 @@ class GiteaStandin:
         if service not in ("info/refs", "git-upload-pack") or (service == "info/refs" and wanted != "git-upload-pack"):
             raise ApiError(403, "this stand-in only serves fetches")
         git_dir = os.path.abspath(target.git_dir)
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_PROJECT_ROOT": os.path.dirname(git_dir),
-               "PATH_INFO": f"/{os.path.basename(git_dir)}/{service}", "REQUEST_METHOD": request.method,
-               "QUERY_STRING": request.query_string.decode(), "CONTENT_TYPE": request.content_type or "",
-               "GIT_HTTP_EXPORT_ALL": "1", "REMOTE_USER": doer.login, "GIT_CONFIG_NOSYSTEM": "1"}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "GIT_PROJECT_ROOT": os.path.dirname(git_dir),
+            "PATH_INFO": f"/{os.path.basename(git_dir)}/{service}",
+            "REQUEST_METHOD": request.method,
+            "QUERY_STRING": request.query_string.decode(),
+            "CONTENT_TYPE": request.content_type or "",
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "REMOTE_USER": doer.login,
+            "GIT_CONFIG_NOSYSTEM": "1",
+        }
         if request.headers.get("Content-Encoding"):
             env["HTTP_CONTENT_ENCODING"] = request.headers["Content-Encoding"]
         if request.headers.get("Git-Protocol"):
@@ -656,8 +859,7 @@ class GiteaStandin:
         target = self._repo(owner, repo, doer)
         self._issue(target, index)
         # All of them, oldest first: this endpoint has no page/limit.
-        return [self.comment_json(c) for c in sorted(self.comments_on(target.full_name, index),
-                                                     key=lambda c: c["id"])]
+        return [self.comment_json(c) for c in sorted(self.comments_on(target.full_name, index), key=lambda c: c["id"])]
 
     def _h_create_comment(self, request: Request, doer: User, owner: str, repo: str, index: int) -> tuple:
         target = self._repo(owner, repo, doer)
@@ -696,8 +898,11 @@ class GiteaStandin:
         return [self._reaction_json(r) for r in comment["reactions"]]
 
     def _reaction_json(self, reaction: dict) -> dict:
-        return {"user": self.user_json(reaction["user"]), "content": reaction["content"],
-                "created_at": reaction["created_at"]}
+        return {
+            "user": self.user_json(reaction["user"]),
+            "content": reaction["content"],
+            "created_at": reaction["created_at"],
+        }
 
     def _h_add_reaction(self, request: Request, doer: User, owner: str, repo: str, comment_id: int) -> tuple:
         comment = self._comment(self._repo(owner, repo, doer), comment_id)
@@ -722,8 +927,15 @@ class GiteaStandin:
         data = upload.read()
         name = request.args.get("name") or upload.filename or "attachment"
         key = str(uuid.uuid4())
-        attachment = {"id": self._next_id("attachment"), "name": name, "size": len(data), "download_count": 0,
-                      "created_at": now(), "uuid": key, "browser_download_url": f"{self.url}/attachments/{key}"}
+        attachment = {
+            "id": self._next_id("attachment"),
+            "name": name,
+            "size": len(data),
+            "download_count": 0,
+            "created_at": now(),
+            "uuid": key,
+            "browser_download_url": f"{self.url}/attachments/{key}",
+        }
         self.attachments[key] = (attachment, data)
         comment["assets"].append(key)
         return 201, attachment
@@ -736,10 +948,16 @@ class GiteaStandin:
     def _h_permission(self, request: Request, doer: User, owner: str, repo: str, collaborator: str) -> dict:
         target = self._repo(owner, repo, doer)
         # repo/collaborators.go GetRepoPermissions: the access check comes before the user lookup.
-        if not (doer.is_admin or doer.login.lower() == collaborator.lower()
-                or self.level(target, doer.login) in ("admin", "owner")):
-            raise ApiError(403, "Only admins can query all permissions, repo admins can query all repo "
-                                "permissions, collaborators can query only their own")
+        if not (
+            doer.is_admin
+            or doer.login.lower() == collaborator.lower()
+            or self.level(target, doer.login) in ("admin", "owner")
+        ):
+            raise ApiError(
+                403,
+                "Only admins can query all permissions, repo admins can query all repo "
+                "permissions, collaborators can query only their own",
+            )
         if collaborator.lower() not in self.users:
             raise ApiError(404, f"user does not exist [uid: 0, name: {collaborator}]")
         level = self.level(target, collaborator)
@@ -750,9 +968,19 @@ class GiteaStandin:
             raise ApiError(403, "", empty=True)
 
     def hook_json(self, hook: dict) -> dict:
-        return {key: hook[key] for key in ("id", "type", "branch_filter", "events", "authorization_header",
-                                           "active", "updated_at", "created_at")} | {
-            "config": {"content_type": hook["config"]["content_type"], "url": hook["config"]["url"]}}
+        return {
+            key: hook[key]
+            for key in (
+                "id",
+                "type",
+                "branch_filter",
+                "events",
+                "authorization_header",
+                "active",
+                "updated_at",
+                "created_at",
+            )
+        } | {"config": {"content_type": hook["config"]["content_type"], "url": hook["config"]["url"]}}
 
     def _h_list_hooks(self, request: Request, doer: User, owner: str, repo: str) -> tuple:
         target = self._repo(owner, repo, doer)
@@ -760,7 +988,7 @@ class GiteaStandin:
         page = max(request.args.get("page", 1, type=int) or 1, 1)
         limit = request.args.get("limit", DEFAULT_PAGE_LIMIT, type=int) or DEFAULT_PAGE_LIMIT
         limit = min(max(limit, 1), MAX_PAGE_LIMIT)
-        return 200, [self.hook_json(h) for h in target.hooks[(page - 1) * limit: page * limit]], len(target.hooks)
+        return 200, [self.hook_json(h) for h in target.hooks[(page - 1) * limit : page * limit]], len(target.hooks)
 
     @staticmethod
     def _stored_events(events: list[str] | None) -> list[str]:
@@ -782,13 +1010,21 @@ class GiteaStandin:
             raise ApiError(422, "Invalid hook type")
         if not config.get("url") or config.get("content_type") not in ("json", "form"):
             raise ApiError(422, "Invalid content type")
-        hook = {"id": self._next_id("hook"), "type": option["type"], "branch_filter": option.get("branch_filter", ""),
-                "events": self._stored_events(option.get("events")),
-                "authorization_header": option.get("authorization_header", ""),
-                "active": bool(option.get("active", False)),  # CreateHookOption.active defaults to false
-                "config": {"url": config["url"], "content_type": config["content_type"],
-                           "secret": config.get("secret", "")},
-                "created_at": now(), "updated_at": now()}
+        hook = {
+            "id": self._next_id("hook"),
+            "type": option["type"],
+            "branch_filter": option.get("branch_filter", ""),
+            "events": self._stored_events(option.get("events")),
+            "authorization_header": option.get("authorization_header", ""),
+            "active": bool(option.get("active", False)),  # CreateHookOption.active defaults to false
+            "config": {
+                "url": config["url"],
+                "content_type": config["content_type"],
+                "secret": config.get("secret", ""),
+            },
+            "created_at": now(),
+            "updated_at": now(),
+        }
         target.hooks.append(hook)
         return 201, self.hook_json(hook)
 
@@ -841,14 +1077,22 @@ class GiteaStandin:
             per_page = self.git_trees_per_page
         page = max(request.args.get("page", 1, type=int) or 1, 1)
         base = f"{self.api_url}/repos/{target.full_name}/git"
-        tree = {"sha": resolved, "url": f"{base}/trees/{resolved}", "tree": [], "truncated": False,
-                "page": page, "total_count": len(entries)}
+        tree = {
+            "sha": resolved,
+            "url": f"{base}/trees/{resolved}",
+            "tree": [],
+            "truncated": False,
+            "page": page,
+            "total_count": len(entries),
+        }
         start = per_page * (page - 1)
         if start < len(entries):
             end = min(start + per_page, len(entries))
             tree["truncated"] = end < len(entries)
-            tree["tree"] = [dict(entry, url=f"{base}/{'trees' if entry['type'] == 'tree' else 'blobs'}/{entry['sha']}")
-                            for entry in entries[start:end]]
+            tree["tree"] = [
+                dict(entry, url=f"{base}/{'trees' if entry['type'] == 'tree' else 'blobs'}/{entry['sha']}")
+                for entry in entries[start:end]
+            ]
         return tree
 
     def _file(self, request: Request, doer: User, owner: str, repo: str, filepath: str) -> tuple[Repo, bytes]:
@@ -869,13 +1113,21 @@ class GiteaStandin:
         api = f"{self.api_url}/repos/{target.full_name}"
         html = f"{self.url}/{target.full_name}/src/branch/{ref}/{filepath}"
         return {
-            "name": filepath.rsplit("/", 1)[-1], "path": filepath, "sha": sha,
-            "last_commit_sha": target.refs.get(ref, ref), "type": "file", "size": len(data),
-            "encoding": "base64", "content": base64.b64encode(data).decode(), "target": None,
-            "url": f"{api}/contents/{filepath}?ref={ref}", "html_url": html, "git_url": f"{api}/git/blobs/{sha}",
+            "name": filepath.rsplit("/", 1)[-1],
+            "path": filepath,
+            "sha": sha,
+            "last_commit_sha": target.refs.get(ref, ref),
+            "type": "file",
+            "size": len(data),
+            "encoding": "base64",
+            "content": base64.b64encode(data).decode(),
+            "target": None,
+            "url": f"{api}/contents/{filepath}?ref={ref}",
+            "html_url": html,
+            "git_url": f"{api}/git/blobs/{sha}",
             "download_url": f"{self.url}/{target.full_name}/raw/branch/{ref}/{filepath}",
-            "submodule_git_url": None, "_links": {"self": f"{api}/contents/{filepath}?ref={ref}",
-                                                  "git": f"{api}/git/blobs/{sha}", "html": html},
+            "submodule_git_url": None,
+            "_links": {"self": f"{api}/contents/{filepath}?ref={ref}", "git": f"{api}/git/blobs/{sha}", "html": html},
         }
 
 
@@ -887,9 +1139,22 @@ def _tree_entries(files: dict[str, bytes], recursive: bool) -> list[dict]:
         for depth in range(1, len(parts)):
             directory = "/".join(parts[:depth])
             if recursive or depth == 1:
-                entries.setdefault(directory, {"path": directory, "mode": "040000", "type": "tree", "size": 0,
-                                               "sha": hashlib.sha1(directory.encode()).hexdigest()})
+                entries.setdefault(
+                    directory,
+                    {
+                        "path": directory,
+                        "mode": "040000",
+                        "type": "tree",
+                        "size": 0,
+                        "sha": hashlib.sha1(directory.encode()).hexdigest(),
+                    },
+                )
         if recursive or len(parts) == 1:
-            entries[path] = {"path": path, "mode": "100644", "type": "blob", "size": len(data),
-                             "sha": git_blob_sha(data)}
+            entries[path] = {
+                "path": path,
+                "mode": "100644",
+                "type": "blob",
+                "size": len(data),
+                "sha": git_blob_sha(data),
+            }
     return [entries[key] for key in sorted(entries)]

@@ -106,9 +106,21 @@ class RedisProcess:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                redis_server_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while not _redis_answers(self.url):
@@ -239,7 +251,10 @@ class Bot:
             index, comment_id = index or 1, None
         payload = comment_payload(body=body, user=user, number=index, comment_id=comment_id)
         inbox_id, _ = self.inbox.record(
-            delivery_id=str(uuid.uuid4()), event="issue_comment", event_type="issue_comment", action="created",
+            delivery_id=str(uuid.uuid4()),
+            event="issue_comment",
+            event_type="issue_comment",
+            action="created",
             dedupe_key=f"comment:{payload['comment']['id']}:created",
             payload_text=gitea_json_bytes(payload).decode(),
         )
@@ -260,14 +275,20 @@ class Bot:
         return [r.json["body"] for r in self.gitea.calls("PATCH", f"/issues/comments/{comment_id}")]
 
 
-def make_bot(gitea: GiteaStandin | None, conn: redis.Redis, tmp_path: Path, redis_url: str,
-             extra: dict[str, str] | None = None) -> Bot:
+def make_bot(
+    gitea: GiteaStandin | None, conn: redis.Redis, tmp_path: Path, redis_url: str, extra: dict[str, str] | None = None
+) -> Bot:
     """Configure ``bot.context`` for a bot on ``gitea`` (None: dry run, replies to the outbox)."""
     from bot.gitea import DryRunGitea, GiteaClient
 
-    env = {"SSD_DATA_DIR": str(tmp_path / "data"), "SSD_REDIS_URL": redis_url, "SSD_WEBHOOK_SECRET": "s",
-           "SSD_DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}", "SSD_STATUS_EDIT_INTERVAL": "0",
-           **(extra or {})}
+    env = {
+        "SSD_DATA_DIR": str(tmp_path / "data"),
+        "SSD_REDIS_URL": redis_url,
+        "SSD_WEBHOOK_SECRET": "s",
+        "SSD_DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+        "SSD_STATUS_EDIT_INTERVAL": "0",
+        **(extra or {}),
+    }
     if gitea is not None:
         env.update(SSD_GITEA_URL=gitea.url, SSD_GITEA_TOKEN=BOT_TOKEN, SSD_GITEA_RETRIES="3")
     settings = Settings.from_env(env)
@@ -294,8 +315,16 @@ def extra_command() -> Iterator[Callable[..., None]]:
     added: list[str] = []
 
     def add(name: str, handler, queue_name: str = "default", permission: str = "write") -> None:
-        registry.register(Command(name, handler, f"test command {name}", args=(registry.Arg("seconds", float, 0),),
-                                  queue=queue_name, permission=permission))
+        registry.register(
+            Command(
+                name,
+                handler,
+                f"test command {name}",
+                args=(registry.Arg("seconds", float, 0),),
+                queue=queue_name,
+                permission=permission,
+            )
+        )
         added.append(name)
 
     yield add
@@ -338,8 +367,14 @@ def _sleepy(ctx, args) -> str:  # the pytest side only validates; the worker sub
 def start_worker(bot: Bot) -> subprocess.Popen:
     """The worker of WORKER_SCRIPT on the bot's Redis database (its environment carries SSD_REDIS_URL)."""
     env = {**os.environ, **bot.env, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-c", WORKER_SCRIPT], cwd=ROOT, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKER_SCRIPT],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def start_sleeping_job(bot: Bot, extra_command) -> tuple[int, str, dict, subprocess.Popen]:

@@ -33,8 +33,9 @@ class OllamaModel:
 
     @property
     def digest(self) -> str:
-        manifest = json.dumps({"arch": self.base_arch, "adapters": self.adapters, "parameters": self.parameters},
-                              sort_keys=True)
+        manifest = json.dumps(
+            {"arch": self.base_arch, "adapters": self.adapters, "parameters": self.parameters}, sort_keys=True
+        )
         return hashlib.sha256(manifest.encode()).hexdigest()
 
 
@@ -42,7 +43,8 @@ class OllamaStandin:
     def __init__(self, base_models: dict[str, str] | None = None) -> None:
         # name -> architecture of the pulled base models
         self.models: dict[str, OllamaModel] = {
-            _full(name): OllamaModel(base_arch=arch) for name, arch in (base_models or {"smollm2:135m": "llama"}).items()
+            _full(name): OllamaModel(base_arch=arch)
+            for name, arch in (base_models or {"smollm2:135m": "llama"}).items()
         }
         self.blobs: dict[str, bytes] = {}
         self.requests: list[tuple[str, str, Any]] = []
@@ -95,11 +97,16 @@ class OllamaStandin:
             if model is None:
                 return _error(404, f"model '{(body or {}).get('model')}' not found")
             parameters = "\n".join(f"{key:<30} {value}" for key, value in model.parameters.items())
-            return _json({"parameters": parameters, "details": {"family": model.base_arch},
-                          "modelfile": "# stand-in"})
+            return _json({"parameters": parameters, "details": {"family": model.base_arch}, "modelfile": "# stand-in"})
         if (method, path) == ("GET", "/api/tags"):
-            return _json({"models": [{"name": name, "model": name, "digest": model.digest}
-                                     for name, model in sorted(self.models.items())]})
+            return _json(
+                {
+                    "models": [
+                        {"name": name, "model": name, "digest": model.digest}
+                        for name, model in sorted(self.models.items())
+                    ]
+                }
+            )
         if (method, path) == ("POST", "/api/copy"):
             source, destination = _full(str(body.get("source", ""))), _full(str(body.get("destination", "")))
             if source not in self.models:
@@ -136,21 +143,28 @@ class OllamaStandin:
             if base.base_arch not in ("llama", "gemma2"):
                 return _error(400, "unsupported architecture")
         parameters = {**base.parameters, **(body.get("parameters") or {})}
-        self.models[_full(name)] = OllamaModel(base_arch=base.base_arch, adapters={**base.adapters, **adapters},
-                                               parameters=parameters)
+        self.models[_full(name)] = OllamaModel(
+            base_arch=base.base_arch, adapters={**base.adapters, **adapters}, parameters=parameters
+        )
         return _json({"status": "success"})
 
     def chat(self, body: dict[str, Any]) -> Response:
         name = str(body.get("model", ""))
         model = self.models.get(_full(name))
         if model is None:
-            return _json({"error": {"message": f'model "{name}" not found, try pulling it first',
-                                    "type": "api_error"}}, 404)
+            return _json(
+                {"error": {"message": f'model "{name}" not found, try pulling it first', "type": "api_error"}}, 404
+            )
         broken = any(digest in self.broken_adapters for digest in model.adapters.values())
         text = "" if broken else f"def add(a, b):\n    return a + b  # {name}"
-        return _json({"id": "chatcmpl-1", "object": "chat.completion", "model": name,
-                      "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                   "finish_reason": "stop"}]})
+        return _json(
+            {
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "model": name,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            }
+        )
 
 
 def _json(data: Any, status: int = 200) -> Response:

@@ -31,8 +31,10 @@ class ScriptedServer:
             if status != 200:
                 headers = {"Retry-After": "0"} if status == 429 else {}
                 return Response("overloaded" if status >= 429 else "bad request", status=status, headers=headers)
-            answer = {"choices": [{"message": {"role": "assistant", "content": f"seed={body['seed']} STOPPED"}}],
-                      "usage": {"prompt_tokens": 5, "completion_tokens": 3}}
+            answer = {
+                "choices": [{"message": {"role": "assistant", "content": f"seed={body['seed']} STOPPED"}}],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 3},
+            }
             return Response(json.dumps(answer), content_type="application/json")
 
         self.server = make_server("127.0.0.1", free_port(), app, threaded=True)

@@ -41,7 +41,7 @@ def mean(values):
     return sum(values) / len(values)
 '''
 
-TEST_OPS = '''from calc.ops import add, divide, mean
+TEST_OPS = """from calc.ops import add, divide, mean
 
 
 def test_add():
@@ -54,7 +54,7 @@ def test_divide():
 
 def test_mean():
     assert mean([1, 2, 3]) == 2
-'''
+"""
 
 
 @dataclass
@@ -90,12 +90,18 @@ class _Git:
     def __call__(self, *args: str, raw: bool = False) -> str:
         self.clock += 60
         date = f"@{self.clock} +0000"
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.work), "GIT_CONFIG_NOSYSTEM": "1",
-               "GIT_AUTHOR_NAME": "Alice", "GIT_AUTHOR_EMAIL": "alice@example.com", "GIT_AUTHOR_DATE": date,
-               "GIT_COMMITTER_NAME": "Alice", "GIT_COMMITTER_EMAIL": "alice@example.com",
-               "GIT_COMMITTER_DATE": date}
-        out = subprocess.run(["git", *args], cwd=self.work, env=env, check=True, capture_output=True,
-                             text=True).stdout
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.work),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_AUTHOR_NAME": "Alice",
+            "GIT_AUTHOR_EMAIL": "alice@example.com",
+            "GIT_AUTHOR_DATE": date,
+            "GIT_COMMITTER_NAME": "Alice",
+            "GIT_COMMITTER_EMAIL": "alice@example.com",
+            "GIT_COMMITTER_DATE": date,
+        }
+        out = subprocess.run(["git", *args], cwd=self.work, env=env, check=True, capture_output=True, text=True).stdout
         return out if raw else out.strip()
 
     def write(self, files: dict[str, str]) -> None:
@@ -133,34 +139,49 @@ def build_fixture_repo(path: Path) -> FixtureRepo:
     work.mkdir(parents=True)
     git = _Git(work)
     git("init", "-q", "-b", "main")
-    initial = git.commit("Initial calc package", {
-        "README.md": "# calc\n\nA tiny calculator library.\n",
-        "calc/__init__.py": '"""A tiny calculator library (a test fixture of ssd-bot)."""\n',
-        "calc/ops.py": OPS,
-        "tests/test_ops.py": TEST_OPS,
-        "requirements-test.txt": "# pytest comes with the environment; nothing to install\n",
-        # The environment's own pytest plugins (anyio, timeout) only slow every run down.
-        ".ssd.yml": "env:\n  PYTEST_DISABLE_PLUGIN_AUTOLOAD: \"1\"\n",
-    })
+    initial = git.commit(
+        "Initial calc package",
+        {
+            "README.md": "# calc\n\nA tiny calculator library.\n",
+            "calc/__init__.py": '"""A tiny calculator library (a test fixture of ssd-bot)."""\n',
+            "calc/ops.py": OPS,
+            "tests/test_ops.py": TEST_OPS,
+            "requirements-test.txt": "# pytest comes with the environment; nothing to install\n",
+            # The environment's own pytest plugins (anyio, timeout) only slow every run down.
+            ".ssd.yml": 'env:\n  PYTEST_DISABLE_PLUGIN_AUTOLOAD: "1"\n',
+        },
+    )
     fixture = FixtureRepo(work=work, bare=path / "calc.git", initial=initial)
-    fixture.issues[1] = ("divide by zero gives an unhelpful ZeroDivisionError",
-                         "`calc.ops.divide(1, 0)` raises ZeroDivisionError. It should raise "
-                         "`ValueError(\"division by zero\")` so callers can handle bad input.")
-    fixture.issues[3] = ("mean([]) crashes", "`calc.ops.mean([])` raises ZeroDivisionError; the mean of no values "
-                         "should be 0.0.")
-    fixture.issues[7] = ("Add a slugify helper", "We need `calc.text.slugify(\"Hello World\") == \"hello-world\"`: "
-                         "lower-case, runs of non-alphanumerics become one dash, no dash at either end.")
+    fixture.issues[1] = (
+        "divide by zero gives an unhelpful ZeroDivisionError",
+        "`calc.ops.divide(1, 0)` raises ZeroDivisionError. It should raise "
+        '`ValueError("division by zero")` so callers can handle bad input.',
+    )
+    fixture.issues[3] = (
+        "mean([]) crashes",
+        "`calc.ops.mean([])` raises ZeroDivisionError; the mean of no values should be 0.0.",
+    )
+    fixture.issues[7] = (
+        "Add a slugify helper",
+        'We need `calc.text.slugify("Hello World") == "hello-world"`: '
+        "lower-case, runs of non-alphanumerics become one dash, no dash at either end.",
+    )
 
     # !2 fixes #1.
     pull = FixturePull(2, "Raise ValueError on division by zero", "Fixes #1", "fix-divide")
     git.branch_from(pull.branch, "main")
-    git.commit("divide: ValueError on zero", {
-        "calc/ops.py": _replace(OPS, "def divide(a, b):\n    return a / b",
-                                "def divide(a, b):\n    if b == 0:\n        raise ValueError(\"division by zero\")\n"
-                                "    return a / b"),
-        "tests/test_ops.py": TEST_OPS + "\n\ndef test_divide_by_zero():\n    import pytest\n\n"
-                             "    with pytest.raises(ValueError):\n        divide(1, 0)\n",
-    })
+    git.commit(
+        "divide: ValueError on zero",
+        {
+            "calc/ops.py": _replace(
+                OPS,
+                "def divide(a, b):\n    return a / b",
+                'def divide(a, b):\n    if b == 0:\n        raise ValueError("division by zero")\n    return a / b',
+            ),
+            "tests/test_ops.py": TEST_OPS + "\n\ndef test_divide_by_zero():\n    import pytest\n\n"
+            "    with pytest.raises(ValueError):\n        divide(1, 0)\n",
+        },
+    )
     mean_start = git("rev-parse", "main")  # !4 branches off before !2 is merged
     git.merge(pull)
     fixture.pulls[2] = pull
@@ -168,13 +189,20 @@ def build_fixture_repo(path: Path) -> FixtureRepo:
     # !4 closes #3, from a branch that started before !2 merged.
     pull = FixturePull(4, "mean of nothing is 0.0", "Closes #3.\n\nAlso see the discussion in #1.", "fix-mean")
     git.branch_from(pull.branch, mean_start)
-    git.commit("mean: 0.0 for no values", {
-        "calc/ops.py": _replace(OPS, "def mean(values):\n    return", "def mean(values):\n    if not values:\n"
-                                "        return 0.0\n    return"),
-        # At the top, so that it merges with !2's test added at the end.
-        "tests/test_ops.py": _replace(TEST_OPS, "\n\ndef test_add", "\n\ndef test_mean_empty():\n"
-                                      "    assert mean([]) == 0.0\n\n\ndef test_add"),
-    })
+    git.commit(
+        "mean: 0.0 for no values",
+        {
+            "calc/ops.py": _replace(
+                OPS,
+                "def mean(values):\n    return",
+                "def mean(values):\n    if not values:\n        return 0.0\n    return",
+            ),
+            # At the top, so that it merges with !2's test added at the end.
+            "tests/test_ops.py": _replace(
+                TEST_OPS, "\n\ndef test_add", "\n\ndef test_mean_empty():\n    assert mean([]) == 0.0\n\n\ndef test_add"
+            ),
+        },
+    )
     git.merge(pull)
     fixture.pulls[4] = pull
 
@@ -182,10 +210,14 @@ def build_fixture_repo(path: Path) -> FixtureRepo:
     pull = FixturePull(5, "Docs: usage", "Document how to use the package.", "docs")
     git.branch_from(pull.branch, "main")
     ops = (work / "calc/ops.py").read_text()
-    git.commit("docs", {"README.md": "# calc\n\nA tiny calculator library.\n\n```python\nfrom calc.ops import add\n"
-                                     "add(2, 3)\n```\n",
-                        "calc/ops.py": _replace(ops, '"""Arithmetic helpers."""', '"""Arithmetic helpers: add, '
-                                                'divide, mean."""')})
+    git.commit(
+        "docs",
+        {
+            "README.md": "# calc\n\nA tiny calculator library.\n\n```python\nfrom calc.ops import add\n"
+            "add(2, 3)\n```\n",
+            "calc/ops.py": _replace(ops, '"""Arithmetic helpers."""', '"""Arithmetic helpers: add, divide, mean."""'),
+        },
+    )
     git.merge(pull)
     fixture.pulls[5] = pull
 
@@ -194,22 +226,29 @@ def build_fixture_repo(path: Path) -> FixtureRepo:
     git.branch_from(pull.branch, "main")
     ops = (work / "calc/ops.py").read_text()
     tests = (work / "tests/test_ops.py").read_text()
-    git.commit("add via sum", {"calc/ops.py": _replace(ops, "    return a + b", "    return sum((a, b))"),
-                               "tests/test_ops.py": tests + "\n\ndef test_add_negative():\n"
-                                                            "    assert add(-2, -3) == -5\n"})
+    git.commit(
+        "add via sum",
+        {
+            "calc/ops.py": _replace(ops, "    return a + b", "    return sum((a, b))"),
+            "tests/test_ops.py": tests + "\n\ndef test_add_negative():\n    assert add(-2, -3) == -5\n",
+        },
+    )
     git.merge(pull)
     fixture.pulls[6] = pull
 
     # !8 resolves #7 with a new module.
     pull = FixturePull(8, "Add calc.text.slugify", "Resolves #7", "slugify")
     git.branch_from(pull.branch, "main")
-    git.commit("slugify", {
-        "calc/text.py": '"""Text helpers."""\n\nimport re\n\n\ndef slugify(text):\n'
-                        '    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")\n',
-        "tests/test_text.py": "from calc.text import slugify\n\n\ndef test_slugify():\n"
-                              "    assert slugify(\"Hello World\") == \"hello-world\"\n\n\n"
-                              "def test_slugify_trims():\n    assert slugify(\"  --Hi!-- \") == \"hi\"\n",
-    })
+    git.commit(
+        "slugify",
+        {
+            "calc/text.py": '"""Text helpers."""\n\nimport re\n\n\ndef slugify(text):\n'
+            '    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")\n',
+            "tests/test_text.py": "from calc.text import slugify\n\n\ndef test_slugify():\n"
+            '    assert slugify("Hello World") == "hello-world"\n\n\n'
+            'def test_slugify_trims():\n    assert slugify("  --Hi!-- ") == "hi"\n',
+        },
+    )
     git.merge(pull)
     fixture.pulls[8] = pull
 
@@ -238,7 +277,16 @@ def serve_fixture(standin: object, fixture: FixtureRepo, full_name: str = REPO) 
         else:
             pull = fixture.pulls[number]
             issue = standin.add_pull(  # type: ignore[attr-defined]
-                full_name, pull.title, pull.body, diff=pull.diff, merged=pull.merged,
-                state=None if pull.merged else "closed", head=pull.branch, merge_commit_sha=pull.merge_commit or None,
-                merge_base=pull.merge_base, head_sha=pull.head_sha, merged_at=pull.merged_at or None)
+                full_name,
+                pull.title,
+                pull.body,
+                diff=pull.diff,
+                merged=pull.merged,
+                state=None if pull.merged else "closed",
+                head=pull.branch,
+                merge_commit_sha=pull.merge_commit or None,
+                merge_base=pull.merge_base,
+                head_sha=pull.head_sha,
+                merged_at=pull.merged_at or None,
+            )
         assert issue["number"] == number, (issue["number"], number)

@@ -23,19 +23,32 @@ def peft_adapter(tiny_model_dir, tmp_path_factory) -> Path:
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
-    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"],
-                        init_lora_weights=False, task_type="CAUSAL_LM")
+    config = LoraConfig(
+        r=4,
+        lora_alpha=8,
+        target_modules=["q_proj", "v_proj", "down_proj"],
+        init_lora_weights=False,
+        task_type="CAUSAL_LM",
+    )
     out = tmp_path_factory.mktemp("adapter") / "adapter"
     get_peft_model(model, config).save_pretrained(str(out))
     return out
 
 
 def make(registry: AdapterRegistry, adapter: Path, **extra):
-    return registry.create(adapter, base_model="tiny", base_sha256="ab" * 32, dataset={"counts": {"kept": 3}},
-                           config={"lora_r": 4}, loss_curve=[{"step": 1, "loss": 2.5}], **extra)
+    return registry.create(
+        adapter,
+        base_model="tiny",
+        base_sha256="ab" * 32,
+        dataset={"counts": {"kept": 3}},
+        config={"lora_r": 4},
+        loss_curve=[{"step": 1, "loss": 2.5}],
+        **extra,
+    )
 
 
 # -- registry -------------------------------------------------------------------------------------------------
+
 
 def test_create_get_list_round_trip(tmp_path, peft_adapter):
     registry = AdapterRegistry(tmp_path / "adapters")
@@ -46,8 +59,7 @@ def test_create_get_list_round_trip(tmp_path, peft_adapter):
     assert (first.path / "adapter_model.safetensors").is_file() and first.path.parent.name == first.id
     assert (peft_adapter / "adapter_config.json").is_file()  # copied, not moved
     assert registry.get(second.id) == second and second.metrics == {"train": {"steps": 1}}
-    assert [r.id for r in registry.list()] == sorted([first.id, second.id], key=lambda i: (
-        registry.get(i).created, i))
+    assert [r.id for r in registry.list()] == sorted([first.id, second.id], key=lambda i: (registry.get(i).created, i))
     assert not [p for p in registry.root.iterdir() if p.name.startswith(".a-")]  # no staging left behind
 
 
@@ -99,6 +111,7 @@ def test_set_metrics_merges_and_persists(tmp_path, peft_adapter):
 
 # -- CLI ------------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def data_env(tmp_path, monkeypatch, settings_env) -> Path:
     for name, value in settings_env.items():
@@ -129,8 +142,11 @@ def test_adapters_cli_list_show_promote_rollback(data_env, peft_adapter, capsys)
     assert shown["id"] == a.id and shown["config"] == {"lora_r": 4} and shown["promoted"] is False
     assert main(["adapters", "rollback", "--json"]) == 0
     rolled = _json_out(capsys)
-    assert (rolled["promoted"], rolled["history"], rolled["serving"]) == (a.id, [], {"target": "none", "url": "",
-                                                                                     "model": a.id})
+    assert (rolled["promoted"], rolled["history"], rolled["serving"]) == (
+        a.id,
+        [],
+        {"target": "none", "url": "", "model": a.id},
+    )
     assert main(["adapters", "rollback"]) == 0 and "base model" in capsys.readouterr().out
     assert main(["adapters", "show", "../../etc/passwd"]) == 1
     assert "no adapter" in capsys.readouterr().err
@@ -138,8 +154,20 @@ def test_adapters_cli_list_show_promote_rollback(data_env, peft_adapter, capsys)
 
 def test_ssd_finetune_prints_the_registered_adapter(data_env, tmp_path, tiny_model_dir, capsys):
     data = write_dataset(tmp_path / "data", n=6)
-    argv = ["finetune", "--data", str(data), "--model", str(tiny_model_dir), "--max-steps", "2",
-            "--batch-size", "3", "--lora-r", "4", "--json"]
+    argv = [
+        "finetune",
+        "--data",
+        str(data),
+        "--model",
+        str(tiny_model_dir),
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "3",
+        "--lora-r",
+        "4",
+        "--json",
+    ]
     assert main(argv) == 0
     captured = capsys.readouterr()
     result = json.loads(captured.out)
@@ -164,6 +192,7 @@ def test_preset_fills_only_the_flags_left_at_their_defaults():
 
 
 # -- export ---------------------------------------------------------------------------------------------------
+
 
 def test_merged_model_gives_the_adapter_model_outputs(tmp_path, tiny_model_dir, peft_adapter):
     import torch
@@ -196,8 +225,11 @@ def test_cli_exports_gguf_and_merged(data_env, peft_adapter, tiny_model_dir, cap
     gguf_path = Path(_json_out(capsys)["path"])
     assert registry.get(record.id).gguf == str(gguf_path) == str(record.path.parent / "adapter.gguf")
     reader = GGUFReader(str(gguf_path))
-    text = {k: bytes(f.parts[f.data[0]]).decode() for k, f in reader.fields.items()
-            if k in ("general.type", "adapter.type", "general.architecture")}
+    text = {
+        k: bytes(f.parts[f.data[0]]).decode()
+        for k, f in reader.fields.items()
+        if k in ("general.type", "adapter.type", "general.architecture")
+    }
     assert text == {"general.type": "adapter", "adapter.type": "lora", "general.architecture": "llama"}
     tensors = {t.name: t for t in reader.tensors}
     hf = load_file(str(peft_adapter / "adapter_model.safetensors"))
@@ -232,8 +264,13 @@ def test_gguf_lora_changes_llama_cpp_like_peft_changes_transformers(tmp_path, sm
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(str(smollm2_hf_dir)).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(smollm2_hf_dir))
-    lora = LoraConfig(r=8, lora_alpha=16, init_lora_weights=False, task_type="CAUSAL_LM",
-                      target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    lora = LoraConfig(
+        r=8,
+        lora_alpha=16,
+        init_lora_weights=False,
+        task_type="CAUSAL_LM",
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    )
     tuned = get_peft_model(model, lora)
     for name, param in tuned.named_parameters():
         if "lora_B" in name:
@@ -242,8 +279,9 @@ def test_gguf_lora_changes_llama_cpp_like_peft_changes_transformers(tmp_path, sm
     gguf_base = resolve_model("smollm2")
     adapter_gguf = export_lora_gguf(tmp_path / "adapter", base_config_for(gguf_base), tmp_path / "a.gguf")
 
-    text = tokenizer.apply_chat_template([{"role": "user", "content": "Reverse a string in Python."}],
-                                         tokenize=False, add_generation_prompt=True)
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Reverse a string in Python."}], tokenize=False, add_generation_prompt=True
+    )
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     with torch.no_grad():
         hf_tuned = tuned(torch.tensor([ids])).logits[0].numpy()
@@ -251,8 +289,14 @@ def test_gguf_lora_changes_llama_cpp_like_peft_changes_transformers(tmp_path, sm
             hf_base = tuned(torch.tensor([ids])).logits[0].numpy()
 
     def llama_cpp_logits(lora_path: Path | None) -> np.ndarray:
-        llm = open_llama(model_path=str(gguf_base), lora_path=str(lora_path) if lora_path else None, logits_all=True,
-                    n_ctx=256, n_threads=2, verbose=False)
+        llm = open_llama(
+            model_path=str(gguf_base),
+            lora_path=str(lora_path) if lora_path else None,
+            logits_all=True,
+            n_ctx=256,
+            n_threads=2,
+            verbose=False,
+        )
         try:
             llm.eval(ids)
             return np.array(llm.scores[: len(ids)])

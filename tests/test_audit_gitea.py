@@ -32,8 +32,13 @@ def test_gitea_tree_gives_the_same_findings_as_the_local_dir(gitea, gitea_client
     assert rows(result) == rows(local) == EXPECTED
     assert [f.to_dict() for f in result.flags] == [f.to_dict() for f in local.flags]
     assert result.stats.skipped == local.stats.skipped and result.stats.read == local.stats.read
-    assert result.source == {"kind": "gitea", "repo": REPO, "ref": "main", "html_url": f"{gitea.url}/{REPO}",
-                             "sha": None}
+    assert result.source == {
+        "kind": "gitea",
+        "repo": REPO,
+        "ref": "main",
+        "html_url": f"{gitea.url}/{REPO}",
+        "sha": None,
+    }
     assert tree.link("configs/sampling.yaml", 10) == f"{gitea.url}/{REPO}/src/branch/main/configs/sampling.yaml#L10"
     # Only candidate files are fetched: one raw request each (README.md is one: its run instructions), none for
     # NOTES.txt.
@@ -43,12 +48,22 @@ def test_gitea_tree_gives_the_same_findings_as_the_local_dir(gitea, gitea_client
 
 
 def test_gitea_ref_sha_links_and_caps(gitea, gitea_client) -> None:
-    sha = gitea.add_files(REPO, {"serve/Modelfile": "FROM smollm2\nPARAMETER temperature 0.3\n",
-                                 "a.yaml": "temperature: 0.5\n", "b.yaml": "temperature: 0.6\n"}, ref="dev")
+    sha = gitea.add_files(
+        REPO,
+        {
+            "serve/Modelfile": "FROM smollm2\nPARAMETER temperature 0.3\n",
+            "a.yaml": "temperature: 0.5\n",
+            "b.yaml": "temperature: 0.6\n",
+        },
+        ref="dev",
+    )
     tree, result = _audit_gitea(gitea_client, ref=sha)
     assert tree.link("serve/Modelfile", 2) == f"{gitea.url}/{REPO}/src/commit/{sha}/serve/Modelfile#L2"
     assert {(f.path, f.line, f.display) for f in result.findings} == {
-        ("serve/Modelfile", 2, "0.3"), ("a.yaml", 1, "0.5"), ("b.yaml", 1, "0.6")}
+        ("serve/Modelfile", 2, "0.3"),
+        ("a.yaml", 1, "0.5"),
+        ("b.yaml", 1, "0.6"),
+    }
     _, capped = _audit_gitea(gitea_client, ref="dev", limits=Limits(max_files=1))
     assert capped.stats.read == 1 and capped.stats.skipped["file cap reached"] == 2
 
@@ -61,8 +76,12 @@ def spine(gitea, settings_env: dict[str, str], redis_conn) -> dict:
     from bot import context
     from core.config import Settings
 
-    env = {**settings_env, "SSD_GITEA_URL": gitea.url, "SSD_GITEA_TOKEN": gitea.bot_token,
-           "SSD_STATUS_EDIT_INTERVAL": "0"}
+    env = {
+        **settings_env,
+        "SSD_GITEA_URL": gitea.url,
+        "SSD_GITEA_TOKEN": gitea.bot_token,
+        "SSD_STATUS_EDIT_INTERVAL": "0",
+    }
     context.configure(settings=Settings.from_env(env), redis=redis_conn)
     gitea.add_issue(REPO, "What do we sample with?")
     return {"gitea": gitea, "conn": redis_conn}
@@ -113,7 +132,12 @@ def test_audit_command_schema() -> None:
     [parsed] = parse_comment("/ssd audit measure=yes model=smollm2 suite=basic t=current,0.3,0.7 n=3")
     args = command.validate(parsed)
     assert (args["measure"], args["model"], args["t"], args["n"], args["limit"]) == (
-        True, "smollm2", ["current", "0.3", "0.7"], 3, 10)
+        True,
+        "smollm2",
+        ["current", "0.3", "0.7"],
+        3,
+        10,
+    )
 
 
 def test_fixture_dir_is_what_the_standin_serves() -> None:
@@ -126,8 +150,9 @@ def test_fixture_dir_is_what_the_standin_serves() -> None:
 def test_slash_audit_measure_posts_table_plot_and_recommendation(spine: dict) -> None:
     gitea = spine["gitea"]
     gitea.add_files(REPO, {"serve/Modelfile": "FROM smollm2\nPARAMETER temperature 0.2\n"})
-    report = _comment_and_work(spine, "/ssd audit measure=yes model=smollm2 suite=basic t=current,0.7 n=2 "
-                                      "limit=2 max_tokens=64")
+    report = _comment_and_work(
+        spine, "/ssd audit measure=yes model=smollm2 suite=basic t=current,0.7 n=2 limit=2 max_tokens=64"
+    )
     assert "**Measured T_eval** · `smollm2` on `basic`, n=2" in report
     assert "| T=0.2 | all | 2 | 4 |" in report and "| T=0.7 | all | 2 | 4 |" in report
     assert "T=0.7 − T=0.2 (current)" in report and "**Recommendation**:" in report

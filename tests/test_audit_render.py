@@ -46,8 +46,12 @@ def test_long_paths_are_shortened_but_links_keep_them(tmp_path: Path) -> None:
     shown = short_path(full)
     assert shown.startswith("…/") and len(shown) <= 48 and full.endswith(shown[1:])
     assert f"[`{shown}:2`](https://g/src/branch/main/{full}#L2)" in markdown
-    visible = [re.sub(r"\]\([^)]*\)", "]", cell) for line in markdown.splitlines() if line.startswith("| ")
-               for cell in _cells(line)]  # what the reader sees: link targets are not shown
+    visible = [
+        re.sub(r"\]\([^)]*\)", "]", cell)
+        for line in markdown.splitlines()
+        if line.startswith("| ")
+        for cell in _cells(line)
+    ]  # what the reader sees: link targets are not shown
     assert visible and max(len(text) for text in visible) < 80
     assert full in render_text(result)  # the terminal shows the whole path
 
@@ -65,17 +69,31 @@ def test_measured_section_renders_its_tables_without_a_model() -> None:
 
     def condition(label: str, t: float, passed: int) -> dict:
         stat = {"estimate": passed / 4, "ci_low": 0.0, "ci_high": 1.0}
-        return {"label": label, "temperature": t, "problems": 2, "samples": 4, "passed": passed,
-                "pass_at": {"1": stat}, "by_difficulty": {}, "exec_s": 1.5}
+        return {
+            "label": label,
+            "temperature": t,
+            "problems": 2,
+            "samples": 4,
+            "passed": passed,
+            "pass_at": {"1": stat},
+            "by_difficulty": {},
+            "exec_s": 1.5,
+        }
 
     measured = {
         "config": {"n": 2},
-        "eval": {"model": "smollm2", "suite": "basic",
-                 "conditions": [condition("T=0.2", 0.2, 1), condition("T=0.7", 0.7, 3)],
-                 "paired": [{"label": "T=0.7", "against": "T=0.2", "delta": 0.5, "ci_low": -0.1, "ci_high": 0.9,
-                             "problems": 2}]},
-        "grid": [{"temperature": 0.2, "why": "current | found in serve/Modelfile"},
-                 {"temperature": 0.7, "why": "paper"}],
+        "eval": {
+            "model": "smollm2",
+            "suite": "basic",
+            "conditions": [condition("T=0.2", 0.2, 1), condition("T=0.7", 0.7, 3)],
+            "paired": [
+                {"label": "T=0.7", "against": "T=0.2", "delta": 0.5, "ci_low": -0.1, "ci_high": 0.9, "problems": 2}
+            ],
+        },
+        "grid": [
+            {"temperature": 0.2, "why": "current | found in serve/Modelfile"},
+            {"temperature": 0.7, "why": "paper"},
+        ],
         "recommendation": {"text": "cannot tell"},
     }
     markdown = measured_markdown(measured, "https://g/plot.png")

@@ -61,11 +61,14 @@ def test_fixture_flags() -> None:
     [extreme] = [f for f in flags if f.kind == "extreme"]
     assert extreme.places == (("configs/sampling.yaml", 15),)  # 1.6 for eval; the 1.6 T_train is fine
     inconsistent = {f.message.split("`")[1]: f for f in flags if f.kind == "inconsistent_model"}
-    assert set(inconsistent) == {"huggingfacetb/smollm2-135m-instruct", "qwen2.5-coder:7b", "smollm2",
-                                 "smollm2.gguf"}
+    assert set(inconsistent) == {"huggingfacetb/smollm2-135m-instruct", "qwen2.5-coder:7b", "smollm2", "smollm2.gguf"}
     coder = [f for f in flags if f.kind == "inconsistent_model" and "qwen2.5-coder:7b" in f.message]
     assert len(coder) == 1 and {p for p, _ in coder[0].places} == {
-        "configs/agent.toml", "Modelfile", "models/coder.Modelfile", "deploy/llm.service"}
+        "configs/agent.toml",
+        "Modelfile",
+        "models/coder.Modelfile",
+        "deploy/llm.service",
+    }
     undefined = sorted(f.message.split("`")[1] for f in flags if f.kind == "undefined_env")
     # AGENT_TEMPERATURE and BENCH_TEMPERATURE are defined (compose environment, workflow env): not flagged.
     assert undefined == ["AGENT_TOP_P", "SERVE_TEMPERATURE"]
@@ -74,8 +77,13 @@ def test_fixture_flags() -> None:
 
 def test_fixture_junk_is_skipped_with_reasons() -> None:
     result = audit_path(str(FIXTURE))
-    assert dict(result.stats.skipped) == {"binary": 1, "invalid json": 1, "invalid yaml": 1, "invalid python": 1,
-                                          "not a config or source file": 1}
+    assert dict(result.stats.skipped) == {
+        "binary": 1,
+        "invalid json": 1,
+        "invalid yaml": 1,
+        "invalid python": 1,
+        "not a config or source file": 1,
+    }
     assert not any(f.path.startswith(("configs/broken", "configs/cache", "scripts/legacy")) for f in result.findings)
     assert set(result.runtimes) == {"llamacpp", "ollama", "openai", "transformers", "vllm"}
 
@@ -118,15 +126,18 @@ def scan(path: str, text: str):
     return result.findings, result
 
 
-@pytest.mark.parametrize(("path", "text"), [
-    ("a.yaml", "temp: /tmp/cache\nretriever:\n  top_k: 5\nsearch_top_p: 0.5\n"),  # a path; retrieval knobs
-    ("b.sh", "runner -t 8 -c 4096 -n 128 --threads 2\n# --temp 0.1 in a comment\necho '--temp 5'\n"),
-    ("c.toml", "[tool]\ntemperature_unit = \"celsius\"\nseed = 1\n"),  # a word value; a seed without sampling
-    ("d.py", "import random\nrandom.seed(0)\nrng = make_rng(seed=3)\nprint('temperature: 0.7')\n"),
-    ("e.json", '{"seed": 3, "max_tokens": 10}'),  # no sampling parameter next to them
-    ("f.env", "MAX_TOKENS=100\nSEED=4\n"),
-    ("g.ini", "[db]\n; temperature = 0.3\n#top_p = 0.2\nseed = 9\n"),
-])
+@pytest.mark.parametrize(
+    ("path", "text"),
+    [
+        ("a.yaml", "temp: /tmp/cache\nretriever:\n  top_k: 5\nsearch_top_p: 0.5\n"),  # a path; retrieval knobs
+        ("b.sh", "runner -t 8 -c 4096 -n 128 --threads 2\n# --temp 0.1 in a comment\necho '--temp 5'\n"),
+        ("c.toml", '[tool]\ntemperature_unit = "celsius"\nseed = 1\n'),  # a word value; a seed without sampling
+        ("d.py", "import random\nrandom.seed(0)\nrng = make_rng(seed=3)\nprint('temperature: 0.7')\n"),
+        ("e.json", '{"seed": 3, "max_tokens": 10}'),  # no sampling parameter next to them
+        ("f.env", "MAX_TOKENS=100\nSEED=4\n"),
+        ("g.ini", "[db]\n; temperature = 0.3\n#top_p = 0.2\nseed = 9\n"),
+    ],
+)
 def test_no_false_findings(path: str, text: str) -> None:
     findings, _ = scan(path, text)
     assert findings == []
@@ -141,7 +152,8 @@ def test_short_flags_are_not_sampling_settings() -> None:
 def test_yaml_alias_bomb_and_recursion_are_skipped() -> None:
     bomb = "a: &a [temperature, temperature]\n" + "".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
-        for i in range(12))
+        for i in range(12)
+    )
     _, result = scan("bomb.yaml", bomb)
     assert result.stats.skipped["yaml expands to too many nodes"] == 1
     findings, _ = scan("rec.yaml", "a: &a\n  temperature: 0.5\n  self: *a\n")
@@ -149,8 +161,10 @@ def test_yaml_alias_bomb_and_recursion_are_skipped() -> None:
 
 
 def test_plain_alias_and_sequence_merge() -> None:
-    text = ("t: &t 0.3\nbase: &base {top_p: 0.9}\nother: &other {top_k: 7}\n"
-            "serve:\n  temperature: *t\n  <<: [*base, *other]\n")
+    text = (
+        "t: &t 0.3\nbase: &base {top_p: 0.9}\nother: &other {top_k: 7}\n"
+        "serve:\n  temperature: *t\n  <<: [*base, *other]\n"
+    )
     findings, _ = scan("s.yaml", text)
     got = {(f.key, f.line, f.display, f.note) for f in findings}
     assert ("serve.temperature", 1, "0.3", "via *t") in got
@@ -163,11 +177,14 @@ def test_json_and_toml_line_numbers() -> None:
     toml = "temperature = 0.1\n[eval]\nname = 'x'\ntemperature = 0.2\n[train]\ntemperature = 1.5\n"
     findings, _ = scan("x.toml", toml)
     assert [(f.key, f.line, f.role) for f in findings] == [
-        ("temperature", 1, None), ("eval.temperature", 4, "eval"), ("train.temperature", 6, "train")]
+        ("temperature", 1, None),
+        ("eval.temperature", 4, "eval"),
+        ("train.temperature", 6, "train"),
+    ]
 
 
 def test_python_resolution_and_env() -> None:
-    text = '''import os
+    text = """import os
 from openai import OpenAI
 T = float(os.environ["EVAL_T"])
 BASE = 0.4
@@ -180,7 +197,7 @@ def run(client, temperature=0.9):
     subprocess.run(["llama-server", "--temp", str(T), "--top-k", "40"])
 class Cfg:
     top_p: float = 0.8
-'''
+"""
     findings, result = scan("svc.py", text)
     got = {(f.line, f.key, f.display, f.env_var) for f in findings}
     assert (7, "client.chat.completions.create(temperature=)", "0.9", None) in got  # a parameter default
@@ -221,26 +238,28 @@ def test_cli_text_json_and_markdown(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_python_attributes_and_fields_resolve_in_their_function() -> None:
-    text = '''from dataclasses import dataclass, field
+    text = """from dataclasses import dataclass, field
 @dataclass
 class GenConfig:
     temperature: float = field(default=1.0, metadata={"help": "sampling"})
 class Sampler:
     def __init__(self, temperature=0.9):
         self.temperature = temperature
-'''
+"""
     findings, _ = scan("synth/config.py", text)
     got = {(f.line, f.key, f.display, f.note, f.role) for f in findings}
-    assert got == {(4, "GenConfig.temperature", "1.0", "field default", "train"),
-                   (7, "self.temperature", "0.9", "default of parameter 'temperature' of __init__() (line 6)",
-                    "train")}
+    assert got == {
+        (4, "GenConfig.temperature", "1.0", "field default", "train"),
+        (7, "self.temperature", "0.9", "default of parameter 'temperature' of __init__() (line 6)", "train"),
+    }
 
 
 def test_readme_run_instructions_are_documentation(capsys: pytest.CaptureFixture[str]) -> None:
     result = audit_path(str(FIXTURE))
     readme = [f for f in result.findings if f.path == "README.md"]
-    assert {(f.path, f.line, f.key) for f in readme} == {r[:3] for r in EXPECTED_COMPOSITE_AND_DOCS
-                                                         if r[0] == "README.md"}
+    assert {(f.path, f.line, f.key) for f in readme} == {
+        r[:3] for r in EXPECTED_COMPOSITE_AND_DOCS if r[0] == "README.md"
+    }
     assert all(f.documentation and f.format == "markdown" and f.to_dict()["documentation"] for f in readme)
     assert not any(f.documentation for f in result.findings if f.path != "README.md")
     # Prose (line 1), the ```python example (line 18) and the server without --temp (line 22, no default
@@ -260,36 +279,76 @@ def test_documentation_counts_for_the_current_setting(tmp_path: Path) -> None:
     assert current_temperature(audit_path(str(tmp_path)))[1].endswith("serve.sh:1")  # configuration shown first
 
 
-@pytest.mark.parametrize(("path", "text", "expected"), [
-    ("run.sh", 'python eval.py --sampling_params "temperature=0.9,top_p=0.8,top_k=20"\n',
-     {(1, "--sampling_params[temperature]", "0.9"), (1, "--sampling_params[top_p]", "0.8"),
-      (1, "--sampling_params[top_k]", "20")}),
-    ("run.sh", "python search_eval.py \\\n  --sampling-params=temperature=0.6,top_k=5 --seed 1\n",
-     {(2, "--sampling-params[temperature]", "0.6"), (2, "--sampling-params[top_k]", "5")}),  # the owner decides
-    ("serve.sh", "vllm serve m --override-generation-config '{\"temperature\": 0.6, \"top_p\": 0.95}'\n",
-     {(1, "--override-generation-config[temperature]", "0.6"), (1, "--override-generation-config[top_p]", "0.95")}),
-    ("eval.yaml", "eval:\n  sampling_params: \"temperature=0.6;top_p=0.95\"\n  env: ['TEMP=0.3']\n",
-     {(2, "eval.sampling_params[temperature]", "0.6"), (2, "eval.sampling_params[top_p]", "0.95"),
-      (3, "eval.env.[0].TEMP", "0.3")}),
-    ("eval.py", 'import subprocess\nGEN = """{\n  "temperature": 0.6,\n  "top_k": 20\n}"""\n'
-                'subprocess.run(["python", "x.py", "--sampling_params", "temperature=0.2,top_p=0.9"])\n',
-     {(3, "GEN[temperature]", "0.6"), (4, "GEN[top_k]", "20"), (6, "--sampling_params[temperature]", "0.2"),
-      (6, "--sampling_params[top_p]", "0.9")}),
-])
+@pytest.mark.parametrize(
+    ("path", "text", "expected"),
+    [
+        (
+            "run.sh",
+            'python eval.py --sampling_params "temperature=0.9,top_p=0.8,top_k=20"\n',
+            {
+                (1, "--sampling_params[temperature]", "0.9"),
+                (1, "--sampling_params[top_p]", "0.8"),
+                (1, "--sampling_params[top_k]", "20"),
+            },
+        ),
+        (
+            "run.sh",
+            "python search_eval.py \\\n  --sampling-params=temperature=0.6,top_k=5 --seed 1\n",
+            {(2, "--sampling-params[temperature]", "0.6"), (2, "--sampling-params[top_k]", "5")},
+        ),  # the owner decides
+        (
+            "serve.sh",
+            'vllm serve m --override-generation-config \'{"temperature": 0.6, "top_p": 0.95}\'\n',
+            {
+                (1, "--override-generation-config[temperature]", "0.6"),
+                (1, "--override-generation-config[top_p]", "0.95"),
+            },
+        ),
+        (
+            "eval.yaml",
+            "eval:\n  sampling_params: \"temperature=0.6;top_p=0.95\"\n  env: ['TEMP=0.3']\n",
+            {
+                (2, "eval.sampling_params[temperature]", "0.6"),
+                (2, "eval.sampling_params[top_p]", "0.95"),
+                (3, "eval.env.[0].TEMP", "0.3"),
+            },
+        ),
+        (
+            "eval.py",
+            'import subprocess\nGEN = """{\n  "temperature": 0.6,\n  "top_k": 20\n}"""\n'
+            'subprocess.run(["python", "x.py", "--sampling_params", "temperature=0.2,top_p=0.9"])\n',
+            {
+                (3, "GEN[temperature]", "0.6"),
+                (4, "GEN[top_k]", "20"),
+                (6, "--sampling_params[temperature]", "0.2"),
+                (6, "--sampling_params[top_p]", "0.9"),
+            },
+        ),
+    ],
+)
 def test_composite_strings(path: str, text: str, expected: set[tuple]) -> None:
     findings, _ = scan(path, text)
     assert {(f.line, f.key, f.display) for f in findings} == expected
     assert len(findings) == len(expected) and not any(f.documentation for f in findings)
 
 
-@pytest.mark.parametrize(("path", "text"), [
-    ("p.py", 'log.info("Using temperature=0.7 for eval")\nx = "temperature=hot,top_p=high"\n'),  # prose, words
-    ("q.py", '"""Example: {"temperature": 0.7}"""\nparser.add_argument("--p", help=\'e.g. {"temperature": 0.6}\')\n'),
-    ("r.py", 'name = f"temperature={t},top_p=0.9"\nkeys = "seed=3,max_tokens=10"\n'),  # f-string part; no sampling
-    ("s.md", "Use temperature=0.7 and `--threads 4`.\n\n```python\nrun(temperature=0.2)\n```\n\n```bash\n"
-             "ollama run llama3\n```\n"),  # prose, another language, a server's default (not claimed in docs)
-    ("t.md", "```bash\npython x.py --temperature 0.3\n"),  # an unclosed fence is not a code block
-])
+@pytest.mark.parametrize(
+    ("path", "text"),
+    [
+        ("p.py", 'log.info("Using temperature=0.7 for eval")\nx = "temperature=hot,top_p=high"\n'),  # prose, words
+        (
+            "q.py",
+            '"""Example: {"temperature": 0.7}"""\nparser.add_argument("--p", help=\'e.g. {"temperature": 0.6}\')\n',
+        ),
+        ("r.py", 'name = f"temperature={t},top_p=0.9"\nkeys = "seed=3,max_tokens=10"\n'),  # f-string part; no sampling
+        (
+            "s.md",
+            "Use temperature=0.7 and `--threads 4`.\n\n```python\nrun(temperature=0.2)\n```\n\n```bash\n"
+            "ollama run llama3\n```\n",
+        ),  # prose, another language, a server's default (not claimed in docs)
+        ("t.md", "```bash\npython x.py --temperature 0.3\n"),  # an unclosed fence is not a code block
+    ],
+)
 def test_no_false_composite_or_documentation_findings(path: str, text: str) -> None:
     findings, _ = scan(path, text)
     assert findings == []

@@ -98,8 +98,9 @@ def test_a_permission_api_that_keeps_failing_gets_a_could_not_authorize_reply(bo
     index = bot.new_issue()
     inbox_id = bot.comment("/ssd help", index=index, enqueue=False)
     bot.gitea.fail_path("/collaborators/", 503)
-    job = queue("default", bot.conn).enqueue("bot.jobs.process_delivery", inbox_id, job_id=f"delivery-{inbox_id}",
-                                             retry=Retry(max=1))
+    job = queue("default", bot.conn).enqueue(
+        "bot.jobs.process_delivery", inbox_id, job_id=f"delivery-{inbox_id}", retry=Retry(max=1)
+    )
     bot.work()  # the first attempt fails and is retried at once (no interval); the retry is the last
     [reply] = bot.bot_comments(index)
     assert "@alice, this command could not be authorized" in reply["body"]
@@ -124,15 +125,31 @@ def secret_job(bot: Bot) -> Iterator[str]:
     """A job running (in a worker subprocess) for a command typed on a private repository."""
     bot.gitea.add_repo(SECRET_REPO, private=True)
     bot.gitea.grant(SECRET_REPO, "alice", "write")
-    registry.register(registry.Command("test-sleep", _sleepy, "sleeps", args=(registry.Arg("seconds", float, 0),),
-                                       queue=WORKER_SCRIPT_QUEUE))
+    registry.register(
+        registry.Command(
+            "test-sleep", _sleepy, "sleeps", args=(registry.Arg("seconds", float, 0),), queue=WORKER_SCRIPT_QUEUE
+        )
+    )
     index = bot.gitea.add_issue(SECRET_REPO, "Merger talks with Initech")["number"]
     body = "/ssd test-sleep seconds=60"
     comment_id = bot.gitea.add_comment(SECRET_REPO, index, body, user="alice")["id"]
-    payload = comment_payload(body=body, user="alice", number=index, comment_id=comment_id, owner="acme",
-                              repo="secret", issue_title="Merger talks with Initech")
-    inbox_id, _ = bot.inbox.record("d-secret", "issue_comment", "issue_comment", "created",
-                                   f"comment:{comment_id}:created", gitea_json_bytes(payload).decode())
+    payload = comment_payload(
+        body=body,
+        user="alice",
+        number=index,
+        comment_id=comment_id,
+        owner="acme",
+        repo="secret",
+        issue_title="Merger talks with Initech",
+    )
+    inbox_id, _ = bot.inbox.record(
+        "d-secret",
+        "issue_comment",
+        "issue_comment",
+        "created",
+        f"comment:{comment_id}:created",
+        gitea_json_bytes(payload).decode(),
+    )
     queue("default", bot.conn).enqueue("bot.jobs.process_delivery", inbox_id)
     bot.work(("default",))
     job_id = job_id_for(comment_id, 1)

@@ -67,8 +67,10 @@ def test_cut_at_stop_takes_the_earliest_marker() -> None:
 # ---------------------------------------------------------------- HTTP client against a scripted server
 
 # llama_cpp.server with the AMX guard our backend applies (pipeline.backends.llamacpp.disable_amx_repacking).
-LLAMA_SERVER = ("import runpy; from pipeline.backends.llamacpp import disable_amx_repacking; disable_amx_repacking(); "
-                "runpy.run_module('llama_cpp.server', run_name='__main__')")
+LLAMA_SERVER = (
+    "import runpy; from pipeline.backends.llamacpp import disable_amx_repacking; disable_amx_repacking(); "
+    "runpy.run_module('llama_cpp.server', run_name='__main__')"
+)
 
 
 @pytest.fixture
@@ -185,9 +187,23 @@ def llama_server() -> Iterator[str]:
         pytest.skip("needs llama-cpp-python[server]")
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-c", LLAMA_SERVER, "--model", str(resolve_model("smollm2")), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--model_alias", "smollm2"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-c",
+            LLAMA_SERVER,
+            "--model",
+            str(resolve_model("smollm2")),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--model_alias",
+            "smollm2",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 60

@@ -20,8 +20,9 @@ def server() -> Iterator[ScriptedServer]:
     started.close()
 
 
-def test_the_backend_description_says_top_k_and_min_p_are_unverified(server: ScriptedServer,
-                                                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_the_backend_description_says_top_k_and_min_p_are_unverified(
+    server: ScriptedServer, caplog: pytest.LogCaptureFixture
+) -> None:
     backend = OpenAIBackend(server.url, model="m")
     assert "top_k, min_p" in backend.describe()["unverified_params"]
     with caplog.at_level(logging.WARNING, logger="pipeline.backends.openai_http"):
@@ -34,8 +35,9 @@ def test_an_eval_report_on_an_openai_server_carries_the_caveat(server: ScriptedS
     from bot.commands.eval import render_report
     from pipeline.evaluate import EvalConfig, run_eval
 
-    cfg = EvalConfig(suite="basic", model="openai:m", base_url=server.url, limit=1, top_k=40,
-                     cache_dir=str(tmp_path / "verdicts"))
+    cfg = EvalConfig(
+        suite="basic", model="openai:m", base_url=server.url, limit=1, top_k=40, cache_dir=str(tmp_path / "verdicts")
+    )
     data = run_eval(cfg).to_dict()
     assert "top_k, min_p" in data["provenance"]["model"]["unverified_params"]
     report = render_report(data, None, "eval")

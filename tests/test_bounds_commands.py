@@ -28,36 +28,39 @@ def _validate(line: str, settings: Settings | None = None) -> dict:
 # --------------------------------------------------------------------------- argument bounds (pure)
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    ("/ssd eval n=100000", "`n=100000` is over this server's limit of 20 (SSD_MAX_N)"),
-    ("/ssd eval limit=100000", "`limit=100000` is over this server's limit of 500 (SSD_MAX_LIMIT)"),
-    ("/ssd eval max_tokens=1000000", "`max_tokens=1000000` is over this server's limit of 2048 (SSD_MAX_TOKENS)"),
-    ("/ssd eval t=nan,inf", "expected a finite number"),
-    ("/ssd eval t=0.2,inf", "expected a finite number"),
-    ("/ssd eval t=2.5", "temperatures must be between 0 and 2"),
-    ("/ssd eval t=-0.1", "temperatures must be between 0 and 2"),
-    ("/ssd eval t=" + ",".join(["0.5"] * 11), "at most 10 temperatures per run"),
-    ("/ssd eval seed=-99", "`seed=-99` is not valid: expected a whole number from 0 to 2147483647"),
-    ("/ssd eval seed=99999999999", "expected a whole number from 0 to 2147483647"),
-    ("/ssd eval top_p=2", "expected a number between 0 and 1"),
-    ("/ssd eval min_p=nan", "expected a finite number"),
-    ("/ssd eval top_k=-1", "expected a whole number from 0 (off) to 1000"),
-    ("/ssd eval n=1e3", "expected a whole number"),
-    ("/ssd eval model=a\x00b", "`model` contains the control character U+0000"),
-    ("/ssd eval suite=x\x1b[31m", "`suite` contains the control character U+001B"),
-    ("/ssd eval model=ab\u202ecd", "`model` contains the control character U+202E"),
-    ("/ssd eval model=" + "m" * 300, "`model` is 300 characters long; at most 256"),
-    ("/ssd audit n=50", "`n=50` is over this server's limit of 20 (SSD_MAX_N)"),
-    ("/ssd audit seed=-1", "expected a whole number from 0"),
-    ("/ssd cancel ../../etc", "expected a job id such as cmd-123-1"),
-    ("/ssd train limit=100000", "`limit=100000` is over this server's limit of 500 (SSD_MAX_LIMIT)"),
-    ("/ssd train n=100", "`n=100` is over this server's limit of 20 (SSD_MAX_N)"),
-    ("/ssd train max_tokens=99999", "over this server's limit of 2048 (SSD_MAX_TOKENS)"),
-    ("/ssd train t_train=nan", "expected a finite number"),
-    ("/ssd train t_train=0.5,1.0", "one temperature, not a list"),
-    ("/ssd train t_eval=3", "temperatures must be between 0 and 2"),
-    ("/ssd train seed=-5", "expected a whole number from 0"),
-])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("/ssd eval n=100000", "`n=100000` is over this server's limit of 20 (SSD_MAX_N)"),
+        ("/ssd eval limit=100000", "`limit=100000` is over this server's limit of 500 (SSD_MAX_LIMIT)"),
+        ("/ssd eval max_tokens=1000000", "`max_tokens=1000000` is over this server's limit of 2048 (SSD_MAX_TOKENS)"),
+        ("/ssd eval t=nan,inf", "expected a finite number"),
+        ("/ssd eval t=0.2,inf", "expected a finite number"),
+        ("/ssd eval t=2.5", "temperatures must be between 0 and 2"),
+        ("/ssd eval t=-0.1", "temperatures must be between 0 and 2"),
+        ("/ssd eval t=" + ",".join(["0.5"] * 11), "at most 10 temperatures per run"),
+        ("/ssd eval seed=-99", "`seed=-99` is not valid: expected a whole number from 0 to 2147483647"),
+        ("/ssd eval seed=99999999999", "expected a whole number from 0 to 2147483647"),
+        ("/ssd eval top_p=2", "expected a number between 0 and 1"),
+        ("/ssd eval min_p=nan", "expected a finite number"),
+        ("/ssd eval top_k=-1", "expected a whole number from 0 (off) to 1000"),
+        ("/ssd eval n=1e3", "expected a whole number"),
+        ("/ssd eval model=a\x00b", "`model` contains the control character U+0000"),
+        ("/ssd eval suite=x\x1b[31m", "`suite` contains the control character U+001B"),
+        ("/ssd eval model=ab\u202ecd", "`model` contains the control character U+202E"),
+        ("/ssd eval model=" + "m" * 300, "`model` is 300 characters long; at most 256"),
+        ("/ssd audit n=50", "`n=50` is over this server's limit of 20 (SSD_MAX_N)"),
+        ("/ssd audit seed=-1", "expected a whole number from 0"),
+        ("/ssd cancel ../../etc", "expected a job id such as cmd-123-1"),
+        ("/ssd train limit=100000", "`limit=100000` is over this server's limit of 500 (SSD_MAX_LIMIT)"),
+        ("/ssd train n=100", "`n=100` is over this server's limit of 20 (SSD_MAX_N)"),
+        ("/ssd train max_tokens=99999", "over this server's limit of 2048 (SSD_MAX_TOKENS)"),
+        ("/ssd train t_train=nan", "expected a finite number"),
+        ("/ssd train t_train=0.5,1.0", "one temperature, not a list"),
+        ("/ssd train t_eval=3", "temperatures must be between 0 and 2"),
+        ("/ssd train seed=-5", "expected a whole number from 0"),
+    ],
+)
 def test_out_of_bounds_arguments_are_usage_errors(line: str, message: str) -> None:
     with pytest.raises(UsageError) as caught:
         _validate(line)
@@ -66,8 +69,9 @@ def test_out_of_bounds_arguments_are_usage_errors(line: str, message: str) -> No
 
 
 def test_caps_come_from_settings() -> None:
-    settings = Settings.from_env({"SSD_DATA_DIR": "/tmp/x", "SSD_MAX_N": "4", "SSD_MAX_LIMIT": "7",
-                                  "SSD_MAX_TOKENS": "64"})
+    settings = Settings.from_env(
+        {"SSD_DATA_DIR": "/tmp/x", "SSD_MAX_N": "4", "SSD_MAX_LIMIT": "7", "SSD_MAX_TOKENS": "64"}
+    )
     assert _validate("/ssd eval n=4 limit=7 max_tokens=64", settings)["n"] == 4
     with pytest.raises(UsageError, match=r"`n=5` is over this server's limit of 4 \(SSD_MAX_N\)"):
         _validate("/ssd eval n=5", settings)
@@ -91,16 +95,19 @@ def test_an_audit_grid_with_infinity_is_refused() -> None:
 # --------------------------------------------------------------------------- end to end: nothing enqueued
 
 
-@pytest.mark.parametrize(("body", "expected"), [
-    ("/ssd eval n=100000 limit=100000", "over this server's limit of 20 (SSD_MAX_N)"),
-    ("/ssd eval t=nan,inf", "expected a finite number"),
-    ("/ssd eval seed=-99", "expected a whole number from 0"),
-    ("/ssd eval model=smollm2 suite=basic\x00x", "control character U+0000"),
-    ("/ssd eval suite=missing.jsonl", "no such file or directory under $SSD_DATA_DIR/suites"),
-    ("/ssd eval adapter=../../../../etc", "must name something inside $SSD_DATA_DIR/adapters"),
-    ("/ssd audit measure=yes model=nothing-here", "no such file or directory under $SSD_DATA_DIR/models"),
-    ("/ssd help nope", "there is no command `nope`"),
-])
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("/ssd eval n=100000 limit=100000", "over this server's limit of 20 (SSD_MAX_N)"),
+        ("/ssd eval t=nan,inf", "expected a finite number"),
+        ("/ssd eval seed=-99", "expected a whole number from 0"),
+        ("/ssd eval model=smollm2 suite=basic\x00x", "control character U+0000"),
+        ("/ssd eval suite=missing.jsonl", "no such file or directory under $SSD_DATA_DIR/suites"),
+        ("/ssd eval adapter=../../../../etc", "must name something inside $SSD_DATA_DIR/adapters"),
+        ("/ssd audit measure=yes model=nothing-here", "no such file or directory under $SSD_DATA_DIR/models"),
+        ("/ssd help nope", "there is no command `nope`"),
+    ],
+)
 def test_bad_arguments_are_answered_at_once_and_nothing_is_enqueued(bot: Bot, body: str, expected: str) -> None:
     from bot.jobs import process_delivery
 
@@ -136,7 +143,8 @@ def failing_commands() -> Iterator[None]:
 
 
 def test_a_failed_job_posts_a_short_reason_and_an_error_id_and_logs_the_details(
-        bot: Bot, failing_commands, caplog: pytest.LogCaptureFixture) -> None:
+    bot: Bot, failing_commands, caplog: pytest.LogCaptureFixture
+) -> None:
     index = bot.new_issue()
     bot.comment("/ssd test-leaky", index=index)
     with caplog.at_level(logging.ERROR, logger="bot.jobs"):
@@ -161,8 +169,9 @@ def test_an_expected_refusal_names_no_server_path(bot: Bot, failing_commands) ->
 
 
 def test_public_text_takes_server_paths_out() -> None:
-    text = public_text("open /srv/ssd/data/models/m.gguf; also /usr/lib/python3/x.py and https://h/a/b",
-                       "/srv/ssd/data")
+    text = public_text(
+        "open /srv/ssd/data/models/m.gguf; also /usr/lib/python3/x.py and https://h/a/b", "/srv/ssd/data"
+    )
     assert text == "open $SSD_DATA_DIR/models/m.gguf; also …/x.py and https://h/a/b"
     assert public_text("/srv/ssd/database/y is not the data dir", "/srv/ssd/data") == "…/y is not the data dir"
     # Reports keep absolute paths that are content (a quoted config line), but never the server's own.
@@ -193,8 +202,9 @@ def test_a_reply_echoing_a_command_line_neutralizes_bidi(bot: Bot) -> None:
 # --------------------------------------------------------------------------- ssd deliver
 
 
-def test_ssd_deliver_of_a_missing_file_is_one_clear_line(tmp_path: Path, monkeypatch,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_ssd_deliver_of_a_missing_file_is_one_clear_line(
+    tmp_path: Path, monkeypatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from ssd.cli import main
 
     monkeypatch.setenv("SSD_DATA_DIR", str(tmp_path / "data"))

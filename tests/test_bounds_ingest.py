@@ -26,10 +26,22 @@ def buffer(tmp_path: Path) -> TrainingBuffer:
 
 
 def _delivery(pull: dict, owner: str = "acme", repo: str = "widgets") -> Delivery:
-    payload = merged_pr_payload(number=pull["number"], title=pull["title"], body=pull["body"], owner=owner,
-                                repo=repo, merge_commit_sha=pull["pull"]["merge_commit_sha"] or "f" * 40)
-    return Delivery(id=1, delivery_id=str(uuid.uuid4()), event="pull_request", event_type="pull_request",
-                    action="closed", payload=payload)
+    payload = merged_pr_payload(
+        number=pull["number"],
+        title=pull["title"],
+        body=pull["body"],
+        owner=owner,
+        repo=repo,
+        merge_commit_sha=pull["pull"]["merge_commit_sha"] or "f" * 40,
+    )
+    return Delivery(
+        id=1,
+        delivery_id=str(uuid.uuid4()),
+        event="pull_request",
+        event_type="pull_request",
+        action="closed",
+        payload=payload,
+    )
 
 
 def test_private_and_internal_issues_of_other_repositories_are_not_copied(gitea, gitea_client, buffer) -> None:
@@ -40,8 +52,10 @@ def test_private_and_internal_issues_of_other_repositories_are_not_copied(gitea,
     gitea.add_issue("other-org/internal", "Staff list", "INTERNAL: do not share")
     gitea.add_issue("other-org/public", "Upstream crash", "Public: crashes on resize")
     own = gitea.add_issue(REPO, "Widgets overflow", "Own: spills out")
-    body = (f"Fixes other-org/private#1\nFixes other-org/internal#1\nFixes other-org/public#1\n"
-            f"Fixes #{own['number']}\nFixes other-org/missing#1")
+    body = (
+        f"Fixes other-org/private#1\nFixes other-org/internal#1\nFixes other-org/public#1\n"
+        f"Fixes #{own['number']}\nFixes other-org/missing#1"
+    )
     pull = gitea.add_pull(REPO, "Clamp width", body, diff=DIFF, merged=True)
 
     summary = ingest_merged_pr(_delivery(pull), gitea=gitea_client, buffer=buffer)
@@ -67,11 +81,13 @@ def test_a_private_repository_may_use_its_own_issues(gitea, gitea_client, buffer
     assert "Own private text" in buffer.active()[0].prompt
 
 
-def test_dry_run_logs_why_a_merged_pr_was_not_ingested(tmp_path: Path, buffer,
-                                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_dry_run_logs_why_a_merged_pr_was_not_ingested(
+    tmp_path: Path, buffer, caplog: pytest.LogCaptureFixture
+) -> None:
     payload = merged_pr_payload(number=7, title="Fix", body="Fixes #1", merge_commit_sha="a" * 40)
-    delivery = Delivery(id=1, delivery_id="d-7", event="pull_request", event_type="pull_request",
-                        action="closed", payload=payload)
+    delivery = Delivery(
+        id=1, delivery_id="d-7", event="pull_request", event_type="pull_request", action="closed", payload=payload
+    )
     gitea = DryRunGitea(tmp_path / "outbox")
     gitea.remember(payload)
     with caplog.at_level(logging.INFO, logger="bot.ingest"):

@@ -125,7 +125,10 @@ def test_export_jsonl(buffer: TrainingBuffer, tmp_path: Path):
     assert first["prompt"] == [{"role": "user", "content": example(2).prompt}]
     assert first["completion"] == [{"role": "assistant", "content": example(2).answer}]
     assert {k: first[k] for k in ("repo", "merge_sha", "issue_numbers", "merged_by", "delivery_id")} == {
-        "repo": "acme/widgets", "merge_sha": f"{2:040x}", "issue_numbers": [102], "merged_by": "alice",
+        "repo": "acme/widgets",
+        "merge_sha": f"{2:040x}",
+        "issue_numbers": [102],
+        "merged_by": "alice",
         "delivery_id": "delivery-2",
     }
     assert first["archived"] is False and first["merged_at"] == "2026-01-22T10:02:00Z" and first["created_at"]
@@ -269,8 +272,9 @@ def test_cli_export_jsonl(filled: TrainingBuffer, tmp_path: Path, capsys: pytest
     assert len(out.read_text().splitlines()) == 3
 
 
-def test_cli_bad_buffer_size_names_the_variable(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
-                                                capsys: pytest.CaptureFixture[str]):
+def test_cli_bad_buffer_size_names_the_variable(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
     monkeypatch.setenv("SSD_BUFFER_SIZE", "zero")
     assert main(["buffer", "stats"]) == 2
     assert "SSD_BUFFER_SIZE" in capsys.readouterr().err
@@ -280,7 +284,11 @@ def test_another_process_sees_the_examples(filled: TrainingBuffer, cli_env: dict
     # Durable means committed to the database, not held in this process: ask a fresh interpreter.
     result = subprocess.run(
         [sys.executable, "-m", "ssd.cli", "buffer", "stats", "--json"],
-        cwd=ROOT, env={**os.environ, **cli_env}, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env={**os.environ, **cli_env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1])["active"] == 2

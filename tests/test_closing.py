@@ -140,8 +140,12 @@ def test_without_root_url_urls_stay_urls():
 
 
 def test_shorten_issue_urls():
-    assert shorten_issue_urls("Fixes https://git.example.com/o/r/issues/3, and (https://git.example.com/o/r/pulls/4)",
-                              ROOT) == "Fixes o/r#3, and (o/r!4)"
+    assert (
+        shorten_issue_urls(
+            "Fixes https://git.example.com/o/r/issues/3, and (https://git.example.com/o/r/pulls/4)", ROOT
+        )
+        == "Fixes o/r#3, and (o/r!4)"
+    )
     assert shorten_issue_urls("x https://git.example.com/o/r/issues/3x", ROOT).endswith("issues/3x")
 
 

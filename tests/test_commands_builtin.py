@@ -14,8 +14,9 @@ from tests.conftest_gitea import REPO
 from tests.harness import Bot, start_sleeping_job
 
 
-def run(bot: Bot, body: str, user: str = "alice", index: int | None = None,
-        queues: tuple[str, ...] = ("default",)) -> dict:
+def run(
+    bot: Bot, body: str, user: str = "alice", index: int | None = None, queues: tuple[str, ...] = ("default",)
+) -> dict:
     """Post a command, process it with an in-process worker, return the bot's newest comment on the issue."""
     index = index or bot.new_issue()
     bot.comment(body, user=user, index=index)
@@ -59,8 +60,10 @@ def test_status_lists_running_jobs_and_cancel_stops_one(bot: Bot, extra_command)
     try:
         body = run(bot, "/ssd status")["body"]
         assert "**Running jobs**" in body
-        assert (f"| `{job_id}` | `/ssd test-sleep seconds=60` | [acme/widgets#{index}]"
-                f"(http://localhost:3000/acme/widgets/issues/{index}) | @alice | 10% sleeping |") in body
+        assert (
+            f"| `{job_id}` | `/ssd test-sleep seconds=60` | [acme/widgets#{index}]"
+            f"(http://localhost:3000/acme/widgets/issues/{index}) | @alice | 10% sleeping |"
+        ) in body
 
         bot.gitea.add_user("carol")
         bot.gitea.grant(REPO, "carol", "write")

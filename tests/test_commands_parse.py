@@ -82,8 +82,9 @@ SPLIT_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("text", "name", "positional", "options", "error"), SPLIT_CASES,
-                         ids=[c[0] for c in SPLIT_CASES])
+@pytest.mark.parametrize(
+    ("text", "name", "positional", "options", "error"), SPLIT_CASES, ids=[c[0] for c in SPLIT_CASES]
+)
 def test_splitting(text: str, name: str, positional: list[str], options: dict, error: str | None) -> None:
     parsed = parse_line(text, line=7)
     assert parsed.name == name

@@ -16,7 +16,9 @@ def _noop(ctx, args) -> str:
 
 
 SAMPLE = Command(
-    name="sample", handler=_noop, summary="A sample.",
+    name="sample",
+    handler=_noop,
+    summary="A sample.",
     args=(
         Arg("target", positional=True, required=True, help="what to act on"),
         Arg("t", type=float_list, default=[0.2], help="temperatures"),
@@ -39,22 +41,30 @@ def test_usage_line_is_generated_from_the_schema() -> None:
 def test_defaults_conversion_and_positional_given_by_name() -> None:
     assert validate("/ssd sample x") == {"target": "x", "t": [0.2], "n": 1, "mode": "fast", "dry": False}
     assert validate("/ssd sample target=x t=0.1,0.7 n=3 mode=slow dry=yes") == {
-        "target": "x", "t": [0.1, 0.7], "n": 3, "mode": "slow", "dry": True}
+        "target": "x",
+        "t": [0.1, 0.7],
+        "n": 3,
+        "mode": "slow",
+        "dry": True,
+    }
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("/ssd sample", "missing required argument `target`"),
-    ("/ssd sample x y", "unexpected argument: y"),
-    ("/ssd sample x n=0", "`n=0` is not valid"),
-    ("/ssd sample x n=two", "`n=two` is not valid"),
-    ("/ssd sample x t=hot", "comma-separated numbers"),
-    ("/ssd sample x mode=medium", "`mode` must be one of fast, slow"),
-    ("/ssd sample x dry=perhaps", "expected yes or no"),
-    ("/ssd sample x modes=fast", "unknown argument `modes` (did you mean `mode`?)"),
-    ("/ssd sample x colour=red", "unknown argument `colour`; arguments: target, t, n, mode, dry"),
-    ("/ssd sample x target=y", "`target` given twice"),
-    ("/ssd sample 'x", "No closing quotation"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("/ssd sample", "missing required argument `target`"),
+        ("/ssd sample x y", "unexpected argument: y"),
+        ("/ssd sample x n=0", "`n=0` is not valid"),
+        ("/ssd sample x n=two", "`n=two` is not valid"),
+        ("/ssd sample x t=hot", "comma-separated numbers"),
+        ("/ssd sample x mode=medium", "`mode` must be one of fast, slow"),
+        ("/ssd sample x dry=perhaps", "expected yes or no"),
+        ("/ssd sample x modes=fast", "unknown argument `modes` (did you mean `mode`?)"),
+        ("/ssd sample x colour=red", "unknown argument `colour`; arguments: target, t, n, mode, dry"),
+        ("/ssd sample x target=y", "`target` given twice"),
+        ("/ssd sample 'x", "No closing quotation"),
+    ],
+)
 def test_bad_arguments_say_why(text: str, message: str) -> None:
     with pytest.raises(UsageError) as caught:
         validate(text)

@@ -32,18 +32,18 @@ SWAGGER = Path(__file__).resolve().parents[2] / "shared" / "reference" / "gitea-
 def test_indent_is_two_spaces_and_key_order_is_kept():
     obj = {"z": 1, "a": [True, None, {"b": "x"}], "empty_obj": {}, "empty_list": []}
     expected = (
-        b'{\n'
+        b"{\n"
         b'  "z": 1,\n'
         b'  "a": [\n'
-        b'    true,\n'
-        b'    null,\n'
-        b'    {\n'
+        b"    true,\n"
+        b"    null,\n"
+        b"    {\n"
         b'      "b": "x"\n'
-        b'    }\n'
-        b'  ],\n'
+        b"    }\n"
+        b"  ],\n"
         b'  "empty_obj": {},\n'
         b'  "empty_list": []\n'
-        b'}'
+        b"}"
     )
     assert gitea_json_bytes(obj) == expected
 
@@ -54,7 +54,7 @@ def test_no_trailing_newline():
 
 
 def test_html_characters_and_line_separators_are_escaped():
-    assert gitea_json_bytes("<a href='x'>&</a>") == b'"\\u003ca href=\'x\'\\u003e\\u0026\\u003c/a\\u003e"'
+    assert gitea_json_bytes("<a href='x'>&</a>") == b"\"\\u003ca href='x'\\u003e\\u0026\\u003c/a\\u003e\""
     assert gitea_json_bytes("a\u2028b\u2029c") == b'"a\\u2028b\\u2029c"'
 
 
@@ -193,8 +193,16 @@ def test_comment_ids_are_distinct_by_default():
 
 def test_merged_and_unmerged_pr_payloads():
     merged = merged_pr_payload(number=5, merge_commit_sha="ab" * 20, merged_by="alice")
-    assert list(merged) == ["action", "number", "pull_request", "requested_reviewer", "repository", "sender",
-                            "commit_id", "review"]
+    assert list(merged) == [
+        "action",
+        "number",
+        "pull_request",
+        "requested_reviewer",
+        "repository",
+        "sender",
+        "commit_id",
+        "review",
+    ]
     pr = merged["pull_request"]
     assert merged["action"] == "closed" and pr["merged"] is True and pr["state"] == "closed"
     assert pr["merge_commit_sha"] == "ab" * 20 and pr["base"]["sha"] == "ab" * 20

@@ -74,10 +74,19 @@ class PermissionGate:
         self.opened.set()
 
 
-def journal(bot: Bot, payload: dict, event_type: str = "issue_comment", action: str = "created",
-            dedupe_key: str | None = None, text: str | None = None) -> int:
+def journal(
+    bot: Bot,
+    payload: dict,
+    event_type: str = "issue_comment",
+    action: str = "created",
+    dedupe_key: str | None = None,
+    text: str | None = None,
+) -> int:
     inbox_id, is_new = bot.inbox.record(
-        str(uuid.uuid4()), event_type, event_type, action,
+        str(uuid.uuid4()),
+        event_type,
+        event_type,
+        action,
         dedupe_key or f"comment:{payload['comment']['id']}:created",
         text if text is not None else gitea_json_bytes(payload).decode(),
     )
@@ -99,8 +108,14 @@ def queue_like_the_web(bot: Bot, inbox_id: int) -> None:
 
 def start_delivery_worker(bot: Bot) -> subprocess.Popen:
     env = {**os.environ, **bot.env, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-c", DELIVERY_WORKER], cwd=ROOT, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-c", DELIVERY_WORKER],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def work_horse_of(worker: subprocess.Popen) -> psutil.Process:
@@ -250,8 +265,9 @@ def test_a_command_in_flight_when_redis_is_killed_ends_on_the_issue(bot: Bot, re
 def test_a_delivery_that_fails_on_its_last_attempt_is_marked_processed_as_failed(bot: Bot) -> None:
     index = bot.new_issue()
     inbox_id = journal_comment(bot, "/ssd help", index)
-    queue("default", bot.conn).enqueue("bot.jobs.process_delivery", inbox_id, job_id=f"delivery-{inbox_id}",
-                                       retry=Retry(max=1))  # one immediate retry, then RQ gives up
+    queue("default", bot.conn).enqueue(
+        "bot.jobs.process_delivery", inbox_id, job_id=f"delivery-{inbox_id}", retry=Retry(max=1)
+    )  # one immediate retry, then RQ gives up
     bot.inbox.mark_enqueued(inbox_id, f"delivery-{inbox_id}")
     bot.gitea.fail_path("/api/v1/user", 503)  # the bot cannot even learn its own login
     bot.work()
@@ -299,8 +315,14 @@ def test_malformed_payloads_are_journaled_as_failed_and_never_retried(bot: Bot, 
     pr["number"] = [3, 4]
     ids = [
         journal(bot, no_user),
-        journal(bot, pr, event_type="pull_request", action="closed", dedupe_key="merge:acme/widgets:[3, 4]:x",
-                text=json.dumps(pr)),
+        journal(
+            bot,
+            pr,
+            event_type="pull_request",
+            action="closed",
+            dedupe_key="merge:acme/widgets:[3, 4]:x",
+            text=json.dumps(pr),
+        ),
     ]
     for inbox_id in ids:
         queue_like_the_web(bot, inbox_id)

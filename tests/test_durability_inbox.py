@@ -25,8 +25,9 @@ def test_concurrent_records_are_each_durable_once_and_duplicates_resolve_to_the_
     def record(n: int) -> None:
         key = n % 10  # each key three times, from threads racing each other
         start.wait()
-        results[key].append(inbox.record(f"d-{n}", "issue_comment", "issue_comment", "created",
-                                         f"comment:{key}:created", _text(key)))
+        results[key].append(
+            inbox.record(f"d-{n}", "issue_comment", "issue_comment", "created", f"comment:{key}:created", _text(key))
+        )
 
     threads = [threading.Thread(target=record, args=(n,)) for n in range(30)]
     for thread in threads:
@@ -61,21 +62,28 @@ def test_processed_rows_leave_the_unprocessed_list(database_url, redis_conn):
 def test_an_inbox_table_from_before_processed_at_is_upgraded(tmp_path):
     engine = engine_for(f"sqlite:///{tmp_path / 'old.db'}")
     with engine.begin() as conn:  # the table as the first release created it
-        conn.execute(sa.text(
-            "CREATE TABLE inbox (id INTEGER PRIMARY KEY AUTOINCREMENT, delivery_id VARCHAR(64), "
-            "event VARCHAR(64) NOT NULL, event_type VARCHAR(64) NOT NULL, action VARCHAR(64) NOT NULL, "
-            "dedupe_key VARCHAR(512) NOT NULL UNIQUE, payload TEXT NOT NULL, received_at TIMESTAMP NOT NULL, "
-            "enqueued_at TIMESTAMP, job_id VARCHAR(128))"))
+        conn.execute(
+            sa.text(
+                "CREATE TABLE inbox (id INTEGER PRIMARY KEY AUTOINCREMENT, delivery_id VARCHAR(64), "
+                "event VARCHAR(64) NOT NULL, event_type VARCHAR(64) NOT NULL, action VARCHAR(64) NOT NULL, "
+                "dedupe_key VARCHAR(512) NOT NULL UNIQUE, payload TEXT NOT NULL, received_at TIMESTAMP NOT NULL, "
+                "enqueued_at TIMESTAMP, job_id VARCHAR(128))"
+            )
+        )
         now = datetime.now(UTC).isoformat(sep=" ")
         for n, enqueued in ((1, now), (2, None)):
-            conn.execute(sa.text(
-                "INSERT INTO inbox (event, event_type, action, dedupe_key, payload, received_at, enqueued_at) "
-                "VALUES ('issue_comment', 'issue_comment', 'created', :key, '{}', :now, :enqueued)"),
-                {"key": f"comment:{n}:created", "now": now, "enqueued": enqueued})
+            conn.execute(
+                sa.text(
+                    "INSERT INTO inbox (event, event_type, action, dedupe_key, payload, received_at, enqueued_at) "
+                    "VALUES ('issue_comment', 'issue_comment', 'created', :key, '{}', :now, :enqueued)"
+                ),
+                {"key": f"comment:{n}:created", "now": now, "enqueued": enqueued},
+            )
     inbox = Inbox(engine)
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(inbox_table.c.id, inbox_table.c.processed_at, inbox_table.c.outcome)
-                            .order_by(inbox_table.c.id)).all()
+        rows = conn.execute(
+            sa.select(inbox_table.c.id, inbox_table.c.processed_at, inbox_table.c.outcome).order_by(inbox_table.c.id)
+        ).all()
     # Rows queued back then are history (never run again); pending ones still get queued and processed.
     assert rows[0].processed_at is not None and rows[0].outcome == "before processed_at"
     assert rows[1].processed_at is None

@@ -102,12 +102,21 @@ def test_no_request_drains_the_backlog(settings_env, redis_process):
     assert client.post(URL, data=body, headers=headers).json["status"] == "journaled"
     old = datetime.now(UTC) - timedelta(minutes=5)  # what other web processes journaled in the outage
     with inbox.engine.begin() as db:
-        db.execute(inbox_table.insert(), [
-            {"delivery_id": f"old-{n}", "event": "issue_comment", "event_type": "issue_comment",
-             "action": "created", "dedupe_key": f"comment:{1000 + n}:created", "received_at": old,
-             "payload": gitea_json_bytes(comment_payload(comment_id=1000 + n)).decode()}
-            for n in range(300)
-        ])
+        db.execute(
+            inbox_table.insert(),
+            [
+                {
+                    "delivery_id": f"old-{n}",
+                    "event": "issue_comment",
+                    "event_type": "issue_comment",
+                    "action": "created",
+                    "dedupe_key": f"comment:{1000 + n}:created",
+                    "received_at": old,
+                    "payload": gitea_json_bytes(comment_payload(comment_id=1000 + n)).decode(),
+                }
+                for n in range(300)
+            ],
+        )
     redis_process.start()
     time.sleep(2.5)  # past the web's pause after a Redis error
     body, headers = comment_delivery(SECRET, comment_id=7)

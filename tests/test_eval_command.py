@@ -51,8 +51,11 @@ def test_score_prints_a_table(capsys: pytest.CaptureFixture[str], tmp_path: Path
     problems = read_problems()
     samples = tmp_path / "s.jsonl"
     samples.write_text(
-        json.dumps({"task_id": "HumanEval/0", "completion": problems["HumanEval/0"]["canonical_solution"]}) + "\n"
-        + json.dumps({"task_id": "HumanEval/1", "completion": "    return []\n"}) + "\n")
+        json.dumps({"task_id": "HumanEval/0", "completion": problems["HumanEval/0"]["canonical_solution"]})
+        + "\n"
+        + json.dumps({"task_id": "HumanEval/1", "completion": "    return []\n"})
+        + "\n"
+    )
     rc = main(["score", "--suite", "humaneval", "--samples", str(samples), "-q"])
     out = capsys.readouterr().out
     assert rc == 0
@@ -68,8 +71,12 @@ def spine(gitea, settings_env: dict[str, str], redis_conn) -> dict:
     from bot import context
     from core.config import Settings
 
-    env = {**settings_env, "SSD_GITEA_URL": gitea.url, "SSD_GITEA_TOKEN": gitea.bot_token,
-           "SSD_STATUS_EDIT_INTERVAL": "0"}
+    env = {
+        **settings_env,
+        "SSD_GITEA_URL": gitea.url,
+        "SSD_GITEA_TOKEN": gitea.bot_token,
+        "SSD_STATUS_EDIT_INTERVAL": "0",
+    }
     settings = Settings.from_env(env)
     context.configure(settings=settings, redis=redis_conn)
     gitea.add_issue("acme/widgets", "Measure the model")
@@ -103,7 +110,12 @@ def test_eval_command_is_registered_on_cpu_with_write() -> None:
     [parsed] = parse_comment("/ssd eval model=smollm2 suite=humaneval t=0.2,0.7 n=5 limit=40")
     args = command.validate(parsed)
     assert (args["model"], args["suite"], args["t"], args["n"], args["limit"]) == (
-        "smollm2", "humaneval", [0.2, 0.7], 5, 40)
+        "smollm2",
+        "humaneval",
+        [0.2, 0.7],
+        5,
+        40,
+    )
 
 
 def test_eval_timeout_is_bounded(spine: dict) -> None:
@@ -161,14 +173,27 @@ def test_report_markdown_has_table_paired_plot_and_footer() -> None:
     from pipeline.evaluate import EvalResult, SampleRecord, paired_against_first, summarize
 
     def recs(t: float, flags: dict[str, list[bool]]) -> list[SampleRecord]:
-        return [SampleRecord(task, i, t, "easy" if task == "A" else "hard", i, "", "x", "pass" if ok else "wrong",
-                             ok) for task, f in flags.items() for i, ok in enumerate(f)]
+        return [
+            SampleRecord(task, i, t, "easy" if task == "A" else "hard", i, "", "x", "pass" if ok else "wrong", ok)
+            for task, f in flags.items()
+            for i, ok in enumerate(f)
+        ]
 
-    cold, warm = recs(0.2, {"A": [True, False], "B": [False, False]}), recs(0.7, {"A": [True, True], "B": [True, False]})
+    cold, warm = (
+        recs(0.2, {"A": [True, False], "B": [False, False]}),
+        recs(0.7, {"A": [True, True], "B": [True, False]}),
+    )
     conditions = [(summarize("T=0.2", 0.2, cold), cold), (summarize("T=0.7", 0.7, warm), warm)]
-    result = EvalResult("basic", "ab" * 32, "smollm2", "llamacpp", [c for c, _ in conditions],
-                        paired_against_first(conditions), 12.0,
-                        {"model": {"model": "smollm2", "path_sha256": "cd" * 32}, "command": "ssd eval --suite basic"})
+    result = EvalResult(
+        "basic",
+        "ab" * 32,
+        "smollm2",
+        "llamacpp",
+        [c for c, _ in conditions],
+        paired_against_first(conditions),
+        12.0,
+        {"model": {"model": "smollm2", "path_sha256": "cd" * 32}, "command": "ssd eval --suite basic"},
+    )
     report = render_report(result.to_dict(), "http://gitea/attachments/1", "/ssd eval: smollm2")
     assert "| T=0.2 | all | 2 | 4 | 1 | 25.0% [" in report
     assert "|  | easy | 1 | 2 | 1 | 50.0% [" in report  # per-difficulty rows under each temperature

@@ -48,17 +48,28 @@ def test_the_footer_command_reads_back_to_the_config(cfg: EvalConfig) -> None:
 
 def test_the_footer_command_reads_as_before() -> None:
     cfg = EvalConfig(suite="basic", temperatures=[0.0, 0.7], n=2, limit=3, timeout_s=2.0)
-    assert eval_command(cfg) == ("ssd eval --suite basic --model smollm2 --temperature 0,0.7 --n 2 --seed 0 "
-                                 "--top-p 1 --top-k 0 --min-p 0 --max-tokens 512 --limit 3 --timeout 2")
+    assert eval_command(cfg) == (
+        "ssd eval --suite basic --model smollm2 --temperature 0,0.7 --n 2 --seed 0 "
+        "--top-p 1 --top-k 0 --min-p 0 --max-tokens 512 --limit 3 --timeout 2"
+    )
     assert eval_command(EvalConfig(gold=True)) == "ssd eval --suite humaneval --gold"
 
 
 def test_the_footer_leaves_out_how_a_run_was_carried_out() -> None:
     """Workers, caches and output files do not change what was measured, and a gold run samples nothing:
     the footer leaves them out, and reading it back gives the config with those at their defaults."""
-    ran = EvalConfig(suite="basic", n=3, temperatures=[0.5], workers=2, n_threads=1, batch_size=4,
-                     cache_dir="/srv/cache", repo_cache_dir="/srv/repos", samples_out="/tmp/s.jsonl",
-                     unsafe_execution=True)
+    ran = EvalConfig(
+        suite="basic",
+        n=3,
+        temperatures=[0.5],
+        workers=2,
+        n_threads=1,
+        batch_size=4,
+        cache_dir="/srv/cache",
+        repo_cache_dir="/srv/repos",
+        samples_out="/tmp/s.jsonl",
+        unsafe_execution=True,
+    )
     command = eval_command(ran)
     assert "/srv" not in command and "--workers" not in command and "samples" not in command
     assert parse_eval_command(command) == reproducible(ran) == EvalConfig(suite="basic", n=3, temperatures=[0.5])
@@ -86,9 +97,20 @@ def test_ssd_eval_defaults_are_the_declared_ones() -> None:
     assert build_parser().parse_args(["eval", "-t", "0.2,0.8"]).temperature == [0.2, 0.8]
 
 
-@pytest.mark.parametrize("flags", [["--n", "0"], ["--limit", "0"], ["--max-tokens", "0"], ["--workers", "0"],
-                                   ["--threads", "0"], ["--temperature", "0.5,-1"], ["--temperature", ","],
-                                   ["--backend", "vllm"], ["--retrieval", "grep"]])
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--n", "0"],
+        ["--limit", "0"],
+        ["--max-tokens", "0"],
+        ["--workers", "0"],
+        ["--threads", "0"],
+        ["--temperature", "0.5,-1"],
+        ["--temperature", ","],
+        ["--backend", "vllm"],
+        ["--retrieval", "grep"],
+    ],
+)
 def test_ssd_eval_refuses_what_the_config_refuses(flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args(["eval", *flags])
@@ -102,24 +124,47 @@ def test_the_config_checks_its_declared_bounds() -> None:
 
 
 def test_ssd_score_shares_the_execution_flags() -> None:
-    args = build_parser().parse_args(["score", "--samples", "s.jsonl", "--suite", "basic", "--workers", "2",
-                                      "--timeout", "3", "--cache-dir", "c"])
+    args = build_parser().parse_args(
+        ["score", "--samples", "s.jsonl", "--suite", "basic", "--workers", "2", "--timeout", "3", "--cache-dir", "c"]
+    )
     assert (args.suite, args.workers, args.timeout, args.cache_dir) == ("basic", 2, 3.0, "c")
     assert not hasattr(args, "temperature")  # nothing is sampled
 
 
 def test_one_max_tokens_default() -> None:
-    assert (EvalConfig().max_tokens == SampleConfig().max_tokens == CompareConfig().max_tokens
-            == SamplingParams().max_tokens == DEFAULT_MAX_TOKENS)
-    assert registry.get("eval").args[[a.name for a in registry.get("eval").args].index("max_tokens")].default \
+    assert (
+        EvalConfig().max_tokens
+        == SampleConfig().max_tokens
+        == CompareConfig().max_tokens
+        == SamplingParams().max_tokens
         == DEFAULT_MAX_TOKENS
+    )
+    assert (
+        registry.get("eval").args[[a.name for a in registry.get("eval").args].index("max_tokens")].default
+        == DEFAULT_MAX_TOKENS
+    )
 
 
 # ---------------------------------------------------------------- the comment arguments
 
 # What a comment may set, on purpose: never a path, URL, worker count or cache (bot/commands/eval.py).
-COMMENT_FIELDS = {"suite", "gold", "model", "backend", "adapter", "temperatures", "n", "seed", "top_p", "top_k",
-                  "min_p", "max_tokens", "retrieval", "limit", "timeout_s"}
+COMMENT_FIELDS = {
+    "suite",
+    "gold",
+    "model",
+    "backend",
+    "adapter",
+    "temperatures",
+    "n",
+    "seed",
+    "top_p",
+    "top_k",
+    "min_p",
+    "max_tokens",
+    "retrieval",
+    "limit",
+    "timeout_s",
+}
 
 
 def test_only_the_declared_comment_fields_are_arguments_of_ssd_eval() -> None:
@@ -137,13 +182,27 @@ def test_only_the_declared_comment_fields_are_arguments_of_ssd_eval() -> None:
 
 
 def test_a_comment_fills_the_config_fields_it_names() -> None:
-    [parsed] = parse_comment("/ssd eval t=0,0.7 n=2 seed=5 top_p=0.9 top_k=40 min_p=0.1 max_tokens=64 "
-                             "backend=llamacpp gold=yes timeout=2.5 retrieval=bm25 limit=3")
+    [parsed] = parse_comment(
+        "/ssd eval t=0,0.7 n=2 seed=5 top_p=0.9 top_k=40 min_p=0.1 max_tokens=64 "
+        "backend=llamacpp gold=yes timeout=2.5 retrieval=bm25 limit=3"
+    )
     values = config_values(registry.get("eval").validate(parsed))
     cfg = EvalConfig(**values)
-    assert cfg == EvalConfig(temperatures=[0.0, 0.7], n=2, seed=5, top_p=0.9, top_k=40, min_p=0.1, max_tokens=64,
-                             backend="llamacpp", gold=True, timeout_s=2.5, retrieval="bm25", limit=3,
-                             model=cfg.model)
+    assert cfg == EvalConfig(
+        temperatures=[0.0, 0.7],
+        n=2,
+        seed=5,
+        top_p=0.9,
+        top_k=40,
+        min_p=0.1,
+        max_tokens=64,
+        backend="llamacpp",
+        gold=True,
+        timeout_s=2.5,
+        retrieval="bm25",
+        limit=3,
+        model=cfg.model,
+    )
     assert values["model"] is None  # resolved by the handler, under the data dir
     assert "since" not in values and "rebuild" not in values
 
@@ -161,11 +220,22 @@ def test_help_comes_from_the_declaration() -> None:
 MEASURE_FLAGS = (*MEASURE_FIELDS, "backend", "base_url")
 
 
-@pytest.mark.parametrize("cfg", [
-    EvalConfig(model="smollm2", suite="basic", n=2, limit=10, temperatures=[0.2, 0.7]),
-    EvalConfig(model="/m/tiny.gguf", suite="/s/issues.jsonl", n=1, limit=None, seed=3, max_tokens=64,
-               temperatures=[1.0], backend="llamacpp"),
-])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        EvalConfig(model="smollm2", suite="basic", n=2, limit=10, temperatures=[0.2, 0.7]),
+        EvalConfig(
+            model="/m/tiny.gguf",
+            suite="/s/issues.jsonl",
+            n=1,
+            limit=None,
+            seed=3,
+            max_tokens=64,
+            temperatures=[1.0],
+            backend="llamacpp",
+        ),
+    ],
+)
 def test_the_audit_measure_command_reads_back(cfg: EvalConfig) -> None:
     command = measure_command("CHECKOUT", cfg)
     assert command.startswith("ssd audit --path CHECKOUT --measure --model ")
@@ -177,7 +247,11 @@ def test_the_audit_measure_command_reads_back(cfg: EvalConfig) -> None:
 def test_ssd_audit_takes_its_own_measure_defaults() -> None:
     args = build_parser().parse_args(["audit"])
     cfg = dataclass_from_args(EvalConfig, args, only=MEASURE_FLAGS)
-    assert (cfg.suite, cfg.n, cfg.limit) == (MEASURE_DEFAULTS["suite"], MEASURE_DEFAULTS["n"], MEASURE_DEFAULTS["limit"])
+    assert (cfg.suite, cfg.n, cfg.limit) == (
+        MEASURE_DEFAULTS["suite"],
+        MEASURE_DEFAULTS["n"],
+        MEASURE_DEFAULTS["limit"],
+    )
     defaults = {arg.name: arg.default for arg in registry.get("audit").args}
     assert {name: defaults[name] for name in MEASURE_DEFAULTS} == MEASURE_DEFAULTS
 
@@ -195,6 +269,11 @@ class _Flags:
 def test_to_args_writes_only_what_differs_unless_asked() -> None:
     assert to_args(_Flags(), ["on", "ratio", "names"]) == []
     assert to_args(_Flags(on=False, ratio=1e-5, names=["a", "b"]), ["on", "ratio", "names"]) == [
-        "--no-on", "--ratio", "1e-05", "--names", "a,b"]
+        "--no-on",
+        "--ratio",
+        "1e-05",
+        "--names",
+        "a,b",
+    ]
     assert to_args(_Flags(), ["ratio"], always={"ratio"}) == ["--ratio", "0.5"]
     assert to_args(_Flags(ratio=-0.25), ["ratio"]) == ["--ratio=-0.25"]

@@ -23,10 +23,14 @@ from pipeline.evaluate import (
 from tests.harness import HAVE_HUMANEVAL, needs_humaneval, needs_model
 
 
-def records(outcomes: dict[str, list[bool]], difficulty: dict[str, str] | None = None,
-            temperature: float = 0.5) -> list[SampleRecord]:
-    return [SampleRecord(task, i, temperature, (difficulty or {}).get(task), i, "", "x", "pass" if ok else "wrong", ok)
-            for task, flags in outcomes.items() for i, ok in enumerate(flags)]
+def records(
+    outcomes: dict[str, list[bool]], difficulty: dict[str, str] | None = None, temperature: float = 0.5
+) -> list[SampleRecord]:
+    return [
+        SampleRecord(task, i, temperature, (difficulty or {}).get(task), i, "", "x", "pass" if ok else "wrong", ok)
+        for task, flags in outcomes.items()
+        for i, ok in enumerate(flags)
+    ]
 
 
 def test_ks_are_powers_of_two_and_n() -> None:
@@ -64,8 +68,11 @@ def test_paired_difference_on_shared_problems() -> None:
 
 def test_greedy_rows_report_pass_at_1_only() -> None:
     # Scored files may hold n copies of a T=0 sample: pass@2 over them would be pass@1 again, with pass@1's CI.
-    records = [SampleRecord(f"t{p}", i, 0.0, None, None, None, "x", "pass" if p < 2 else "wrong", p < 2)
-               for p in range(4) for i in range(3)]
+    records = [
+        SampleRecord(f"t{p}", i, 0.0, None, None, None, "x", "pass" if p < 2 else "wrong", p < 2)
+        for p in range(4)
+        for i in range(3)
+    ]
     greedy = summarize("T=0", 0.0, records)
     assert set(greedy.pass_at) == {"1"} and greedy.pass_at["1"]["estimate"] == 0.5 and greedy.n == 3
     assert "only pass@1" in greedy.note
@@ -165,8 +172,17 @@ def test_score_reports_bad_lines_with_numbers(tmp_path: Path) -> None:
 def test_run_eval_with_smollm2_two_temperatures(tmp_path: Path) -> None:
     out = tmp_path / "samples.jsonl"
     progress: list[tuple[float, str]] = []
-    cfg = EvalConfig(suite="humaneval", model="smollm2", temperatures=[0.0, 0.8], n=2, limit=2, max_tokens=96,
-                     seed=5, samples_out=str(out), batch_size=2)
+    cfg = EvalConfig(
+        suite="humaneval",
+        model="smollm2",
+        temperatures=[0.0, 0.8],
+        n=2,
+        limit=2,
+        max_tokens=96,
+        seed=5,
+        samples_out=str(out),
+        batch_size=2,
+    )
     result = run_eval(cfg, progress=lambda f, m: progress.append((f, m)))
     assert [c.label for c in result.conditions] == ["T=0", "T=0.8"]
     greedy_row, sampled_row = result.conditions
@@ -181,8 +197,17 @@ def test_run_eval_with_smollm2_two_temperatures(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(lines) == 6
     first = lines[0]
-    assert {"task_id", "sample_index", "temperature", "output", "program", "verdict", "passed", "gen_s",
-            "exec_s"} <= set(first)
+    assert {
+        "task_id",
+        "sample_index",
+        "temperature",
+        "output",
+        "program",
+        "verdict",
+        "passed",
+        "gen_s",
+        "exec_s",
+    } <= set(first)
     assert [line["sample_index"] for line in lines if line["temperature"] == 0.0] == [0, 0]  # one per problem
     sampled = [line for line in lines if line["temperature"] == 0.8]
     assert [line["seed"] for line in sampled[:2]] == [5, 6]

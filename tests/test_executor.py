@@ -25,13 +25,21 @@ from pipeline.types import TestSpec as Spec
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="uid drop and namespaces need root (CI runs as root)")
 
-ADD_STDIO = Spec(kind="stdio", cases=(Case("1 2\n", "3\n"), Case("40 2\n", "42\n"),
-                                          Case("-5 5\n", "0\n")), timeout_s=2.0)
-ADD_CALL = Spec(kind="call", fn_name="add", cases=(Case("[1, 2]", "3"), Case("[0.1, 0.2]", "0.3"),
-                                                       Case('[[1], [2]]', "[1, 2]")), timeout_s=2.0)
-ADD_ASSERT = Spec(kind="assert", timeout_s=2.0,
-                      assert_code="def check(candidate):\n    assert candidate(1, 2) == 3\n"
-                                  "    assert candidate(-1, 1) == 0\n\ncheck(add)")
+ADD_STDIO = Spec(
+    kind="stdio", cases=(Case("1 2\n", "3\n"), Case("40 2\n", "42\n"), Case("-5 5\n", "0\n")), timeout_s=2.0
+)
+ADD_CALL = Spec(
+    kind="call",
+    fn_name="add",
+    cases=(Case("[1, 2]", "3"), Case("[0.1, 0.2]", "0.3"), Case("[[1], [2]]", "[1, 2]")),
+    timeout_s=2.0,
+)
+ADD_ASSERT = Spec(
+    kind="assert",
+    timeout_s=2.0,
+    assert_code="def check(candidate):\n    assert candidate(1, 2) == 3\n"
+    "    assert candidate(-1, 1) == 0\n\ncheck(add)",
+)
 ONE_LINE = Spec(kind="stdio", cases=(Case("", "done\n"),), timeout_s=1.0)
 
 
@@ -75,7 +83,7 @@ def private_tmp_entries(pid: int) -> list[str]:
     exposed = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path) if p}
     entries = []
     for directory, dirs, files in os.walk(root + "/tmp"):
-        inside = directory[len(root):]
+        inside = directory[len(root) :]
         for name in list(dirs):
             path = os.path.join(inside, name)
             if path in exposed:
@@ -99,8 +107,11 @@ def run_clean(ex: Executor, program: str, spec: Spec, max_s: float) -> ExecResul
 
 @pytest.mark.parametrize("spec", [ADD_STDIO, ADD_CALL, ADD_ASSERT], ids=["stdio", "call", "assert"])
 def test_correct_programs_pass(executor: Executor, spec: Spec) -> None:
-    program = ("import sys\na, b = map(int, sys.stdin.read().split())\nprint(a + b)" if spec.kind == "stdio"
-               else "def add(a, b):\n    return a + b")
+    program = (
+        "import sys\na, b = map(int, sys.stdin.read().split())\nprint(a + b)"
+        if spec.kind == "stdio"
+        else "def add(a, b):\n    return a + b"
+    )
     result = run_clean(executor, program, spec, max_s=5)
     assert result.verdict == "pass", result
     assert result.tests_run == result.tests_total == (3 if spec.kind != "assert" else 1)
@@ -172,9 +183,11 @@ def test_infinite_loop_times_out(executor: Executor) -> None:
 
 
 def test_signal_ignoring_loop_is_killed(executor: Executor) -> None:
-    program = ("import signal\nfor s in (signal.SIGALRM, signal.SIGTERM, signal.SIGINT):\n"
-               "    signal.signal(s, signal.SIG_IGN)\nwhile True:\n    try:\n        pass\n    except BaseException:\n"
-               "        pass")
+    program = (
+        "import signal\nfor s in (signal.SIGALRM, signal.SIGTERM, signal.SIGINT):\n"
+        "    signal.signal(s, signal.SIG_IGN)\nwhile True:\n    try:\n        pass\n    except BaseException:\n"
+        "        pass"
+    )
     result = run_clean(executor, program, ONE_LINE, max_s=4)
     assert result.verdict == "timeout"
 
@@ -194,7 +207,7 @@ def test_memory_hog(executor: Executor) -> None:
 
 @ROOT_ONLY
 def test_fork_bomb_is_contained(executor: Executor) -> None:
-    program = ("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass")
+    program = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass"
     result = run_clean(executor, program, ONE_LINE, max_s=6)
     assert result.verdict in ("timeout", "runtime_error", "memory")
 
@@ -217,9 +230,12 @@ def test_grandchildren_are_killed(executor: Executor) -> None:
     assert result.verdict == "pass", result
     # (only this sandbox's: other checkouts on the machine may run the same test right now)
     uid = executor.isolation["uid"]
-    sleepers = [p for p in psutil.process_iter(["cmdline", "uids"])
-                if (p.info["cmdline"] or [])[:2] in (["sleep", "300"], ["sleep", "301"])
-                and (uid is None or p.info["uids"].real == uid)]
+    sleepers = [
+        p
+        for p in psutil.process_iter(["cmdline", "uids"])
+        if (p.info["cmdline"] or [])[:2] in (["sleep", "300"], ["sleep", "301"])
+        and (uid is None or p.info["uids"].real == uid)
+    ]
     assert sleepers == []
 
 
@@ -229,8 +245,10 @@ def test_exit_before_tests_is_a_failure(executor: Executor) -> None:
     # Exiting from inside the check, after defining a correct function, is no pass either.
     sneaky = "import os\ndef add(a, b):\n    os._exit(0)"
     assert run_clean(executor, sneaky, ADD_ASSERT, max_s=5).verdict == "runtime_error"
-    assert run_clean(executor, "import sys\nsys.exit(0)\ndef add(a, b):\n    return a + b", ADD_CALL,
-                     max_s=5).verdict == "runtime_error"
+    assert (
+        run_clean(executor, "import sys\nsys.exit(0)\ndef add(a, b):\n    return a + b", ADD_CALL, max_s=5).verdict
+        == "runtime_error"
+    )
 
 
 def test_stdout_flood_gets_a_verdict(executor: Executor) -> None:
@@ -247,8 +265,14 @@ def test_stdout_flood_gets_a_verdict(executor: Executor) -> None:
 @ROOT_ONLY
 def test_writes_outside_the_work_dir_fail_and_leave_nothing(executor: Executor, tmp_path: Path) -> None:
     marker = f"ssd-escape-{os.getpid()}"
-    targets = [f"/tmp/{marker}", f"/var/tmp/{marker}", f"/dev/shm/{marker}", f"/work/{marker}",
-               str(Path.cwd() / marker), str(tmp_path / marker)]
+    targets = [
+        f"/tmp/{marker}",
+        f"/var/tmp/{marker}",
+        f"/dev/shm/{marker}",
+        f"/work/{marker}",
+        str(Path.cwd() / marker),
+        str(tmp_path / marker),
+    ]
     program = (
         "import os\n"
         f"targets = {targets!r}\n"
@@ -438,16 +462,23 @@ def test_clean_up_without_a_sandbox_uid() -> None:
     with Executor(workers=1, drop_privileges=False, allow_unsafe=True) as ex:
         assert ex.isolation["uid"] is None
         assert run_clean(ex, program, ONE_LINE, max_s=5).verdict == "pass"
-        assert not [p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [])[:1] == ["sleep"]
-                    and (p.info["cmdline"] or [])[1:2] in (["303"], ["304"])]
+        assert not [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if (p.info["cmdline"] or [])[:1] == ["sleep"] and (p.info["cmdline"] or [])[1:2] in (["303"], ["304"])
+        ]
 
 
 def _unix_sockets() -> list[str]:
     found = []
     for top in ("/run", "/tmp", "/var/tmp"):
         for directory, _, files in os.walk(top):
-            found += [os.path.join(directory, f) for f in files
-                      if os.path.exists(os.path.join(directory, f)) and stat.S_ISSOCK(os.lstat(os.path.join(directory, f)).st_mode)]
+            found += [
+                os.path.join(directory, f)
+                for f in files
+                if os.path.exists(os.path.join(directory, f))
+                and stat.S_ISSOCK(os.lstat(os.path.join(directory, f)).st_mode)
+            ]
     return found
 
 
@@ -493,8 +524,9 @@ def test_unix_sockets_of_the_host_are_unreachable(seccomp: bool, tmp_path: Path)
 def test_many_samples_with_big_inputs_and_outputs_do_not_deadlock() -> None:
     # Requests bigger than a pipe buffer and outputs bigger than one, several samples per zygote: the
     # executor must never block writing a request while the zygote blocks writing events.
-    spec = Spec(kind="stdio", timeout_s=5.0,
-                cases=tuple(Case("7\n" + "1 " * 100_000, "7\n" * 40_000) for _ in range(2)))
+    spec = Spec(
+        kind="stdio", timeout_s=5.0, cases=tuple(Case("7\n" + "1 " * 100_000, "7\n" * 40_000) for _ in range(2))
+    )
     program = "import sys\nn = sys.stdin.readline()\nsys.stdout.write(n * 40_000)"
     small = "def add(a, b):\n    return a + b"
     kinds = [(program, spec), (small, ADD_CALL), (small, ADD_ASSERT), ("def add(a, b):\n    return 0", ADD_ASSERT)]
@@ -511,8 +543,9 @@ def test_zygote_killed_during_a_run() -> None:
         ex.isolation  # noqa: B018 - starts the zygote
         killer = threading.Timer(0.5, os.kill, (ex.zygote_pids()[0], 9))
         killer.start()
-        items = [("import time\ntime.sleep(3)\nprint('done')", slow)] + [(f"print('done')  # {i}", ONE_LINE)
-                                                                       for i in range(3)]
+        items = [("import time\ntime.sleep(3)\nprint('done')", slow)] + [
+            (f"print('done')  # {i}", ONE_LINE) for i in range(3)
+        ]
         start = time.monotonic()
         results = ex.run(items)
         killer.join()

@@ -138,9 +138,14 @@ def test_unprivileged_executor_contains_samples(public_dir: Path, data_dir: Path
     driver = public_dir / "driver.py"
     driver.write_text(DRIVER.format(root=ROOT, secret=SECRET, data=str(data)))
     probes = {name: textwrap.dedent(body) for name, body in PROBES.items()}
-    done = subprocess.run(as_nobody([sys.executable, str(driver), json.dumps(probes)], public_dir), capture_output=True,
-                          text=True, timeout=120, cwd=str(public_dir),
-                          env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(public_dir)})
+    done = subprocess.run(
+        as_nobody([sys.executable, str(driver), json.dumps(probes)], public_dir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=str(public_dir),
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(public_dir)},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(done.stdout.splitlines()[-1])
     assert results["uid"] == NOBODY
@@ -168,11 +173,20 @@ def test_weaker_sandbox_is_refused_unless_the_operator_opts_in() -> None:
 
 
 def test_isolation_summary_and_opt_in_setting() -> None:
-    full = {"network": True, "mount": True, "uid": None, "userns": True, "pid": True, "nproc": True,
-            "seccomp": True, "landlock": 7}
+    full = {
+        "network": True,
+        "mount": True,
+        "uid": None,
+        "userns": True,
+        "pid": True,
+        "nproc": True,
+        "seccomp": True,
+        "landlock": 7,
+    }
     assert missing_isolation(full) == []
-    assert describe_isolation(full) == ("sandbox: user namespace, no network, private mounts, pid namespace, "
-                                        "process limit, seccomp, landlock")
+    assert describe_isolation(full) == (
+        "sandbox: user namespace, no network, private mounts, pid namespace, process limit, seccomp, landlock"
+    )
     assert "UNSAFE: lacks a process limit" in describe_isolation({**full, "nproc": False})
     # Without Landlock, samples of the service's uid could read its files; a uid of their own suffices.
     assert "UNSAFE: lacks a read restriction" in describe_isolation({**full, "landlock": 0})

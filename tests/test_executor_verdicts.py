@@ -22,21 +22,27 @@ BEGIN, END_OK, DONE = 1, 2, 7
 SETUP = 0xFFFFFFFF
 
 # Four tests; the first one is the example a program could copy from a prompt.
-ADD_CALL = Spec(kind="call", fn_name="add", timeout_s=2.0,
-                cases=(Case("[1, 2]", "3"), Case("[2, 5]", "7"), Case("[10, 20]", "30"), Case("[0, 0]", "0")))
+ADD_CALL = Spec(
+    kind="call",
+    fn_name="add",
+    timeout_s=2.0,
+    cases=(Case("[1, 2]", "3"), Case("[2, 5]", "7"), Case("[10, 20]", "30"), Case("[0, 0]", "0")),
+)
 ADD_STDIO = Spec(kind="stdio", timeout_s=2.0, cases=(Case("1 2\n", "3\n"), Case("2 5\n", "7\n")))
 
 
 def forged_frames(frames: list[tuple[int, int, bytes]], then: str = "import os\nos._exit(0)\n") -> str:
     """A program that writes ``frames`` to every descriptor 3..9 it might hold, then exits early."""
     blob = b"".join(HEADER.pack(kind, index, len(payload)) + payload for kind, index, payload in frames)
-    return ("import os\n"
-            f"blob = {blob!r}\n"
-            "for fd in range(3, 10):\n"
-            "    try:\n"
-            "        os.write(fd, blob)\n"
-            "    except OSError:\n"
-            "        pass\n" + then)
+    return (
+        "import os\n"
+        f"blob = {blob!r}\n"
+        "for fd in range(3, 10):\n"
+        "    try:\n"
+        "        os.write(fd, blob)\n"
+        "    except OSError:\n"
+        "        pass\n" + then
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,23 +52,39 @@ def executor() -> Iterator[Executor]:
 
 
 def test_call_sample_writing_the_example_answer_four_times_fails(executor: Executor) -> None:
-    same_index = forged_frames([(END_OK, SETUP, b""), *[(kind, 0, payload) for _ in range(4)
-                                                       for kind, payload in ((BEGIN, b""), (END_OK, b"3"))],
-                                (DONE, 0, b"")])
-    in_order = forged_frames([(END_OK, SETUP, b""), *[(kind, i, payload) for i in range(4)
-                                                     for kind, payload in ((BEGIN, b""), (END_OK, b"3"))],
-                              (DONE, 0, b"")])
+    same_index = forged_frames(
+        [
+            (END_OK, SETUP, b""),
+            *[(kind, 0, payload) for _ in range(4) for kind, payload in ((BEGIN, b""), (END_OK, b"3"))],
+            (DONE, 0, b""),
+        ]
+    )
+    in_order = forged_frames(
+        [
+            (END_OK, SETUP, b""),
+            *[(kind, i, payload) for i in range(4) for kind, payload in ((BEGIN, b""), (END_OK, b"3"))],
+            (DONE, 0, b""),
+        ]
+    )
     bare = forged_frames([(END_OK, 0, b"3")] * 4 + [(DONE, 0, b"")])
-    results = executor.run([(same_index, ADD_CALL), (in_order, ADD_CALL), (bare, ADD_CALL),
-                            ("def add(a, b):\n    return a + b\n", ADD_CALL)])
+    results = executor.run(
+        [
+            (same_index, ADD_CALL),
+            (in_order, ADD_CALL),
+            (bare, ADD_CALL),
+            ("def add(a, b):\n    return a + b\n", ADD_CALL),
+        ]
+    )
     assert [r.verdict for r in results[:3]] == ["runtime_error", "wrong", "runtime_error"], results
     assert "order" in results[0].detail and "expected 7" in results[1].detail
     assert results[3].verdict == "pass"  # the honest sample of the same batch is not affected
 
 
 def test_stdio_sample_claiming_its_tests_fails(executor: Executor) -> None:
-    program = forged_frames([(BEGIN, 0, b""), (END_OK, 0, b""), (BEGIN, 1, b""), (END_OK, 1, b""), (DONE, 0, b"")],
-                            then="print(3)\nimport os\nos._exit(0)\n")
+    program = forged_frames(
+        [(BEGIN, 0, b""), (END_OK, 0, b""), (BEGIN, 1, b""), (END_OK, 1, b""), (DONE, 0, b"")],
+        then="print(3)\nimport os\nos._exit(0)\n",
+    )
     assert executor.run_one(program, ADD_STDIO).verdict != "pass"
 
 
@@ -74,10 +96,13 @@ def test_a_frame_naming_test_999_fails_that_sample_only(executor: Executor) -> N
 
 
 def test_the_judge_rejects_results_out_of_order_without_raising() -> None:
-    for events in ([{"i": 999, "status": "ok", "result": "3"}],
-                   [{"i": 0, "status": "ok", "result": "3"}, {"i": 0, "status": "ok", "result": "3"}],
-                   [{"i": 1, "status": "ok", "result": "7"}],
-                   [{"i": "0", "status": "ok"}], [{}]):
+    for events in (
+        [{"i": 999, "status": "ok", "result": "3"}],
+        [{"i": 0, "status": "ok", "result": "3"}, {"i": 0, "status": "ok", "result": "3"}],
+        [{"i": 1, "status": "ok", "result": "7"}],
+        [{"i": "0", "status": "ok"}],
+        [{}],
+    ):
         judge = _Judge(ADD_CALL)
         for event in events:
             judge.on_test(event)

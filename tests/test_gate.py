@@ -7,8 +7,9 @@ import pytest
 from pipeline.loop.gate import ProblemResult, decide
 
 
-def results(suite: str, solved: list[int], n: int = 1, difficulty: str | None = None,
-            count: int | None = None) -> list[ProblemResult]:
+def results(
+    suite: str, solved: list[int], n: int = 1, difficulty: str | None = None, count: int | None = None
+) -> list[ProblemResult]:
     """``solved[i]`` = correct samples of problem i (of ``n``)."""
     return [ProblemResult(suite, f"{suite}/{i}", difficulty, n, c) for i, c in enumerate(solved)][:count]
 
@@ -78,13 +79,16 @@ def test_pass_at_1_with_several_samples_per_problem():
     assert decision.rows[0].difference == pytest.approx(0.5) and decision.promote
 
 
-@pytest.mark.parametrize("candidate, current, message", [
-    (results("basic", [1, 0]), results("basic", [1, 0, 1]), "same problems"),
-    (results("basic", [1, 0], n=2), results("basic", [1, 0], n=1), "same n"),
-    (results("basic", [1]) * 2, results("basic", [1]) * 2, "twice"),
-    (results("basic", [3], n=2), results("basic", [1], n=2), "correct=3"),
-    ([], [], "no problems"),
-])
+@pytest.mark.parametrize(
+    "candidate, current, message",
+    [
+        (results("basic", [1, 0]), results("basic", [1, 0, 1]), "same problems"),
+        (results("basic", [1, 0], n=2), results("basic", [1, 0], n=1), "same n"),
+        (results("basic", [1]) * 2, results("basic", [1]) * 2, "twice"),
+        (results("basic", [3], n=2), results("basic", [1], n=2), "correct=3"),
+        ([], [], "no problems"),
+    ],
+)
 def test_unpaired_or_malformed_results_are_refused(candidate, current, message):
     with pytest.raises(ValueError, match=message):
         decide(candidate, current)

@@ -33,14 +33,18 @@ def write_gguf(path: Path, tensors: dict[str, np.ndarray], adapter: bool = False
 @pytest.fixture
 def base(tmp_path: Path) -> Path:
     # numpy (n_out, n_in) is ggml [n_in, n_out]
-    return write_gguf(tmp_path / "base.gguf", {"blk.0.ffn_down.weight": np.zeros((8, 24), np.float32),
-                                               "blk.0.attn_q.weight": np.zeros((8, 8), np.float32)})
+    return write_gguf(
+        tmp_path / "base.gguf",
+        {"blk.0.ffn_down.weight": np.zeros((8, 24), np.float32), "blk.0.attn_q.weight": np.zeros((8, 8), np.float32)},
+    )
 
 
 def lora(tmp_path: Path, n_in: int = 24, rank: int = 2, name: str = "blk.0.ffn_down.weight") -> Path:
-    return write_gguf(tmp_path / f"lora-{n_in}-{rank}-{name}.gguf", {
-        f"{name}.lora_a": np.zeros((rank, n_in), np.float32), f"{name}.lora_b": np.zeros((8, rank), np.float32)},
-        adapter=True)
+    return write_gguf(
+        tmp_path / f"lora-{n_in}-{rank}-{name}.gguf",
+        {f"{name}.lora_a": np.zeros((rank, n_in), np.float32), f"{name}.lora_b": np.zeros((8, rank), np.float32)},
+        adapter=True,
+    )
 
 
 def test_shapes_match_what_gguf_itself_reads(tmp_path, base):
@@ -48,8 +52,11 @@ def test_shapes_match_what_gguf_itself_reads(tmp_path, base):
 
     path = lora(tmp_path)
     expected = {t.name: tuple(int(x) for x in t.shape) for t in gguf.GGUFReader(str(path)).tensors}
-    assert tensor_shapes(path) == expected == {"blk.0.ffn_down.weight.lora_a": (24, 2),
-                                               "blk.0.ffn_down.weight.lora_b": (2, 8)}
+    assert (
+        tensor_shapes(path)
+        == expected
+        == {"blk.0.ffn_down.weight.lora_a": (24, 2), "blk.0.ffn_down.weight.lora_b": (2, 8)}
+    )
     assert tensor_shapes(base)["blk.0.ffn_down.weight"] == (24, 8)
 
 

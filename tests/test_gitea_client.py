@@ -150,15 +150,18 @@ def test_hooks_create_list_update_delete(gitea, gitea_client):
     for n in range(3):
         gitea_client.create_hook("acme", "widgets", f"https://bot.example/{n}", "s3cret")
     sent = gitea.calls("POST", "/hooks")[0].json
-    assert sent == {"type": "gitea", "config": {"url": "https://bot.example/0", "content_type": "json",
-                                                "secret": "s3cret"},
-                    "events": ["pull_request_only", "issue_comment", "pull_request_comment"],
-                    "branch_filter": "", "authorization_header": "", "active": True}
+    assert sent == {
+        "type": "gitea",
+        "config": {"url": "https://bot.example/0", "content_type": "json", "secret": "s3cret"},
+        "events": ["pull_request_only", "issue_comment", "pull_request_comment"],
+        "branch_filter": "",
+        "authorization_header": "",
+        "active": True,
+    }
     hooks = gitea_client.list_hooks("acme", "widgets")
     assert [h["config"]["url"] for h in hooks] == [f"https://bot.example/{n}" for n in range(3)]
     assert all("secret" not in h["config"] and h["active"] for h in hooks)
-    updated = gitea_client.update_hook("acme", "widgets", hooks[0]["id"], "https://bot.example/0",
-                                       ["issue_comment"])
+    updated = gitea_client.update_hook("acme", "widgets", hooks[0]["id"], "https://bot.example/0", ["issue_comment"])
     assert updated["events"] == ["issue_comment"]
     gitea_client.delete_hook("acme", "widgets", hooks[0]["id"])
     assert len(gitea_client.list_hooks("acme", "widgets")) == 2
@@ -170,8 +173,9 @@ def test_upload_comment_attachment(gitea, gitea_client):
     issue = gitea.add_issue(REPO, "x")
     comment = gitea_client.create_comment("acme", "widgets", issue["number"], "report")
     data = json.dumps({"pass@1": 0.5}).encode()
-    attachment = gitea_client.upload_comment_attachment("acme", "widgets", comment["id"], "result.json", data,
-                                                        "application/json")
+    attachment = gitea_client.upload_comment_attachment(
+        "acme", "widgets", comment["id"], "result.json", data, "application/json"
+    )
     assert attachment["name"] == "result.json" and attachment["size"] == len(data)
     assert requests.get(attachment["browser_download_url"], timeout=5).content == data
     upload = gitea.calls("POST", "/assets")[-1]
@@ -308,8 +312,13 @@ def test_dry_run_writes_the_outbox(tmp_path, caplog):
     attachment = dry.upload_comment_attachment("acme", "widgets", comment["id"], "r.json", b"{}", "application/json")
     dry.create_hook("acme", "widgets", "https://bot.example/webhooks/gitea", "s3cret")
     records = [json.loads(p.read_text()) for p in sorted(outbox.glob("*.json"))]
-    assert [r["action"] for r in records] == ["create_comment", "edit_comment", "add_reaction",
-                                              "upload_comment_attachment", "create_hook"]
+    assert [r["action"] for r in records] == [
+        "create_comment",
+        "edit_comment",
+        "add_reaction",
+        "upload_comment_attachment",
+        "create_hook",
+    ]
     assert records[0]["body"] == "hello" and records[0]["index"] == 3
     assert records[1]["comment_id"] == comment["id"] and records[1]["body"] == "done"
     assert "s3cret" not in json.dumps(records)
@@ -333,9 +342,17 @@ def test_dry_run_reads(tmp_path):
 def test_gitea_from_settings(tmp_path, gitea):
     dry = gitea_from_settings(Settings.from_env({"SSD_DATA_DIR": str(tmp_path)}))
     assert isinstance(dry, DryRunGitea) and dry.outbox_dir == tmp_path.resolve() / "outbox"
-    real = gitea_from_settings(Settings.from_env({"SSD_DATA_DIR": str(tmp_path), "SSD_GITEA_URL": gitea.url,
-                                                  "SSD_GITEA_TOKEN": gitea.bot_token,
-                                                  "SSD_GITEA_TIMEOUT": "3", "SSD_GITEA_RETRIES": "1"}))
+    real = gitea_from_settings(
+        Settings.from_env(
+            {
+                "SSD_DATA_DIR": str(tmp_path),
+                "SSD_GITEA_URL": gitea.url,
+                "SSD_GITEA_TOKEN": gitea.bot_token,
+                "SSD_GITEA_TIMEOUT": "3",
+                "SSD_GITEA_RETRIES": "1",
+            }
+        )
+    )
     assert isinstance(real, GiteaClient) and real.timeout == 3.0 and real.retries == 1
     assert real.whoami() == "ssd-bot"
 
@@ -378,7 +395,9 @@ def test_install_webhook_creates_the_hook(gitea, gitea_env, capsys):
 
 def test_install_webhook_generated_secret_and_loopback_note(gitea, gitea_env, tmp_path, capsys):
     gitea_env.delenv("SSD_WEBHOOK_SECRET")
-    assert ssd("gitea", "install-webhook", "--repo", "acme/widgets", "--url", "http://127.0.0.1:8080/webhooks/gitea") == 0
+    assert (
+        ssd("gitea", "install-webhook", "--repo", "acme/widgets", "--url", "http://127.0.0.1:8080/webhooks/gitea") == 0
+    )
     secret = (tmp_path / "data" / "webhook_secret").read_text().strip()
     assert gitea.calls("POST", "/hooks")[0].json["config"]["secret"] == secret and len(secret) == 64
     assert "ALLOWED_HOST_LIST" in capsys.readouterr().out
@@ -386,9 +405,12 @@ def test_install_webhook_generated_secret_and_loopback_note(gitea, gitea_env, tm
 
 def test_install_webhook_update_and_replace(gitea, gitea_env, capsys):
     # A hook made without "active": true (the API default is false) delivers nothing.
-    requests.post(f"{gitea.api_url}/repos/acme/widgets/hooks", timeout=5,
-                  headers={"Authorization": f"token {gitea.bot_token}"},
-                  json={"type": "gitea", "config": {"url": HOOK_URL, "content_type": "json"}, "events": ["push"]})
+    requests.post(
+        f"{gitea.api_url}/repos/acme/widgets/hooks",
+        timeout=5,
+        headers={"Authorization": f"token {gitea.bot_token}"},
+        json={"type": "gitea", "config": {"url": HOOK_URL, "content_type": "json"}, "events": ["push"]},
+    )
     assert gitea.repo(REPO).hooks[0]["active"] is False
     assert ssd("gitea", "install-webhook", "--repo", "acme/widgets", "--url", HOOK_URL) == 1
     assert "--update" in capsys.readouterr().out

@@ -16,8 +16,10 @@ from pipeline.buffer import TrainingBuffer
 from tests.conftest_gitea import REPO
 from tests.deliveries import GITEA_URL, merged_pr_payload
 
-DIFF = ("diff --git a/widgets/layout.py b/widgets/layout.py\n--- a/widgets/layout.py\n+++ b/widgets/layout.py\n"
-        "@@ -1,2 +1,2 @@\n-width = parent.width + 1\n+width = min(parent.width, limit)\n")
+DIFF = (
+    "diff --git a/widgets/layout.py b/widgets/layout.py\n--- a/widgets/layout.py\n+++ b/widgets/layout.py\n"
+    "@@ -1,2 +1,2 @@\n-width = parent.width + 1\n+width = min(parent.width, limit)\n"
+)
 
 
 @pytest.fixture
@@ -26,17 +28,30 @@ def buffer(tmp_path) -> TrainingBuffer:
 
 
 def merge_delivery(pull: dict, *, merged: bool = True, delivery_id: str | None = None, **kwargs) -> Delivery:
-    payload = merged_pr_payload(number=pull["number"], title=pull["title"], body=pull["body"], merged=merged,
-                                merge_commit_sha=pull["pull"]["merge_commit_sha"] or "f" * 40, **kwargs)
-    return Delivery(id=1, delivery_id=delivery_id or str(uuid.uuid4()), event="pull_request",
-                    event_type="pull_request", action="closed", payload=payload)
+    payload = merged_pr_payload(
+        number=pull["number"],
+        title=pull["title"],
+        body=pull["body"],
+        merged=merged,
+        merge_commit_sha=pull["pull"]["merge_commit_sha"] or "f" * 40,
+        **kwargs,
+    )
+    return Delivery(
+        id=1,
+        delivery_id=delivery_id or str(uuid.uuid4()),
+        event="pull_request",
+        event_type="pull_request",
+        action="closed",
+        payload=payload,
+    )
 
 
 def test_merged_pr_with_linked_issue(gitea, gitea_client, database_url):
     buffer = TrainingBuffer(engine_for(database_url), window=50)
     issue = gitea.add_issue(REPO, "Widgets overflow on resize", "Resizing spills widgets out.")
-    pull = gitea.add_pull(REPO, "Clamp widget width", f"Fixes #{issue['number']}\n\nClamps it.", diff=DIFF,
-                          merged=True, merged_by="alice")
+    pull = gitea.add_pull(
+        REPO, "Clamp widget width", f"Fixes #{issue['number']}\n\nClamps it.", diff=DIFF, merged=True, merged_by="alice"
+    )
     delivery = merge_delivery(pull, merged_by="alice", delivery_id="d-1")
     summary = ingest_merged_pr(delivery, gitea_client, buffer)
     assert summary["added"] is True and summary["issues"] == [f"acme/widgets#{issue['number']}"]
@@ -48,8 +63,10 @@ def test_merged_pr_with_linked_issue(gitea, gitea_client, database_url):
     assert example.issue_numbers == [issue["number"]]
     assert example.merged_by == "alice" and example.merged_at == delivery.payload["pull_request"]["merged_at"]
     assert example.delivery_id == "d-1"
-    assert [r.api_path for r in gitea.requests] == [f"/repos/acme/widgets/pulls/{pull['number']}.diff",
-                                                    f"/repos/acme/widgets/issues/{issue['number']}"]
+    assert [r.api_path for r in gitea.requests] == [
+        f"/repos/acme/widgets/pulls/{pull['number']}.diff",
+        f"/repos/acme/widgets/issues/{issue['number']}",
+    ]
 
 
 def test_several_issues_and_cross_repo(gitea, gitea_client, buffer):
@@ -57,8 +74,10 @@ def test_several_issues_and_cross_repo(gitea, gitea_client, buffer):
     first = gitea.add_issue(REPO, "First bug", "one")
     second = gitea.add_issue(REPO, "Second bug", "two")
     other = gitea.add_issue("acme/lib", "Library bug", "three")
-    body = (f"Fixes #{first['number']}, fixes #{second['number']} and resolves acme/lib#{other['number']}.\n"
-            f"```\nfixes #99\n```")
+    body = (
+        f"Fixes #{first['number']}, fixes #{second['number']} and resolves acme/lib#{other['number']}.\n"
+        f"```\nfixes #99\n```"
+    )
     pull = gitea.add_pull(REPO, "Fix bugs", body, diff=DIFF, merged=True)
     summary = ingest_merged_pr(merge_delivery(pull), gitea_client, buffer)
     assert summary["issues"] == ["acme/widgets#1", "acme/widgets#2", "acme/lib#1"]
@@ -71,16 +90,16 @@ def test_several_issues_and_cross_repo(gitea, gitea_client, buffer):
 def test_issue_url_in_title(gitea, gitea_client, buffer):
     issue = gitea.add_issue(REPO, "Crash", "boom")
     # tests.deliveries builds repository.html_url on GITEA_URL, so that is the ROOT_URL the grammar uses.
-    pull = gitea.add_pull(REPO, f"Fixes {GITEA_URL}/acme/widgets/issues/{issue['number']}", "", diff=DIFF,
-                          merged=True)
+    pull = gitea.add_pull(REPO, f"Fixes {GITEA_URL}/acme/widgets/issues/{issue['number']}", "", diff=DIFF, merged=True)
     assert ingest_merged_pr(merge_delivery(pull), gitea_client, buffer)["issues"] == ["acme/widgets#1"]
     assert buffer.active()[0].prompt == "Crash\n\nboom"
 
 
 def test_fallback_to_the_pr_text(gitea, gitea_client, buffer):
     gitea.add_issue(REPO, "Unrelated", "x")
-    pull = gitea.add_pull(REPO, "Speed up layout", "See #1 for context; fixes  #1 (two spaces).", diff=DIFF,
-                          merged=True)
+    pull = gitea.add_pull(
+        REPO, "Speed up layout", "See #1 for context; fixes  #1 (two spaces).", diff=DIFF, merged=True
+    )
     summary = ingest_merged_pr(merge_delivery(pull), gitea_client, buffer)
     assert summary["added"] and summary["prompt_from"] == "pull request" and summary["issues"] == []
     [example] = buffer.active()

@@ -96,8 +96,14 @@ def test_a_command_in_a_pr_conversation_answers_on_the_pr(bot: Bot) -> None:
     number = bot.gitea.add_pull(REPO, "Fix widget overflow", "Fixes #1", diff="x")["number"]
     comment_id = bot.gitea.add_comment(REPO, number, "/ssd help", user="alice")["id"]
     payload = comment_payload(body="/ssd help", user="alice", number=number, comment_id=comment_id, is_pull=True)
-    inbox_id, _ = bot.inbox.record("d-pr-comment", "issue_comment", "pull_request_comment", "created",
-                                   f"comment:{comment_id}:created", gitea_json_bytes(payload).decode())
+    inbox_id, _ = bot.inbox.record(
+        "d-pr-comment",
+        "issue_comment",
+        "pull_request_comment",
+        "created",
+        f"comment:{comment_id}:created",
+        gitea_json_bytes(payload).decode(),
+    )
     assert process_delivery(inbox_id)["enqueued"] == [job_id_for(comment_id, 1)]
     bot.work()
     [status] = bot.bot_comments(number)
@@ -106,24 +112,27 @@ def test_a_command_in_a_pr_conversation_answers_on_the_pr(bot: Bot) -> None:
 
 def test_edited_comments_and_other_events_do_not_trigger(bot: Bot) -> None:
     payload = comment_payload(action="edited", body="/ssd help", previous_body="hi")
-    inbox_id, _ = bot.inbox.record("d1", "issue_comment", "issue_comment", "edited", "comment:x:edited",
-                                   gitea_json_bytes(payload).decode())
+    inbox_id, _ = bot.inbox.record(
+        "d1", "issue_comment", "issue_comment", "edited", "comment:x:edited", gitea_json_bytes(payload).decode()
+    )
     assert process_delivery(inbox_id) == {"ignored": "comment edited"}
     assert bot.gitea.calls("POST") == []
 
 
 def _journal_pr(bot: Bot, payload: dict) -> int:
     key = f"merge:{REPO}:{payload['number']}:{payload['pull_request']['merge_commit_sha']}"
-    inbox_id, _ = bot.inbox.record("d-pr", "pull_request", "pull_request", "closed", key,
-                                   gitea_json_bytes(payload).decode())
+    inbox_id, _ = bot.inbox.record(
+        "d-pr", "pull_request", "pull_request", "closed", key, gitea_json_bytes(payload).decode()
+    )
     return inbox_id
 
 
 def test_a_merged_pr_is_ingested_and_a_closed_unmerged_one_ignored(bot: Bot) -> None:
     issue = bot.new_issue("Widgets overflow on resize")
     pull = bot.gitea.add_pull(REPO, "Fix widget overflow", f"Fixes #{issue}", diff="--- a\n+++ b\n", merged=True)
-    payload = merged_pr_payload(number=pull["number"], body=f"Fixes #{issue}",
-                                merge_commit_sha=pull["pull"]["merge_commit_sha"])
+    payload = merged_pr_payload(
+        number=pull["number"], body=f"Fixes #{issue}", merge_commit_sha=pull["pull"]["merge_commit_sha"]
+    )
     queue("default", bot.conn).enqueue("bot.jobs.process_delivery", _journal_pr(bot, payload))
     bot.work()
     from pipeline.buffer import TrainingBuffer
@@ -332,6 +341,7 @@ def test_progress_edits_are_throttled(bot: Bot, extra_command) -> None:
 
 
 # --------------------------------------------------------------------------- killed workers
+
 
 def test_a_worker_killed_mid_job_ends_with_a_failure_report(bot: Bot, extra_command) -> None:
     index, job_id, status, worker = start_sleeping_job(bot, extra_command)

@@ -54,11 +54,18 @@ def test_the_heartbeat_keeps_a_long_run_holding_the_lock(redis_conn):
 
 def test_a_killed_run_blocks_only_until_the_expiry(redis_conn, redis_url):
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time, redis; from core.loop_lock import RunLock;"
-         "lock = RunLock(redis.Redis.from_url(sys.argv[1]), 'doomed', ttl=1.0); lock.acquire();"
-         "print('held', flush=True); time.sleep(60)", redis_url],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        [
+            sys.executable,
+            "-c",
+            "import sys, time, redis; from core.loop_lock import RunLock;"
+            "lock = RunLock(redis.Redis.from_url(sys.argv[1]), 'doomed', ttl=1.0); lock.acquire();"
+            "print('held', flush=True); time.sleep(60)",
+            redis_url,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         time.sleep(1.2)  # the heartbeat is alive: still held after the TTL

@@ -26,7 +26,9 @@ def vllm() -> Iterator[VllmStandin]:
 
 @pytest.fixture
 def loop_bot(gitea, own_redis, tmp_path: Path, vllm: VllmStandin) -> Bot:
-    return make_bot(gitea, own_redis[0], tmp_path, own_redis[1], extra={"SSD_SERVING": "vllm", "SSD_VLLM_URL": vllm.url})
+    return make_bot(
+        gitea, own_redis[0], tmp_path, own_redis[1], extra={"SSD_SERVING": "vllm", "SSD_VLLM_URL": vllm.url}
+    )
 
 
 def _promote_two(bot: Bot, tmp_path: Path) -> tuple[str, str]:
@@ -46,7 +48,8 @@ def _promote_two(bot: Bot, tmp_path: Path) -> tuple[str, str]:
 
 
 def test_rollback_needs_admin_serves_the_previous_adapter_and_status_shows_it(
-        loop_bot: Bot, tmp_path: Path, vllm: VllmStandin, monkeypatch) -> None:
+    loop_bot: Bot, tmp_path: Path, vllm: VllmStandin, monkeypatch
+) -> None:
     first, second = _promote_two(loop_bot, tmp_path)
     assert set(vllm.loras) == {f"ssd-{second}"}
 
@@ -64,8 +67,9 @@ def test_rollback_needs_admin_serves_the_previous_adapter_and_status_shows_it(
     assert f"`{first}` is current again" in body and f"`ssd-{first}` on `vllm` (verified)" in body
     assert AdapterRegistry(loop_bot.settings.data_dir / "adapters").promoted().id == first
     assert set(vllm.loras) == {f"ssd-{first}"}  # swapped in the server, the later one unloaded
-    assert any(path == "/v1/chat/completions" and body.get("model") == f"ssd-{first}"
-               for _, path, body in vllm.requests)  # the smoke request named the restored version
+    assert any(
+        path == "/v1/chat/completions" and body.get("model") == f"ssd-{first}" for _, path, body in vllm.requests
+    )  # the smoke request named the restored version
 
     loop_bot.comment("/ssd status", user="bob", index=index)
     loop_bot.work(("default",))
@@ -97,8 +101,7 @@ def test_rollback_to_a_version_never_promoted_is_refused(loop_bot: Bot, tmp_path
     assert set(vllm.loras) == {f"ssd-{second}"}
 
 
-def test_train_source_buffer_runs_the_loop_and_the_nightly_job_is_the_same_run(
-        loop_bot: Bot, monkeypatch) -> None:
+def test_train_source_buffer_runs_the_loop_and_the_nightly_job_is_the_same_run(loop_bot: Bot, monkeypatch) -> None:
     from pipeline.loop.run import RunStore
     from ssd.scheduler import NIGHTLY_FUNCTION, run_by_path
 
@@ -123,19 +126,38 @@ def test_the_tracking_comment_has_the_snapshot_gate_table_decision_and_loss_plot
     from pipeline.loop.gate import ProblemResult, decide
     from pipeline.loop.run import LoopConfig, gate_summary
 
-    settings = Settings.from_env({"SSD_DATA_DIR": str(tmp_path), "SSD_GITEA_URL": gitea.url,
-                                  "SSD_GITEA_TOKEN": gitea.bot_token, "SSD_TRACKING_ISSUE": f"{REPO}#1"})
+    settings = Settings.from_env(
+        {
+            "SSD_DATA_DIR": str(tmp_path),
+            "SSD_GITEA_URL": gitea.url,
+            "SSD_GITEA_TOKEN": gitea.bot_token,
+            "SSD_TRACKING_ISSUE": f"{REPO}#1",
+        }
+    )
     gitea.add_issue(REPO, "Loop runs")
     current = [ProblemResult("basic", f"t{i}", "easy" if i < 3 else "hard", 2, 2) for i in range(6)]
     candidate = [ProblemResult("basic", f"t{i}", "easy" if i < 3 else "hard", 2, 0) for i in range(6)]
     cfg = LoopConfig(loop_dir=tmp_path, registry_root=tmp_path, base_model="smollm2", t_eval=0.7, eval_n=2)
-    record = {"run": "r-20261203-030000-000001", "decision": "rejected", "reason": "rejected: worse", "trigger": "nightly",
-              "mode": "accepted", "candidate": "a-20261203-030500-abcdef", "current": None,
-              "snapshot": {"hash": "ab" * 32, "size": 25, "new": 3, "repos": ["acme/tools", REPO]},
-              "training": {"examples": 25, "mode": "accepted", "steps": 2, "first_loss": 3.0, "final_loss": 2.5,
-                           "loss_curve": [{"step": 1, "loss": 3.0}, {"step": 2, "loss": 2.5}]},
-              "gate": gate_summary(decide(candidate, current), cfg),
-              "serving": {"target": "local", "url": "http://127.0.0.1:8011/v1", "model": "base"}}
+    record = {
+        "run": "r-20261203-030000-000001",
+        "decision": "rejected",
+        "reason": "rejected: worse",
+        "trigger": "nightly",
+        "mode": "accepted",
+        "candidate": "a-20261203-030500-abcdef",
+        "current": None,
+        "snapshot": {"hash": "ab" * 32, "size": 25, "new": 3, "repos": ["acme/tools", REPO]},
+        "training": {
+            "examples": 25,
+            "mode": "accepted",
+            "steps": 2,
+            "first_loss": 3.0,
+            "final_loss": 2.5,
+            "loss_curve": [{"step": 1, "loss": 3.0}, {"step": 2, "loss": 2.5}],
+        },
+        "gate": gate_summary(decide(candidate, current), cfg),
+        "serving": {"target": "local", "url": "http://127.0.0.1:8011/v1", "model": "base"},
+    }
     report(settings, record)
     [comment] = gitea.comments_on(REPO, 1)
     body = comment["body"]

@@ -37,16 +37,36 @@ JSON_KEYS = {"run", "decision", "reason", "snapshot", "candidate", "gate", "serv
 
 def _fill(buffer: TrainingBuffer, numbers: range) -> None:
     for number in numbers:
-        buffer.add(Example(repo="acme/widgets" if number % 2 else "acme/tools", pr_number=number,
-                           merge_sha=f"{number:040x}", prompt=f"Fix issue {number}: add(a, b) must return a + b.",
-                           answer=f"--- a/m.py\n+++ b/m.py\n@@\n-    return a - b\n+    return a + b  # {number}\n"))
+        buffer.add(
+            Example(
+                repo="acme/widgets" if number % 2 else "acme/tools",
+                pr_number=number,
+                merge_sha=f"{number:040x}",
+                prompt=f"Fix issue {number}: add(a, b) must return a + b.",
+                answer=f"--- a/m.py\n+++ b/m.py\n@@\n-    return a - b\n+    return a + b  # {number}\n",
+            )
+        )
 
 
 def _config(tmp_path: Path, model: Path, **changes) -> LoopConfig:
-    values = dict(loop_dir=tmp_path / "loop", registry_root=tmp_path / "adapters", base_model=str(model),
-                  min_examples=3, suites=("basic",), eval_limit=3, eval_max_tokens=8, t_eval=0.0,
-                  finetune={"max_steps": 1, "batch_size": 4, "lora_r": 4, "lora_alpha": 8, "max_length": 128,
-                            "target_modules": ["q_proj", "v_proj"]})
+    values = dict(
+        loop_dir=tmp_path / "loop",
+        registry_root=tmp_path / "adapters",
+        base_model=str(model),
+        min_examples=3,
+        suites=("basic",),
+        eval_limit=3,
+        eval_max_tokens=8,
+        t_eval=0.0,
+        finetune={
+            "max_steps": 1,
+            "batch_size": 4,
+            "lora_r": 4,
+            "lora_alpha": 8,
+            "max_length": 128,
+            "target_modules": ["q_proj", "v_proj"],
+        },
+    )
     return LoopConfig(**{**values, **changes})
 
 
@@ -59,14 +79,20 @@ def vllm():
 
 def _served_model(vllm: VllmStandin, model: str) -> str:
     """What a chat request for ``model`` is answered with (the stand-in refuses a model it has not loaded)."""
-    answer = requests.post(vllm.url + "/v1/chat/completions", timeout=10, json={
-        "model": model, "messages": [{"role": "user", "content": "add"}], "max_tokens": 4, "temperature": 0})
-    return answer.json()["choices"][0]["message"]["content"] if answer.status_code == 200 else f"HTTP {answer.status_code}"
+    answer = requests.post(
+        vllm.url + "/v1/chat/completions",
+        timeout=10,
+        json={"model": model, "messages": [{"role": "user", "content": "add"}], "max_tokens": 4, "temperature": 0},
+    )
+    return (
+        answer.json()["choices"][0]["message"]["content"] if answer.status_code == 200 else f"HTTP {answer.status_code}"
+    )
 
 
 @pytest.mark.slow
 def test_the_gate_promotes_a_better_candidate_rejects_a_worse_one_and_skips_an_unchanged_buffer(
-        tmp_path: Path, tiny_model_dir: Path, vllm: VllmStandin):
+    tmp_path: Path, tiny_model_dir: Path, vllm: VllmStandin
+):
     """Deployed through a serving target over HTTP (the vLLM stand-in): the promoted adapter is what it serves
     afterwards, the rejected one never."""
     buffer = TrainingBuffer(engine_for(f"sqlite:///{tmp_path / 'buffer.db'}"))
@@ -76,8 +102,9 @@ def test_the_gate_promotes_a_better_candidate_rejects_a_worse_one_and_skips_an_u
     registry = AdapterRegistry(cfg.registry_root)
 
     # Run 1: the candidate (the only condition with an adapter) answers with the reference solutions.
-    better = RunContext(examples=buffer.active(), target=target,
-                        evaluate=lambda c: run_eval(replace(c, gold=c.adapter is not None)))
+    better = RunContext(
+        examples=buffer.active(), target=target, evaluate=lambda c: run_eval(replace(c, gold=c.adapter is not None))
+    )
     first = run_loop(cfg, better)
     assert first["decision"] == "promoted", first["reason"]
     assert first["current"] is None and first["candidate"] == registry.promoted().id
@@ -93,8 +120,11 @@ def test_the_gate_promotes_a_better_candidate_rejects_a_worse_one_and_skips_an_u
     # Run 2: a new merge changes the buffer; now the promoted adapter (current) is the one that is right.
     _fill(buffer, range(5, 6))
     promoted_path = str(registry.promoted().path)
-    worse = RunContext(examples=buffer.active(), target=target,
-                       evaluate=lambda c: run_eval(replace(c, gold=c.adapter == promoted_path)))
+    worse = RunContext(
+        examples=buffer.active(),
+        target=target,
+        evaluate=lambda c: run_eval(replace(c, gold=c.adapter == promoted_path)),
+    )
     second = run_loop(replace(cfg, mode="mixed", t_train=1.0, sample_max_tokens=8), worse)
     assert second["decision"] == "rejected", second["reason"]
     assert second["snapshot"]["new"] == 1 and second["current"] == first["candidate"]
@@ -134,24 +164,45 @@ def test_a_run_below_the_minimum_is_skipped_and_says_so(tmp_path: Path):
 
 def _env(tmp_path: Path, redis_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SSD_")}
-    env.update(SSD_DATA_DIR=str(tmp_path / "data"), SSD_REDIS_URL=redis_url, SSD_WEBHOOK_SECRET="s",
-               SSD_SERVING="none", PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", **extra)
+    env.update(
+        SSD_DATA_DIR=str(tmp_path / "data"),
+        SSD_REDIS_URL=redis_url,
+        SSD_WEBHOOK_SECRET="s",
+        SSD_SERVING="none",
+        PYTHONPATH=str(ROOT),
+        HF_HUB_OFFLINE="1",
+        **extra,
+    )
     return env
 
 
 def test_run_once_json_shape_and_the_tracking_issue_comment(tmp_path: Path, redis_url: str, redis_conn, gitea):
-    env = _env(tmp_path, redis_url, SSD_LOOP_MIN_EXAMPLES="5", SSD_GITEA_URL=gitea.url,
-               SSD_GITEA_TOKEN=gitea.bot_token, SSD_TRACKING_ISSUE="acme/widgets#1")
+    env = _env(
+        tmp_path,
+        redis_url,
+        SSD_LOOP_MIN_EXAMPLES="5",
+        SSD_GITEA_URL=gitea.url,
+        SSD_GITEA_TOKEN=gitea.bot_token,
+        SSD_TRACKING_ISSUE="acme/widgets#1",
+    )
     gitea.add_issue("acme/widgets", "Loop runs")
     settings = Settings.from_env(env)
     _fill(TrainingBuffer(engine_for(settings.database_url)), range(1, 3))
-    done = subprocess.run([sys.executable, "-m", "ssd.cli", "loop", "run-once", "--json"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "ssd.cli", "loop", "run-once", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert set(result) == JSON_KEYS
     assert result["decision"] == "skipped" and "holds 2 examples" in result["reason"]
-    assert result["snapshot"] == {"hash": result["snapshot"]["hash"], "size": 2} and len(result["snapshot"]["hash"]) == 64
+    assert (
+        result["snapshot"] == {"hash": result["snapshot"]["hash"], "size": 2} and len(result["snapshot"]["hash"]) == 64
+    )
     assert result["candidate"] is None and result["gate"] == {}
     assert result["serving"] == {"target": "none", "url": "", "model": "base"}
     comments = gitea.comments_on("acme/widgets", 1)
@@ -161,11 +212,11 @@ def test_run_once_json_shape_and_the_tracking_issue_comment(tmp_path: Path, redi
 
 @pytest.mark.slow
 def test_a_run_killed_mid_way_changes_nothing_and_is_reported_failed(
-        tmp_path: Path, redis_url: str, redis_conn, tiny_model_dir: Path):
+    tmp_path: Path, redis_url: str, redis_conn, tiny_model_dir: Path
+):
     from bot.loop import run_once
 
-    env = _env(tmp_path, redis_url, SSD_MODEL=str(tiny_model_dir), SSD_LOOP_MIN_EXAMPLES="2",
-               SSD_LOOP_EVAL_LIMIT="40")
+    env = _env(tmp_path, redis_url, SSD_MODEL=str(tiny_model_dir), SSD_LOOP_MIN_EXAMPLES="2", SSD_LOOP_EVAL_LIMIT="40")
     settings = Settings.from_env(env)
     _fill(TrainingBuffer(engine_for(settings.database_url)), range(1, 4))
     # Something is promoted and served before the run: an adapter registered and deployed earlier.
@@ -178,8 +229,14 @@ def test_a_run_killed_mid_way_changes_nothing_and_is_reported_failed(
     target = open_target("none", settings.data_dir / "serving")
     target.deploy(earlier.id, earlier.path, None, str(tiny_model_dir), 0.7)
 
-    proc = subprocess.Popen([sys.executable, "-m", "ssd.cli", "loop", "run-once", "--json"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ssd.cli", "loop", "run-once", "--json"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     store = RunStore(settings.data_dir / "loop")
     try:
         deadline = time.monotonic() + 120
@@ -216,11 +273,11 @@ def test_the_accepted_training_set_is_the_merged_diffs_as_answers(tmp_path: Path
     _fill(buffer, range(1, 4))
     examples = sorted(buffer.active(), key=lambda e: e.id)
     snap = snapshot(buffer.active(), None)
-    accepted = build_training_set(_config(tmp_path, tmp_path / "no-model-needed"), buffer.active(),
-                                  tmp_path / "accepted", snap)
+    accepted = build_training_set(
+        _config(tmp_path, tmp_path / "no-model-needed"), buffer.active(), tmp_path / "accepted", snap
+    )
     rows = datasets.load_from_disk(str(tmp_path / "accepted"))
     assert accepted["counts"] == {"prompts": 3, "kept": 3} and accepted["sampling"] is None
     assert [m["role"] for m in rows[0]["messages"]] == ["user", "assistant"]
     assert rows[0]["messages"][1]["content"] == examples[0].answer  # the merged diff is the answer
     assert accepted["prompt_ids"][0] == f"acme/widgets#1@{1:040x}"
-

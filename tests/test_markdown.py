@@ -77,8 +77,10 @@ def test_long_path_and_code_with_pipes_stay_in_one_cell() -> None:
     assert table_cells(table)[1] == [path, "`{{ t | default(0.7) }}`"]
 
 
-@pytest.mark.parametrize(("value", "expected"), [("a\r\nb", "a<br>b"), ("\nx\n", "x"), ("a\rb", "a<br>b"),
-                                                 (3, "3"), (None, ""), ("x|y", "x\\|y")])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("a\r\nb", "a<br>b"), ("\nx\n", "x"), ("a\rb", "a<br>b"), (3, "3"), (None, ""), ("x|y", "x\\|y")],
+)
 def test_escape_cell(value, expected) -> None:
     assert escape_cell(value) == expected
 

@@ -9,17 +9,20 @@ import pytest
 from pipeline import metrics
 
 
-@pytest.mark.parametrize(("n", "c", "k", "expected"), [
-    (5, 2, 1, 2 / 5),
-    (5, 2, 2, 1 - 3 / 10),  # 1 - C(3,2)/C(5,2)
-    (10, 3, 5, 1 - 21 / 252),  # 1 - C(7,5)/C(10,5)
-    (20, 1, 10, 1 - 92378 / 184756),  # 1 - C(19,10)/C(20,10) = 0.5
-    (4, 4, 2, 1.0),
-    (4, 3, 2, 1.0),  # n - c < k: every k-subset holds a correct sample
-    (3, 0, 2, 0.0),
-    (1, 0, 1, 0.0),
-    (1, 1, 1, 1.0),
-])
+@pytest.mark.parametrize(
+    ("n", "c", "k", "expected"),
+    [
+        (5, 2, 1, 2 / 5),
+        (5, 2, 2, 1 - 3 / 10),  # 1 - C(3,2)/C(5,2)
+        (10, 3, 5, 1 - 21 / 252),  # 1 - C(7,5)/C(10,5)
+        (20, 1, 10, 1 - 92378 / 184756),  # 1 - C(19,10)/C(20,10) = 0.5
+        (4, 4, 2, 1.0),
+        (4, 3, 2, 1.0),  # n - c < k: every k-subset holds a correct sample
+        (3, 0, 2, 0.0),
+        (1, 0, 1, 0.0),
+        (1, 1, 1, 1.0),
+    ],
+)
 def test_pass_at_k_hand_computed(n: int, c: int, k: int, expected: float) -> None:
     assert metrics.pass_at_k(n, c, k) == pytest.approx(expected, abs=1e-12)
 

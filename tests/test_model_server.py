@@ -34,10 +34,12 @@ def write_gguf_lora(path: Path, scale: float = 0.2, rank: int = 4, n_in: int = 1
     writer.add_float32("adapter.lora.alpha", float(rank))
     for layer in range(30):
         # ggml's [n_in, r] and [r, n_out] are numpy (r, n_in) and (n_out, r)
-        writer.add_tensor(f"blk.{layer}.ffn_down.weight.lora_a",
-                          (rng.standard_normal((rank, n_in)) * scale).astype(np.float32))
-        writer.add_tensor(f"blk.{layer}.ffn_down.weight.lora_b",
-                          (rng.standard_normal((576, rank)) * scale).astype(np.float32))
+        writer.add_tensor(
+            f"blk.{layer}.ffn_down.weight.lora_a", (rng.standard_normal((rank, n_in)) * scale).astype(np.float32)
+        )
+        writer.add_tensor(
+            f"blk.{layer}.ffn_down.weight.lora_b", (rng.standard_normal((576, rank)) * scale).astype(np.float32)
+        )
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
@@ -61,8 +63,11 @@ class Running:
                 self.stop.wait(0.05)
 
     def chat(self, **extra: object) -> requests.Response:
-        return requests.post(self.url + "/v1/chat/completions", timeout=120,
-                             json={"model": "anything", "messages": PROMPT, "max_tokens": 12, **extra})
+        return requests.post(
+            self.url + "/v1/chat/completions",
+            timeout=120,
+            json={"model": "anything", "messages": PROMPT, "max_tokens": 12, **extra},
+        )
 
     def answer(self) -> tuple[str, str]:
         response = self.chat(temperature=0)
@@ -133,8 +138,9 @@ def test_requests_are_checked_and_the_deployment_temperature_is_the_default(tmp_
     assert running.chat(max_tokens=10**6).json()["error"]["message"].startswith("max_tokens")
     assert running.chat(temperature="hot").status_code == 400
     assert requests.post(running.url + "/v1/chat/completions", data=b"{not json", timeout=5).status_code == 400
-    bad_roles = requests.post(running.url + "/v1/chat/completions", timeout=5,
-                              json={"messages": [{"role": "root", "content": "x"}]})
+    bad_roles = requests.post(
+        running.url + "/v1/chat/completions", timeout=5, json={"messages": [{"role": "root", "content": "x"}]}
+    )
     assert bad_roles.status_code == 400
     assert requests.get(running.url + "/admin", timeout=5).status_code == 404
     # the base deployment here is at T=0: without a temperature the answer is the greedy one
@@ -161,8 +167,19 @@ def test_reconcile_after_a_dead_run_and_a_server_that_cannot_load_its_state_serv
         # a run killed right after writing the wanted file: the server swaps to an unverified model
         from pipeline.serving.base import write_json_atomic
 
-        write_json_atomic(state / "local-model.json", {"generation": "dead-run", "deployment": {
-            "adapter_id": None, "adapter_dir": None, "gguf_path": None, "base_model": "smollm2", "temperature": 0.0}})
+        write_json_atomic(
+            state / "local-model.json",
+            {
+                "generation": "dead-run",
+                "deployment": {
+                    "adapter_id": None,
+                    "adapter_dir": None,
+                    "gguf_path": None,
+                    "base_model": "smollm2",
+                    "temperature": 0.0,
+                },
+            },
+        )
         for _ in range(200):
             if running.models() == ["base"]:
                 break
@@ -194,10 +211,19 @@ def test_the_cli_process_serves_the_base_and_stops_on_sigterm(tmp_path):
     import sys
 
     port = free_port()
-    env = {**os.environ, "SSD_DATA_DIR": str(tmp_path), "SSD_LOCAL_MODEL_PORT": str(port),
-           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    process = subprocess.Popen([sys.executable, "-m", "ssd.cli", "model-server"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "SSD_DATA_DIR": str(tmp_path),
+        "SSD_LOCAL_MODEL_PORT": str(port),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ssd.cli", "model-server"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         for _ in range(600):
             try:

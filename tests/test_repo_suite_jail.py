@@ -20,7 +20,7 @@ from pipeline.repo_suite.jail import run_jailed
 from tests.unprivileged import NOBODY, ROOT, ROOT_ONLY, as_nobody, nobody_processes
 
 # A repository's test file: each test passes only when the sandbox held (the last one: when it is usable).
-ESCAPES = '''
+ESCAPES = """
 import os, socket, pytest
 
 DATA = {data!r}
@@ -50,7 +50,7 @@ def test_can_write_its_work_tree():
     with open("inside.txt", "w") as handle:
         handle.write("fine")
     assert open("inside.txt").read() == "fine"
-'''
+"""
 
 DRIVER = """
 import json, sys
@@ -140,8 +140,13 @@ def test_repository_tests_are_contained_as_root(public_dir: Path) -> None:
         work = public_dir / "work"
         work.mkdir()
         repository(work, data, 0)
-        result = run_jailed([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_escapes.py"],
-                            work, {"PATH": "/usr/bin:/bin", "HOME": str(work)}, 120, writable=[work])
+        result = run_jailed(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_escapes.py"],
+            work,
+            {"PATH": "/usr/bin:/bin", "HOME": str(work)},
+            120,
+            writable=[work],
+        )
         assert_contained(result.returncode, result.output, result.isolation, data)
         assert result.isolation["uid"] >= 61000
         assert (work / "inside.txt").read_text() == "fine"
@@ -160,9 +165,14 @@ def test_repository_tests_are_contained_as_an_unprivileged_user(public_dir: Path
         repository(work, data, NOBODY)
         driver = public_dir / "driver.py"
         driver.write_text(DRIVER.format(root=ROOT, work=str(work)))
-        done = subprocess.run(as_nobody([sys.executable, str(driver)], public_dir), capture_output=True, text=True,
-                              timeout=180, cwd=str(public_dir),
-                              env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(public_dir)})
+        done = subprocess.run(
+            as_nobody([sys.executable, str(driver)], public_dir),
+            capture_output=True,
+            text=True,
+            timeout=180,
+            cwd=str(public_dir),
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(public_dir)},
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         result = json.loads(done.stdout.splitlines()[-1])
         assert result["isolation"]["userns"] and result["isolation"]["mount"], result["isolation"]
@@ -180,9 +190,14 @@ def test_without_user_namespaces_nothing_runs_unless_the_operator_opts_in(public
     os.chown(work, NOBODY, NOBODY)
     driver = public_dir / "driver.py"
     driver.write_text(NO_USERNS_DRIVER.format(root=ROOT, work=str(work)))
-    done = subprocess.run(as_nobody([sys.executable, str(driver)], public_dir), capture_output=True, text=True,
-                          timeout=180, cwd=str(public_dir),
-                          env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(public_dir)})
+    done = subprocess.run(
+        as_nobody([sys.executable, str(driver)], public_dir),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=str(public_dir),
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(public_dir)},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(done.stdout.splitlines()[-1])
     for refusal in (results["jail"], results["executor"]):

@@ -56,12 +56,15 @@ def test_split_keeps_sections_byte_for_byte_and_sorts_tests_by_path():
     assert modules_to_run(tests) == ["tests/test_ops.py"]
 
 
-@pytest.mark.parametrize("patch, reason", [
-    ("diff --git a/x b/x\nnew file mode 120000\n--- /dev/null\n+++ b/x\n@@ -0,0 +1 @@\n+/etc/passwd\n", "symbolic"),
-    ("--- a/../../etc/cron.d/x\n+++ b/../../etc/cron.d/x\n@@ -0,0 +1 @@\n+x\n", "leaves the repository"),
-    ("--- /etc/passwd\n+++ /etc/passwd\n@@ -1 +1 @@\n-a\n+b\n", "leaves the repository"),
-    ("diff --git a/x.bin b/x.bin\nGIT binary patch\nliteral 1\n", "binary"),
-])
+@pytest.mark.parametrize(
+    "patch, reason",
+    [
+        ("diff --git a/x b/x\nnew file mode 120000\n--- /dev/null\n+++ b/x\n@@ -0,0 +1 @@\n+/etc/passwd\n", "symbolic"),
+        ("--- a/../../etc/cron.d/x\n+++ b/../../etc/cron.d/x\n@@ -0,0 +1 @@\n+x\n", "leaves the repository"),
+        ("--- /etc/passwd\n+++ /etc/passwd\n@@ -1 +1 @@\n-a\n+b\n", "leaves the repository"),
+        ("diff --git a/x.bin b/x.bin\nGIT binary patch\nliteral 1\n", "binary"),
+    ],
+)
 def test_unsafe_patches_are_refused(patch, reason):
     assert reason in (unsafe_reason(patch) or "")
 
@@ -120,9 +123,11 @@ FILES = {"calc/ops.py": "def divide(a, b):\n    return a / b   \n\n\ndef mean(v)
 
 
 def test_search_replace_blocks_become_a_patch():
-    answer = ("The fix:\n\ncalc/ops.py\n```python\n<<<<<<< SEARCH\ndef divide(a, b):\n    return a / b\n=======\n"
-              "def divide(a, b):\n    if b == 0:\n        raise ValueError('zero')\n    return a / b\n>>>>>>> REPLACE\n"
-              "```\n\ncalc/text.py\n<<<<<<< SEARCH\n=======\nX = 1\n>>>>>>> REPLACE\n")
+    answer = (
+        "The fix:\n\ncalc/ops.py\n```python\n<<<<<<< SEARCH\ndef divide(a, b):\n    return a / b\n=======\n"
+        "def divide(a, b):\n    if b == 0:\n        raise ValueError('zero')\n    return a / b\n>>>>>>> REPLACE\n"
+        "```\n\ncalc/text.py\n<<<<<<< SEARCH\n=======\nX = 1\n>>>>>>> REPLACE\n"
+    )
     result = edits_to_patch(answer, FILES.get)
     assert result.format == "search_replace" and result.blocks == 2 and not result.errors
     assert result.files == ["calc/ops.py", "calc/text.py"]
@@ -139,7 +144,9 @@ def test_search_text_that_is_not_there_is_reported_not_guessed():
 def test_whole_file_and_diff_answers():
     whole = edits_to_patch("calc/ops.py\n```python\nX = 2\n```\n", FILES.get)
     assert whole.format == "whole_file" and "+X = 2\n" in whole.patch
-    diff = edits_to_patch("Sure:\n```diff\n--- a/calc/ops.py\n+++ b/calc/ops.py\n@@ -1 +1 @@\n-a\n+b\n```\nDone", FILES.get)
+    diff = edits_to_patch(
+        "Sure:\n```diff\n--- a/calc/ops.py\n+++ b/calc/ops.py\n@@ -1 +1 @@\n-a\n+b\n```\nDone", FILES.get
+    )
     assert diff.format == "diff" and diff.patch.startswith("--- a/calc/ops.py") and "Done" not in diff.patch
     nothing = edits_to_patch("I cannot help with that.", FILES.get)
     assert nothing.format == "none" and nothing.blocks == 0 and nothing.patch == ""
@@ -152,8 +159,9 @@ def test_edit_paths_cannot_leave_the_repository():
 
 
 def test_ssd_yml_overrides_and_validation(tmp_path: Path):
-    (tmp_path / ".ssd.yml").write_text("test_command: make test JUNIT={junit}\ntest_patterns: [spec/*]\n"
-                                       "env: {FOO: bar}\n")
+    (tmp_path / ".ssd.yml").write_text(
+        "test_command: make test JUNIT={junit}\ntest_patterns: [spec/*]\nenv: {FOO: bar}\n"
+    )
     config = load_repo_config(tmp_path)
     assert config.test_command == ("make", "test", "JUNIT={junit}")
     assert config.test_patterns == ("spec/*",) and config.env == {"FOO": "bar"}
@@ -167,9 +175,16 @@ def test_ssd_yml_overrides_and_validation(tmp_path: Path):
 
 
 def test_instances_accept_swe_bench_json_strings():
-    row = {"instance_id": instance_id("acme/calc", 2), "repo": "acme/calc", "base_commit": "a" * 40,
-           "problem_statement": "p", "patch": DIFF, "test_patch": "", "FAIL_TO_PASS": '["t::a"]',
-           "PASS_TO_PASS": "[]"}
+    row = {
+        "instance_id": instance_id("acme/calc", 2),
+        "repo": "acme/calc",
+        "base_commit": "a" * 40,
+        "problem_statement": "p",
+        "patch": DIFF,
+        "test_patch": "",
+        "FAIL_TO_PASS": '["t::a"]',
+        "PASS_TO_PASS": "[]",
+    }
     instance = Instance.from_dict(row)
     assert instance.instance_id == "acme__calc-2" and instance.FAIL_TO_PASS == ["t::a"]
     with pytest.raises(InstanceError):
@@ -179,11 +194,20 @@ def test_instances_accept_swe_bench_json_strings():
 def test_bm25_ranks_the_file_the_issue_talks_about_first():
     from pipeline.repo_suite.retrieval import bm25_rank, tokens
 
-    assert tokens("slugifyText and snake_case") == ["slugifytext", "slugify", "text", "and", "snake_case", "snake",
-                                                     "case"]
-    documents = {"calc/ops.py": "def divide(a, b):\n    return a / b\n\ndef mean(values):\n    return sum(values)\n",
-                 "calc/text.py": "import re\n\ndef slugify(text):\n    return re.sub('-', text)\n",
-                 "README.md.py": "A tiny calculator library."}
+    assert tokens("slugifyText and snake_case") == [
+        "slugifytext",
+        "slugify",
+        "text",
+        "and",
+        "snake_case",
+        "snake",
+        "case",
+    ]
+    documents = {
+        "calc/ops.py": "def divide(a, b):\n    return a / b\n\ndef mean(values):\n    return sum(values)\n",
+        "calc/text.py": "import re\n\ndef slugify(text):\n    return re.sub('-', text)\n",
+        "README.md.py": "A tiny calculator library.",
+    }
     ranked = bm25_rank("divide(1, 0) raises ZeroDivisionError; divide should raise ValueError", documents)
     assert ranked[0][0] == "calc/ops.py" and all(name != "calc/text.py" for name, _ in ranked)
     assert bm25_rank("slugify helper", documents)[0][0] == "calc/text.py"
@@ -195,14 +219,18 @@ def test_instances_whose_pr_an_adapter_was_trained_on_are_flagged(tmp_path: Path
     from pipeline.repo_suite.evaluate import training_overlap
 
     def make(pr: int) -> Instance:
-        return Instance(instance_id("acme/calc", pr), "acme/calc", "a" * 40, "p", "", "", [], [], pr_number=pr,
-                        pr_numbers=[pr])
+        return Instance(
+            instance_id("acme/calc", pr), "acme/calc", "a" * 40, "p", "", "", [], [], pr_number=pr, pr_numbers=[pr]
+        )
 
     adapter = tmp_path / "adapter"
     adapter.mkdir()
     assert training_overlap([make(2)], str(adapter)) == []  # no record of its training data: nothing to say
     (adapter / "training_data.jsonl").write_text(
-        json.dumps({"repo": "Acme/Calc", "pr_number": 2}) + "\n" + json.dumps({"repo": "other/x", "pr_number": 4})
-        + "\nnot json\n")
+        json.dumps({"repo": "Acme/Calc", "pr_number": 2})
+        + "\n"
+        + json.dumps({"repo": "other/x", "pr_number": 4})
+        + "\nnot json\n"
+    )
     assert training_overlap([make(2), make(4)], str(adapter)) == ["acme__calc-2"]
     assert training_overlap([make(2)], None) == []

@@ -9,9 +9,15 @@ from bot.reports import footer
 
 
 def test_footer_is_collapsed_readable_and_machine_readable() -> None:
-    provenance = {"model": "smollm2", "model_sha256": "ab12", "sampling": {"temperature": 0.2, "n": 5},
-                  "seeds": [0, 1], "versions": {"rq": "2.12.0"}, "skipped": None,
-                  "command": "ssd eval --suite basic --temperature 0.2"}
+    provenance = {
+        "model": "smollm2",
+        "model_sha256": "ab12",
+        "sampling": {"temperature": 0.2, "n": 5},
+        "seeds": [0, 1],
+        "versions": {"rq": "2.12.0"},
+        "skipped": None,
+        "command": "ssd eval --suite basic --temperature 0.2",
+    }
     text = footer(provenance)
     assert text.startswith("<details>\n<summary>Reproducibility</summary>")
     assert "| **model** | smollm2 |" in text
@@ -25,6 +31,6 @@ def test_footer_is_collapsed_readable_and_machine_readable() -> None:
 
 def test_footer_json_cannot_close_the_html_comment_early() -> None:
     text = footer({"commit": "x --> y"})
-    comment = text[text.index("<!-- ssd-provenance"):]
+    comment = text[text.index("<!-- ssd-provenance") :]
     assert comment.count("-->") == 1 and comment.endswith("-->\n\n</details>")
     assert json.loads(re.search(r"<!-- ssd-provenance (.*) -->", text).group(1)) == {"commit": "x --> y"}

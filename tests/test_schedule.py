@@ -32,11 +32,17 @@ def record_fire(key: str) -> str:
 
 def test_a_real_cron_scheduler_enqueues_the_job_and_a_worker_runs_it(redis_conn, redis_url):
     # Every second (croniter's optional sixth field), so the test waits one or two seconds, not a night.
-    script = ("import sys, redis; from ssd.scheduler import build_scheduler;"
-              "build_scheduler(redis.Redis.from_url(sys.argv[1]), '* * * * * */1',"
-              " function='tests.test_schedule.record_fire', args=('nightly-mark',)).start()")
-    cron = subprocess.Popen([sys.executable, "-c", script, redis_url], env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    script = (
+        "import sys, redis; from ssd.scheduler import build_scheduler;"
+        "build_scheduler(redis.Redis.from_url(sys.argv[1]), '* * * * * */1',"
+        " function='tests.test_schedule.record_fire', args=('nightly-mark',)).start()"
+    )
+    cron = subprocess.Popen(
+        [sys.executable, "-c", script, redis_url],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 15
         while not get_cron_job_ids(NIGHTLY_NAME, redis_conn):
@@ -58,8 +64,9 @@ def test_a_real_cron_scheduler_enqueues_the_job_and_a_worker_runs_it(redis_conn,
 
 
 def test_the_cron_expression_is_read_in_the_configured_zone(tmp_path):
-    settings = Settings.from_env({"SSD_DATA_DIR": str(tmp_path), "SSD_NIGHTLY_CRON": "0 3 * * *",
-                                  "SSD_NIGHTLY_TZ": "Europe/Berlin"})
+    settings = Settings.from_env(
+        {"SSD_DATA_DIR": str(tmp_path), "SSD_NIGHTLY_CRON": "0 3 * * *", "SSD_NIGHTLY_TZ": "Europe/Berlin"}
+    )
     assert next_nightly(settings, datetime(2026, 12, 3, 12, 0, tzinfo=UTC)) == datetime(2026, 12, 4, 2, 0, tzinfo=UTC)
     assert next_nightly(settings, datetime(2026, 7, 3, 12, 0, tzinfo=UTC)) == datetime(2026, 7, 4, 1, 0, tzinfo=UTC)
     utc = Settings.from_env({"SSD_DATA_DIR": str(tmp_path)})
@@ -70,7 +77,8 @@ def test_the_nightly_scheduler_holds_one_zoned_job(tmp_path, redis_conn):
     settings = Settings.from_env({"SSD_DATA_DIR": str(tmp_path), "SSD_NIGHTLY_TZ": "America/New_York"})
     jobs = nightly_scheduler(settings, redis_conn).get_jobs()
     assert [(j.name, j.queue_name, j.cron, j.args) for j in jobs] == [
-        (NIGHTLY_NAME, "cpu", "0 3 * * *", ("bot.loop.run_nightly",))]
+        (NIGHTLY_NAME, "cpu", "0 3 * * *", ("bot.loop.run_nightly",))
+    ]
     local = jobs[0].next_enqueue_time.astimezone(ZoneInfo("America/New_York"))
     assert (local.hour, local.minute) == (3, 0) and jobs[0].next_enqueue_time.tzinfo == UTC
     with pytest.raises(ValueError, match="cron"):

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # --------------------------------------------------------------------------- cron and nightly
 
+
 @pytest.mark.parametrize("expression", ["", "0 3 * *", "60 * * * *", "* 24 * * *", "a * * * *", "* * 0 * *"])
 def test_bad_cron_is_a_config_error_naming_the_variable(tmp_path, expression):
     settings = Settings(data_dir=tmp_path, nightly_cron=expression)
@@ -48,8 +49,13 @@ def test_the_scheduler_keeps_the_rq_cron_process_running(settings_env, redis_con
     settings = Settings.from_env(settings_env)
     scheduler = scheduler_module.Scheduler(settings, conn=redis_conn, sweep_interval=math.inf)
     stop = threading.Event()
-    env_cmd = ["env", f"SSD_REDIS_URL={redis_url}", f"SSD_DATA_DIR={tmp_path / 'data'}",
-               f"PYTHONPATH={ROOT}", *scheduler_module.cron_command()]
+    env_cmd = [
+        "env",
+        f"SSD_REDIS_URL={redis_url}",
+        f"SSD_DATA_DIR={tmp_path / 'data'}",
+        f"PYTHONPATH={ROOT}",
+        *scheduler_module.cron_command(),
+    ]
     thread = threading.Thread(target=scheduler.run, args=(stop, 0.2), kwargs={"cron": env_cmd})
     thread.start()
     try:
@@ -92,6 +98,7 @@ def test_scheduler_drains_journaled_deliveries(settings_env, redis_conn, monkeyp
 
 # --------------------------------------------------------------------------- small pieces
 
+
 def test_parse_queues():
     assert worker.parse_queues("default, cpu,gpu") == ["default", "cpu", "gpu"]
     assert worker.parse_queues("default:cpu") == ["default", "cpu"]  # as in ssd-worker@default:cpu
@@ -109,8 +116,10 @@ def test_webhook_url(tmp_path):
 
 
 def test_example_payloads_are_byte_exact_gitea():
-    for name, builder_payload in (("comment-help.json", comment_payload(comment_id=9001)),
-                                  ("merged-pr.json", merged_pr_payload(pr_id=501))):
+    for name, builder_payload in (
+        ("comment-help.json", comment_payload(comment_id=9001)),
+        ("merged-pr.json", merged_pr_payload(pr_id=501)),
+    ):
         raw = (EXAMPLES / name).read_bytes()
         assert not raw.endswith(b"\n")
         assert raw == gitea_json_bytes(json.loads(raw))  # 2-space indent, HTML-escaped, Go key order
@@ -159,20 +168,24 @@ def _exists(inbox: Inbox, inbox_id: int) -> bool:
 
 # --------------------------------------------------------------------------- supervision
 
+
 def _sleeper() -> list[str]:
     return [sys.executable, "-c", "import time; time.sleep(60)"]
 
 
 def test_supervise_stops_everyone_when_one_child_dies():
     started = time.monotonic()
-    rc = supervise.supervise({"sleeper": _sleeper(), "crasher": [sys.executable, "-c", "import sys; sys.exit(3)"]},
-                         dict(os.environ))
+    rc = supervise.supervise(
+        {"sleeper": _sleeper(), "crasher": [sys.executable, "-c", "import sys; sys.exit(3)"]}, dict(os.environ)
+    )
     assert rc == 3
     assert time.monotonic() - started < 15
 
 
 def test_supervise_treats_a_clean_exit_of_a_child_as_failure():
-    assert supervise.supervise({"sleeper": _sleeper(), "quitter": [sys.executable, "-c", "pass"]}, dict(os.environ)) == 1
+    assert (
+        supervise.supervise({"sleeper": _sleeper(), "quitter": [sys.executable, "-c", "pass"]}, dict(os.environ)) == 1
+    )
 
 
 def _stop(proc: subprocess.Popen) -> int:
@@ -198,13 +211,20 @@ def test_serve_on_embedded_defaults_answers_help_end_to_end(tmp_path):
 
         deliver = subprocess.run(
             [sys.executable, "-m", "ssd.cli", "deliver", str(EXAMPLES / "comment-help.json")],
-            cwd=ROOT, env=serve_env(tmp_path, port), capture_output=True, text=True, timeout=30,
+            cwd=ROOT,
+            env=serve_env(tmp_path, port),
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         assert deliver.returncode == 0, deliver.stderr
         assert '"status":"queued"' in deliver.stdout
         outbox = tmp_path / "data" / "outbox"
-        wait_for(lambda: any("create_comment" in p.name for p in outbox.glob("*.json")), 30,
-                  "no reply in the dry-run outbox:\n" + log_path.read_text())
+        wait_for(
+            lambda: any("create_comment" in p.name for p in outbox.glob("*.json")),
+            30,
+            "no reply in the dry-run outbox:\n" + log_path.read_text(),
+        )
         replies = [json.loads(p.read_text()) for p in sorted(outbox.glob("*.json"))]
         assert any("help" in json.dumps(reply) for reply in replies)
     finally:
@@ -236,12 +256,14 @@ def test_serve_stops_everything_when_a_child_dies(tmp_path):
 def test_config_error_names_the_variable(tmp_path):
     env = serve_env(tmp_path, 8080)
     env["SSD_BIND"] = "not-a-bind"
-    result = subprocess.run([sys.executable, "-m", "ssd.cli", "serve"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "ssd.cli", "serve"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert "SSD_BIND" in result.stderr
     env = serve_env(tmp_path, 8080)
     env["SSD_NIGHTLY_CRON"] = "every night"
-    result = subprocess.run([sys.executable, "-m", "ssd.cli", "serve"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "ssd.cli", "serve"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2 and "SSD_NIGHTLY_CRON" in result.stderr

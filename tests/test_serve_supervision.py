@@ -34,8 +34,12 @@ def gone(pid: int) -> bool:
 
 def deliver_help(port: int, secret: str) -> requests.Response:
     body = (EXAMPLES / "comment-help.json").read_bytes()
-    return requests.post(f"http://127.0.0.1:{port}/webhooks/gitea", data=body,
-                         headers=delivery_headers(secret, body, "issue_comment"), timeout=5)
+    return requests.post(
+        f"http://127.0.0.1:{port}/webhooks/gitea",
+        data=body,
+        headers=delivery_headers(secret, body, "issue_comment"),
+        timeout=5,
+    )
 
 
 @pytest.mark.slow
@@ -48,17 +52,26 @@ def test_serve_restarts_its_redis_and_takes_a_dead_workers_whole_tree_down(tmp_p
 
         # The embedded Redis dies: it is started again and the service carries on.
         os.kill(first["redis"], signal.SIGKILL)
-        wait_for(lambda: started_pids(log_path)["redis"] != first["redis"], 15,
-                  "redis was not restarted:\n" + log_path.read_text())
+        wait_for(
+            lambda: started_pids(log_path)["redis"] != first["redis"],
+            15,
+            "redis was not restarted:\n" + log_path.read_text(),
+        )
         assert "redis exited with status -9; restarting it" in log_path.read_text()
         assert proc.poll() is None
-        wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200, 15,
-                  "/healthz did not recover")
+        wait_for(
+            lambda: requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200,
+            15,
+            "/healthz did not recover",
+        )
         secret = (data / "webhook_secret").read_text().strip()
         assert deliver_help(port, secret).status_code == 202
         outbox = data / "outbox"
-        wait_for(lambda: any("help" in p.read_text() for p in outbox.glob("*.json")), 40,
-                  "the workers did not come back to the restarted Redis:\n" + log_path.read_text())
+        wait_for(
+            lambda: any("help" in p.read_text() for p in outbox.glob("*.json")),
+            40,
+            "the workers did not come back to the restarted Redis:\n" + log_path.read_text(),
+        )
 
         # A worker dies with a job in its work horse: serve stops, and nothing of the tree lives on.
         conn = redis.Redis(unix_socket_path=str(data / "redis.sock"))
@@ -75,5 +88,6 @@ def test_serve_restarts_its_redis_and_takes_a_dead_workers_whole_tree_down(tmp_p
             proc.kill()
     assert rc != 0
     assert "worker-jobs exited with status -9; stopping the others" in log_path.read_text()
-    wait_for(lambda: all(gone(pid) for pid in tree), 10,
-              "left behind: " + json.dumps([pid for pid in tree if not gone(pid)]))
+    wait_for(
+        lambda: all(gone(pid) for pid in tree), 10, "left behind: " + json.dumps([pid for pid in tree if not gone(pid)])
+    )

@@ -45,6 +45,7 @@ def vllm() -> Iterator[VllmStandin]:
 
 # --------------------------------------------------------------------------- Ollama
 
+
 def test_ollama_deploy_uploads_blobs_creates_with_temperature_and_swaps_the_alias(tmp_path, ollama):
     adapter = make_adapter(tmp_path, "v1")
     target = open_target("ollama", tmp_path / "state", ollama.url)
@@ -54,8 +55,9 @@ def test_ollama_deploy_uploads_blobs_creates_with_temperature_and_swaps_the_alia
     assert target.current() == served
     # blobs first (checked, then pushed with their digest), then create from the base with both files
     pushed = [path for method, path, _ in ollama.requests if method == "POST" and path.startswith("/api/blobs/")]
-    assert sorted(pushed) == sorted(f"/api/blobs/{digest(adapter / n)}"
-                                    for n in ("adapter_config.json", "adapter_model.safetensors"))
+    assert sorted(pushed) == sorted(
+        f"/api/blobs/{digest(adapter / n)}" for n in ("adapter_config.json", "adapter_model.safetensors")
+    )
     create = next(body for method, path, body in ollama.requests if path == "/api/create")
     assert create["from"] == "smollm2:135m"
     assert create["parameters"] == {"temperature": 1.1}
@@ -124,6 +126,7 @@ def test_ollama_version_tags_are_sanitized(tmp_path, ollama):
 
 # --------------------------------------------------------------------------- vLLM
 
+
 def test_vllm_loads_the_new_adapter_then_unloads_the_previous(tmp_path, vllm):
     target = open_target("vllm", tmp_path / "state", vllm.url)
     v1, v2 = make_adapter(tmp_path, "v1"), make_adapter(tmp_path, "v2")
@@ -131,9 +134,11 @@ def test_vllm_loads_the_new_adapter_then_unloads_the_previous(tmp_path, vllm):
     assert target.deploy("v2", v2, None, "smollm2", 1.1).model == "ssd-v2"
     assert vllm.loras == {"ssd-v2": str(v2)}
     calls = [(path, body) for method, path, body in vllm.requests if path.endswith("lora_adapter")]
-    assert calls == [("/v1/load_lora_adapter", {"lora_name": "ssd-v1", "lora_path": str(v1)}),
-                     ("/v1/load_lora_adapter", {"lora_name": "ssd-v2", "lora_path": str(v2)}),
-                     ("/v1/unload_lora_adapter", {"lora_name": "ssd-v1"})]
+    assert calls == [
+        ("/v1/load_lora_adapter", {"lora_name": "ssd-v1", "lora_path": str(v1)}),
+        ("/v1/load_lora_adapter", {"lora_name": "ssd-v2", "lora_path": str(v2)}),
+        ("/v1/unload_lora_adapter", {"lora_name": "ssd-v1"}),
+    ]
 
     assert target.rollback().model == "ssd-v1"
     assert vllm.loras == {"ssd-v1": str(v1)}
@@ -170,6 +175,7 @@ def test_vllm_without_runtime_updating_says_what_to_enable(tmp_path):
 
 # --------------------------------------------------------------------------- none and the state file
 
+
 def test_none_records_promotions_and_rolls_back(tmp_path):
     target = open_target("none", tmp_path)
     assert target.current() is None
@@ -202,14 +208,18 @@ def _get(url: str) -> str:
 
 # --------------------------------------------------------------------------- a run that died mid-swap
 
+
 def test_ollama_reconcile_puts_back_the_verified_version_after_a_dead_run(tmp_path, ollama):
     import requests
 
     target = OllamaTarget(tmp_path / "state", ollama.url)
     first = target.deploy("v1", make_adapter(tmp_path, "v1"), None, "smollm2:135m", 1.1)
     # what a run killed between its copy and its checks leaves: the alias on an unverified model
-    requests.post(ollama.url + "/api/create", json={"model": "ssd-bot:v2", "from": "smollm2:135m",
-                                                    "parameters": {"temperature": 2.0}, "stream": False}, timeout=5)
+    requests.post(
+        ollama.url + "/api/create",
+        json={"model": "ssd-bot:v2", "from": "smollm2:135m", "parameters": {"temperature": 2.0}, "stream": False},
+        timeout=5,
+    )
     requests.post(ollama.url + "/api/copy", json={"source": "ssd-bot:v2", "destination": "ssd-bot:latest"}, timeout=5)
     assert ollama.models["ssd-bot:latest"].digest != ollama.models["ssd-bot:v1"].digest
 
@@ -223,8 +233,11 @@ def test_vllm_reconcile_unloads_what_a_dead_run_loaded(tmp_path, vllm):
     target = VllmTarget(tmp_path / "state", vllm.url)
     assert target.reconcile() is None  # nothing deployed yet: nothing to do
     first = target.deploy("v1", make_adapter(tmp_path, "v1"), None, "smollm2", 1.1)
-    requests.post(vllm.url + "/v1/load_lora_adapter", timeout=5,
-                  json={"lora_name": "ssd-v2", "lora_path": str(make_adapter(tmp_path, "v2"))})
+    requests.post(
+        vllm.url + "/v1/load_lora_adapter",
+        timeout=5,
+        json={"lora_name": "ssd-v2", "lora_path": str(make_adapter(tmp_path, "v2"))},
+    )
     assert target.reconcile() == first
     assert list(vllm.loras) == ["ssd-v1"]
 
@@ -271,6 +284,9 @@ def test_the_ollama_standin_checks_blob_digests_like_ollama(ollama):
     assert requests.head(f"{ollama.url}/api/blobs/{wrong}", timeout=5).status_code == 404
     assert requests.post(f"{ollama.url}/api/blobs/{good}", data=body, timeout=5).status_code == 201
     assert requests.head(f"{ollama.url}/api/blobs/{good}", timeout=5).status_code == 200
-    refused = requests.post(f"{ollama.url}/api/create", timeout=5, json={
-        "model": "x:1", "from": "smollm2:135m", "adapters": {"a.gguf": wrong}, "stream": False})
+    refused = requests.post(
+        f"{ollama.url}/api/create",
+        timeout=5,
+        json={"model": "x:1", "from": "smollm2:135m", "adapters": {"a.gguf": wrong}, "stream": False},
+    )
     assert refused.status_code == 400 and "not found" in refused.json()["error"]

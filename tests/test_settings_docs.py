@@ -29,9 +29,7 @@ def test_readme_table_is_generated():
 
 
 def test_env_example_is_generated():
-    assert (ROOT / "deploy" / "env.example").read_text() == env_example(), (
-        f"deploy/env.example is {REGENERATE}"
-    )
+    assert (ROOT / "deploy" / "env.example").read_text() == env_example(), f"deploy/env.example is {REGENERATE}"
 
 
 def test_each_setting_has_a_variable_and_help():
@@ -51,11 +49,7 @@ def test_the_help_names_every_choice(name):
 
 @pytest.mark.parametrize(
     "name",
-    [
-        n
-        for n, s in DECLARED.items()
-        if isinstance(s.default, int | float) and not isinstance(s.default, bool)
-    ],
+    [n for n, s in DECLARED.items() if isinstance(s.default, int | float) and not isinstance(s.default, bool)],
 )
 def test_numbers_declare_a_minimum(name):
     assert DECLARED[name].minimum is not None, f"{DECLARED[name].env} accepts any number"
@@ -104,9 +98,7 @@ def test_each_choice_is_enforced(name, tmp_path):
         value = getattr(Settings.from_env({**BASE_ENV, s.env: f"eval={choice}" if mapping else choice}), name)
         assert value == ({"eval": choice} if mapping else choice)
     with pytest.raises(ConfigError, match=s.env):
-        Settings.from_env(
-            {**BASE_ENV, "SSD_DATA_DIR": str(tmp_path), s.env: "eval=bogus" if mapping else "bogus"}
-        )
+        Settings.from_env({**BASE_ENV, "SSD_DATA_DIR": str(tmp_path), s.env: "eval=bogus" if mapping else "bogus"})
 
 
 @pytest.mark.parametrize(

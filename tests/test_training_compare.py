@@ -59,8 +59,7 @@ def test_auto_backend_is_llamacpp_only_for_a_gguf_base_with_a_gguf_adapter(tiny_
     from pipeline.training.compare import choose_backend
 
     def record(gguf: str | None) -> AdapterRecord:
-        return AdapterRecord(id="a-20261203-000000-000000", path=Path("/x"), base_model="m", base_sha256="0",
-                             gguf=gguf)
+        return AdapterRecord(id="a-20261203-000000-000000", path=Path("/x"), base_model="m", base_sha256="0", gguf=gguf)
 
     assert choose_backend("auto", "smollm2", record("/x/adapter.gguf")) == "llamacpp"
     assert choose_backend("auto", "smollm2", record(None)) == "transformers"
@@ -76,8 +75,9 @@ def _zero_adapter(model_dir: Path, dest: Path) -> Path:
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(str(model_dir))
-    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
-                                                  task_type="CAUSAL_LM"))
+    peft_model = get_peft_model(
+        model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+    )
     peft_model.save_pretrained(str(dest))
     return dest
 
@@ -86,8 +86,9 @@ def _registry_with(tmp_path: Path, model_dir: Path, dataset: dict) -> tuple:
     from pipeline.training.adapters import AdapterRegistry
 
     registry = AdapterRegistry(tmp_path / "adapters")
-    record = registry.create(_zero_adapter(model_dir, tmp_path / "lora"), base_model=str(model_dir),
-                             base_sha256="0" * 64, dataset=dataset)
+    record = registry.create(
+        _zero_adapter(model_dir, tmp_path / "lora"), base_model=str(model_dir), base_sha256="0" * 64, dataset=dataset
+    )
     return registry, record
 
 
@@ -95,8 +96,10 @@ def _registry_with(tmp_path: Path, model_dir: Path, dataset: dict) -> tuple:
 def test_zero_adapter_equals_base_on_every_problem(tmp_path: Path, tiny_model_dir: Path):
     dataset = {"sampling": {"temperature": 1.6}, "prompt_ids": ["basic/add"], "prompt_fingerprints": []}
     registry, record = _registry_with(tmp_path, tiny_model_dir, dataset)
-    summary = run_compare(CompareConfig(adapter=record.id, suite="basic", limit=6, t_eval=[1.0], max_tokens=16,
-                                        select_fraction=0.5), registry)
+    summary = run_compare(
+        CompareConfig(adapter=record.id, suite="basic", limit=6, t_eval=[1.0], max_tokens=16, select_fraction=0.5),
+        registry,
+    )
     (row,) = summary["grid"]
     assert row["temperature"] == 1.0 and not row["equal_to_t_train"] and summary["equal_temperature"] is None
     assert row["paired"]["overall"]["delta"] == 0 and row["paired"]["overall"]["problems"] == 3
@@ -118,15 +121,34 @@ def test_zero_adapter_equals_base_on_every_problem(tmp_path: Path, tiny_model_di
 
 @pytest.mark.slow
 def test_ssd_train_runs_the_whole_chain_and_measures_equal_temperatures(
-        tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]):
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
     from pipeline.training.adapters import AdapterRegistry
     from ssd.cli import main
 
     monkeypatch.setenv("SSD_DATA_DIR", str(tmp_path / "data"))
-    code = main(["train", "--prompts", "suite:basic", "--model", str(tiny_model_dir), "--limit", "8",
-                 "--max-tokens", "16", "--max-steps", "2", "--suite", "basic", "--eval-limit", "4",
-                 "--eval-max-tokens", "16", "--json"])
+    code = main(
+        [
+            "train",
+            "--prompts",
+            "suite:basic",
+            "--model",
+            str(tiny_model_dir),
+            "--limit",
+            "8",
+            "--max-tokens",
+            "16",
+            "--max-steps",
+            "2",
+            "--suite",
+            "basic",
+            "--eval-limit",
+            "4",
+            "--eval-max-tokens",
+            "16",
+            "--json",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     result = json.loads(captured.out)
@@ -162,15 +184,18 @@ def test_compare_on_the_real_smollm2(tmp_path: Path, request: pytest.FixtureRequ
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(config)
     get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj"], task_type="CAUSAL_LM")).save_pretrained(
-        str(tmp_path / "lora"))
+        str(tmp_path / "lora")
+    )
     registry = AdapterRegistry(tmp_path / "adapters")
     # The dequantized copy is made once per machine (30-60 s) and kept in pytest's cache, like the tiny model.
     (registry.root / "runs").mkdir(parents=True)
     (registry.root / "runs" / "base-cache").symlink_to(request.config.cache.mkdir("smollm2-hf-copy"))
-    record = registry.create(tmp_path / "lora", base_model="smollm2", base_sha256="0" * 64,
-                             dataset={"sampling": {"temperature": 1.6}})
-    summary = run_compare(CompareConfig(adapter=record.id, suite="basic", limit=2, t_eval=[1.0], max_tokens=32),
-                          registry)
+    record = registry.create(
+        tmp_path / "lora", base_model="smollm2", base_sha256="0" * 64, dataset={"sampling": {"temperature": 1.6}}
+    )
+    summary = run_compare(
+        CompareConfig(adapter=record.id, suite="basic", limit=2, t_eval=[1.0], max_tokens=32), registry
+    )
     assert summary["base_model"] == "smollm2" and summary["suite"]["problems"] == 2
     assert summary["eval_model"].endswith("/model") and "base-cache" in summary["eval_model"]
     (row,) = summary["grid"]
@@ -184,16 +209,58 @@ def test_ssd_train_flags_reach_the_right_config():
     from ssd.cli import build_parser
     from ssd.cli.train import COMPARE_PREFIXED, FINETUNE_PREFIXED, sample_config
 
-    args = build_parser().parse_args([
-        "train", "--model", "m", "--limit", "40", "--max-tokens", "256", "--batch-size", "2", "--seed", "7",
-        "--t-train", "1.5", "--max-steps", "3", "--ft-batch-size", "8", "--ft-backend", "trl", "--suite", "basic",
-        "--t-eval", "0.9,1.1", "--eval-limit", "10", "--eval-max-tokens", "128", "--eval-backend", "llamacpp"])
+    args = build_parser().parse_args(
+        [
+            "train",
+            "--model",
+            "m",
+            "--limit",
+            "40",
+            "--max-tokens",
+            "256",
+            "--batch-size",
+            "2",
+            "--seed",
+            "7",
+            "--t-train",
+            "1.5",
+            "--max-steps",
+            "3",
+            "--ft-batch-size",
+            "8",
+            "--ft-backend",
+            "trl",
+            "--suite",
+            "basic",
+            "--t-eval",
+            "0.9,1.1",
+            "--eval-limit",
+            "10",
+            "--eval-max-tokens",
+            "128",
+            "--eval-backend",
+            "llamacpp",
+        ]
+    )
     sample = sample_config(args, "out")
     ft = dataclass_from_args(FinetuneConfig, args, **{n: getattr(args, "ft_" + n) for n in FINETUNE_PREFIXED})
     cmp = dataclass_from_args(CompareConfig, args, **{n: getattr(args, "eval_" + n) for n in COMPARE_PREFIXED})
     assert (sample.model, sample.limit, sample.max_tokens, sample.batch_size, sample.seed, sample.t_train) == (
-        "m", 40, 256, 2, 7, 1.5)
+        "m",
+        40,
+        256,
+        2,
+        7,
+        1.5,
+    )
     assert (ft.max_steps, ft.batch_size, ft.backend, ft.seed) == (3, 8, "trl", 7)
     assert (cmp.model, cmp.limit, cmp.max_tokens, cmp.backend, cmp.seed, cmp.t_eval, cmp.t_train) == (
-        "m", 10, 128, "llamacpp", 7, [0.9, 1.1], 1.5)
+        "m",
+        10,
+        128,
+        "llamacpp",
+        7,
+        [0.9, 1.1],
+        1.5,
+    )
     assert cmp.batch_size == CompareConfig().batch_size  # --batch-size is the sampler's, not the comparison's

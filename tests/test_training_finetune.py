@@ -24,6 +24,7 @@ def tokenizer(tiny_model_dir):
 
 # -- config ---------------------------------------------------------------------------------------------------
 
+
 def test_config_defaults_presets_and_validation():
     cfg = FinetuneConfig()
     assert cfg.lora_dropout == 0.0 and cfg.packing and cfg.max_steps == -1
@@ -32,8 +33,14 @@ def test_config_defaults_presets_and_validation():
     assert big.lora_r == PRESETS["4b-gpu"]["lora_r"] and big.max_steps == 10 and big.gradient_checkpointing
     with pytest.raises(ValueError, match="unknown finetune settings"):
         FinetuneConfig.from_dict({"lora_rank": 8})
-    for bad in ({"max_steps": 0}, {"lora_dropout": 1.0}, {"batch_size": 0}, {"backend": "vllm"},
-                {"target_modules": []}, {"warmup_ratio": 1.0}):
+    for bad in (
+        {"max_steps": 0},
+        {"lora_dropout": 1.0},
+        {"batch_size": 0},
+        {"backend": "vllm"},
+        {"target_modules": []},
+        {"warmup_ratio": 1.0},
+    ):
         with pytest.raises(ValueError):
             FinetuneConfig(**bad)
 
@@ -51,6 +58,7 @@ def test_config_flags_come_from_the_fields():
 
 
 # -- labels ---------------------------------------------------------------------------------------------------
+
 
 def test_only_assistant_tokens_are_labels(tokenizer):
     from pipeline.training.trainer_child import IGNORE, tokenize_conversation
@@ -70,8 +78,8 @@ def test_only_assistant_tokens_are_labels(tokenizer):
     unlabelled = tokenizer.decode([t for t, lab in zip(input_ids, labels, strict=True) if lab == IGNORE])
     assert "question" in unlabelled and "answer" not in unlabelled and "return" not in unlabelled
     first_user = tokenizer("first question", add_special_tokens=False)["input_ids"]
-    start = next(i for i in range(len(input_ids)) if input_ids[i:i + len(first_user)] == first_user)
-    assert labels[start:start + len(first_user)] == [IGNORE] * len(first_user)
+    start = next(i for i in range(len(input_ids)) if input_ids[i : i + len(first_user)] == first_user)
+    assert labels[start : start + len(first_user)] == [IGNORE] * len(first_user)
 
 
 def test_template_without_prefix_property_is_refused(tokenizer):
@@ -103,6 +111,7 @@ def test_rows_are_cut_to_max_length_and_prompt_only_rows_dropped(tmp_path, token
 
 # -- the plain-torch loss ---------------------------------------------------------------------------------
 
+
 def test_padding_free_loss_equals_the_mean_over_separate_examples(tiny_model_dir, tokenizer):
     """The CPU path's loss on one padding-free row (trl's own collator) is the token-weighted mean of each
     example's own loss: examples in a row do not attend to each other, and only assistant tokens count."""
@@ -121,11 +130,15 @@ def test_padding_free_loss_equals_the_mean_over_separate_examples(tiny_model_dir
     model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)).eval()
     conversations = [
         [{"role": "user", "content": "add one"}, {"role": "assistant", "content": "x + 1"}],
-        [{"role": "user", "content": "Write a loop."}, {"role": "assistant", "content": "for i in range(3):\n    print(i)"}],
+        [
+            {"role": "user", "content": "Write a loop."},
+            {"role": "assistant", "content": "for i in range(3):\n    print(i)"},
+        ],
         [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello there, how can I help?"}],
     ]
-    examples = [dict(zip(("input_ids", "labels"), tokenize_conversation(tokenizer, c), strict=True))
-                for c in conversations]
+    examples = [
+        dict(zip(("input_ids", "labels"), tokenize_conversation(tokenizer, c), strict=True)) for c in conversations
+    ]
     batch = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id, padding_free=True)(examples)
     assert batch["input_ids"].shape[0] == 1 and "attention_mask" not in batch
     with torch.no_grad():
@@ -148,11 +161,15 @@ def test_padding_free_loss_equals_the_mean_over_separate_examples(tiny_model_dir
 
 # -- the supervised child process -----------------------------------------------------------------------------
 
+
 def _training_children() -> list:
     import psutil
 
-    return [p for p in psutil.Process().children(recursive=True)
-            if "pipeline.training.trainer_child" in " ".join(p.cmdline())]
+    return [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if "pipeline.training.trainer_child" in " ".join(p.cmdline())
+    ]
 
 
 def test_finetune_survives_sigkill_and_cancel_and_resumes_to_the_same_step_count(tmp_path, tiny_model_dir):

@@ -44,8 +44,21 @@ def _parser(**kwargs) -> argparse.ArgumentParser:
 
 
 def test_flags_round_trip_to_the_dataclass():
-    args = _parser().parse_args(["--model", "m", "--t-train", "1.6", "--temperatures", "0.7,1.1",
-                                 "--chat-template", "--limit", "none", "--mode", "b"])
+    args = _parser().parse_args(
+        [
+            "--model",
+            "m",
+            "--t-train",
+            "1.6",
+            "--temperatures",
+            "0.7,1.1",
+            "--chat-template",
+            "--limit",
+            "none",
+            "--mode",
+            "b",
+        ]
+    )
     cfg = dataclass_from_args(_Demo, args)
     assert cfg == _Demo(model="m", t_train=1.6, limit=None, temperatures=[0.7, 1.1], chat_template=True, mode="b")
 
@@ -143,12 +156,15 @@ def test_prompt_files_jsonl_and_text(tmp_path: Path):
     assert [i.id for i in load_prompts(str(text), limit=1).items] == ["p:1"]
 
 
-@pytest.mark.parametrize("content, message", [
-    ('{"prompt": "ok"}\n{not json\n', "p.jsonl:2: not JSON"),
-    ('{"prompt": ""}\n', 'needs a non-empty string field "prompt"'),
-    ('{"id": "x", "prompt": "a"}\n{"id": "x", "prompt": "b"}\n', "appears twice"),
-    ("", "holds no prompts"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"prompt": "ok"}\n{not json\n', "p.jsonl:2: not JSON"),
+        ('{"prompt": ""}\n', 'needs a non-empty string field "prompt"'),
+        ('{"id": "x", "prompt": "a"}\n{"id": "x", "prompt": "b"}\n', "appears twice"),
+        ("", "holds no prompts"),
+    ],
+)
 def test_bad_prompt_files_say_which_line(tmp_path: Path, content: str, message: str):
     path = tmp_path / "p.jsonl"
     path.write_text(content, encoding="utf-8")
@@ -175,8 +191,9 @@ def test_buffer_source_reads_the_active_issue_texts(tmp_path: Path):
 
     buffer = TrainingBuffer(engine_for(f"sqlite:///{tmp_path / 'b.db'}"), window=2)
     for number in (1, 2, 3):
-        buffer.add(Example(repo="o/r", pr_number=number, merge_sha=f"{number}" * 40, prompt=f"issue {number}",
-                           answer="diff"))
+        buffer.add(
+            Example(repo="o/r", pr_number=number, merge_sha=f"{number}" * 40, prompt=f"issue {number}", answer="diff")
+        )
     got = load_prompts("buffer", buffer=buffer)
     assert [i.prompt for i in got.items] == ["issue 2", "issue 3"]  # the window: the newest two, oldest first
     assert got.items[0].id == "o/r#2@222222222222"
@@ -200,8 +217,10 @@ def test_sample_writes_a_dataset_with_provenance_and_drop_log(tmp_path: Path, ti
 
     out = tmp_path / "ds"
     progress: list[float] = []
-    result = run_sample(SampleConfig(model=str(tiny_model_dir), out=str(out), limit=10, max_tokens=12, batch_size=4),
-                        progress=lambda f, m: progress.append(f))
+    result = run_sample(
+        SampleConfig(model=str(tiny_model_dir), out=str(out), limit=10, max_tokens=12, batch_size=4),
+        progress=lambda f, m: progress.append(f),
+    )
     ds = _dataset(out)
     assert ds.column_names == ["messages", "prompt_id", "source"]
     assert len(ds) == result.kept == 9  # int(10 * 10%) = 1 shortest dropped (random weights never answer empty)
@@ -211,8 +230,15 @@ def test_sample_writes_a_dataset_with_provenance_and_drop_log(tmp_path: Path, ti
     prov = read_provenance(out)
     assert prov["model"]["sha256"] == sha256_path(tiny_model_dir)
     assert prov["prompts"]["sha256"] == load_prompts("shipped").sha256 and prov["prompts"]["limit"] == 10
-    assert prov["sampling"] | {"stop": None} == {"temperature": 1.6, "top_p": 0.8, "top_k": 20, "min_p": 0.0,
-                                                "max_tokens": 12, "seed": 0, "stop": None}
+    assert prov["sampling"] | {"stop": None} == {
+        "temperature": 1.6,
+        "top_p": 0.8,
+        "top_k": 20,
+        "min_p": 0.0,
+        "max_tokens": 12,
+        "seed": 0,
+        "stop": None,
+    }
     assert prov["chat_template"] is True and prov["seed"] == 0
     assert prov["counts"] == {"prompts": 10, "sampled": 10, "kept": 9, "dropped": {"shortest_10pct": 1}}
     dropped = [json.loads(line) for line in (out / "dropped.jsonl").read_text().splitlines()]
@@ -225,8 +251,9 @@ def test_sample_writes_a_dataset_with_provenance_and_drop_log(tmp_path: Path, ti
     assert again.resumed_from == 10 and _dataset(out)["messages"] == ds["messages"]
     # Other settings into the same directory are refused, not mixed.
     with pytest.raises(SampleError, match="sampling"):
-        run_sample(SampleConfig(model=str(tiny_model_dir), out=str(out), limit=10, max_tokens=12, batch_size=4,
-                                t_train=1.2))
+        run_sample(
+            SampleConfig(model=str(tiny_model_dir), out=str(out), limit=10, max_tokens=12, batch_size=4, t_train=1.2)
+        )
     with pytest.raises(SampleError, match="--out DIR"):
         run_sample(SampleConfig(model=str(tiny_model_dir)))
 
@@ -242,15 +269,32 @@ def test_raw_prompt_mode_samples_without_the_chat_template(tmp_path: Path, tiny_
 
 
 def _ssd(*args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "ssd.cli", *args], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})}, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ssd.cli", *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+        start_new_session=True,
+    )
 
 
 @pytest.mark.slow
 def test_sample_resumes_after_a_kill_and_matches_an_uninterrupted_run(tmp_path: Path, tiny_model_dir: Path):
-    args = ["sample", "--prompts", "shipped", "--model", str(tiny_model_dir), "--limit", "30", "--max-tokens", "16",
-            "--batch-size", "2"]
+    args = [
+        "sample",
+        "--prompts",
+        "shipped",
+        "--model",
+        str(tiny_model_dir),
+        "--limit",
+        "30",
+        "--max-tokens",
+        "16",
+        "--batch-size",
+        "2",
+    ]
     cut = tmp_path / "cut"
     proc = _ssd(*args, "--out", str(cut))
     raw = cut / "raw.jsonl"
@@ -276,8 +320,9 @@ def test_sample_resumes_after_a_kill_and_matches_an_uninterrupted_run(tmp_path: 
     ids = [json.loads(line)["prompt_id"] for line in raw.read_text().splitlines()]
     assert len(ids) == len(set(ids)) == 30
 
-    run_sample(SampleConfig(model=str(tiny_model_dir), out=str(tmp_path / "whole"), limit=30, max_tokens=16,
-                            batch_size=2))
+    run_sample(
+        SampleConfig(model=str(tiny_model_dir), out=str(tmp_path / "whole"), limit=30, max_tokens=16, batch_size=2)
+    )
     assert _dataset(cut)["messages"] == _dataset(tmp_path / "whole")["messages"]
 
 

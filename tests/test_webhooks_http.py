@@ -39,7 +39,7 @@ def post(address: tuple[str, int], body: bytes, headers: dict[str, str], chunked
         conn.putheader("Transfer-Encoding", "chunked")
         conn.endheaders()
         for start in range(0, len(body), 4096):
-            piece = body[start:start + 4096]
+            piece = body[start : start + 4096]
             conn.send(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
         conn.send(b"0\r\n\r\n")
     else:

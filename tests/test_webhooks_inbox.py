@@ -20,8 +20,7 @@ def inbox(database_url):
 
 def _record(inbox: Inbox, comment_id: int, delivery_id: str = "d-1") -> tuple[int, bool]:
     text = gitea_json_bytes(comment_payload(body="/ssd help <&>", comment_id=comment_id)).decode()
-    return inbox.record(delivery_id, "issue_comment", "issue_comment", "created",
-                        f"comment:{comment_id}:created", text)
+    return inbox.record(delivery_id, "issue_comment", "issue_comment", "created", f"comment:{comment_id}:created", text)
 
 
 def test_record_dedupes_on_content_and_keeps_exact_text(inbox):

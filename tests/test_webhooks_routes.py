@@ -129,8 +129,11 @@ def test_empty_secret_file_fails_closed(settings_env, redis_conn, tmp_path):
     (data_dir / "webhook_secret").write_text("")
     app, client = make_client(env)
     body = gitea_json_bytes({"action": "created", "comment": {"id": 1}})
-    hdrs = {"X-Gitea-Event-Type": "issue_comment", "X-Gitea-Signature": sign("", body),
-            "Content-Type": "application/json"}
+    hdrs = {
+        "X-Gitea-Event-Type": "issue_comment",
+        "X-Gitea-Signature": sign("", body),
+        "Content-Type": "application/json",
+    }
     assert client.post(URL, data=body, headers=hdrs).status_code == 401
     assert rows(app) == []
 

@@ -73,8 +73,11 @@ def test_form_payload_first_field_wins_and_missing_field_raises():
 
 def test_sender_headers_match_gitea_headers():
     """``ssd deliver`` and the benchmark send what tests/deliveries.py (built from Gitea's source) sends."""
-    for event, event_type in [("issue_comment", "issue_comment"), ("issue_comment", "pull_request_comment"),
-                              ("pull_request", "pull_request")]:
+    for event, event_type in [
+        ("issue_comment", "issue_comment"),
+        ("issue_comment", "pull_request_comment"),
+        ("pull_request", "pull_request"),
+    ]:
         for content_type in ("json", "form"):
             ours = delivery_headers("s3cret", BODY, event_type, content_type, delivery_id="d-1")
             theirs = headers(event, event_type, BODY, "s3cret", delivery_id="d-1", content_type=content_type)

@@ -102,11 +102,17 @@ def write_dataset(dest: Path, n: int = 12) -> Path:
     from datasets import Dataset
 
     messages = [
-        [{"role": "user", "content": f"Write a function add_{i}(x) that adds {i} to x."},
-         {"role": "assistant", "content": f"```python\ndef add_{i}(x):\n    return x + {i}\n```\n" + "Done. " * (i % 4)}]
+        [
+            {"role": "user", "content": f"Write a function add_{i}(x) that adds {i} to x."},
+            {
+                "role": "assistant",
+                "content": f"```python\ndef add_{i}(x):\n    return x + {i}\n```\n" + "Done. " * (i % 4),
+            },
+        ]
         for i in range(n)
     ]
-    Dataset.from_dict({"messages": messages, "prompt_id": [f"p{i}" for i in range(n)],
-                       "source": ["test"] * n}).save_to_disk(str(dest))
+    Dataset.from_dict(
+        {"messages": messages, "prompt_id": [f"p{i}" for i in range(n)], "source": ["test"] * n}
+    ).save_to_disk(str(dest))
     (dest / "provenance.json").write_text(json.dumps({"base_model": "tiny", "counts": {"kept": n}}))
     return dest

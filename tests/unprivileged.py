@@ -19,8 +19,10 @@ from pipeline.executor.sandbox import _blocking_ancestor
 
 NOBODY = 65534
 ROOT = str(Path(__file__).resolve().parents[1])
-ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
-                               reason="needs root and setpriv to become uid 65534 (CI runs as root)")
+ROOT_ONLY = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="needs root and setpriv to become uid 65534 (CI runs as root)",
+)
 
 
 def as_nobody(argv: list[str], scratch: Path) -> list[str]:

@@ -17,7 +17,9 @@ from werkzeug.wrappers import Request, Response
 
 
 class VllmStandin:
-    def __init__(self, base_model: str = "smollm2", runtime_lora_updating: bool = True, max_lora_rank: int = 16) -> None:
+    def __init__(
+        self, base_model: str = "smollm2", runtime_lora_updating: bool = True, max_lora_rank: int = 16
+    ) -> None:
         self.base_model = base_model
         self.runtime_lora_updating = runtime_lora_updating
         self.max_lora_rank = max_lora_rank
@@ -46,10 +48,13 @@ class VllmStandin:
 
     def route(self, method: str, path: str, body: dict[str, Any]) -> Response:
         if (method, path) == ("GET", "/v1/models"):
-            data = [{"id": self.base_model, "object": "model", "owned_by": "vllm", "root": self.base_model,
-                     "parent": None}]
-            data += [{"id": name, "object": "model", "owned_by": "vllm", "root": lora_path,
-                      "parent": self.base_model} for name, lora_path in self.loras.items()]
+            data = [
+                {"id": self.base_model, "object": "model", "owned_by": "vllm", "root": self.base_model, "parent": None}
+            ]
+            data += [
+                {"id": name, "object": "model", "owned_by": "vllm", "root": lora_path, "parent": self.base_model}
+                for name, lora_path in self.loras.items()
+            ]
             return _json({"object": "list", "data": data})
         if path in ("/v1/load_lora_adapter", "/v1/unload_lora_adapter") and method == "POST":
             if not self.runtime_lora_updating:
@@ -60,9 +65,16 @@ class VllmStandin:
             if model != self.base_model and model not in self.loras:
                 return _error(404, f"The model `{model}` does not exist.", "NotFoundError")
             text = "" if self.loras.get(model) in self.broken_paths else f"def add(a, b):\n    return a + b  # {model}"
-            return _json({"id": "chatcmpl-1", "object": "chat.completion", "model": model,
-                          "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                       "finish_reason": "stop"}]})
+            return _json(
+                {
+                    "id": "chatcmpl-1",
+                    "object": "chat.completion",
+                    "model": model,
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                    ],
+                }
+            )
         return _json({"detail": "Not Found"}, 404)
 
     def load(self, body: dict[str, Any]) -> Response:
@@ -77,8 +89,9 @@ class VllmStandin:
         except (OSError, ValueError):
             return _error(400, f"Loading lora {name} failed: No adapter found for {lora_path}", "BadRequestError")
         if rank > self.max_lora_rank:
-            return _error(400, f"LoRA rank {rank} is greater than max_lora_rank {self.max_lora_rank}.",
-                          "BadRequestError")
+            return _error(
+                400, f"LoRA rank {rank} is greater than max_lora_rank {self.max_lora_rank}.", "BadRequestError"
+            )
         self.loras[name] = lora_path
         return Response(f"Success: LoRA adapter '{name}' added successfully.", mimetype="text/plain")
 

@@ -107,8 +107,7 @@ class Edge:
         with self._lock:
             self._unqueued.add(inbox_id)
             if self._retry_thread is None or not self._retry_thread.is_alive():
-                self._retry_thread = threading.Thread(target=self._queue_unqueued, name="ssd-inbox-retry",
-                                                      daemon=True)
+                self._retry_thread = threading.Thread(target=self._queue_unqueued, name="ssd-inbox-retry", daemon=True)
                 self._retry_thread.start()
         self._wake.set()
 

@@ -27,13 +27,37 @@ DURATION_BUCKETS = (0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 1800.0, 3600.0, 7200.
 
 # Label values we emit for events; anything else is "other", so unauthenticated callers cannot
 # grow the label set.
-KNOWN_EVENTS = frozenset({
-    "issue_comment", "pull_request_comment", "pull_request", "pull_request_sync", "pull_request_label",
-    "pull_request_assign", "pull_request_milestone", "pull_request_review_request",
-    "pull_request_review_comment", "pull_request_review_approved", "pull_request_review_rejected",
-    "issues", "issue_assign", "issue_label", "issue_milestone", "push", "create", "delete", "fork",
-    "release", "repository", "wiki", "package", "status", "workflow_job", "workflow_run", "unverified",
-})
+KNOWN_EVENTS = frozenset(
+    {
+        "issue_comment",
+        "pull_request_comment",
+        "pull_request",
+        "pull_request_sync",
+        "pull_request_label",
+        "pull_request_assign",
+        "pull_request_milestone",
+        "pull_request_review_request",
+        "pull_request_review_comment",
+        "pull_request_review_approved",
+        "pull_request_review_rejected",
+        "issues",
+        "issue_assign",
+        "issue_label",
+        "issue_milestone",
+        "push",
+        "create",
+        "delete",
+        "fork",
+        "release",
+        "repository",
+        "wiki",
+        "package",
+        "status",
+        "workflow_job",
+        "workflow_run",
+        "unverified",
+    }
+)
 
 REGISTRIES = {
     "started": "started_job_registry",

@@ -130,8 +130,12 @@ def gitea_delivery() -> tuple[Response, int]:
         return _journaled(edge, event_type, delivery_id, inbox_id, edge.redis_error)
     try:
         # The "queued" counter rides in the enqueue's own MULTI/EXEC: one Redis round trip in all.
-        enqueue(edge.redis, inbox_id, edge.default_queue,
-                also=lambda pipe: metrics.count_delivery(pipe, event_type, "queued"))
+        enqueue(
+            edge.redis,
+            inbox_id,
+            edge.default_queue,
+            also=lambda pipe: metrics.count_delivery(pipe, event_type, "queued"),
+        )
     except redis.RedisError as exc:
         edge.redis_failed(exc)
         return _journaled(edge, event_type, delivery_id, inbox_id, str(exc))

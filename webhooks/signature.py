@@ -41,7 +41,7 @@ def verify(secret: str, signed_bytes: bytes, signature_header: str) -> bool:
         return False
     candidate = signature_header.strip()
     if candidate[: len(SHA256_PREFIX)].lower() == SHA256_PREFIX:
-        candidate = candidate[len(SHA256_PREFIX):]
+        candidate = candidate[len(SHA256_PREFIX) :]
     if not candidate:
         return False
     expected = sign(secret, signed_bytes).encode("ascii")
@@ -81,8 +81,10 @@ def event_group(event_type: str) -> str:
     if event_type in ("issue_comment", "pull_request_comment"):
         return "issue_comment"
     if event_type.startswith("pull_request_review_"):
-        return {"pull_request_review_approved": "pull_request_approved",
-                "pull_request_review_rejected": "pull_request_rejected"}.get(event_type, "pull_request_comment")
+        return {
+            "pull_request_review_approved": "pull_request_approved",
+            "pull_request_review_rejected": "pull_request_rejected",
+        }.get(event_type, "pull_request_comment")
     if event_type.startswith("pull_request"):
         return "pull_request"
     if event_type.startswith("issue"):

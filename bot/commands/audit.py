@@ -59,12 +59,22 @@ def check_audit_args(settings: Any, args: dict[str, Any]) -> None:
     args=[
         Arg("ref", help="branch, tag or commit to audit (default: the default branch)"),
         Arg("measure", type=boolean, default=False, help="evaluate pass@1 at each candidate temperature"),
-        eval_arg("model", default=None, help="for measure=yes: alias (smollm2) or a file/dir under $SSD_DATA_DIR/models"),
-        eval_arg("suite", default=MEASURE_DEFAULTS["suite"],
-                 help="for measure=yes: held-out suite (issues: this repository's solved issues)"),
+        eval_arg(
+            "model", default=None, help="for measure=yes: alias (smollm2) or a file/dir under $SSD_DATA_DIR/models"
+        ),
+        eval_arg(
+            "suite",
+            default=MEASURE_DEFAULTS["suite"],
+            help="for measure=yes: held-out suite (issues: this repository's solved issues)",
+        ),
         Arg("t", type=str_list, help="temperatures, e.g. current,0.3,0.7 (default: current + found + 0.3,0.7,1.0)"),
-        eval_arg("n", type=positive_int, default=MEASURE_DEFAULTS["n"], help="samples per problem and temperature",
-                 cap="max_n"),
+        eval_arg(
+            "n",
+            type=positive_int,
+            default=MEASURE_DEFAULTS["n"],
+            help="samples per problem and temperature",
+            cap="max_n",
+        ),
         eval_arg("limit", type=positive_int, default=MEASURE_DEFAULTS["limit"], cap="max_limit"),
         eval_arg("seed", type=seed),
         eval_arg("max_tokens", type=positive_int, cap="max_tokens"),
@@ -87,8 +97,9 @@ def audit_command(ctx: CommandContext, args: dict[str, Any]) -> str:
     try:
         tree = GiteaTree(ctx.gitea, ctx.owner, ctx.repo, args.get("ref"))
     except GiteaNotFound as exc:
-        raise CommandError(f"cannot read `{ctx.owner}/{ctx.repo}` at `{args.get('ref') or 'the default branch'}`: "
-                           f"{exc}") from exc
+        raise CommandError(
+            f"cannot read `{ctx.owner}/{ctx.repo}` at `{args.get('ref') or 'the default branch'}`: {exc}"
+        ) from exc
     limits = Limits(max_files=settings.audit_max_files, max_total_bytes=settings.audit_max_bytes)
     stats = ScanStats()
     share = 0.1 if args["measure"] else 1.0
@@ -97,13 +108,25 @@ def audit_command(ctx: CommandContext, args: dict[str, Any]) -> str:
     invocation = ["/ssd", "audit"] + ([f"ref={args['ref']}"] if args.get("ref") else [])
     if args["measure"]:
         measured_md = _measure(ctx, args, result, grid)
-        invocation += ["measure=yes", f"model={result.measured['config']['model']}", f"suite={args['suite']}",
-                       "t=" + format_value(result.measured["config"]["temperatures"]),
-                       f"n={args['n']}", f"limit={args['limit']}", f"seed={args['seed']}"]
+        invocation += [
+            "measure=yes",
+            f"model={result.measured['config']['model']}",
+            f"suite={args['suite']}",
+            "t=" + format_value(result.measured["config"]["temperatures"]),
+            f"n={args['n']}",
+            f"limit={args['limit']}",
+            f"seed={args['seed']}",
+        ]
     provenance = {
-        "repo": tree.source["repo"], "ref": tree.ref, "files_read": stats.read, "bytes_read": stats.bytes_read,
-        "limits": {"max_files": limits.max_files, "max_total_bytes": limits.max_total_bytes,
-                   "max_file_bytes": limits.max_file_bytes},
+        "repo": tree.source["repo"],
+        "ref": tree.ref,
+        "files_read": stats.read,
+        "bytes_read": stats.bytes_read,
+        "limits": {
+            "max_files": limits.max_files,
+            "max_total_bytes": limits.max_total_bytes,
+            "max_file_bytes": limits.max_file_bytes,
+        },
         "command": shlex.join(invocation),
     }
     if result.measured:  # the eval's own record (model sha256, suite, versions), and the same run from a shell
@@ -113,8 +136,13 @@ def audit_command(ctx: CommandContext, args: dict[str, Any]) -> str:
         provenance.update({k: v for k, v in result.measured["eval"]["provenance"].items() if k != "command"})
         checkout = f"CHECKOUT-OF-{tree.source['repo'].replace('/', '-')}-AT-{tree.ref}"
         provenance["cli"] = measure_command(checkout, EvalConfig(**result.measured["config"]))
-    body = render_markdown(result, link=tree.link, measured_md=measured_md, footer_md=footer(provenance),
-                           title=f"/ssd audit: {tree.source['repo']} at {tree.ref}")
+    body = render_markdown(
+        result,
+        link=tree.link,
+        measured_md=measured_md,
+        footer_md=footer(provenance),
+        title=f"/ssd audit: {tree.source['repo']} at {tree.ref}",
+    )
     return truncate_for_comment(body)
 
 
@@ -132,10 +160,17 @@ def _measure(ctx: CommandContext, args: dict[str, Any], result: Any, grid: list[
         suite, _ = issues_suite(ctx, None, args["limit"], False)
         limit = None
     try:
-        base = EvalConfig(model=model, suite=suite or resolve_suite(ctx.settings, args["suite"]), n=args["n"],
-                          limit=limit, seed=args["seed"], max_tokens=args["max_tokens"], base_url=base_url,
-                          repo_cache_dir=str(ctx.settings.repo_cache_dir),
-                          unsafe_execution=ctx.settings.unsafe_execution)
+        base = EvalConfig(
+            model=model,
+            suite=suite or resolve_suite(ctx.settings, args["suite"]),
+            n=args["n"],
+            limit=limit,
+            seed=args["seed"],
+            max_tokens=args["max_tokens"],
+            base_url=base_url,
+            repo_cache_dir=str(ctx.settings.repo_cache_dir),
+            unsafe_execution=ctx.settings.unsafe_execution,
+        )
         result.measured = measure(result, base, grid, progress=lambda f, m: ctx.progress(0.1 + 0.9 * f, m))
     except (BackendError, SuiteError, UnsafeExecutionError, ValueError) as exc:
         raise CommandError(str(exc)) from exc

@@ -27,8 +27,9 @@ log = logging.getLogger(__name__)
 
 
 def who_may(level: str) -> str:
-    return {"none": "anyone", "read": "readers", "write": "writers", "admin": "repo admins",
-            "owner": "the owner"}.get(level, level) + ("" if level in ("none", "owner") else " and above")
+    return {"none": "anyone", "read": "readers", "write": "writers", "admin": "repo admins", "owner": "the owner"}.get(
+        level, level
+    ) + ("" if level in ("none", "owner") else " and above")
 
 
 def _arg_text(arg: Arg) -> str:
@@ -61,8 +62,13 @@ def _check_help_args(settings: Any, args: dict[str, Any]) -> None:
         raise CommandError(f"there is no command `{shown(args['command'], 40)}`; `/ssd help` lists them")
 
 
-@command("help", "List the commands, or explain one: `/ssd help eval`.", permission="read",
-         args=[Arg("command", positional=True, help="a command name")], check=_check_help_args)
+@command(
+    "help",
+    "List the commands, or explain one: `/ssd help eval`.",
+    permission="read",
+    args=[Arg("command", positional=True, help="a command name")],
+    check=_check_help_args,
+)
 def help_command(ctx: CommandContext, args: dict[str, Any]) -> str:
     name = args.get("command")
     if name:
@@ -78,8 +84,7 @@ def help_command(ctx: CommandContext, args: dict[str, Any]) -> str:
     return (
         "### ssd-bot commands\n\n"
         "Write a command on a line of its own in a comment, e.g. `/ssd status`. Several lines run several "
-        "commands; lines in code blocks, quotes and HTML comments are ignored.\n\n"
-        + help_table(ctx.settings)
+        "commands; lines in code blocks, quotes and HTML comments are ignored.\n\n" + help_table(ctx.settings)
     )
 
 
@@ -126,8 +131,12 @@ def _same_repo(meta: dict, owner: str, repo: str) -> bool:
     return (str(meta.get("owner", "")).lower(), str(meta.get("repo", "")).lower()) == (owner.lower(), repo.lower())
 
 
-@command("status", "Show queue depth, this repository's running jobs (a site admin sees all), the training "
-         "buffer and the current adapter.", permission="read")
+@command(
+    "status",
+    "Show queue depth, this repository's running jobs (a site admin sees all), the training "
+    "buffer and the current adapter.",
+    permission="read",
+)
 def status_command(ctx: CommandContext, args: dict[str, Any]) -> str:
     conn = ctx.redis
     # Anyone who can read the repo may ask (everyone, on a public one): other repositories' jobs (their
@@ -149,9 +158,15 @@ def status_command(ctx: CommandContext, args: dict[str, Any]) -> str:
                 continue
             progress = meta.get("progress")
             done = f"{progress:.0%}" if isinstance(progress, int | float) else ""
-            running_rows.append((f"`{job.id}`", f"`{meta.get('text') or job.description}`",
-                                 _issue_link(meta) if meta.get("ssd") else "", f"@{meta.get('requester', '?')}",
-                                 " ".join(part for part in (done, meta.get("message", "")) if part)))
+            running_rows.append(
+                (
+                    f"`{job.id}`",
+                    f"`{meta.get('text') or job.description}`",
+                    _issue_link(meta) if meta.get("ssd") else "",
+                    f"@{meta.get('requester', '?')}",
+                    " ".join(part for part in (done, meta.get("message", "")) if part),
+                )
+            )
     parts = ["### ssd-bot status", md_table(["Queue", "Queued", "Running", "Workers"], depth_rows, align="lrrr")]
     if running_rows:
         parts.append("**Running jobs**\n\n" + md_table(["Job", "Command", "Issue", "By", "Progress"], running_rows))
@@ -193,15 +208,18 @@ def job_id_arg(text: str) -> str:
 job_id_arg.metavar = "JOB"  # type: ignore[attr-defined]
 
 
-@command("cancel", "Cancel a queued or running job of this repository (its requester or a repo admin).",
-         args=[Arg("job", type=job_id_arg, required=True, positional=True,
-                   help="the job id shown in its status comment")])
+@command(
+    "cancel",
+    "Cancel a queued or running job of this repository (its requester or a repo admin).",
+    args=[Arg("job", type=job_id_arg, required=True, positional=True, help="the job id shown in its status comment")],
+)
 def cancel_command(ctx: CommandContext, args: dict[str, Any]) -> str:
     from bot.commands.api import cancel_key
 
     job_id = args["job"].strip("`")
-    missing = CommandError(f"there is no job `{job_id}` on {ctx.owner}/{ctx.repo} (finished jobs are forgotten "
-                           "after a week)")
+    missing = CommandError(
+        f"there is no job `{job_id}` on {ctx.owner}/{ctx.repo} (finished jobs are forgotten after a week)"
+    )
     try:
         job = Job.fetch(job_id, connection=ctx.redis)
     except NoSuchJobError:
@@ -217,8 +235,10 @@ def cancel_command(ctx: CommandContext, args: dict[str, Any]) -> str:
     if ctx.user.lower() != str(meta.get("requester", "")).lower():
         level = permission_of(ctx.gitea, owner, repo, ctx.user)
         if not allows(level, "admin"):
-            raise CommandError(f"@{ctx.user}, only @{meta.get('requester')} (who asked for `{job_id}`) or an "
-                               f"admin of {owner}/{repo} may cancel it; you have **{level}**")
+            raise CommandError(
+                f"@{ctx.user}, only @{meta.get('requester')} (who asked for `{job_id}`) or an "
+                f"admin of {owner}/{repo} may cancel it; you have **{level}**"
+            )
     state = job.get_status()
     # Mark first: a running job checks this before each edit, and the failure sweep skips it.
     ctx.redis.set(cancel_key(job_id), ctx.user, ex=30 * 24 * 3600)

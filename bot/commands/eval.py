@@ -54,15 +54,23 @@ def eval_arg(name: str, type: Callable[[str], Any] = str, cap: str | None = None
     if help_text is None:
         later = f.metadata.get("default_help") if default is None else None
         help_text = "; ".join(part for part in (f.metadata.get("help"), later and f"default: {later}") if part)
-    return Arg(f.metadata["arg"], type=type, default=default, help=help_text, choices=f.metadata.get("choices"),
-               cap=cap, **overrides)
+    return Arg(
+        f.metadata["arg"],
+        type=type,
+        default=default,
+        help=help_text,
+        choices=f.metadata.get("choices"),
+        cap=cap,
+        **overrides,
+    )
 
 
 def config_values(args: dict[str, Any]) -> dict[str, Any]:
     """``EvalConfig`` field -> value, for each field a comment's arguments set (validated ``args``); lists
     are copied, so a config never shares an argument's default."""
-    return {f.name: _copy(args[f.metadata["arg"]]) for f in dataclasses.fields(EvalConfig)
-            if f.metadata.get("arg") in args}
+    return {
+        f.name: _copy(args[f.metadata["arg"]]) for f in dataclasses.fields(EvalConfig) if f.metadata.get("arg") in args
+    }
 
 
 def _copy(value: Any) -> Any:
@@ -147,13 +155,16 @@ def issues_suite(ctx: CommandContext, since: str | None, limit: int | None, rebu
 
     built = build_repo_suite(ctx.gitea, repo, settings, since=since, limit=limit, progress=progress)
     if not built.instances:
-        raise CommandError(f"no solved issue of {repo} passed validation ({_counts_line(built.counts())}); "
-                           "an instance needs a merged PR whose tests fail before it and pass after it")
+        raise CommandError(
+            f"no solved issue of {repo} passed validation ({_counts_line(built.counts())}); "
+            "an instance needs a merged PR whose tests fail before it and pass after it"
+        )
     directory.mkdir(parents=True, exist_ok=True)
     write_instances(path, built.instances)
     report_path.write_text(json.dumps(built.to_dict(), indent=2) + "\n")
     note = f"Built the suite: {_counts_line(built.counts())}.\n\n" + details(
-        "Build report", code_block(format_build_report(built)))
+        "Build report", code_block(format_build_report(built))
+    )
     return str(path), note
 
 
@@ -167,23 +178,31 @@ def render_report(data: dict[str, Any], plot_url: str | None, title: str) -> str
     from pipeline.evaluate import report_rows
 
     headers, rows, paired = report_rows(data)
-    parts = [f"### {title}",
-             f"`{data['model']}` ({data['backend']}) on `{data['suite']}` · {data['wall_s']:.0f} s · "
-             "pass@k with bootstrap 95% CI over problems",
-             md_table(headers, rows, align=["l", "l", "r", "r", "r", *["r"] * (len(headers) - 6), "r"])]
+    parts = [
+        f"### {title}",
+        f"`{data['model']}` ({data['backend']}) on `{data['suite']}` · {data['wall_s']:.0f} s · "
+        "pass@k with bootstrap 95% CI over problems",
+        md_table(headers, rows, align=["l", "l", "r", "r", "r", *["r"] * (len(headers) - 6), "r"]),
+    ]
     if paired:
         parts.append("\n".join(f"- {line.removeprefix('paired: ')}" for line in paired))
     if plot_url:
         parts.append(f"![pass@1 vs temperature]({plot_url})")
-    verdict_rows = [(c["label"], ", ".join(f"{v}: {n}" for v, n in sorted(c["verdicts"].items())))
-                    for c in data["conditions"]]
+    verdict_rows = [
+        (c["label"], ", ".join(f"{v}: {n}" for v, n in sorted(c["verdicts"].items()))) for c in data["conditions"]
+    ]
     parts.append(details("Verdicts", md_table(["condition", "verdicts"], verdict_rows)))
     overlap = data["provenance"].get("training_overlap")
     if overlap:
-        parts.insert(2, f"⚠️ The adapter was trained on the PRs of {len(overlap)} of these instances "
-                        f"({', '.join(f'`{i}`' for i in overlap[:10])}): their results are not held out.")
+        parts.insert(
+            2,
+            f"⚠️ The adapter was trained on the PRs of {len(overlap)} of these instances "
+            f"({', '.join(f'`{i}`' for i in overlap[:10])}): their results are not held out.",
+        )
     if data["provenance"].get("retrieval"):
-        parts.insert(2, f"Repository suite: resolved rate (pass@k = resolved); retrieval: {data['provenance']['retrieval']}.")
+        parts.insert(
+            2, f"Repository suite: resolved rate (pass@k = resolved); retrieval: {data['provenance']['retrieval']}."
+        )
     parts.append(footer(data["provenance"]))
     return "\n\n".join(parts)
 
@@ -193,15 +212,21 @@ def render_report(data: dict[str, Any], plot_url: str | None, title: str) -> str
     "Measure pass@k of a model on a suite (table, plot, reproducibility footer)",
     args=[
         eval_arg("model", default=None, help="alias (smollm2), a file/dir under $SSD_DATA_DIR/models, or openai:NAME"),
-        eval_arg("suite", help="humaneval, basic, issues (this repository's solved issues), or a file under "
-                               "$SSD_DATA_DIR/suites"),
+        eval_arg(
+            "suite",
+            help="humaneval, basic, issues (this repository's solved issues), or a file under $SSD_DATA_DIR/suites",
+        ),
         Arg("since", help="suite=issues: PRs merged on or after YYYY-MM-DD"),
         Arg("rebuild", type=boolean, default=False, help="suite=issues: build the suite again"),
         eval_arg("retrieval", help="suite=issues: the gold patch's files (an upper bound) or BM25's top files"),
         eval_arg("temperatures", type=temperatures),
         eval_arg("n", type=positive_int, cap="max_n"),
-        eval_arg("limit", type=positive_int, cap="max_limit",
-                 help="first N problems (suite=issues: the N most recent merged PRs)"),
+        eval_arg(
+            "limit",
+            type=positive_int,
+            cap="max_limit",
+            help="first N problems (suite=issues: the N most recent merged PRs)",
+        ),
         eval_arg("seed", type=seed),
         eval_arg("top_p", type=probability),
         eval_arg("top_k", type=top_k),
@@ -244,13 +269,20 @@ def eval_command(ctx: CommandContext, args: dict[str, Any]) -> str:
             ctx.progress(0.5 + 0.5 * fraction, message)
     else:
         suite, limit = resolve_suite(settings, args["suite"]), args.get("limit")
-    cfg = EvalConfig(**{
-        **config_values(args),
-        # resolved here, never taken as written: the model, suite and adapter live under the data dir
-        "suite": suite, "model": model, "base_url": base_url, "adapter": adapter, "limit": limit,
-        "cache_dir": str(settings.data_dir / "cache" / "verdicts"), "repo_cache_dir": str(settings.repo_cache_dir),
-        "unsafe_execution": settings.unsafe_execution,
-    })
+    cfg = EvalConfig(
+        **{
+            **config_values(args),
+            # resolved here, never taken as written: the model, suite and adapter live under the data dir
+            "suite": suite,
+            "model": model,
+            "base_url": base_url,
+            "adapter": adapter,
+            "limit": limit,
+            "cache_dir": str(settings.data_dir / "cache" / "verdicts"),
+            "repo_cache_dir": str(settings.repo_cache_dir),
+            "unsafe_execution": settings.unsafe_execution,
+        }
+    )
     from pipeline.backends import BackendError
     from pipeline.executor import UnsafeExecutionError
     from pipeline.repo_suite.workspace import CheckoutError
@@ -258,7 +290,12 @@ def eval_command(ctx: CommandContext, args: dict[str, Any]) -> str:
 
     try:
         result = run_eval(cfg, progress=progress)
-    except (BackendError, SuiteError, CheckoutError, UnsafeExecutionError) as exc:  # cannot be loaded or run safely: say so, no traceback
+    except (
+        BackendError,
+        SuiteError,
+        CheckoutError,
+        UnsafeExecutionError,
+    ) as exc:  # cannot be loaded or run safely: say so, no traceback
         raise CommandError(str(exc)) from exc
     data = result.to_dict()
     plot_url = None

@@ -34,10 +34,20 @@ def _safe(text: str, ctx: CommandContext) -> str:
     return str(text).replace(str(ctx.settings.data_dir), "$SSD_DATA_DIR")
 
 
-@command("rollback", "Serve the previously promoted adapter again (or VERSION, or base), verified; then make it "
-         "current.", args=[Arg("version", type=version_arg, positional=True,
-                               help="an adapter promoted before the current one, or base; default: the previous one")],
-         permission="admin", queue=CPU)
+@command(
+    "rollback",
+    "Serve the previously promoted adapter again (or VERSION, or base), verified; then make it current.",
+    args=[
+        Arg(
+            "version",
+            type=version_arg,
+            positional=True,
+            help="an adapter promoted before the current one, or base; default: the previous one",
+        )
+    ],
+    permission="admin",
+    queue=CPU,
+)
 def rollback_command(ctx: CommandContext, args: dict[str, Any]) -> str:
     from bot.loop import rollback
     from core.loop_lock import LockHeld
@@ -50,13 +60,20 @@ def rollback_command(ctx: CommandContext, args: dict[str, Any]) -> str:
     except (RegistryError, ServingError, LockHeld) as exc:
         raise CommandError(_safe(f"rollback refused: {exc}", ctx)) from exc
     served = result["serving"]
-    return "\n\n".join([
-        f"### /ssd rollback: `{result['promoted'] or 'base'}` is current again",
-        md_table(["", ""], [("was promoted", f"`{result['previous']}`"),
-                            ("promoted now", f"`{result['promoted'] or 'none (base model)'}`"),
-                            ("served", f"`{served['model']}` on `{served['target']}` (verified)"),
-                            ("took", f"{result['seconds']:.1f} s")]),
-    ])
+    return "\n\n".join(
+        [
+            f"### /ssd rollback: `{result['promoted'] or 'base'}` is current again",
+            md_table(
+                ["", ""],
+                [
+                    ("was promoted", f"`{result['previous']}`"),
+                    ("promoted now", f"`{result['promoted'] or 'none (base model)'}`"),
+                    ("served", f"`{served['model']}` on `{served['target']}` (verified)"),
+                    ("took", f"{result['seconds']:.1f} s"),
+                ],
+            ),
+        ]
+    )
 
 
 def run_loop_from_command(ctx: CommandContext) -> str:

@@ -168,7 +168,7 @@ def _starts_command(text: str) -> bool:
 
 def parse_line(text: str, line: int = 0) -> ParsedCommand:
     """Split one ``/ssd name args…`` line. Errors are returned in ``error``, never raised."""
-    rest = text[len(PREFIX):].strip()
+    rest = text[len(PREFIX) :].strip()
     try:
         tokens = shlex.split(rest, comments=False, posix=True)
     except ValueError as exc:  # "No closing quotation", "No escaped character"

@@ -261,7 +261,7 @@ class Command:
         values: dict[str, Any] = {}
         positional_args = [arg for arg in self.args if arg.positional]
         if len(parsed.positional) > len(positional_args):
-            extra = parsed.positional[len(positional_args):]
+            extra = parsed.positional[len(positional_args) :]
             raise UsageError(f"unexpected argument{'s' if len(extra) > 1 else ''}: {shown(' '.join(extra))}")
         for arg, raw in zip(positional_args, parsed.positional, strict=False):
             values[arg.name] = arg.convert(raw, settings)
@@ -310,9 +310,20 @@ def command(
     """Decorator form of ``register``: ``@command("eval", "Measure pass@k", args=[...], queue="cpu")``."""
 
     def decorate(handler: Handler) -> Handler:
-        register(Command(name=name, handler=handler, summary=summary, args=tuple(args), permission=permission,
-                         queue=queue, help=help or (handler.__doc__ or "").strip(), timeout=timeout,
-                         check=check, queue_for=queue_for))
+        register(
+            Command(
+                name=name,
+                handler=handler,
+                summary=summary,
+                args=tuple(args),
+                permission=permission,
+                queue=queue,
+                help=help or (handler.__doc__ or "").strip(),
+                timeout=timeout,
+                check=check,
+                queue_for=queue_for,
+            )
+        )
         return handler
 
     return decorate

@@ -69,12 +69,18 @@ def _watch_cancel(ctx: CommandContext, cancel: threading.Event, done: threading.
 def _dataset_table(prov: dict[str, Any]) -> str:
     counts, sampling = prov["counts"], prov["sampling"]
     dropped = ", ".join(f"{n} {reason}" for reason, n in sorted(counts["dropped"].items())) or "none"
-    rows = [("prompts", f"{counts['prompts']} from `{prov['prompts']['source']}`"),
-            ("kept", str(counts["kept"])), ("dropped", dropped),
-            ("sampling", f"T_train {sampling['temperature']:g}, top_p {sampling['top_p']:g}, "
-                         f"top_k {sampling['top_k']}, max_tokens {sampling['max_tokens']}, seed {sampling['seed']}"),
-            ("chat template", "yes" if prov["chat_template"] else "no (raw prompt)"),
-            ("preset", f"{prov['preset']['family']} ({prov['preset']['source']})")]
+    rows = [
+        ("prompts", f"{counts['prompts']} from `{prov['prompts']['source']}`"),
+        ("kept", str(counts["kept"])),
+        ("dropped", dropped),
+        (
+            "sampling",
+            f"T_train {sampling['temperature']:g}, top_p {sampling['top_p']:g}, "
+            f"top_k {sampling['top_k']}, max_tokens {sampling['max_tokens']}, seed {sampling['seed']}",
+        ),
+        ("chat template", "yes" if prov["chat_template"] else "no (raw prompt)"),
+        ("preset", f"{prov['preset']['family']} ({prov['preset']['source']})"),
+    ]
     return md_table(["dataset", ""], rows)
 
 
@@ -85,17 +91,25 @@ def _dataset_table(prov: dict[str, Any]) -> str:
         Arg("prompts", default="shipped", help="shipped, buffer, suite:NAME, or a file under $SSD_DATA_DIR/prompts"),
         Arg("limit", type=positive_int, help="first N prompts", cap="max_limit"),
         Arg("model", help="alias (smollm2) or a file/dir under $SSD_DATA_DIR/models; default SSD_MODEL"),
-        Arg("t_train", type=_one_temperature, help="sampling temperature in [0, 2]; default: the model family's preset"),
+        Arg(
+            "t_train", type=_one_temperature, help="sampling temperature in [0, 2]; default: the model family's preset"
+        ),
         Arg("t_eval", type=temperatures, help="evaluation temperatures; default: a grid around the preset + T_train"),
-        Arg("max_tokens", type=positive_int, default=DEFAULT_MAX_TOKENS, help="longest sampled answer", cap="max_tokens"),
+        Arg(
+            "max_tokens", type=positive_int, default=DEFAULT_MAX_TOKENS, help="longest sampled answer", cap="max_tokens"
+        ),
         Arg("max_steps", type=positive_int, help="optimizer steps; default: one epoch"),
         Arg("suite", default="basic", help="held-out suite for the comparison"),
         Arg("eval_limit", type=positive_int, help="first N problems of the suite", cap="max_limit"),
         Arg("n", type=positive_int, default=1, help="samples per problem in the comparison", cap="max_n"),
         Arg("seed", type=seed, default=0),
         Arg("confirm", type=boolean, default=False, help="yes: run even above the cost estimate"),
-        Arg("source", choices=("buffer",), help="buffer: run the continuous loop now instead (buffer snapshot, "
-                                                "fine-tune, gate, promote, deploy: the nightly run)"),
+        Arg(
+            "source",
+            choices=("buffer",),
+            help="buffer: run the continuous loop now instead (buffer snapshot, "
+            "fine-tune, gate, promote, deploy: the nightly run)",
+        ),
     ],
     permission="write",
     queue=CPU,
@@ -139,20 +153,34 @@ def train_command(ctx: CommandContext, args: dict[str, Any]) -> str:
 
         buffer = open_buffer(settings)
     try:
-        sample_cfg = SampleConfig(prompts=prompts, model=model, t_train=args.get("t_train"),
-                                  max_tokens=args["max_tokens"], limit=args.get("limit"), seed=args["seed"])
+        sample_cfg = SampleConfig(
+            prompts=prompts,
+            model=model,
+            t_train=args.get("t_train"),
+            max_tokens=args["max_tokens"],
+            limit=args.get("limit"),
+            seed=args["seed"],
+        )
         ft_cfg = FinetuneConfig(max_steps=args.get("max_steps") or -1, seed=args["seed"])
-        compare_cfg = CompareConfig(suite=suite, model=model, t_eval=args.get("t_eval"), n=args["n"],
-                                    limit=args.get("eval_limit"), seed=args["seed"])
+        compare_cfg = CompareConfig(
+            suite=suite,
+            model=model,
+            t_eval=args.get("t_eval"),
+            n=args["n"],
+            limit=args.get("eval_limit"),
+            seed=args["seed"],
+        )
         count = len(load_prompts(prompts, sample_cfg.limit, buffer=buffer))
     except (SampleError, CompareError, PromptSourceError, ValueError) as exc:
         raise CommandError(str(exc).replace(data_dir, "$SSD_DATA_DIR")) from exc
     estimate = count * sample_cfg.max_tokens
     if estimate > settings.train_confirm_tokens and not args["confirm"]:
-        return (f"### /ssd train: confirmation needed\n\nThis run would sample up to **{estimate:,} tokens** "
-                f"({count} prompts x max_tokens {sample_cfg.max_tokens}) before training, above this "
-                f"installation's limit of {settings.train_confirm_tokens:,} (`SSD_TRAIN_CONFIRM_TOKENS`). "
-                f"Repeat the command with `confirm=yes` to run it, or lower `limit=` / `max_tokens=`.")
+        return (
+            f"### /ssd train: confirmation needed\n\nThis run would sample up to **{estimate:,} tokens** "
+            f"({count} prompts x max_tokens {sample_cfg.max_tokens}) before training, above this "
+            f"installation's limit of {settings.train_confirm_tokens:,} (`SSD_TRAIN_CONFIRM_TOKENS`). "
+            f"Repeat the command with `confirm=yes` to run it, or lower `limit=` / `max_tokens=`."
+        )
 
     registry = AdapterRegistry(settings.data_dir / "adapters")
     out = default_dataset_dir(settings.data_dir, sample_cfg)
@@ -166,9 +194,11 @@ def train_command(ctx: CommandContext, args: dict[str, Any]) -> str:
     try:
         sampled = run_sample(sample_cfg, progress=stage(0.0, 0.3, "sample"), buffer=buffer, cancel=cancel)
         record = finetune(out, model, ft_cfg, registry, progress=stage(0.3, 0.7, "finetune"), cancel=cancel)
-        summary = run_compare(dataclasses.replace(compare_cfg, adapter=record.id,
-                                                  t_train=sampled.provenance["sampling"]["temperature"]),
-                              registry, progress=stage(0.7, 1.0, "compare"))
+        summary = run_compare(
+            dataclasses.replace(compare_cfg, adapter=record.id, t_train=sampled.provenance["sampling"]["temperature"]),
+            registry,
+            progress=stage(0.7, 1.0, "compare"),
+        )
     except (SampleCancelled, FinetuneCancelled) as exc:
         raise CommandError(f"cancelled: {exc}".replace(data_dir, "$SSD_DATA_DIR")) from exc
     except (SampleError, PromptSourceError, BackendError, FinetuneError, CompareError, SuiteError) as exc:
@@ -179,12 +209,28 @@ def train_command(ctx: CommandContext, args: dict[str, Any]) -> str:
     record = registry.get(record.id)
     plot_url = None
     if record.loss_curve:
-        plot_url = ctx.attach(f"train-{record.id}-loss.png", loss_curve_png(record.loss_curve, f"{record.id} loss"),
-                              "image/png")
+        plot_url = ctx.attach(
+            f"train-{record.id}-loss.png", loss_curve_png(record.loss_curve, f"{record.id} loss"), "image/png"
+        )
     prov = sampled.provenance
-    command_line = ["ssd", "train", "--prompts", args["prompts"], "--model", args.get("model") or model,
-                    "--t-train", f"{prov['sampling']['temperature']:g}", "--max-tokens", str(sample_cfg.max_tokens),
-                    "--seed", str(args["seed"]), "--suite", args["suite"], "--n", str(args["n"])]
+    command_line = [
+        "ssd",
+        "train",
+        "--prompts",
+        args["prompts"],
+        "--model",
+        args.get("model") or model,
+        "--t-train",
+        f"{prov['sampling']['temperature']:g}",
+        "--max-tokens",
+        str(sample_cfg.max_tokens),
+        "--seed",
+        str(args["seed"]),
+        "--suite",
+        args["suite"],
+        "--n",
+        str(args["n"]),
+    ]
     for flag, key in (("--limit", "limit"), ("--max-steps", "max_steps"), ("--eval-limit", "eval_limit")):
         if args.get(key):
             command_line += [flag, str(args[key])]
@@ -202,11 +248,16 @@ def train_command(ctx: CommandContext, args: dict[str, Any]) -> str:
         "command": shlex.join(command_line),
     }
     loss = record.loss_curve
-    parts = [f"### /ssd train: adapter `{record.id}` (registered, not promoted)",
-             _dataset_table(prov),
-             (f"Training: {len(loss)} logged steps, loss {loss[0]['loss']:.4f} → {loss[-1]['loss']:.4f}."
-              if loss else "Training: no loss was logged."),
-             f"![training loss]({plot_url})" if plot_url else "",
-             render_markdown(summary, footer=f"adapter {record.id} · promote with `ssd adapters promote {record.id}`"),
-             footer(provenance)]
+    parts = [
+        f"### /ssd train: adapter `{record.id}` (registered, not promoted)",
+        _dataset_table(prov),
+        (
+            f"Training: {len(loss)} logged steps, loss {loss[0]['loss']:.4f} → {loss[-1]['loss']:.4f}."
+            if loss
+            else "Training: no loss was logged."
+        ),
+        f"![training loss]({plot_url})" if plot_url else "",
+        render_markdown(summary, footer=f"adapter {record.id} · promote with `ssd adapters promote {record.id}`"),
+        footer(provenance),
+    ]
     return "\n\n".join(p for p in parts if p).replace(data_dir, "$SSD_DATA_DIR")

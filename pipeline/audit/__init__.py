@@ -16,8 +16,19 @@ from pipeline.audit.flags import compute_flags
 from pipeline.audit.scanners import scanner_for
 from pipeline.audit.sources import Limits, ScanStats, SourceFile, walk_local
 
-__all__ = ["AuditResult", "Finding", "Flag", "Limits", "ROLE_LABELS", "ScanStats", "SourceFile", "audit_files",
-           "audit_path", "scan_file", "walk_local"]
+__all__ = [
+    "AuditResult",
+    "Finding",
+    "Flag",
+    "Limits",
+    "ROLE_LABELS",
+    "ScanStats",
+    "SourceFile",
+    "audit_files",
+    "audit_path",
+    "scan_file",
+    "walk_local",
+]
 
 _TEXT_SAMPLE = 8192
 
@@ -41,8 +52,15 @@ class AuditResult:
             "findings": [f.to_dict() for f in self.findings],
             "flags": [f.to_dict() for f in self.flags],
             "runtimes": self.runtimes,
-            "defaults": {rt: {"label": DEFAULTS[rt].label, "values": DEFAULTS[rt].values,
-                              "source": DEFAULTS[rt].source, "note": DEFAULTS[rt].note} for rt in self.runtimes},
+            "defaults": {
+                rt: {
+                    "label": DEFAULTS[rt].label,
+                    "values": DEFAULTS[rt].values,
+                    "source": DEFAULTS[rt].source,
+                    "note": DEFAULTS[rt].note,
+                }
+                for rt in self.runtimes
+            },
             "stats": self.stats.to_dict(),
             "measured": self.measured,
         }

@@ -12,15 +12,30 @@ from pipeline.audit.findings import PRIMARY, Finding, infer_role, match_param
 ENV_REF = re.compile(r"^\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-=]|:)?([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-RETRY_WORDS = re.compile(r"retr(y|ies|ied)|max_attempts|n_attempts|num_attempts|attempts\s*=|tenacity|backoff",
-                         re.IGNORECASE)
+RETRY_WORDS = re.compile(
+    r"retr(y|ies|ied)|max_attempts|n_attempts|num_attempts|attempts\s*=|tenacity|backoff", re.IGNORECASE
+)
 # One word of a composite string: "temperature=0.6" in "temperature=0.6,top_p=0.95,top_k=20" (vLLM-style CLI
 # strings, Hydra overrides), and a quoted key in JSON written inside a string ('{"temperature": 0.6}').
 _PAIR_WORD = re.compile(r"[^\s,;]+")
 _PAIR = re.compile(r"([A-Za-z_][\w.-]*)=([^=]+)")
 _JSON_PAIR = re.compile(r"""(["'])([A-Za-z_][\w.-]*)\1\s*:\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)""")
-MODEL_KEYS = frozenset({"model", "model_name", "model_id", "llm_model", "served_model_name", "base_model",
-                        "model_alias", "alias", "model_path", "hf_repo", "repo_id", "from"})
+MODEL_KEYS = frozenset(
+    {
+        "model",
+        "model_name",
+        "model_id",
+        "llm_model",
+        "served_model_name",
+        "base_model",
+        "model_alias",
+        "alias",
+        "model_path",
+        "hf_repo",
+        "repo_id",
+        "from",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -132,9 +147,21 @@ class Collector:
     def mark_llm_group(self, group: Any) -> None:
         self._llm_groups.add(group)
 
-    def add(self, *, line: int, key: str, value: Value, param: str | None = None, contexts: tuple[str, ...] = (),
-            model: str | None = None, group: Any = None, llm_place: bool = False, fmt: str | None = None,
-            implicit: bool = False, default_role: tuple[str | None, str] = (None, "")) -> None:
+    def add(
+        self,
+        *,
+        line: int,
+        key: str,
+        value: Value,
+        param: str | None = None,
+        contexts: tuple[str, ...] = (),
+        model: str | None = None,
+        group: Any = None,
+        llm_place: bool = False,
+        fmt: str | None = None,
+        implicit: bool = False,
+        default_role: tuple[str | None, str] = (None, ""),
+    ) -> None:
         if param is None:
             param, _ = match_param(key.rsplit(".", 1)[-1], " ".join(contexts))
             if param is None:
@@ -145,9 +172,20 @@ class Collector:
         if role is None and default_role[0]:
             role, reason = default_role
         finding = Finding(
-            path=self.path, line=line, param=param, key=key, value=value.value, format=fmt or self.scan.format,
-            role=role, role_reason=reason, model=model, expr=value.expr, env_var=value.env_var,
-            env_default=value.env_default, implicit=implicit, note=value.note,
+            path=self.path,
+            line=line,
+            param=param,
+            key=key,
+            value=value.value,
+            format=fmt or self.scan.format,
+            role=role,
+            role_reason=reason,
+            model=model,
+            expr=value.expr,
+            env_var=value.env_var,
+            env_default=value.env_default,
+            implicit=implicit,
+            note=value.note,
         )
         ident = (finding.line, finding.key, finding.param, finding.implicit)
         if ident in self._seen:
@@ -155,15 +193,30 @@ class Collector:
         self._seen.add(ident)
         self._pending.append(_Pending(group, finding, llm_place))
 
-    def add_pairs(self, text: str, *, line: int, owner: str, contexts: tuple[str, ...] = (),
-                  model: str | None = None, fmt: str | None = None) -> set[str]:
+    def add_pairs(
+        self,
+        text: str,
+        *,
+        line: int,
+        owner: str,
+        contexts: tuple[str, ...] = (),
+        model: str | None = None,
+        fmt: str | None = None,
+    ) -> set[str]:
         """Report the settings of a composite string (``sampling_pairs``) held by ``owner`` (a flag, a key,
         a variable); keys read ``owner[name]``. Returns the parameters found (none: not a composite)."""
         pairs = sampling_pairs(text, owner)  # like a keyword argument's callee: only the owner rules out retrieval
         for offset, name, param, raw in pairs:
-            self.add(line=line + text.count("\n", 0, offset), key=f"{owner}[{name}]" if owner else name,
-                     value=parse_text(raw), param=param, contexts=(owner, *contexts), model=model,
-                     group=(line, owner, "pairs"), fmt=fmt)
+            self.add(
+                line=line + text.count("\n", 0, offset),
+                key=f"{owner}[{name}]" if owner else name,
+                value=parse_text(raw),
+                param=param,
+                contexts=(owner, *contexts),
+                model=model,
+                group=(line, owner, "pairs"),
+                fmt=fmt,
+            )
         return {param for _, _, param, _ in pairs}
 
     def invalid(self, reason: str) -> FileScan:
@@ -173,8 +226,12 @@ class Collector:
     def done(self) -> FileScan:
         groups_with_primary = {p.group for p in self._pending if p.finding.param in PRIMARY}
         for item in self._pending:
-            keep = (item.finding.param in PRIMARY or item.llm_place or item.group in groups_with_primary
-                    or item.group in self._llm_groups)
+            keep = (
+                item.finding.param in PRIMARY
+                or item.llm_place
+                or item.group in groups_with_primary
+                or item.group in self._llm_groups
+            )
             if keep:
                 self.scan.findings.append(item.finding)
         self.scan.findings.sort(key=lambda f: (f.line, f.key))

@@ -24,7 +24,8 @@ class RuntimeDefaults:
 
 DEFAULTS: dict[str, RuntimeDefaults] = {
     "ollama": RuntimeDefaults(
-        "ollama", "Ollama",
+        "ollama",
+        "Ollama",
         {"temperature": 0.8, "top_k": 40, "top_p": 0.9, "repeat_penalty": 1.1, "seed": 0},
         "github.com/ollama/ollama docs/modelfile.md, table 'Valid Parameters and Values' (Default: 0.8 / 40 / "
         "0.9 / 1.1 / seed 0)",
@@ -32,7 +33,8 @@ DEFAULTS: dict[str, RuntimeDefaults] = {
         ("ollama",),
     ),
     "llamacpp": RuntimeDefaults(
-        "llamacpp", "llama.cpp server",
+        "llamacpp",
+        "llama.cpp server",
         {"temperature": 0.8, "top_k": 40, "top_p": 0.95, "min_p": 0.05, "repeat_penalty": 1.0},
         "github.com/ggml-org/llama.cpp tools/server/README.md (`--temp N` default 0.8) and common/common.h "
         "`common_params_sampling`",
@@ -40,14 +42,16 @@ DEFAULTS: dict[str, RuntimeDefaults] = {
         ("llama-server", "llama-cli", "llama_cpp", "llama.cpp", "llama-cpp"),
     ),
     "llamacpp-python": RuntimeDefaults(
-        "llamacpp-python", "llama-cpp-python (in-process)",
+        "llamacpp-python",
+        "llama-cpp-python (in-process)",
         {"temperature": 0.2, "top_k": 40, "top_p": 0.95, "min_p": 0.05, "repeat_penalty": 1.0},
         "llama-cpp-python 0.3.36 llama_cpp/llama.py `Llama.create_chat_completion` signature, read in the "
         "installed package (its HTTP server, llama_cpp/server/types.py `temperature_field`, uses 0.8)",
         "create_chat_completion's 0.2 differs from create_completion's and the servers' 0.8",
     ),
     "vllm": RuntimeDefaults(
-        "vllm", "vLLM",
+        "vllm",
+        "vLLM",
         {"temperature": 1.0, "top_p": 1.0, "top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0},
         "vllm/sampling_params.py `SamplingParams` field defaults; `--generation-config auto` (default since "
         "vLLM 0.8, added in vllm-project/vllm#11164) applies the model's generation_config.json first",
@@ -55,15 +59,16 @@ DEFAULTS: dict[str, RuntimeDefaults] = {
         ("vllm",),
     ),
     "openai": RuntimeDefaults(
-        "openai", "OpenAI API",
+        "openai",
+        "OpenAI API",
         {"temperature": 1.0, "top_p": 1.0},
-        "platform.openai.com/docs/api-reference/chat/create (temperature: 'Defaults to 1'; top_p: 'Defaults "
-        "to 1')",
+        "platform.openai.com/docs/api-reference/chat/create (temperature: 'Defaults to 1'; top_p: 'Defaults to 1')",
         "an OpenAI-compatible local server (llama.cpp, vLLM, Ollama) applies its own default instead",
         ("openai",),
     ),
     "transformers": RuntimeDefaults(
-        "transformers", "transformers generate()",
+        "transformers",
+        "transformers generate()",
         {"temperature": 1.0, "top_p": 1.0, "top_k": 50, "repeat_penalty": 1.0},
         "transformers 5.17 generation/configuration_utils.py `GenerationConfig._get_default_generation_params` "
         "(do_sample=False, temperature=1.0, top_k=50, top_p=1.0, repetition_penalty=1.0), read in the installed "
@@ -87,8 +92,10 @@ PAPER_DECODING: dict[str, dict[str, float]] = {
     "qwen3-4b-thinking": {"t_train": 1.1, "t_eval": 0.7, "top_p": 0.95, "top_k": 20},
     "qwen3-30b-a3b-instruct": {"t_train": 1.6, "t_eval": 0.9, "top_p": 0.8, "top_k": 20},
 }
-PAPER_SOURCE = ("Zhang et al., 'Embarrassingly Simple Self-Distillation Improves Code Generation', "
-                "arXiv 2604.01193; model cards apple/SimpleSD-4B-instruct, -4B-thinking, -30B-instruct")
+PAPER_SOURCE = (
+    "Zhang et al., 'Embarrassingly Simple Self-Distillation Improves Code Generation', "
+    "arXiv 2604.01193; model cards apple/SimpleSD-4B-instruct, -4B-thinking, -30B-instruct"
+)
 
 
 def paper_decoding(model: str | None) -> dict[str, float] | None:

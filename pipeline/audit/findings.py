@@ -22,14 +22,60 @@ PARAM_ALIASES: dict[str, tuple[str, ...]] = {
 PRIMARY = frozenset({"temperature", "top_p", "top_k", "min_p", "repeat_penalty"})
 _ALIAS_TO_PARAM = {alias: param for param, aliases in PARAM_ALIASES.items() for alias in aliases}
 # Affixes around a name ("eval_temperature", "OLLAMA_TOP_K", "temperature_train") only for unambiguous names.
-_AFFIXABLE = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "repetition_penalty", "num_ctx",
-              "max_tokens", "max_new_tokens", "seed")
+_AFFIXABLE = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "repeat_penalty",
+    "repetition_penalty",
+    "num_ctx",
+    "max_tokens",
+    "max_new_tokens",
+    "seed",
+)
 # top_k/top_p also name retrieval knobs (RAG "similarity_top_k: 5"); words that mark those as not sampling.
-_RETRIEVAL_WORDS = ("retriev", "rerank", "similarity", "search", "vector", "rag", "embed", "index", "mmr",
-                    "chunk", "docs", "document", "knn", "neighbor")
+_RETRIEVAL_WORDS = (
+    "retriev",
+    "rerank",
+    "similarity",
+    "search",
+    "vector",
+    "rag",
+    "embed",
+    "index",
+    "mmr",
+    "chunk",
+    "docs",
+    "document",
+    "knn",
+    "neighbor",
+)
 # A name around a parameter that makes it a label for it, not its value ("META_KEY_SAMPLING_TOP_P = 2").
-_LABEL_WORDS = frozenset({"key", "keys", "id", "ids", "idx", "index", "enum", "flag", "type", "mask", "name",
-                          "names", "field", "attr", "col", "column", "label", "unit", "units", "schedule"})
+_LABEL_WORDS = frozenset(
+    {
+        "key",
+        "keys",
+        "id",
+        "ids",
+        "idx",
+        "index",
+        "enum",
+        "flag",
+        "type",
+        "mask",
+        "name",
+        "names",
+        "field",
+        "attr",
+        "col",
+        "column",
+        "label",
+        "unit",
+        "units",
+        "schedule",
+    }
+)
 
 TRAIN_STEMS = ("train", "sft", "distill", "synth", "datagen", "finetun", "teacher", "selfdistill")
 # Not "chat" or "completion": those name the API (client.chat.completions.create), used by training-data

@@ -49,17 +49,23 @@ def current_temperature(result: AuditResult | None) -> tuple[float, str]:
     A README's run instructions count as set: they are how the team says to run it.
     """
     if result is not None:
-        evals = [f for f in result.findings if f.param == "temperature" and f.role != "train" and f.number is not None
-                 and 0 <= f.number <= 2]
+        evals = [
+            f
+            for f in result.findings
+            if f.param == "temperature" and f.role != "train" and f.number is not None and 0 <= f.number <= 2
+        ]
         for pool in ([f for f in evals if not f.implicit], evals):
             if pool:
                 counts = Counter(round(f.number, 3) for f in pool)
                 value, count = max(counts.items(), key=lambda kv: (kv[1], -kv[0]))
                 # An example from configuration over one from documentation, where both hold the value.
                 where = min((f for f in pool if round(f.number, 3) == value), key=lambda f: f.documentation)
-                return value, (f"most common serving/eval temperature ({count} of {len(pool)}), e.g. "
-                               f"{where.path}:{where.line}" + (" (a runtime default)" if where.implicit else "")
-                               + (" (documentation)" if where.documentation else ""))
+                return value, (
+                    f"most common serving/eval temperature ({count} of {len(pool)}), e.g. "
+                    f"{where.path}:{where.line}"
+                    + (" (a runtime default)" if where.implicit else "")
+                    + (" (documentation)" if where.documentation else "")
+                )
     return 1.0, "nothing set anywhere: the OpenAI/vLLM default"
 
 
@@ -80,8 +86,9 @@ def check_grid(values: Sequence[str]) -> list[str]:
     return items
 
 
-def plan_grid(result: AuditResult | None, requested: Sequence[str | float] | None, model: str | None
-              ) -> list[tuple[float, str]]:
+def plan_grid(
+    result: AuditResult | None, requested: Sequence[str | float] | None, model: str | None
+) -> list[tuple[float, str]]:
     """[(temperature, why it is measured)], the current setting first, no duplicates."""
     current, why_current = current_temperature(result)
     grid: dict[float, str] = {current: f"current: {why_current}"}
@@ -129,23 +136,33 @@ def problems_needed(diffs: list[float], n: int, pooled: float) -> int | None:
 
 
 def recommend(data: dict[str, Any], records: list[Any], n: int) -> dict[str, Any]:
-    """"change" only when the paired 95% CI excludes 0 in favour of another temperature."""
+    """ "change" only when the paired 95% CI excludes 0 in favour of another temperature."""
     conditions = data["conditions"]
     current = conditions[0]
     rates = _rates(records)
     total = sum(c["passed"] for c in conditions)
     samples = sum(c["samples"] for c in conditions)
     if total == 0:
-        return {"verdict": "cannot tell", "text": (
-            f"The data cannot tell: the model passed none of {samples} samples at any temperature, so no "
-            "temperature can be preferred. Measure a stronger model or an easier suite.")}
+        return {
+            "verdict": "cannot tell",
+            "text": (
+                f"The data cannot tell: the model passed none of {samples} samples at any temperature, so no "
+                "temperature can be preferred. Measure a stronger model or an easier suite."
+            ),
+        }
     better = [p for p in data["paired"] if p["ci_low"] > 0]
     if better:
         best = max(better, key=lambda p: p["delta"])
-        return {"verdict": "change", "to": best["label"], "delta": best["delta"], "text": (
-            f"Change T_eval from {current['label']} to {best['label']}: pass@1 {best['delta'] * 100:+.1f} points "
-            f"[{best['ci_low'] * 100:+.1f}, {best['ci_high'] * 100:+.1f}] (paired 95% CI over "
-            f"{best['problems']} problems excludes 0).")}
+        return {
+            "verdict": "change",
+            "to": best["label"],
+            "delta": best["delta"],
+            "text": (
+                f"Change T_eval from {current['label']} to {best['label']}: pass@1 {best['delta'] * 100:+.1f} points "
+                f"[{best['ci_low'] * 100:+.1f}, {best['ci_high'] * 100:+.1f}] (paired 95% CI over "
+                f"{best['problems']} problems excludes 0)."
+            ),
+        }
     if not data["paired"]:
         return {"verdict": "cannot tell", "text": "Only one temperature was measured: nothing to compare."}
     best = max(data["paired"], key=lambda p: p["delta"])
@@ -156,21 +173,30 @@ def recommend(data: dict[str, Any], records: list[Any], n: int) -> dict[str, Any
     pooled = total / samples if samples else 0.0
     needed = problems_needed(diffs, n, pooled)
     worse = all(p["ci_high"] < 0 for p in data["paired"])
-    head = (f"Keep {current['label']}: it beats every other temperature measured." if worse else
-            f"Keep {current['label']}: the data cannot tell. Best other: {best['label']} "
-            f"{best['delta'] * 100:+.1f} points [{best['ci_low'] * 100:+.1f}, {best['ci_high'] * 100:+.1f}], "
-            "a CI that includes 0.")
+    head = (
+        f"Keep {current['label']}: it beats every other temperature measured."
+        if worse
+        else f"Keep {current['label']}: the data cannot tell. Best other: {best['label']} "
+        f"{best['delta'] * 100:+.1f} points [{best['ci_low'] * 100:+.1f}, {best['ci_high'] * 100:+.1f}], "
+        "a CI that includes 0."
+    )
     size = ""
     if needed and not worse:
         effect = abs(statistics.fmean(diffs)) if diffs else 0.0
         shown = effect if effect >= 0.01 else MIN_EFFECT
-        size = (f" From the observed per-problem variance, about {needed:,} problems at n={n} would detect a "
-                f"{shown * 100:.1f}-point difference (95% CI, 80% power); this run had {best['problems']}.")
+        size = (
+            f" From the observed per-problem variance, about {needed:,} problems at n={n} would detect a "
+            f"{shown * 100:.1f}-point difference (95% CI, 80% power); this run had {best['problems']}."
+        )
     return {"verdict": "keep" if worse else "cannot tell", "problems_needed": needed, "text": head + size}
 
 
-def measure(result: AuditResult | None, base: EvalConfig, requested: Sequence[str | float] | None = None,
-            progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
+def measure(
+    result: AuditResult | None,
+    base: EvalConfig,
+    requested: Sequence[str | float] | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> dict[str, Any]:
     """Run the grid through ``run_eval`` with ``base``'s model, suite, n, seeds and sampling settings (its
     temperatures are replaced by the grid); returns a JSON-able dict (config, grid, eval data, recommendation)."""
     from pipeline.evaluate import run_eval
@@ -202,12 +228,16 @@ def measured_markdown(measured: dict[str, Any], plot_url: str | None = None) -> 
     data = measured["eval"]
     headers, rows, _ = report_rows(data)
     current = data["conditions"][0]["label"]
-    paired = [f"- {p['label']} − {current} (current): pass@1 {p['delta'] * 100:+.1f} points "
-              f"[{p['ci_low'] * 100:+.1f}, {p['ci_high'] * 100:+.1f}] (paired 95% CI, {p['problems']} problems)"
-              for p in data["paired"]]
-    parts = [f"**Measured T_eval** · `{data['model']}` on `{data['suite']}`, n={measured['config']['n']} per "
-             "problem, same problems and seeds per temperature · pass@k with bootstrap 95% CI over problems",
-             md_table(headers, rows)]
+    paired = [
+        f"- {p['label']} − {current} (current): pass@1 {p['delta'] * 100:+.1f} points "
+        f"[{p['ci_low'] * 100:+.1f}, {p['ci_high'] * 100:+.1f}] (paired 95% CI, {p['problems']} problems)"
+        for p in data["paired"]
+    ]
+    parts = [
+        f"**Measured T_eval** · `{data['model']}` on `{data['suite']}`, n={measured['config']['n']} per "
+        "problem, same problems and seeds per temperature · pass@k with bootstrap 95% CI over problems",
+        md_table(headers, rows),
+    ]
     if paired:
         parts.append("\n".join(paired))
     parts.append(md_table(["T", "why measured"], [[f"{g['temperature']:g}", g["why"]] for g in measured["grid"]]))

@@ -19,8 +19,15 @@ from pipeline.audit.defaults import DEFAULTS
 from pipeline.audit.findings import match_param
 from pipeline.audit.shell import scan_argv
 
-_RUNTIME_IMPORTS = {"openai": "openai", "ollama": "ollama", "langchain_ollama": "ollama", "vllm": "vllm",
-                    "llama_cpp": "llamacpp-python", "transformers": "transformers", "langchain_openai": "openai"}
+_RUNTIME_IMPORTS = {
+    "openai": "openai",
+    "ollama": "ollama",
+    "langchain_ollama": "ollama",
+    "vllm": "vllm",
+    "llama_cpp": "llamacpp-python",
+    "transformers": "transformers",
+    "langchain_openai": "openai",
+}
 _OPTION_CALLS = frozenset({"add_argument", "option", "Option", "argument"})
 # pydantic's Field(alias=...) is not a model; the YAML/INI/CLI spellings "alias"/"from" stay out here.
 PY_MODEL_KEYS = MODEL_KEYS - {"alias", "from"}
@@ -114,8 +121,10 @@ class _Scopes(ast.NodeVisitor):
         first = node.args[0] if node.args else None  # from_pretrained("org/name"), vllm.LLM("org/name")
         if last in _OPTION_CALLS and isinstance(first, ast.Constant) and isinstance(first.value, str):
             default = next((kw.value for kw in node.keywords if kw.arg == "default"), None)
-            dest = next((kw.value.value for kw in node.keywords if kw.arg == "dest" and
-                         isinstance(kw.value, ast.Constant)), first.value.lstrip("-").replace("-", "_"))
+            dest = next(
+                (kw.value.value for kw in node.keywords if kw.arg == "dest" and isinstance(kw.value, ast.Constant)),
+                first.value.lstrip("-").replace("-", "_"),
+            )
             if first.value.startswith("--") and default is not None:
                 self.options.setdefault(str(dest), (node.lineno, first.value, default))
         if last in ("from_pretrained", "LLM") and isinstance(first, ast.Constant) and isinstance(first.value, str):
@@ -142,8 +151,11 @@ class _Finder(ast.NodeVisitor):
         self.stack.pop()
 
     def _scope_chain(self) -> list[ast.AST]:
-        chain = [n for n in self.stack if isinstance(n, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef |
-                                                       ast.Lambda | ast.ClassDef)]
+        chain = [
+            n
+            for n in self.stack
+            if isinstance(n, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef)
+        ]
         # Class bodies are not visible from their methods (Python's own rule); keep only the innermost class.
         inner = chain[-1] if chain else None
         return [n for n in reversed(chain) if not isinstance(n, ast.ClassDef) or n is inner]
@@ -190,12 +202,21 @@ class _Finder(ast.NodeVisitor):
                     default = node.args[0]
                 if default is not None:
                     inner = self.resolve(default, depth + 1)
-                    return Value(inner.value, inner.expr, inner.env_var, inner.env_default,
-                                 "field default" + (f"; {inner.note}" if inner.note else ""))
+                    return Value(
+                        inner.value,
+                        inner.expr,
+                        inner.env_var,
+                        inner.env_default,
+                        "field default" + (f"; {inner.note}" if inner.note else ""),
+                    )
             if callee in _ENV_GETTERS and node.args:
                 return self._env(node, node.args[0], node.args[1] if len(node.args) > 1 else None, depth)
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.attr in self.scopes.options
-                and node.value.id in ("args", "opts", "options", "cli", "ns", "parsed", "arguments")):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.attr in self.scopes.options
+            and node.value.id in ("args", "opts", "options", "cli", "ns", "parsed", "arguments")
+        ):
             line, flag, default = self.scopes.options[node.attr]
             inner = self.resolve(default, depth + 1)
             if inner.is_numeric:  # what the script runs with unless the command line says otherwise
@@ -214,8 +235,7 @@ class _Finder(ast.NodeVisitor):
         fallback_text = None
         if fallback is not None and (fallback.value is not None or fallback.expr):
             fallback_text = str(fallback.value) if fallback.value is not None else fallback.expr
-        return Value(expr=ast.unparse(node), env_var=name if isinstance(name, str) else None,
-                     env_default=fallback_text)
+        return Value(expr=ast.unparse(node), env_var=name if isinstance(name, str) else None, env_default=fallback_text)
 
     def _resolve_name(self, node: ast.Name, depth: int) -> Value:
         for scope in self._scope_chain():
@@ -270,8 +290,15 @@ class _Finder(ast.NodeVisitor):
             if isinstance(flag, str) and flag.startswith("--") and default is not None:
                 param, _ = match_param(flag[2:])
                 if param:
-                    self.col.add(line=node.lineno, key=flag, value=self.resolve(default), param=param,
-                                 contexts=self._contexts((flag,)), model=self.file_model, group=("cli", "options"))
+                    self.col.add(
+                        line=node.lineno,
+                        key=flag,
+                        value=self.resolve(default),
+                        param=param,
+                        contexts=self._contexts((flag,)),
+                        model=self.file_model,
+                        group=("cli", "options"),
+                    )
         model = self._model_of(node)
         for kw in node.keywords:
             if kw.arg is None:
@@ -280,20 +307,32 @@ class _Finder(ast.NodeVisitor):
             if param is None:
                 continue
             sets_temperature |= param == "temperature"
-            self.col.add(line=kw.value.lineno, key=f"{callee}({kw.arg}=)", value=self.resolve(kw.value),
-                         param=param, contexts=self._contexts((kw.arg, callee)), model=model, group=group,
-                         llm_place=bool(runtime))
+            self.col.add(
+                line=kw.value.lineno,
+                key=f"{callee}({kw.arg}=)",
+                value=self.resolve(kw.value),
+                param=param,
+                contexts=self._contexts((kw.arg, callee)),
+                model=model,
+                group=group,
+                llm_place=bool(runtime),
+            )
         for kw in node.keywords:  # Ollama's options={...}, OpenAI's extra_body={...}, generate(generation_config=)
             if (isinstance(kw.value, ast.Dict) and self._dict_sets(kw.value, "temperature")) or kw.arg in (
-                    "generation_config", "options", "sampling_params"):
+                "generation_config",
+                "options",
+                "sampling_params",
+            ):
                 sets_temperature = True
         if runtime and not sets_temperature:
             self._implicit(node, runtime, callee, model)
         self.generic_visit(node)
 
     def _dict_sets(self, node: ast.Dict, param: str) -> bool:
-        return any(isinstance(k, ast.Constant) and isinstance(k.value, str) and match_param(k.value)[0] == param
-                   for k in node.keys)
+        return any(
+            isinstance(k, ast.Constant) and isinstance(k.value, str) and match_param(k.value)[0] == param
+            for k in node.keys
+        )
 
     def _implicit(self, node: ast.Call, runtime: str, callee: str, model: str | None) -> None:
         spec = DEFAULTS[runtime]
@@ -303,12 +342,22 @@ class _Finder(ast.NodeVisitor):
             do_sample = next((kw.value for kw in node.keywords if kw.arg == "do_sample"), None)
             sampled = isinstance(do_sample, ast.Constant) and do_sample.value is True
             value = value if sampled else 0
-            note = ("transformers default temperature 1.0 with do_sample=True" if sampled else
-                    "greedy: transformers generate() without do_sample (unless the model's generation_config.json "
-                    "sets do_sample)")
-        self.col.add(line=node.lineno, key=f"{callee}()", value=Value(value, note=note), param="temperature",
-                     contexts=self._contexts((callee,)), model=model, group=("call", node.lineno, node.col_offset),
-                     implicit=True)
+            note = (
+                "transformers default temperature 1.0 with do_sample=True"
+                if sampled
+                else "greedy: transformers generate() without do_sample (unless the model's generation_config.json "
+                "sets do_sample)"
+            )
+        self.col.add(
+            line=node.lineno,
+            key=f"{callee}()",
+            value=Value(value, note=note),
+            param="temperature",
+            contexts=self._contexts((callee,)),
+            model=model,
+            group=("call", node.lineno, node.col_offset),
+            implicit=True,
+        )
 
     def visit_Dict(self, node: ast.Dict) -> None:
         group = ("dict", node.lineno, node.col_offset)
@@ -328,8 +377,15 @@ class _Finder(ast.NodeVisitor):
                 continue
             param, _ = match_param(key.value, callee)
             if param:
-                self.col.add(line=value.lineno, key=f"{{{key.value!r}: ...}}", value=self.resolve(value), param=param,
-                             contexts=self._contexts((key.value, callee)), model=model, group=group)
+                self.col.add(
+                    line=value.lineno,
+                    key=f"{{{key.value!r}: ...}}",
+                    value=self.resolve(value),
+                    param=param,
+                    contexts=self._contexts((key.value, callee)),
+                    model=model,
+                    group=group,
+                )
         self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> None:
@@ -340,16 +396,26 @@ class _Finder(ast.NodeVisitor):
         owner = self._holder(node, parent)
         if owner in ("help", "description", "epilog", "usage"):  # an option's help text is documentation
             return
-        self.col.add_pairs(node.value, line=node.lineno, owner=owner, contexts=self._contexts((owner,)),
-                           model=self._model_of(None), fmt="python")
+        self.col.add_pairs(
+            node.value,
+            line=node.lineno,
+            owner=owner,
+            contexts=self._contexts((owner,)),
+            model=self._model_of(None),
+            fmt="python",
+        )
 
     def _holder(self, node: ast.Constant, parent: ast.AST | None) -> str:
         """What a string is the value of: an option's flag, a keyword, a variable, a dict key, an argv flag."""
         if isinstance(parent, ast.keyword) and parent.arg:
             call = self.stack[-3]
             flag = call.args[0] if isinstance(call, ast.Call) and call.args else None
-            if (parent.arg == "default" and isinstance(flag, ast.Constant) and isinstance(flag.value, str)
-                    and ast.unparse(call.func).rsplit(".", 1)[-1] in _OPTION_CALLS):
+            if (
+                parent.arg == "default"
+                and isinstance(flag, ast.Constant)
+                and isinstance(flag.value, str)
+                and ast.unparse(call.func).rsplit(".", 1)[-1] in _OPTION_CALLS
+            ):
                 return flag.value
             return parent.arg
         if isinstance(parent, ast.Assign | ast.AnnAssign):
@@ -366,8 +432,9 @@ class _Finder(ast.NodeVisitor):
         return ""
 
     def _argv(self, node: ast.List | ast.Tuple) -> None:
-        if len(node.elts) < 2 or not any(isinstance(e, ast.Constant) and isinstance(e.value, str) and
-                                         e.value.startswith("--") for e in node.elts):
+        if len(node.elts) < 2 or not any(
+            isinstance(e, ast.Constant) and isinstance(e.value, str) and e.value.startswith("--") for e in node.elts
+        ):
             return
         words = []
         for element in node.elts:
@@ -375,11 +442,15 @@ class _Finder(ast.NodeVisitor):
                 words.append((element.value, element.lineno))
             else:
                 resolved = self.resolve(element)
-                text = str(resolved.value) if resolved.is_numeric else ("$" + (resolved.env_var or "{" +
-                                                                              ast.unparse(element) + "}"))
+                text = (
+                    str(resolved.value)
+                    if resolved.is_numeric
+                    else ("$" + (resolved.env_var or "{" + ast.unparse(element) + "}"))
+                )
                 words.append((text, element.lineno))
-        scan_argv(self.col, words, contexts=self._contexts(), group=("argv", node.lineno, node.col_offset),
-                  fmt="python")
+        scan_argv(
+            self.col, words, contexts=self._contexts(), group=("argv", node.lineno, node.col_offset), fmt="python"
+        )
 
     def visit_List(self, node: ast.List) -> None:
         self._argv(node)
@@ -398,9 +469,14 @@ class _Finder(ast.NodeVisitor):
             for target in node.targets:
                 if isinstance(target, ast.Attribute) and match_param(target.attr)[0]:
                     self.stack = _path_to(tree, node)[:-1]  # resolve in the enclosing function
-                    self.col.add(line=node.value.lineno, key=ast.unparse(target), value=self.resolve(node.value),
-                                 contexts=self._contexts((ast.unparse(target),)), model=self.file_model,
-                                 group=("attr", ast.unparse(target.value)))
+                    self.col.add(
+                        line=node.value.lineno,
+                        key=ast.unparse(target),
+                        value=self.resolve(node.value),
+                        contexts=self._contexts((ast.unparse(target),)),
+                        model=self.file_model,
+                        group=("attr", ast.unparse(target.value)),
+                    )
         for scope, names in self.scopes.bindings.items():
             for name, bindings in names.items():
                 if (id(scope), name) in self.consumed:
@@ -417,13 +493,20 @@ class _Finder(ast.NodeVisitor):
         self.stack = _path_to(self.tree, scope)
         owner = getattr(scope, "name", "")
         key = f"{owner}({name}=)" if binding.kind == "param" else (f"{owner}.{name}" if owner else name)
-        self.col.add(line=binding.node.lineno if binding.node is not None else binding.line, key=key,
-                     value=self.resolve(binding.node), param=param, contexts=(name, owner),
-                     model=self.file_model, group=("scope", id(scope)))
+        self.col.add(
+            line=binding.node.lineno if binding.node is not None else binding.line,
+            key=key,
+            value=self.resolve(binding.node),
+            param=param,
+            contexts=(name, owner),
+            model=self.file_model,
+            group=("scope", id(scope)),
+        )
 
 
 def _path_to(tree: ast.AST, target: ast.AST) -> list[ast.AST]:
     """The chain of nodes from the module to ``target`` (so names resolve in the right scope)."""
+
     def search(node: ast.AST, path: list[ast.AST]) -> list[ast.AST] | None:
         if node is target:
             return [*path, node]
@@ -434,6 +517,7 @@ def _path_to(tree: ast.AST, target: ast.AST) -> list[ast.AST]:
                 if found:
                     return found
         return None
+
     return search(tree, []) or [tree]
 
 

@@ -25,9 +25,9 @@ def short_path(path: str, limit: int = MAX_PATH) -> str:
     """``…/deep/dir/file.yaml``: the tail of a long path, cut at a slash when possible."""
     if len(path) <= limit:
         return path
-    tail = path[-(limit - 2):]
+    tail = path[-(limit - 2) :]
     if "/" in tail[1:]:
-        tail = tail[tail.index("/", 1):]
+        tail = tail[tail.index("/", 1) :]
     return "…" + tail
 
 
@@ -51,9 +51,11 @@ def summary_line(result: AuditResult) -> str:
     stats = result.stats
     skipped = sum(v for k, v in stats.skipped.items() if k != "not a config or source file")
     docs = f" + {documented} in documentation (run instructions)" if documented else ""
-    line = (f"Temperature audit of {where}: {len(result.findings) - implicit - documented} settings"
-            f" + {implicit} unset (runtime default){docs} in {files} files · {len(result.flags)} flags · "
-            f"{stats.read} files read ({stats.bytes_read:,} bytes), {skipped} skipped")
+    line = (
+        f"Temperature audit of {where}: {len(result.findings) - implicit - documented} settings"
+        f" + {implicit} unset (runtime default){docs} in {files} files · {len(result.flags)} flags · "
+        f"{stats.read} files read ({stats.bytes_read:,} bytes), {skipped} skipped"
+    )
     if stats.caps_hit:
         line += f" · caps hit: {', '.join(sorted(stats.caps_hit))}"
     return line
@@ -66,8 +68,18 @@ def finding_rows(result: AuditResult, link: Linker | None = None) -> list[list[s
         cell = f"[{inline_code(place)}]({link(f.path, f.line)})" if link else inline_code(place)
         value = value_text(f)
         marks = (" *(unset)*" if f.implicit else "") + (" *(docs)*" if f.documentation else "")
-        rows.append([cell, f.param, inline_code(f.key), inline_code(value) + marks,
-                     ROLE_LABELS[f.role], f.model or "", f.format, f.note])
+        rows.append(
+            [
+                cell,
+                f.param,
+                inline_code(f.key),
+                inline_code(value) + marks,
+                ROLE_LABELS[f.role],
+                f.model or "",
+                f.format,
+                f.note,
+            ]
+        )
     return rows
 
 
@@ -89,8 +101,13 @@ def defaults_rows(result: AuditResult) -> list[list[str]]:
     return rows
 
 
-def render_markdown(result: AuditResult, link: Linker | None = None, measured_md: str | None = None,
-                    footer_md: str | None = None, title: str = "Temperature audit") -> str:
+def render_markdown(
+    result: AuditResult,
+    link: Linker | None = None,
+    measured_md: str | None = None,
+    footer_md: str | None = None,
+    title: str = "Temperature audit",
+) -> str:
     parts = [f"### {title}", summary_line(result)]
     if result.findings:
         body = md_table(FINDING_HEADERS, finding_rows(result, link))
@@ -105,8 +122,12 @@ def render_markdown(result: AuditResult, link: Linker | None = None, measured_md
         parts.append("**Flags**: none.")
     rows = defaults_rows(result)
     if rows:
-        parts.append(details("What runs where nothing is set (runtime defaults and their sources)",
-                             md_table(["runtime", "defaults", "note", "source"], rows)))
+        parts.append(
+            details(
+                "What runs where nothing is set (runtime defaults and their sources)",
+                md_table(["runtime", "defaults", "note", "source"], rows),
+            )
+        )
     parts.append(f"_Skipped: {skipped_text(result)}._")
     if measured_md:
         parts.append(measured_md)
@@ -120,10 +141,13 @@ def render_text(result: AuditResult) -> str:
     width = max((len(f"{f.path}:{f.line}") for f in result.findings), default=10)
     for f in result.findings:
         extra = "; ".join(x for x in (f"model {f.model}" if f.model else "", f.note) if x)
-        lines.append(f"{f'{f.path}:{f.line}':<{width}}  {f.param:<14} {value_text(f):<24} "
-                     f"{ROLE_LABELS[f.role]:<12} {f.key}" + (f"  ({extra})" if extra else "")
-                     + ("  [unset: runtime default]" if f.implicit else "")
-                     + ("  [documentation]" if f.documentation else ""))
+        lines.append(
+            f"{f'{f.path}:{f.line}':<{width}}  {f.param:<14} {value_text(f):<24} "
+            f"{ROLE_LABELS[f.role]:<12} {f.key}"
+            + (f"  ({extra})" if extra else "")
+            + ("  [unset: runtime default]" if f.implicit else "")
+            + ("  [documentation]" if f.documentation else "")
+        )
     lines.append("")
     lines.append("Flags:" if result.flags else "Flags: none")
     lines += [f"  - [{fl.kind}] {fl.message.replace('`', '')}" for fl in result.flags]

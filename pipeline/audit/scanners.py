@@ -26,8 +26,9 @@ from pipeline.audit.findings import match_param
 from pipeline.audit.shell import scan_argv, scan_shell, tokens_of
 
 MAX_NODES = 200_000  # per file, after alias expansion ("billion laughs" YAML stops here)
-_FLAG_IN_TEXT = re.compile(r"(^|\s)--[a-z_-]*(temp|top[-_]?[pk]|min[-_]p|repe|seed|ctx|max[-_]tokens|predict)",
-                           re.IGNORECASE)
+_FLAG_IN_TEXT = re.compile(
+    r"(^|\s)--[a-z_-]*(temp|top[-_]?[pk]|min[-_]p|repe|seed|ctx|max[-_]tokens|predict)", re.IGNORECASE
+)
 
 
 @dataclass
@@ -81,8 +82,14 @@ class _YamlWalk:
                 note = f"via *{anchor}"
             self.defined.add(id(node))
         if isinstance(node, yaml.ScalarNode):
-            return Node("scalar", line, _yaml_scalar(node), note=note, text=node.tag.endswith(":str"),
-                        block=node.style in ("|", ">"))
+            return Node(
+                "scalar",
+                line,
+                _yaml_scalar(node),
+                note=note,
+                text=node.tag.endswith(":str"),
+                block=node.style in ("|", ">"),
+            )
         stack = stack | {id(node)}
         if isinstance(node, yaml.SequenceNode):
             return Node("seq", line, note=note, seq=[self.convert(child, stack, note) for child in node.value])
@@ -118,8 +125,11 @@ def _yaml_scalar(node: yaml.ScalarNode) -> Any:
         if tag.endswith(":int"):
             return int(raw.replace("_", ""), 0) if raw.lower().startswith(("0x", "0o")) else int(raw.replace("_", ""))
         if tag.endswith(":float"):
-            return float(raw.replace("_", "")) if not raw.lower().endswith(("inf", "nan")) else float(
-                raw.lower().lstrip("+").replace(".", ""))
+            return (
+                float(raw.replace("_", ""))
+                if not raw.lower().endswith(("inf", "nan"))
+                else float(raw.lower().lstrip("+").replace(".", ""))
+            )
     except ValueError:
         return raw
     if tag.endswith(":null"):
@@ -153,40 +163,40 @@ class _JsonReader:
         self.count += 1
         if self.count > MAX_NODES or depth > 500:
             raise TooComplex("json too large or too deep")
-        char = self.text[pos:pos + 1]
+        char = self.text[pos : pos + 1]
         line = self.line(pos)
         if char == "{":
             node, pos = Node("map", line), self._WS.match(self.text, pos + 1).end()
-            if self.text[pos:pos + 1] == "}":
+            if self.text[pos : pos + 1] == "}":
                 return node, pos + 1
             while True:
-                if self.text[pos:pos + 1] != '"':
+                if self.text[pos : pos + 1] != '"':
                     raise ValueError(f"expected a key at line {self.line(pos)}")
                 key, pos = json.decoder.scanstring(self.text, pos + 1)
                 pos = self._WS.match(self.text, pos).end()
-                if self.text[pos:pos + 1] != ":":
+                if self.text[pos : pos + 1] != ":":
                     raise ValueError(f"expected ':' at line {self.line(pos)}")
                 child, pos = self.value(self._WS.match(self.text, pos + 1).end(), depth + 1)
                 node.items.append((key, child, ""))
                 pos = self._WS.match(self.text, pos).end()
-                if self.text[pos:pos + 1] == ",":
+                if self.text[pos : pos + 1] == ",":
                     pos = self._WS.match(self.text, pos + 1).end()
                     continue
-                if self.text[pos:pos + 1] == "}":
+                if self.text[pos : pos + 1] == "}":
                     return node, pos + 1
                 raise ValueError(f"expected ',' or '}}' at line {self.line(pos)}")
         if char == "[":
             node, pos = Node("seq", line), self._WS.match(self.text, pos + 1).end()
-            if self.text[pos:pos + 1] == "]":
+            if self.text[pos : pos + 1] == "]":
                 return node, pos + 1
             while True:
                 child, pos = self.value(pos, depth + 1)
                 node.seq.append(child)
                 pos = self._WS.match(self.text, pos).end()
-                if self.text[pos:pos + 1] == ",":
+                if self.text[pos : pos + 1] == ",":
                     pos = self._WS.match(self.text, pos + 1).end()
                     continue
-                if self.text[pos:pos + 1] == "]":
+                if self.text[pos : pos + 1] == "]":
                     return node, pos + 1
                 raise ValueError(f"expected ',' or ']' at line {self.line(pos)}")
         if char == '"':
@@ -217,7 +227,7 @@ def toml_tree(text: str) -> Node:
         pattern = re.compile(r"(^|[\s{,.])[\"']?" + re.escape(key) + r"[\"']?\s*=")
         start = 0
         for number, header in headers:  # the last header that is a prefix of the table path
-            if table[:len(header)] == header and header:
+            if table[: len(header)] == header and header:
                 start = number
         for number in range(start + 1, len(lines) + 1):
             if pattern.search(lines[number - 1]):
@@ -254,8 +264,14 @@ def _scalar_value(node: Node) -> Value:
     return Value(node.value)
 
 
-def walk_tree(col: Collector, node: Node, keypath: tuple[str, ...] = (), model: str | None = None,
-              param_parent: str | None = None, env_section: bool = False) -> None:
+def walk_tree(
+    col: Collector,
+    node: Node,
+    keypath: tuple[str, ...] = (),
+    model: str | None = None,
+    param_parent: str | None = None,
+    env_section: bool = False,
+) -> None:
     """Report every sampling key in a tree; the key path is the role context, innermost first."""
     if node.kind == "seq":
         _scan_string_list(col, node, keypath, model)
@@ -267,8 +283,13 @@ def walk_tree(col: Collector, node: Node, keypath: tuple[str, ...] = (), model: 
             _scan_string(col, node, keypath, model, env_section)
         return
     for key, child, _note in node.items:
-        if (key.lower() in MODEL_KEYS and key.lower() != "from" and child.kind == "scalar"
-                and isinstance(child.value, str) and child.value):
+        if (
+            key.lower() in MODEL_KEYS
+            and key.lower() != "from"
+            and child.kind == "scalar"
+            and isinstance(child.value, str)
+            and child.value
+        ):
             model = model_name(child.value)
     group = (keypath, node.line)
     for key, child, note in node.items:
@@ -280,13 +301,21 @@ def walk_tree(col: Collector, node: Node, keypath: tuple[str, ...] = (), model: 
         param, _ = match_param(key, " ".join(path))
         if param is None and param_parent and child.kind == "scalar":
             param = param_parent
-        if param and (child.kind == "scalar" or (child.kind == "seq" and child.seq and
-                                                  all(c.kind == "scalar" for c in child.seq))):
+        if param and (
+            child.kind == "scalar" or (child.kind == "seq" and child.seq and all(c.kind == "scalar" for c in child.seq))
+        ):
             value = _scalar_value(child)
             if note:
                 value = Value(value.value, value.expr, value.env_var, value.env_default, note)
-            col.add(line=child.line, key=".".join(path), value=value, param=param, contexts=contexts,
-                    model=model, group=group)
+            col.add(
+                line=child.line,
+                key=".".join(path),
+                value=value,
+                param=param,
+                contexts=contexts,
+                model=model,
+                group=group,
+            )
             continue
         walk_tree(col, child, path, model, param if child.kind == "map" else None, is_env)
 
@@ -296,15 +325,24 @@ def _scan_string(col: Collector, node: Node, keypath: tuple[str, ...], model: st
     assign = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", text)
     one_assignment = assign is not None and "=" not in assign.group(2)
     command = _FLAG_IN_TEXT.search(text) or re.search(r"llama-server|vllm\s+serve|ollama\s+(serve|run)", text)
-    if (not one_assignment and not command and "\n" not in text
-            and col.add_pairs(text, line=node.line, owner=".".join(keypath), contexts=tuple(reversed(keypath)),
-                              model=model)):
+    if (
+        not one_assignment
+        and not command
+        and "\n" not in text
+        and col.add_pairs(text, line=node.line, owner=".".join(keypath), contexts=tuple(reversed(keypath)), model=model)
+    ):
         return  # "sampling_params: temperature=0.6,top_p=0.95" or '{"temperature": 0.6}'
     if assign and "\n" not in text:  # compose "environment: [- TEMP=0.7]"
         if env_section:
             col.scan.env_defined.add(assign.group(1))
-        col.add(line=node.line, key=".".join((*keypath, assign.group(1))), value=parse_text(assign.group(2)),
-                contexts=tuple(reversed(keypath)), model=model, group=(keypath, "env"))
+        col.add(
+            line=node.line,
+            key=".".join((*keypath, assign.group(1))),
+            value=parse_text(assign.group(2)),
+            contexts=tuple(reversed(keypath)),
+            model=model,
+            group=(keypath, "env"),
+        )
         return
     if command:
         first = node.line + (1 if node.block else 0)
@@ -330,6 +368,7 @@ def _tree_scanner(fmt: str, parse: Callable[[str], list[Node]]) -> Callable[[str
         for tree in trees:
             walk_tree(col, tree)
         return col.done()
+
     return scan
 
 
@@ -367,8 +406,14 @@ def scan_ini(path: str, text: str) -> FileScan:
         rows.append((number, section, key, value, model))
     for number, sect, key, value, mdl in rows:
         mdl = mdl or next((m for n, s, _, _, m in rows if s == sect and m), None)
-        col.add(line=number, key=f"{sect}.{key}" if sect else key, value=parse_text(value), contexts=(sect,),
-                model=mdl, group=sect)
+        col.add(
+            line=number,
+            key=f"{sect}.{key}" if sect else key,
+            value=parse_text(value),
+            contexts=(sect,),
+            model=mdl,
+            group=sect,
+        )
     return col.done()
 
 
@@ -433,14 +478,30 @@ def scan_modelfile(path: str, text: str) -> FileScan:
             param, _ = match_param(name)
             if param:
                 has_temperature |= param == "temperature"
-                col.add(line=number, key=f"PARAMETER {name}", value=parse_text(value), param=param, model=model,
-                        group="modelfile", llm_place=True, default_role=("eval", "an Ollama Modelfile (serving)"))
+                col.add(
+                    line=number,
+                    key=f"PARAMETER {name}",
+                    value=parse_text(value),
+                    param=param,
+                    model=model,
+                    group="modelfile",
+                    llm_place=True,
+                    default_role=("eval", "an Ollama Modelfile (serving)"),
+                )
     if model and not has_temperature:
         spec = DEFAULTS["ollama"]
-        col.add(line=from_line, key="(no PARAMETER temperature)", param="temperature", model=model,
-                value=Value(spec.values["temperature"], note=f"{spec.label} default, unless the base model's "
-                            "own Modelfile sets one"), implicit=True, group="modelfile",
-                default_role=("eval", "an Ollama Modelfile (serving)"))
+        col.add(
+            line=from_line,
+            key="(no PARAMETER temperature)",
+            param="temperature",
+            model=model,
+            value=Value(
+                spec.values["temperature"], note=f"{spec.label} default, unless the base model's own Modelfile sets one"
+            ),
+            implicit=True,
+            group="modelfile",
+            default_role=("eval", "an Ollama Modelfile (serving)"),
+        )
     return col.done()
 
 
@@ -491,8 +552,13 @@ def scan_markdown(path: str, text: str) -> FileScan:
             heading = next((g for g in title.groups() if g), heading) if title else heading
             spans = _INLINE_CODE.finditer(raw) if len(raw) <= _MAX_PROSE_LINE else ()
             for span in spans:  # `python eval.py --temperature 0.7` in a sentence
-                scan_shell(col, _PROMPT.sub(r"\1", span.group(2).strip()), first_line=number, contexts=(heading,),
-                           implicit_defaults=False)
+                scan_shell(
+                    col,
+                    _PROMPT.sub(r"\1", span.group(2).strip()),
+                    first_line=number,
+                    contexts=(heading,),
+                    implicit_defaults=False,
+                )
     if not fence:  # an unclosed fence is not a code block
         flush()
     return col.done()
@@ -504,6 +570,7 @@ def _scan_shell_file(fmt: str) -> Callable[[str, str], FileScan]:
         col = Collector(path, fmt, text)
         scan_shell(col, text)
         return col.done()
+
     return scan
 
 
@@ -525,11 +592,19 @@ def scanner_for(path: str) -> tuple[str, Callable[[str, str], FileScan]] | None:
     if lower == ".env" or lower.startswith(".env.") or suffix == ".env":
         return "env", scan_env
     table: dict[str, tuple[str, Callable[[str, str], FileScan]]] = {
-        ".yaml": ("yaml", scan_yaml), ".yml": ("yaml", scan_yaml), ".json": ("json", scan_json),
-        ".toml": ("toml", scan_toml), ".ini": ("ini", scan_ini), ".cfg": ("ini", scan_ini),
-        ".conf": ("ini", scan_ini), ".service": ("systemd", scan_systemd), ".py": ("python", scan_python),
-        ".sh": ("shell", _scan_shell_file("shell")), ".bash": ("shell", _scan_shell_file("shell")),
-        ".zsh": ("shell", _scan_shell_file("shell")), ".md": ("markdown", scan_markdown),
+        ".yaml": ("yaml", scan_yaml),
+        ".yml": ("yaml", scan_yaml),
+        ".json": ("json", scan_json),
+        ".toml": ("toml", scan_toml),
+        ".ini": ("ini", scan_ini),
+        ".cfg": ("ini", scan_ini),
+        ".conf": ("ini", scan_ini),
+        ".service": ("systemd", scan_systemd),
+        ".py": ("python", scan_python),
+        ".sh": ("shell", _scan_shell_file("shell")),
+        ".bash": ("shell", _scan_shell_file("shell")),
+        ".zsh": ("shell", _scan_shell_file("shell")),
+        ".md": ("markdown", scan_markdown),
         ".markdown": ("markdown", scan_markdown),
     }
     return table.get(suffix)

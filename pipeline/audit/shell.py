@@ -15,8 +15,18 @@ from pipeline.audit.collect import ENV_NAME, Collector, Value, model_name, parse
 from pipeline.audit.defaults import DEFAULTS
 from pipeline.audit.findings import match_param
 
-_MODEL_FLAGS = ("--alias", "--model-alias", "--model_alias", "--served-model-name", "--model", "-m", "--hf-repo",
-                "-hf", "--model-name", "--model_name")
+_MODEL_FLAGS = (
+    "--alias",
+    "--model-alias",
+    "--model_alias",
+    "--served-model-name",
+    "--model",
+    "-m",
+    "--hf-repo",
+    "-hf",
+    "--model-name",
+    "--model_name",
+)
 # Commands that start a server whose default temperature applies to requests that set none.
 _SERVERS = (
     (re.compile(r"(^|[/\s])llama-server(\s|$)|llama_cpp\.server"), "llamacpp"),
@@ -34,7 +44,7 @@ def tokens_of(line: str) -> list[str]:
         words = shlex.split(line, comments=True)
     except ValueError:  # unbalanced quotes: fall back to whitespace, still dropping a trailing comment
         words = line.split("#", 1)[0].split()
-    return [w.strip('[],"\'') for w in words if w.strip('[],"\'')]
+    return [w.strip("[],\"'") for w in words if w.strip("[],\"'")]
 
 
 def logical_lines(text: str, first_line: int = 1) -> Iterable[tuple[int, str, list[tuple[str, int]]]]:
@@ -66,8 +76,15 @@ def flag_value(token: str, following: str | None) -> tuple[str, str | None]:
     return name, following
 
 
-def scan_argv(col: Collector, tokens: list[tuple[str, int]], *, contexts: tuple[str, ...], group: object,
-              fmt: str | None = None, implicit_defaults: bool = True) -> None:
+def scan_argv(
+    col: Collector,
+    tokens: list[tuple[str, int]],
+    *,
+    contexts: tuple[str, ...],
+    group: object,
+    fmt: str | None = None,
+    implicit_defaults: bool = True,
+) -> None:
     """Find sampling flags in one command's words; also env assignments and the served model."""
     text = " ".join(t for t, _ in tokens)
     given: dict[str, str] = {}
@@ -95,8 +112,15 @@ def scan_argv(col: Collector, tokens: list[tuple[str, int]], *, contexts: tuple[
         leading = leading and bool(assign)
         if assign and leading:
             col.scan.env_defined.add(assign.group(1))
-            col.add(line=line, key=assign.group(1), value=parse_text(assign.group(2)), contexts=(text, *contexts),
-                    model=model, group=group, fmt=fmt)
+            col.add(
+                line=line,
+                key=assign.group(1),
+                value=parse_text(assign.group(2)),
+                contexts=(text, *contexts),
+                model=model,
+                group=group,
+                fmt=fmt,
+            )
             continue
         if not tok.startswith("--") or len(tok) < 4:
             continue
@@ -104,8 +128,9 @@ def scan_argv(col: Collector, tokens: list[tuple[str, int]], *, contexts: tuple[
         param, _ = match_param(name[2:], text)
         if param is None and raw is not None:  # --sampling_params "temperature=0.9,top_p=0.8" as one word
             value_line = line if "=" in tok else tokens[i + 1][1]
-            found_temperature |= "temperature" in col.add_pairs(raw, line=value_line, owner=name,
-                                                                contexts=(text, *contexts), model=model, fmt=fmt)
+            found_temperature |= "temperature" in col.add_pairs(
+                raw, line=value_line, owner=name, contexts=(text, *contexts), model=model, fmt=fmt
+            )
             continue
         if param is None or raw is None:
             continue
@@ -113,17 +138,41 @@ def scan_argv(col: Collector, tokens: list[tuple[str, int]], *, contexts: tuple[
         if not value.is_numeric and value.expr is None:
             continue  # "--temperature-schedule cosine" is not a sampling value
         found_temperature |= param == "temperature"
-        col.add(line=line, key=name, value=value, param=param, contexts=(name, text, *contexts), model=model,
-                group=group, fmt=fmt)
+        col.add(
+            line=line,
+            key=name,
+            value=value,
+            param=param,
+            contexts=(name, text, *contexts),
+            model=model,
+            group=group,
+            fmt=fmt,
+        )
     if runtime and not found_temperature and implicit_defaults:
         default = DEFAULTS[runtime].values["temperature"]
-        col.add(line=tokens[0][1], key="(no --temp)", value=Value(default, note=f"{DEFAULTS[runtime].label} "
-                f"default, nothing set here"), param="temperature", contexts=(text, *contexts), model=model,
-                group=group, fmt=fmt, implicit=True, default_role=("eval", "a server command"))
+        col.add(
+            line=tokens[0][1],
+            key="(no --temp)",
+            value=Value(default, note=f"{DEFAULTS[runtime].label} default, nothing set here"),
+            param="temperature",
+            contexts=(text, *contexts),
+            model=model,
+            group=group,
+            fmt=fmt,
+            implicit=True,
+            default_role=("eval", "a server command"),
+        )
 
 
-def scan_shell(col: Collector, text: str, *, first_line: int = 1, contexts: tuple[str, ...] = (),
-               fmt: str | None = None, implicit_defaults: bool = True) -> None:
+def scan_shell(
+    col: Collector,
+    text: str,
+    *,
+    first_line: int = 1,
+    contexts: tuple[str, ...] = (),
+    fmt: str | None = None,
+    implicit_defaults: bool = True,
+) -> None:
     """Scan a script-like text: each logical command is its own group; Make targets and functions are context.
 
     ``implicit_defaults=False`` (documentation) reports only what a command sets, not a server's defaults.
@@ -138,16 +187,28 @@ def scan_shell(col: Collector, text: str, *, first_line: int = 1, contexts: tupl
             section = func.group(1)
         elif target and not joined.startswith((" ", "\t")):
             section = target.group(1)
-            rest = joined[target.end():].strip()
+            rest = joined[target.end() :].strip()
             if col.scan.format in ("procfile",) and rest:
-                scan_argv(col, [(t, start) for t in tokens_of(rest)], contexts=(section, *contexts),
-                          group=(start, "cmd"), fmt=fmt, implicit_defaults=implicit_defaults)
+                scan_argv(
+                    col,
+                    [(t, start) for t in tokens_of(rest)],
+                    contexts=(section, *contexts),
+                    group=(start, "cmd"),
+                    fmt=fmt,
+                    implicit_defaults=implicit_defaults,
+                )
             continue
         if stripped.upper().startswith(("ENV ", "ARG ")) and col.scan.format == "dockerfile":
             _docker_env(col, stripped, start)
             continue
-        scan_argv(col, toks, contexts=(section, *contexts) if section else contexts, group=(start, "cmd"), fmt=fmt,
-                  implicit_defaults=implicit_defaults)
+        scan_argv(
+            col,
+            toks,
+            contexts=(section, *contexts) if section else contexts,
+            group=(start, "cmd"),
+            fmt=fmt,
+            implicit_defaults=implicit_defaults,
+        )
 
 
 def _docker_env(col: Collector, line: str, number: int) -> None:
@@ -159,5 +220,10 @@ def _docker_env(col: Collector, line: str, number: int) -> None:
         assign = _ASSIGN.match(word)
         if assign:
             col.scan.env_defined.add(assign.group(1))
-            col.add(line=number, key=assign.group(1), value=parse_text(assign.group(2)), contexts=(line,),
-                    group=(number, "env"))
+            col.add(
+                line=number,
+                key=assign.group(1),
+                value=parse_text(assign.group(2)),
+                contexts=(line,),
+                group=(number, "env"),
+            )

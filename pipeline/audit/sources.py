@@ -16,15 +16,50 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 # Directories that never hold a team's own settings and can be huge.
-SKIP_DIRS = frozenset({
-    ".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".nox", ".mypy_cache",
-    ".pytest_cache", ".ruff_cache", ".idea", ".vscode", "dist", "build", ".eggs",
-})
+SKIP_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        "node_modules",
+        "__pycache__",
+        ".venv",
+        "venv",
+        ".tox",
+        ".nox",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".idea",
+        ".vscode",
+        "dist",
+        "build",
+        ".eggs",
+    }
+)
 
-CONFIG_SUFFIXES = frozenset({
-    ".yaml", ".yml", ".json", ".toml", ".ini", ".cfg", ".conf", ".env", ".py", ".sh", ".bash", ".zsh",
-    ".service", ".modelfile", ".dockerfile", ".mk", ".md", ".markdown",
-})
+CONFIG_SUFFIXES = frozenset(
+    {
+        ".yaml",
+        ".yml",
+        ".json",
+        ".toml",
+        ".ini",
+        ".cfg",
+        ".conf",
+        ".env",
+        ".py",
+        ".sh",
+        ".bash",
+        ".zsh",
+        ".service",
+        ".modelfile",
+        ".dockerfile",
+        ".mk",
+        ".md",
+        ".markdown",
+    }
+)
 # Files recognised by name (case-insensitive), or by a name prefix such as "Dockerfile.gpu", "Modelfile-eval".
 NAME_PREFIXES = ("dockerfile", "modelfile", "procfile", "makefile", "justfile", "containerfile", ".env")
 
@@ -61,8 +96,13 @@ class ScanStats:
         self.skipped[reason] += count
 
     def to_dict(self) -> dict:
-        return {"seen": self.seen, "read": self.read, "bytes_read": self.bytes_read,
-                "skipped": dict(sorted(self.skipped.items())), "caps_hit": sorted(self.caps_hit)}
+        return {
+            "seen": self.seen,
+            "read": self.read,
+            "bytes_read": self.bytes_read,
+            "skipped": dict(sorted(self.skipped.items())),
+            "caps_hit": sorted(self.caps_hit),
+        }
 
 
 def is_candidate(path: str) -> bool:
@@ -114,8 +154,9 @@ class Budget:
         return True
 
 
-def walk_local(root: str | os.PathLike, limits: Limits | None = None,
-               stats: ScanStats | None = None) -> Iterator[SourceFile]:
+def walk_local(
+    root: str | os.PathLike, limits: Limits | None = None, stats: ScanStats | None = None
+) -> Iterator[SourceFile]:
     """Yield candidate files under ``root``, sorted, never following a symlink out of the root.
 
     A symlinked file whose target is inside the root is read under the link's path; symlinked directories

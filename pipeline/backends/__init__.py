@@ -28,8 +28,17 @@ from pipeline.backends.base import (
 )
 
 __all__ = [
-    "BACKENDS", "MODELS", "Backend", "BackendError", "Messages", "ModelNotFound", "UnsupportedParam", "Usage",
-    "open_backend", "resolve_model", "sample_seed",
+    "BACKENDS",
+    "MODELS",
+    "Backend",
+    "BackendError",
+    "Messages",
+    "ModelNotFound",
+    "UnsupportedParam",
+    "Usage",
+    "open_backend",
+    "resolve_model",
+    "sample_seed",
 ]
 
 BACKENDS = ("llamacpp", "transformers", "openai")
@@ -121,11 +130,15 @@ def open_backend(
 
     if backend == "llamacpp":
         if not is_gguf:
-            raise BackendError(f"llama.cpp needs a .gguf file, {path} is a Hugging Face directory: "
-                               "use --backend transformers or convert it to GGUF")
+            raise BackendError(
+                f"llama.cpp needs a .gguf file, {path} is a Hugging Face directory: "
+                "use --backend transformers or convert it to GGUF"
+            )
         if adapter_path is not None and adapter_path.suffix != ".gguf":
-            raise BackendError("llama.cpp takes a LoRA adapter as .gguf (convert_lora_to_gguf.py); "
-                               "a PEFT directory needs --backend transformers")
+            raise BackendError(
+                "llama.cpp takes a LoRA adapter as .gguf (convert_lora_to_gguf.py); "
+                "a PEFT directory needs --backend transformers"
+            )
         from pipeline.backends.llamacpp import LlamaCppBackend
 
         return LlamaCppBackend(path, model_id=model, lora_path=adapter_path, n_ctx=n_ctx, n_threads=n_threads)
@@ -135,7 +148,15 @@ def open_backend(
     from pipeline.backends.hf import TransformersBackend
 
     if is_gguf:
-        return TransformersBackend(path.parent, model_id=model, gguf_file=path.name, adapter=adapter_path,
-                                   device=device, batch_size=batch_size, n_threads=n_threads)
-    return TransformersBackend(path, model_id=model, adapter=adapter_path, device=device,
-                               batch_size=batch_size, n_threads=n_threads)
+        return TransformersBackend(
+            path.parent,
+            model_id=model,
+            gguf_file=path.name,
+            adapter=adapter_path,
+            device=device,
+            batch_size=batch_size,
+            n_threads=n_threads,
+        )
+    return TransformersBackend(
+        path, model_id=model, adapter=adapter_path, device=device, batch_size=batch_size, n_threads=n_threads
+    )

@@ -33,8 +33,9 @@ class TransformersBackend(Backend):
     ) -> None:
         model_dir = Path(model_dir)
         shown = model_dir / gguf_file if gguf_file else model_dir
-        super().__init__(model_id=model_id or str(shown), model_path=str(shown),
-                         adapter=str(adapter) if adapter else None)
+        super().__init__(
+            model_id=model_id or str(shown), model_path=str(shown), adapter=str(adapter) if adapter else None
+        )
         # No hub at run time: make huggingface_hub fail fast instead of trying the network. It reads
         # this when first imported, so it is set before the import below.
         os.environ["HF_HUB_OFFLINE"] = "1"
@@ -73,13 +74,14 @@ class TransformersBackend(Backend):
         self.model = model.to(self.device).eval()
 
     def _generate(self, messages_batch: list[Messages], params: SamplingParams) -> list[list[str]]:
-        prompts = [self.tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True)
-                   for m in messages_batch]
+        prompts = [
+            self.tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in messages_batch
+        ]
         result: list[list[str]] = [[""] * params.n for _ in prompts]
         for i in range(params.n):
             for start in range(0, len(prompts), self.batch_size):
                 self.torch.manual_seed(sample_seed(params, i))
-                texts = self._chunk(prompts[start:start + self.batch_size], params)
+                texts = self._chunk(prompts[start : start + self.batch_size], params)
                 for offset, text in enumerate(texts):
                     result[start + offset][i] = text
         return result
@@ -107,7 +109,7 @@ class TransformersBackend(Backend):
             kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
         with self.torch.no_grad():
             out = self.model.generate(**enc, **kwargs)
-        new_tokens = out[:, enc["input_ids"].shape[1]:]
+        new_tokens = out[:, enc["input_ids"].shape[1] :]
         pad = self.tokenizer.pad_token_id
         self.usage.prompt_tokens += int(enc["attention_mask"].sum())
         self.usage.completion_tokens += int((new_tokens != pad).sum())

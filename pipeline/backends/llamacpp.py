@@ -91,8 +91,9 @@ class LlamaCppBackend(Backend):
         verbose: bool = False,
     ) -> None:
         path = Path(model_path)
-        super().__init__(model_id=model_id or str(path), model_path=str(path),
-                         adapter=str(lora_path) if lora_path else None)
+        super().__init__(
+            model_id=model_id or str(path), model_path=str(path), adapter=str(lora_path) if lora_path else None
+        )
         self.n_ctx = n_ctx
         self.n_threads = n_threads or default_threads()
         self.llm = open_llama(
@@ -110,8 +111,10 @@ class LlamaCppBackend(Backend):
 
     def _generate(self, messages_batch: list[Messages], params: SamplingParams) -> list[list[str]]:
         # llama-cpp-python evaluates one sequence at a time; "batched" here means one call for many.
-        return [[self._one(messages, params, sample_seed(params, i)) for i in range(params.n)]
-                for messages in messages_batch]
+        return [
+            [self._one(messages, params, sample_seed(params, i)) for i in range(params.n)]
+            for messages in messages_batch
+        ]
 
     def _one(self, messages: Messages, params: SamplingParams, seed: int) -> str:
         self.llm.reset()

@@ -30,8 +30,10 @@ from pipeline.types import SamplingParams
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
-UNVERIFIED_PARAMS = ("top_k, min_p: not part of the OpenAI API, sent as extra fields; llama.cpp's server and vLLM "
-                     "apply them, other servers (Ollama) ignore them and use their own defaults")
+UNVERIFIED_PARAMS = (
+    "top_k, min_p: not part of the OpenAI API, sent as extra fields; llama.cpp's server and vLLM "
+    "apply them, other servers (Ollama) ignore them and use their own defaults"
+)
 
 
 def normalize_base_url(base_url: str) -> str:
@@ -99,12 +101,19 @@ class OpenAIBackend(Backend):
 
     def check_params(self, params: SamplingParams) -> None:
         if params.top_k or params.min_p:
-            log.warning("%s: top_k=%s min_p=%s are sent as extra fields the server may ignore (see the report's "
-                        "unverified_params)", self.base_url, params.top_k, params.min_p)
+            log.warning(
+                "%s: top_k=%s min_p=%s are sent as extra fields the server may ignore (see the report's "
+                "unverified_params)",
+                self.base_url,
+                params.top_k,
+                params.min_p,
+            )
 
     def _generate(self, messages_batch: list[Messages], params: SamplingParams) -> list[list[str]]:
-        return [[self._one(messages, params, sample_seed(params, i)) for i in range(params.n)]
-                for messages in messages_batch]
+        return [
+            [self._one(messages, params, sample_seed(params, i)) for i in range(params.n)]
+            for messages in messages_batch
+        ]
 
     def _one(self, messages: Messages, params: SamplingParams, seed: int) -> str:
         payload: dict[str, Any] = {

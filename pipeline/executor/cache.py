@@ -53,11 +53,20 @@ class VerdictCache:
         with self._lock:
             row = self._db.execute(
                 "SELECT verdict, tests_run, tests_total, duration_s, detail, network_isolated FROM verdicts"
-                " WHERE key = ?", (key,)).fetchone()
+                " WHERE key = ?",
+                (key,),
+            ).fetchone()
         if row is None:
             return None
-        return ExecResult(verdict=row[0], tests_run=row[1], tests_total=row[2], duration_s=row[3], detail=row[4],
-                          cached=True, network_isolated=bool(row[5]))
+        return ExecResult(
+            verdict=row[0],
+            tests_run=row[1],
+            tests_total=row[2],
+            duration_s=row[3],
+            detail=row[4],
+            cached=True,
+            network_isolated=bool(row[5]),
+        )
 
     def put(self, key: str, result: ExecResult) -> None:
         if result.verdict in UNCACHED_VERDICTS:
@@ -65,8 +74,17 @@ class VerdictCache:
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (key, result.verdict, result.tests_run, result.tests_total, result.duration_s, result.detail,
-                 int(result.network_isolated), time.time()))
+                (
+                    key,
+                    result.verdict,
+                    result.tests_run,
+                    result.tests_total,
+                    result.duration_s,
+                    result.detail,
+                    int(result.network_isolated),
+                    time.time(),
+                ),
+            )
 
     def __len__(self) -> int:
         with self._lock:

@@ -64,8 +64,13 @@ class _Zygote:
             # -S: no site import and no .pth processing at start-up (a smaller zygote forks faster); the
             # zygote appends the site-packages directories itself so programs can still import numpy & co.
             [sys.executable, "-S", "-s", "-P", "-c", BOOT.format(root=PACKAGE_ROOT), json.dumps(config)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd="/", start_new_session=True,
-            close_fds=True, bufsize=0,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            cwd="/",
+            start_new_session=True,
+            close_fds=True,
+            bufsize=0,
         )
         self.buffer = bytearray()
         self.ready = False  # booted, and its isolation accepted
@@ -102,8 +107,8 @@ class _Zygote:
             if len(self.buffer) >= FRAME.size:
                 (length,) = FRAME.unpack_from(self.buffer)
                 if len(self.buffer) >= FRAME.size + length:
-                    message = json.loads(self.buffer[FRAME.size:FRAME.size + length])
-                    del self.buffer[:FRAME.size + length]
+                    message = json.loads(self.buffer[FRAME.size : FRAME.size + length])
+                    del self.buffer[: FRAME.size + length]
                     return message
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
@@ -121,7 +126,7 @@ class _Zygote:
         view = memoryview(FRAME.pack(len(data)) + data)
         with contextlib.suppress(BrokenPipeError):
             while view:
-                view = view[os.write(self.process.stdin.fileno(), view):]
+                view = view[os.write(self.process.stdin.fileno(), view) :]
 
     def ask_to_exit(self) -> None:
         """Tell the zygote to exit (it kills what runs and removes its files); ``close`` waits for it."""
@@ -230,13 +235,20 @@ class _Judge:
                 verdict, detail = "runtime_error", done["detail"]
             else:
                 verdict = "runtime_error"
-                detail = (f"the program exited (code {done.get('exit_code')}) before its tests finished "
-                          f"({self.passed}/{self.total} done) {stderr_tail}").strip()
+                detail = (
+                    f"the program exited (code {done.get('exit_code')}) before its tests finished "
+                    f"({self.passed}/{self.total} done) {stderr_tail}"
+                ).strip()
         if done.get("leaked"):
             detail += f" [{done['leaked']} processes of this sample could not be reaped]"
-        return ExecResult(verdict=verdict, tests_run=self.tests_run, tests_total=self.total,
-                          duration_s=round(float(done.get("duration_s") or 0.0), 4), detail=detail[:DETAIL_LIMIT],
-                          network_isolated=network_isolated)
+        return ExecResult(
+            verdict=verdict,
+            tests_run=self.tests_run,
+            tests_total=self.total,
+            duration_s=round(float(done.get("duration_s") or 0.0), 4),
+            detail=detail[:DETAIL_LIMIT],
+            network_isolated=network_isolated,
+        )
 
 
 class Executor:
@@ -246,24 +258,49 @@ class Executor:
     timeouts). Use as a context manager, or call ``close()``, to stop the zygotes.
     """
 
-    def __init__(self, workers: int | None = None, cache_dir: Path | None = None, *,
-                 memory_mb: int = 2048, output_limit_bytes: int = 1 << 20, fsize_mb: int = 16, nofile: int = 64,
-                 nproc: int = 32, sample_timeout_s: float = 300.0, network_isolation: bool = True,
-                 drop_privileges: bool = True, uid_base: int = 60000, seccomp: bool = True,
-                 allow_unsafe: bool = False) -> None:
+    def __init__(
+        self,
+        workers: int | None = None,
+        cache_dir: Path | None = None,
+        *,
+        memory_mb: int = 2048,
+        output_limit_bytes: int = 1 << 20,
+        fsize_mb: int = 16,
+        nofile: int = 64,
+        nproc: int = 32,
+        sample_timeout_s: float = 300.0,
+        network_isolation: bool = True,
+        drop_privileges: bool = True,
+        uid_base: int = 60000,
+        seccomp: bool = True,
+        allow_unsafe: bool = False,
+    ) -> None:
         cores = usable_cores()
         if workers is not None and workers < 1:
             raise ValueError("workers must be >= 1")
         self.workers = min(workers or cores, cores)
         self.cache = VerdictCache(Path(cache_dir)) if cache_dir is not None else None
-        self.limits = {"memory_bytes": memory_mb << 20, "fsize_bytes": fsize_mb << 20, "nofile": nofile,
-                       "nproc": nproc, "output_limit": output_limit_bytes, "sample_timeout_s": sample_timeout_s}
-        self.zygote_config = {"network_isolation": network_isolation, "drop_privileges": drop_privileges,
-                              "uid_base": uid_base, "package_root": PACKAGE_ROOT, "seccomp": seccomp,
-                              "site_packages": site.getsitepackages()}
+        self.limits = {
+            "memory_bytes": memory_mb << 20,
+            "fsize_bytes": fsize_mb << 20,
+            "nofile": nofile,
+            "nproc": nproc,
+            "output_limit": output_limit_bytes,
+            "sample_timeout_s": sample_timeout_s,
+        }
+        self.zygote_config = {
+            "network_isolation": network_isolation,
+            "drop_privileges": drop_privileges,
+            "uid_base": uid_base,
+            "package_root": PACKAGE_ROOT,
+            "seccomp": seccomp,
+            "site_packages": site.getsitepackages(),
+        }
         self.allow_unsafe = allow_unsafe  # run even where the sandbox lacks something (the operator's opt-in)
         self._zygotes: list[_Zygote | None] = [None] * self.workers
-        self._lock = threading.RLock()  # one run at a time; re-entrant: ``isolation`` may be read from a progress callback
+        self._lock = (
+            threading.RLock()
+        )  # one run at a time; re-entrant: ``isolation`` may be read from a progress callback
         self._slots = threading.Lock()  # ``_zygotes``: worker threads replace theirs while a run holds ``_lock``
         self._closed = False
         self._ids = itertools.count()  # request ids: unique per executor, so a stale event is recognised
@@ -348,8 +385,12 @@ class Executor:
     def run_one(self, program: str | None, tests: TestSpec) -> ExecResult:
         return self.run([(program, tests)])[0]
 
-    def run(self, items: Sequence[tuple[str | None, TestSpec]], progress: Progress | None = None,
-            keys: Sequence[tuple[str, ...]] | None = None) -> list[ExecResult]:
+    def run(
+        self,
+        items: Sequence[tuple[str | None, TestSpec]],
+        progress: Progress | None = None,
+        keys: Sequence[tuple[str, ...]] | None = None,
+    ) -> list[ExecResult]:
         """Verdicts in input order. ``progress(done, total)`` is called from this thread as items finish.
 
         ``keys`` optionally names each item (e.g. (suite id, task id)) to namespace the verdict cache.
@@ -368,12 +409,19 @@ class Executor:
 
         if progress:
             progress(0, len(items))
-        self.stream(((program, spec, tuple(keys[i]) if keys else ()) for i, (program, spec) in enumerate(items)),
-                    on_result, threads=min(self.workers, len(items)))
+        self.stream(
+            ((program, spec, tuple(keys[i]) if keys else ()) for i, (program, spec) in enumerate(items)),
+            on_result,
+            threads=min(self.workers, len(items)),
+        )
         return results  # type: ignore[return-value]
 
-    def stream(self, items: Iterable[tuple[str | None, TestSpec, tuple[str, ...]]],
-               on_result: Callable[[int, ExecResult], None], threads: int | None = None) -> None:
+    def stream(
+        self,
+        items: Iterable[tuple[str | None, TestSpec, tuple[str, ...]]],
+        on_result: Callable[[int, ExecResult], None],
+        threads: int | None = None,
+    ) -> None:
         """Run (program, spec, cache namespace) items as they come: ``items`` may block (a model still
         generating) and every free worker takes the next item at once, with no batch barrier.
         ``on_result(index, result)`` is called from this thread as each item finishes (completion order).
@@ -396,8 +444,9 @@ class Executor:
                     for index, (program, spec, namespace) in enumerate(items):
                         count = index + 1
                         if program is None or not program.strip():
-                            completions.put(("item", index, ExecResult("no_code", tests_total=_total(spec),
-                                                                       detail="no program")))
+                            completions.put(
+                                ("item", index, ExecResult("no_code", tests_total=_total(spec), detail="no program"))
+                            )
                             continue
                         key = verdict_key(program, spec, self.limits, namespace)
                         hit = self.cache.get(key) if self.cache else None
@@ -424,8 +473,10 @@ class Executor:
                     completions.put(("crash", None, exc))
 
             feeder = threading.Thread(target=feed, name="executor-feed", daemon=True)
-            workers = [threading.Thread(target=work, args=(slot,), name=f"executor-{slot}", daemon=True)
-                       for slot in range(threads)]
+            workers = [
+                threading.Thread(target=work, args=(slot,), name=f"executor-{slot}", daemon=True)
+                for slot in range(threads)
+            ]
             for thread in (feeder, *workers):
                 thread.start()
             error: BaseException | None = None
@@ -471,8 +522,13 @@ class Executor:
         if spec.kind == "call" and not spec.fn_name:
             raise ValueError("a 'call' TestSpec needs fn_name")
         request = {
-            "op": "run", "id": f"{self._run_tag}-{next(self._ids)}", "program": program, "kind": spec.kind,
-            "timeout_s": spec.timeout_s, "fn_name": spec.fn_name, "assert_code": spec.assert_code,
+            "op": "run",
+            "id": f"{self._run_tag}-{next(self._ids)}",
+            "program": program,
+            "kind": spec.kind,
+            "timeout_s": spec.timeout_s,
+            "fn_name": spec.fn_name,
+            "assert_code": spec.assert_code,
             "inputs": [case.input for case in spec.cases] if spec.kind in ("stdio", "call") else [],
             **self.limits,
         }
@@ -561,8 +617,12 @@ class Executor:
                 try:
                     outcome = judge.finish(event, bool(zygote.isolation.get("network")))
                 except Exception as exc:  # noqa: BLE001 - whatever a sample caused, it is that sample's verdict
-                    outcome = ExecResult("runtime_error", tests_run=judge.tests_run, tests_total=judge.total,
-                                         detail=f"unjudgeable result ({type(exc).__name__})")
+                    outcome = ExecResult(
+                        "runtime_error",
+                        tests_run=judge.tests_run,
+                        tests_total=judge.total,
+                        detail=f"unjudgeable result ({type(exc).__name__})",
+                    )
                 completions.put(("key", key, outcome))
                 del inflight[event["id"]]
                 if inflight:  # the next request is the one running now

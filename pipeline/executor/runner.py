@@ -53,19 +53,79 @@ UNSERIALIZABLE = b"\x00"  # prefix of a call result that json could not encode (
 
 # LiveCodeBench's header for stdio and call programs (lcb_runner/evaluation/testing_util.py), so that
 # programs relying on it (a missing ``import``) get the same verdicts here as there.
-LCB_HEADER = "\n".join([
-    *(f"from {m} import *" for m in ("string", "re", "datetime", "collections", "heapq", "bisect", "copy",
-                                      "math", "random", "statistics", "itertools", "functools", "operator",
-                                      "io", "sys", "json", "builtins", "typing")),
-    *(f"import {m}" for m in ("string", "re", "datetime", "collections", "heapq", "bisect", "copy", "math",
-                              "random", "statistics", "itertools", "functools", "operator", "io", "sys",
-                              "json")),
-    "sys.setrecursionlimit(50000)",
-])
+LCB_HEADER = "\n".join(
+    [
+        *(
+            f"from {m} import *"
+            for m in (
+                "string",
+                "re",
+                "datetime",
+                "collections",
+                "heapq",
+                "bisect",
+                "copy",
+                "math",
+                "random",
+                "statistics",
+                "itertools",
+                "functools",
+                "operator",
+                "io",
+                "sys",
+                "json",
+                "builtins",
+                "typing",
+            )
+        ),
+        *(
+            f"import {m}"
+            for m in (
+                "string",
+                "re",
+                "datetime",
+                "collections",
+                "heapq",
+                "bisect",
+                "copy",
+                "math",
+                "random",
+                "statistics",
+                "itertools",
+                "functools",
+                "operator",
+                "io",
+                "sys",
+                "json",
+            )
+        ),
+        "sys.setrecursionlimit(50000)",
+    ]
+)
 # What the zygote imports once so that children start warm.
-PRELOAD = ("string", "re", "datetime", "collections", "heapq", "bisect", "copy", "math", "random",
-           "statistics", "itertools", "functools", "operator", "io", "json", "typing", "decimal",
-           "fractions", "array", "abc", "numbers")  # not more: a bigger zygote forks slower
+PRELOAD = (
+    "string",
+    "re",
+    "datetime",
+    "collections",
+    "heapq",
+    "bisect",
+    "copy",
+    "math",
+    "random",
+    "statistics",
+    "itertools",
+    "functools",
+    "operator",
+    "io",
+    "json",
+    "typing",
+    "decimal",
+    "fractions",
+    "array",
+    "abc",
+    "numbers",
+)  # not more: a bigger zygote forks slower
 _HEADER_CODE = compile(LCB_HEADER, "<lcb-header>", "exec")
 DETAIL_LIMIT = 2000
 
@@ -86,7 +146,7 @@ def send(kind: int, index: int = 0, payload: bytes = b"", then: bytes = b"") -> 
     """Write one frame (and ``then``, more frames) in a single write: one wake-up of the zygote."""
     view = memoryview(frame(kind, index, payload) + then)
     while view:
-        view = view[os.write(CTRL_FD, view):]
+        view = view[os.write(CTRL_FD, view) :]
 
 
 def describe(exc: BaseException) -> bytes:
@@ -137,8 +197,10 @@ _PREMADE: list[Any] = []
 def premake_streams() -> None:
     """Called once in the zygote: stream objects for fds 0 and 1 that assert/call children adopt as they are
     (their stdin is /dev/null, their stdout unread), instead of building new ones per sample."""
-    _PREMADE[:] = [open(0, encoding="utf-8", errors="replace", closefd=False),  # noqa: SIM115
-                   open(1, "w", encoding="utf-8", errors="replace", closefd=False, buffering=1 << 16)]  # noqa: SIM115
+    _PREMADE[:] = [
+        open(0, encoding="utf-8", errors="replace", closefd=False),  # noqa: SIM115
+        open(1, "w", encoding="utf-8", errors="replace", closefd=False, buffering=1 << 16),  # noqa: SIM115
+    ]
 
 
 def _reset_stdio(stdin_data: bytes | None) -> io.TextIOWrapper:
@@ -151,7 +213,7 @@ def _reset_stdio(stdin_data: bytes | None) -> io.TextIOWrapper:
         fd = os.memfd_create("stdin", os.MFD_CLOEXEC)
         view = memoryview(stdin_data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         os.lseek(fd, 0, os.SEEK_SET)
         if fd != 0:  # fd 0 is free when the previous test's program closed it (``open(0)`` does on exit)
             os.dup2(fd, 0)
@@ -170,6 +232,7 @@ def _flush(out: io.TextIOWrapper) -> None:
 
 def _run_stdio(code: Any, inputs: list[str], timeout: float) -> bool:
     for index, text in enumerate(inputs):
+
         def one(text: str = text) -> None:
             out = _reset_stdio(text.encode("utf-8"))
             try:
@@ -210,6 +273,7 @@ def _run_call(code: Any, program: str, fn_name: str, inputs: list[str], timeout:
     if not _attempt(SETUP_INDEX, timeout, setup):
         return False
     for index, text in enumerate(inputs):
+
         def one(text: str = text) -> bytes:
             args = json.loads(text)
             return _encode_result(found["fn"](*args))
@@ -251,12 +315,13 @@ class FrameReader:
             end = HEADER.size + length
             if len(self.buffer) < end:
                 break
-            frames.append((kind, index, bytes(self.buffer[HEADER.size:end])))
+            frames.append((kind, index, bytes(self.buffer[HEADER.size : end])))
             del self.buffer[:end]
         return frames
 
 
 # ---------------------------------------------------------------------- the program process
+
 
 def _plain(value: Any, depth: int = 0) -> Any:
     """``value`` as marshal-able plain data: subclasses (Counter, namedtuple, IntEnum, numpy scalars and
@@ -371,7 +436,7 @@ class _Remote:
             view = memoryview(frame(CALL, 0, data))
             try:
                 while view:
-                    view = view[os.write(self.to_program, view):]
+                    view = view[os.write(self.to_program, view) :]
             except BrokenPipeError:
                 raise ProgramEnded("the program ended before check finished") from None
             kind, _, payload = self.next_frame()
@@ -459,18 +524,17 @@ def serve_judge(sock: Any) -> None:
         if len(fds) != 2:
             for fd in fds:
                 os.close(fd)
-            sock.sendall(json.dumps({"id": request.get("id"), "status": "error",
-                                     "detail": "the judge got no pipes"}).encode())
+            sock.sendall(
+                json.dumps({"id": request.get("id"), "status": "error", "detail": "the judge got no pipes"}).encode()
+            )
             continue
         from_program, to_program = fds
         try:
-            status, detail = check_assert(request, _Remote(from_program, to_program,
-                                                           int(request["output_limit"]) + 64))
+            status, detail = check_assert(request, _Remote(from_program, to_program, int(request["output_limit"]) + 64))
         except SampleTimeout:  # the timer fired just as check ended
             status, detail = "timeout", "time limit exceeded"
         try:  # the answer first: closing the pipes wakes the program process, off the sample's critical path
-            sock.sendall(json.dumps({"id": request["id"], "status": status,
-                                     "detail": detail[:DETAIL_LIMIT]}).encode())
+            sock.sendall(json.dumps({"id": request["id"], "status": status, "detail": detail[:DETAIL_LIMIT]}).encode())
         finally:
             os.close(from_program)
             os.close(to_program)

@@ -80,8 +80,16 @@ def unshare(flags: int) -> None:
 
 
 def mount(source: str, target: str, fstype: str | None, flags: int, data: str | None) -> None:
-    _check(_libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
-                       ctypes.c_ulong(flags), data.encode() if data else None), f"mount {target}")
+    _check(
+        _libc.mount(
+            source.encode(),
+            target.encode(),
+            fstype.encode() if fstype else None,
+            ctypes.c_ulong(flags),
+            data.encode() if data else None,
+        ),
+        f"mount {target}",
+    )
 
 
 @dataclass
@@ -99,9 +107,17 @@ class Isolation:
     landlock: int = 0  # the kernel's Landlock ABI when samples read only the allow-list (0: not restricted)
 
     def as_dict(self) -> dict:
-        return {"network": self.network, "mount": self.mount, "uid": self.uid, "userns": self.userns,
-                "pid": self.pid, "nproc": self.nproc, "subreaper": self.subreaper, "seccomp": self.seccomp,
-                "landlock": self.landlock}
+        return {
+            "network": self.network,
+            "mount": self.mount,
+            "uid": self.uid,
+            "userns": self.userns,
+            "pid": self.pid,
+            "nproc": self.nproc,
+            "subreaper": self.subreaper,
+            "seccomp": self.seccomp,
+            "landlock": self.landlock,
+        }
 
 
 class UnsafeExecutionError(RuntimeError):
@@ -134,10 +150,12 @@ def refuse_weak_isolation(isolation: dict, allow_unsafe: bool, network_wanted: b
     missing = missing_isolation(isolation, network_wanted)
     if missing and not allow_unsafe:
         raise UnsafeExecutionError(
-            "refusing to run untrusted programs: the sandbox on this machine lacks " + "; ".join(missing)
+            "refusing to run untrusted programs: the sandbox on this machine lacks "
+            + "; ".join(missing)
             + ". Run the workers as root, or allow unprivileged user namespaces (kernel.unprivileged_"
             "userns_clone=1, user.max_user_namespaces > 0, no AppArmor restriction, and a kernel with Landlock, "
-            "5.13+, enabled in its LSM list), or opt in to the weaker sandbox with SSD_UNSAFE_EXECUTION=1.")
+            "5.13+, enabled in its LSM list), or opt in to the weaker sandbox with SSD_UNSAFE_EXECUTION=1."
+        )
 
 
 def describe_isolation(isolation: dict) -> str:
@@ -149,8 +167,14 @@ def describe_isolation(isolation: dict) -> str:
         parts.append(f"uid {isolation['uid']}")
     elif isolation.get("userns"):
         parts.append("user namespace")
-    for key, label in (("network", "no network"), ("mount", "private mounts"), ("pid", "pid namespace"),
-                       ("nproc", "process limit"), ("seccomp", "seccomp"), ("landlock", "landlock")):
+    for key, label in (
+        ("network", "no network"),
+        ("mount", "private mounts"),
+        ("pid", "pid namespace"),
+        ("nproc", "process limit"),
+        ("seccomp", "seccomp"),
+        ("landlock", "landlock"),
+    ):
         if isolation.get(key):
             parts.append(label)
     missing = missing_isolation(isolation)
@@ -164,8 +188,7 @@ def allocate_uid(base: int, count: int = 1000) -> tuple[int, int] | None:
     The lock is an flock on a file per uid; it is released when the holding process dies, so a crashed
     zygote frees its uid without clean-up.
     """
-    lock_dir = "/run/ssd-sandbox" if os.access("/run", os.W_OK) else os.path.join(tempfile.gettempdir(),
-                                                                                   "ssd-sandbox")
+    lock_dir = "/run/ssd-sandbox" if os.access("/run", os.W_OK) else os.path.join(tempfile.gettempdir(), "ssd-sandbox")
     os.makedirs(lock_dir, mode=0o755, exist_ok=True)
     info = os.lstat(lock_dir)
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
@@ -263,8 +286,10 @@ def isolate_zygote(isolation: Isolation, tmpfs_size: str = "256m", expose: list[
             # The service user's own files (its data directory, the journal, the webhook secret) would be
             # writable by samples of the same uid: the whole tree becomes read-only first.
             attr = (ctypes.c_uint64 * 4)(MOUNT_ATTR_RDONLY, 0, 0, 0)
-            _check(_libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, b"/", AT_RECURSIVE, ctypes.byref(attr),
-                                 ctypes.sizeof(attr)), "mount_setattr /")
+            _check(
+                _libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, b"/", AT_RECURSIVE, ctypes.byref(attr), ctypes.sizeof(attr)),
+                "mount_setattr /",
+            )
         mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
         private_mounts(expose or [], tmpfs_size)
         isolation.mount = True
@@ -283,8 +308,10 @@ def confine_writes(workdir_parent: str, workdir: str, tmpfs_size: str) -> None:
     attr = (ctypes.c_uint64 * 4)(MOUNT_ATTR_RDONLY, 0, 0, 0)
     for path in (*SHADOWED_DIRS, workdir_parent):
         if os.path.isdir(path) and not os.path.islink(path) and os.path.ismount(path):
-            _check(_libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, path.encode(), 0, ctypes.byref(attr),
-                                 ctypes.sizeof(attr)), f"mount_setattr {path}")
+            _check(
+                _libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, path.encode(), 0, ctypes.byref(attr), ctypes.sizeof(attr)),
+                f"mount_setattr {path}",
+            )
 
 
 def make_writable(paths: list[str]) -> None:
@@ -294,8 +321,10 @@ def make_writable(paths: list[str]) -> None:
     attr = (ctypes.c_uint64 * 4)(0, MOUNT_ATTR_RDONLY, 0, 0)  # attr_set, attr_clr, propagation, userns_fd
     for path in sorted(set(paths)):  # parents first: a child's own mount goes on top of its parent's
         mount(path, path, None, MS_BIND | MS_REC, None)
-        _check(_libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, path.encode(), 0, ctypes.byref(attr),
-                             ctypes.sizeof(attr)), f"mount_setattr {path}")
+        _check(
+            _libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, path.encode(), 0, ctypes.byref(attr), ctypes.sizeof(attr)),
+            f"mount_setattr {path}",
+        )
 
 
 def empty_dir(path: str) -> None:
@@ -370,8 +399,9 @@ def make_workdir(path: str, uid: int | None) -> None:
         os.chown(path, uid, uid)
 
 
-def enter_child(workdir: str, limits: ChildLimits, uid: int | None, landlock: int | None,
-                keep_fds: dict[int, int]) -> None:
+def enter_child(
+    workdir: str, limits: ChildLimits, uid: int | None, landlock: int | None, keep_fds: dict[int, int]
+) -> None:
     """Turn a freshly forked zygote child into a sandbox. ``landlock`` is the zygote's ruleset fd (or None);
     ``keep_fds`` maps target fd -> source fd.
 
@@ -538,8 +568,21 @@ FS_READ = FS_EXECUTE | FS_READ_FILE | FS_READ_DIR
 # Read-only system paths every program may need: shared libraries, executables, the loader's cache, the
 # world-readable user database (pwd.getpwuid, getpass.getuser), CPU topology (os.cpu_count, BLAS). The
 # rest of /etc and the service user's home are not on it.
-SYSTEM_READ_PATHS = ("/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc/ld.so.cache", "/etc/localtime",
-                     "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/proc", "/sys/devices/system/cpu")
+SYSTEM_READ_PATHS = (
+    "/usr",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/bin",
+    "/sbin",
+    "/etc/ld.so.cache",
+    "/etc/localtime",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/nsswitch.conf",
+    "/proc",
+    "/sys/devices/system/cpu",
+)
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 
 
@@ -550,8 +593,9 @@ class _PathBeneath(ctypes.Structure):
 
 def landlock_abi() -> int:
     """The kernel's Landlock ABI version; 0 when it has none (or it is disabled)."""
-    version = _libc.syscall(SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0),
-                            ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION))
+    version = _libc.syscall(
+        SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION)
+    )
     return max(0, version)
 
 
@@ -570,8 +614,12 @@ def landlock_ruleset(read_paths: list[str], write_paths: list[str]) -> tuple[int
     if abi >= 5:
         handled |= FS_IOCTL_DEV
     handled_attr = ctypes.c_uint64(handled)  # struct landlock_ruleset_attr, first field only
-    ruleset = _libc.syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(handled_attr),
-                            ctypes.c_size_t(ctypes.sizeof(handled_attr)), ctypes.c_uint32(0))
+    ruleset = _libc.syscall(
+        SYS_LANDLOCK_CREATE_RULESET,
+        ctypes.byref(handled_attr),
+        ctypes.c_size_t(ctypes.sizeof(handled_attr)),
+        ctypes.c_uint32(0),
+    )
     if ruleset < 0:
         code = ctypes.get_errno()
         raise OSError(code, f"landlock_create_ruleset: {os.strerror(code)}")
@@ -588,8 +636,10 @@ def landlock_ruleset(read_paths: list[str], write_paths: list[str]) -> tuple[int
                 if not stat.S_ISDIR(os.fstat(fd).st_mode):
                     access &= FS_FILE_RIGHTS
                 rule = _PathBeneath(access & handled, fd)
-                _check(_libc.syscall(SYS_LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH,
-                                     ctypes.byref(rule), 0), f"landlock_add_rule {path}")
+                _check(
+                    _libc.syscall(SYS_LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH, ctypes.byref(rule), 0),
+                    f"landlock_add_rule {path}",
+                )
             finally:
                 os.close(fd)
     except OSError:

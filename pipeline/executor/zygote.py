@@ -53,7 +53,7 @@ def write_frame(fd: int, message: dict[str, Any]) -> None:
     data = json.dumps(message).encode("utf-8")
     view = memoryview(FRAME.pack(len(data)) + data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _read_available(fd: int, limit: int = 1 << 62) -> tuple[bytes, bool]:
@@ -107,8 +107,9 @@ class Zygote:
         # work directory itself is recreated per sample as root, so the rule names its parent).
         self.landlock: int | None = None
         if config.get("landlock", True):
-            built = sandbox.landlock_ruleset([sys.prefix, sys.base_prefix, sys.exec_prefix, *self.child_sys_path],
-                                             [self.workdir_parent])
+            built = sandbox.landlock_ruleset(
+                [sys.prefix, sys.base_prefix, sys.exec_prefix, *self.child_sys_path], [self.workdir_parent]
+            )
             if built is not None:
                 self.landlock, self.isolation.landlock = built
         os.environ.clear()
@@ -146,8 +147,8 @@ class Zygote:
             (length,) = FRAME.unpack_from(self.inbox)
             if len(self.inbox) < FRAME.size + length:
                 break
-            self.messages.append(json.loads(self.inbox[FRAME.size:FRAME.size + length]))
-            del self.inbox[:FRAME.size + length]
+            self.messages.append(json.loads(self.inbox[FRAME.size : FRAME.size + length]))
+            del self.inbox[: FRAME.size + length]
         if eof:
             self.stdin_closed = True
 
@@ -188,8 +189,10 @@ class Zygote:
         limits = sandbox.ChildLimits(
             cpu_s=int(timeout * (n_tests + 1)) + 2,
             memory_bytes=int(request["memory_bytes"]),
-            fsize_bytes=max(int(request["fsize_bytes"]),
-                            max((len(t.encode("utf-8")) for t in request.get("inputs") or ()), default=0) + 1),
+            fsize_bytes=max(
+                int(request["fsize_bytes"]),
+                max((len(t.encode("utf-8")) for t in request.get("inputs") or ()), default=0) + 1,
+            ),
             nofile=int(request["nofile"]),
             nproc=int(request["nproc"]),
             own_user_namespace=self.isolation.userns,
@@ -216,11 +219,19 @@ class Zygote:
         pid = os.fork()
         if pid == 0:  # ---- the child
             try:
-                sandbox.enter_child(workdir, limits, self.uid, self.landlock,
-                                    {0: devnull, 1: out_w if out_w is not None else devnull, 2: err_w,
-                                     runner.CTRL_FD: ctrl_w,
-                                     runner.GO_FD: go_r if go_r is not None else back_r if back_r is not None
-                                     else devnull})
+                sandbox.enter_child(
+                    workdir,
+                    limits,
+                    self.uid,
+                    self.landlock,
+                    {
+                        0: devnull,
+                        1: out_w if out_w is not None else devnull,
+                        2: err_w,
+                        runner.CTRL_FD: ctrl_w,
+                        runner.GO_FD: go_r if go_r is not None else back_r if back_r is not None else devnull,
+                    },
+                )
                 runner.run(request)
             finally:
                 os._exit(70)
@@ -229,8 +240,12 @@ class Zygote:
             if fd is not None:
                 os.close(fd)
         if kind == "assert":
-            judge_request = {"id": sample_id, "assert_code": request["assert_code"], "timeout_s": timeout,
-                             "output_limit": out_cap}
+            judge_request = {
+                "id": sample_id,
+                "assert_code": request["assert_code"],
+                "timeout_s": timeout,
+                "output_limit": out_cap,
+            }
             try:
                 socket.send_fds(self.judge, [json.dumps(judge_request).encode()], [ctrl_r, back_w])
             finally:
@@ -252,8 +267,9 @@ class Zygote:
         judged = False  # assert: the judge answered for this sample
         syntax_detail: str | None = None
         test_deadline = start + timeout + grace  # compile / set-up phase
-        sample_deadline = start + min(float(request.get("sample_timeout_s") or 1e9),
-                                      (timeout + grace) * (n_tests + 1) + 5)
+        sample_deadline = start + min(
+            float(request.get("sample_timeout_s") or 1e9), (timeout + grace) * (n_tests + 1) + 5
+        )
         open_readers = set(readers)
         held_events: list[dict[str, Any]] = []
         total = len(request.get("inputs") or ())
@@ -264,8 +280,7 @@ class Zygote:
             child_done = True
 
         def emit_test(index: int, kind_code: int, payload: bytes) -> None:
-            event: dict[str, Any] = {"ev": "test", "id": sample_id, "i": index,
-                                     "status": runner.END_KINDS[kind_code]}
+            event: dict[str, Any] = {"ev": "test", "id": sample_id, "i": index, "status": runner.END_KINDS[kind_code]}
             if kind_code == runner.END_OK:
                 if kind == "stdio":
                     event["stdout"] = out_buf.decode("utf-8", "replace")
@@ -325,7 +340,7 @@ class Zygote:
                 else:
                     out_buf.extend(data)
             elif fd == err_r:
-                err_buf.extend(data[:max(0, STDERR_CAP - len(err_buf))])
+                err_buf.extend(data[: max(0, STDERR_CAP - len(err_buf))])
             elif fd == ctrl_r:
                 for code, index, payload in frames.feed(data):
                     if not violation:
@@ -400,13 +415,19 @@ class Zygote:
         else:
             status = "exited"
         return {
-            "ev": "done", "id": sample_id, "status": status, "child_done": child_done,
+            "ev": "done",
+            "id": sample_id,
+            "status": status,
+            "child_done": child_done,
             "detail": syntax_detail or violation,
             "signal": os.WTERMSIG(wait_status) if os.WIFSIGNALED(wait_status) else None,
             "exit_code": os.WEXITSTATUS(wait_status) if os.WIFEXITED(wait_status) else None,
             "stderr": err_buf.decode("utf-8", "replace"),
-            "output_bytes": out_total, "duration_s": duration, "leaked": leaked,
-            "workdir": workdir, "tests": held_events,
+            "output_bytes": out_total,
+            "duration_s": duration,
+            "leaked": leaked,
+            "workdir": workdir,
+            "tests": held_events,
         }
 
     # ------------------------------------------------------------------ clean-up

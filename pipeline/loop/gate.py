@@ -58,12 +58,21 @@ class GateDecision:
     rows: list[GateRow] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"promote": self.promote, "reason": self.reason, "margin": self.margin, "k": self.k,
-                "level": self.level, "rows": [asdict(row) for row in self.rows]}
+        return {
+            "promote": self.promote,
+            "reason": self.reason,
+            "margin": self.margin,
+            "k": self.k,
+            "level": self.level,
+            "rows": [asdict(row) for row in self.rows],
+        }
 
 
-def _pair(candidate: Sequence[ProblemResult], current: Sequence[ProblemResult]) -> list[tuple[ProblemResult, ProblemResult]]:
+def _pair(
+    candidate: Sequence[ProblemResult], current: Sequence[ProblemResult]
+) -> list[tuple[ProblemResult, ProblemResult]]:
     """Match problems by (suite, task_id); refuse anything that is not a paired measurement."""
+
     def index(results: Sequence[ProblemResult], label: str) -> dict[tuple[str, str], ProblemResult]:
         table: dict[tuple[str, str], ProblemResult] = {}
         for result in results:
@@ -71,7 +80,9 @@ def _pair(candidate: Sequence[ProblemResult], current: Sequence[ProblemResult]) 
             if key in table:
                 raise ValueError(f"{label}: {result.suite}/{result.task_id} appears twice")
             if not 0 <= result.correct <= result.n or result.n < 1:
-                raise ValueError(f"{label}: {result.suite}/{result.task_id} has correct={result.correct} of n={result.n}")
+                raise ValueError(
+                    f"{label}: {result.suite}/{result.task_id} has correct={result.correct} of n={result.n}"
+                )
             table[key] = result
         return table
 
@@ -88,18 +99,41 @@ def _pair(candidate: Sequence[ProblemResult], current: Sequence[ProblemResult]) 
     return pairs
 
 
-def _row(scope: str, pairs: list[tuple[ProblemResult, ProblemResult]], margin: float, k: int, gated: bool,
-         resamples: int, seed: int, level: float) -> GateRow:
+def _row(
+    scope: str,
+    pairs: list[tuple[ProblemResult, ProblemResult]],
+    margin: float,
+    k: int,
+    gated: bool,
+    resamples: int,
+    seed: int,
+    level: float,
+) -> GateRow:
     current = [(b.n, b.correct) for _, b in pairs]
     candidate = [(a.n, a.correct) for a, _ in pairs]
     diff = paired_difference(current, candidate, k=k, resamples=resamples, seed=seed, level=level)
-    return GateRow(scope=scope, problems=len(pairs), current=diff["a"], candidate=diff["b"],
-                   difference=diff["difference"], ci_low=diff["ci_low"], ci_high=diff["ci_high"],
-                   gated=gated, passed=diff["ci_low"] >= -margin - 1e-12)
+    return GateRow(
+        scope=scope,
+        problems=len(pairs),
+        current=diff["a"],
+        candidate=diff["b"],
+        difference=diff["difference"],
+        ci_low=diff["ci_low"],
+        ci_high=diff["ci_high"],
+        gated=gated,
+        passed=diff["ci_low"] >= -margin - 1e-12,
+    )
 
 
-def decide(candidate: Sequence[ProblemResult], current: Sequence[ProblemResult], margin: float = 0.05, k: int = 1,
-           resamples: int = RESAMPLES, seed: int = 0, level: float = LEVEL) -> GateDecision:
+def decide(
+    candidate: Sequence[ProblemResult],
+    current: Sequence[ProblemResult],
+    margin: float = 0.05,
+    k: int = 1,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+    level: float = LEVEL,
+) -> GateDecision:
     """Promote or not, why, and the table (overall, per suite, per suite and difficulty)."""
     if not 0 <= margin < 1:
         raise ValueError(f"margin must be in [0, 1), got {margin}")
@@ -124,12 +158,17 @@ def decide(candidate: Sequence[ProblemResult], current: Sequence[ProblemResult],
     overall = rows[0]
     pct = f"{level:.0%}"
     if failed:
-        worst = ", ".join(f"{r.scope}: Δ {r.difference:+.3f}, {pct} CI [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
-                          for r in failed)
-        reason = (f"rejected: the candidate may lose more than {margin:.3f} pass@{k} (the CI's lower end is "
-                  f"below -{margin:.3f}) on {worst}")
+        worst = ", ".join(
+            f"{r.scope}: Δ {r.difference:+.3f}, {pct} CI [{r.ci_low:+.3f}, {r.ci_high:+.3f}]" for r in failed
+        )
+        reason = (
+            f"rejected: the candidate may lose more than {margin:.3f} pass@{k} (the CI's lower end is "
+            f"below -{margin:.3f}) on {worst}"
+        )
         return GateDecision(False, reason, margin, k, level, rows)
-    reason = (f"promoted: on every suite the candidate loses at most {margin:.3f} pass@{k} at the CI's lower end "
-              f"(overall Δ {overall.difference:+.3f}, {pct} CI [{overall.ci_low:+.3f}, {overall.ci_high:+.3f}], "
-              f"{overall.problems} problems)")
+    reason = (
+        f"promoted: on every suite the candidate loses at most {margin:.3f} pass@{k} at the CI's lower end "
+        f"(overall Δ {overall.difference:+.3f}, {pct} CI [{overall.ci_low:+.3f}, {overall.ci_high:+.3f}], "
+        f"{overall.problems} problems)"
+    )
     return GateDecision(True, reason, margin, k, level, rows)

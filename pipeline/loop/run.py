@@ -84,6 +84,7 @@ def _now() -> str:
 
 # --------------------------------------------------------------------------- run records
 
+
 class RunStore:
     """``<loop dir>/runs/<run id>.json``, one per run, oldest first by name."""
 
@@ -112,15 +113,19 @@ class RunStore:
         dead = []
         for record in self.all():
             if record.get("decision") == RUNNING:
-                record.update(decision=FAILED, finished=_now(),
-                              reason="the run died before it finished (process killed or host lost); serving and "
-                                     "the promoted adapter were left as they were")
+                record.update(
+                    decision=FAILED,
+                    finished=_now(),
+                    reason="the run died before it finished (process killed or host lost); serving and "
+                    "the promoted adapter were left as they were",
+                )
                 self.save(record)
                 dead.append(record["run"])
         return dead
 
 
 # --------------------------------------------------------------------------- snapshot and training set
+
 
 def example_key(example: Any) -> str:
     return f"{example.repo}#{example.pr_number}@{example.merge_sha}"
@@ -136,26 +141,42 @@ def snapshot(examples: Sequence[Any], previous: dict[str, Any] | None) -> dict[s
     max_id = max((e.id or 0 for e in examples), default=0)
     last_max = (previous or {}).get("max_id")
     new = len(examples) if last_max is None else sum(1 for e in examples if (e.id or 0) > last_max)
-    return {"hash": digest.hexdigest(), "size": len(examples), "new": new, "max_id": max_id,
-            "repos": sorted({e.repo for e in examples})}
+    return {
+        "hash": digest.hexdigest(),
+        "size": len(examples),
+        "new": new,
+        "max_id": max_id,
+        "repos": sorted({e.repo for e in examples}),
+    }
 
 
 def _save_messages(out: Path, rows: list[tuple[str, str, str]], source: str) -> None:
     """A ``messages`` dataset in the form ``ssd sample`` writes (what ``finetune`` reads)."""
     import datasets
 
-    features = datasets.Features({
-        "messages": [{"role": datasets.Value("string"), "content": datasets.Value("string")}],
-        "prompt_id": datasets.Value("string"),
-        "source": datasets.Value("string"),
-    })
-    table = {"messages": [[{"role": "user", "content": p}, {"role": "assistant", "content": a}] for _, p, a in rows],
-             "prompt_id": [i for i, _, _ in rows], "source": [source] * len(rows)}
+    features = datasets.Features(
+        {
+            "messages": [{"role": datasets.Value("string"), "content": datasets.Value("string")}],
+            "prompt_id": datasets.Value("string"),
+            "source": datasets.Value("string"),
+        }
+    )
+    table = {
+        "messages": [[{"role": "user", "content": p}, {"role": "assistant", "content": a}] for _, p, a in rows],
+        "prompt_id": [i for i, _, _ in rows],
+        "source": [source] * len(rows),
+    }
     datasets.Dataset.from_dict(table, features=features).save_to_disk(str(out))
 
 
-def build_training_set(cfg: LoopConfig, examples: Sequence[Any], out: Path, snap: dict[str, Any],
-                       progress: Progress | None = None, cancel: threading.Event | None = None) -> dict[str, Any]:
+def build_training_set(
+    cfg: LoopConfig,
+    examples: Sequence[Any],
+    out: Path,
+    snap: dict[str, Any],
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> dict[str, Any]:
     """Write the run's training set to ``out``; returns its provenance (also written as provenance.json).
 
     - ``accepted``: each merged PR's diff as the answer to its issue prompt (what the team's plan describes).
@@ -178,9 +199,19 @@ def build_training_set(cfg: LoopConfig, examples: Sequence[Any], out: Path, snap
                 return list(usable)
 
         sampled_dir = out.parent / "self-sampled"
-        result = run_sample(SampleConfig(prompts="buffer", model=cfg.base_model, out=str(sampled_dir),
-                                         t_train=cfg.t_train, max_tokens=cfg.sample_max_tokens, seed=cfg.seed),
-                            progress=progress, buffer=_Examples(), cancel=cancel)
+        result = run_sample(
+            SampleConfig(
+                prompts="buffer",
+                model=cfg.base_model,
+                out=str(sampled_dir),
+                t_train=cfg.t_train,
+                max_tokens=cfg.sample_max_tokens,
+                seed=cfg.seed,
+            ),
+            progress=progress,
+            buffer=_Examples(),
+            cancel=cancel,
+        )
         import datasets
 
         sampled = datasets.load_from_disk(str(sampled_dir))
@@ -190,7 +221,9 @@ def build_training_set(cfg: LoopConfig, examples: Sequence[Any], out: Path, snap
         raise LoopError("the training set is empty (no buffer example has both a prompt and an answer)")
     _save_messages(out, rows, f"loop:{cfg.mode}")
     provenance = {
-        "source": f"loop:{cfg.mode}", "mode": cfg.mode, "snapshot": {k: snap[k] for k in ("hash", "size")},
+        "source": f"loop:{cfg.mode}",
+        "mode": cfg.mode,
+        "snapshot": {k: snap[k] for k in ("hash", "size")},
         "counts": {"prompts": len(usable), "kept": len(rows)},
         "prompt_ids": [i for i, _, _ in rows],
         "prompt_fingerprints": sorted({prompt_fingerprint(p) for _, p, _ in rows}),
@@ -202,6 +235,7 @@ def build_training_set(cfg: LoopConfig, examples: Sequence[Any], out: Path, snap
 
 # --------------------------------------------------------------------------- the paired evaluation
 
+
 def problem_results(result: Any) -> list[ProblemResult]:
     """Per-problem counts from an ``EvalResult`` (one temperature)."""
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -210,8 +244,10 @@ def problem_results(result: Any) -> list[ProblemResult]:
         counts[record.task_id][0] += 1
         counts[record.task_id][1] += int(record.passed)
         difficulty[record.task_id] = record.difficulty
-    return [ProblemResult(suite=result.suite, task_id=task, difficulty=difficulty[task], n=n, correct=correct)
-            for task, (n, correct) in sorted(counts.items())]
+    return [
+        ProblemResult(suite=result.suite, task_id=task, difficulty=difficulty[task], n=n, correct=correct)
+        for task, (n, correct) in sorted(counts.items())
+    ]
 
 
 def t_eval_for(cfg: LoopConfig) -> float:
@@ -220,8 +256,9 @@ def t_eval_for(cfg: LoopConfig) -> float:
     return cfg.t_eval if cfg.t_eval is not None else preset_for(cfg.base_model).t_eval
 
 
-def evaluate_pair(cfg: LoopConfig, candidate_path: str, current_path: str | None, evaluate: Evaluate,
-                  progress: Progress | None = None) -> tuple[list[ProblemResult], list[ProblemResult]]:
+def evaluate_pair(
+    cfg: LoopConfig, candidate_path: str, current_path: str | None, evaluate: Evaluate, progress: Progress | None = None
+) -> tuple[list[ProblemResult], list[ProblemResult]]:
     """The candidate and the current model (promoted adapter or base) on every gate suite: same problems,
     same temperature, same seeds, same n."""
     from pipeline.evaluate import EvalConfig
@@ -233,16 +270,26 @@ def evaluate_pair(cfg: LoopConfig, candidate_path: str, current_path: str | None
     current: list[ProblemResult] = []
     steps = len(cfg.suites) * 2
     for index, suite in enumerate(cfg.suites):
-        base_cfg = EvalConfig(suite=suite, model=model, backend=cfg.eval_backend, temperatures=[t_eval_for(cfg)],
-                              n=cfg.eval_n, limit=cfg.eval_limit, seed=cfg.seed, max_tokens=cfg.eval_max_tokens)
-        for offset, (label, adapter, sink) in enumerate((("current", current_path, current),
-                                                        ("candidate", candidate_path, candidate))):
+        base_cfg = EvalConfig(
+            suite=suite,
+            model=model,
+            backend=cfg.eval_backend,
+            temperatures=[t_eval_for(cfg)],
+            n=cfg.eval_n,
+            limit=cfg.eval_limit,
+            seed=cfg.seed,
+            max_tokens=cfg.eval_max_tokens,
+        )
+        for offset, (label, adapter, sink) in enumerate(
+            (("current", current_path, current), ("candidate", candidate_path, candidate))
+        ):
             report((2 * index + offset) / steps, f"gate: {label} on {suite}")
             sink.extend(problem_results(evaluate(replace(base_cfg, adapter=adapter))))
     return candidate, current
 
 
 # --------------------------------------------------------------------------- the run
+
 
 @dataclass
 class RunContext:
@@ -282,29 +329,47 @@ def run_loop(cfg: LoopConfig, ctx: RunContext, run_id: str | None = None) -> dic
     snap = snapshot(ctx.examples, previous.get("snapshot") if previous else None)
     promoted = registry.promoted()
     record: dict[str, Any] = {
-        "run": run_id or new_run_id(), "decision": RUNNING, "reason": "", "trigger": ctx.trigger,
-        "started": _now(), "finished": None, "mode": cfg.mode, "snapshot": snap, "candidate": None,
-        "current": promoted.id if promoted else None, "training": None, "gate": {},
+        "run": run_id or new_run_id(),
+        "decision": RUNNING,
+        "reason": "",
+        "trigger": ctx.trigger,
+        "started": _now(),
+        "finished": None,
+        "mode": cfg.mode,
+        "snapshot": snap,
+        "candidate": None,
+        "current": promoted.id if promoted else None,
+        "training": None,
+        "gate": {},
         "serving": served_now(ctx.target, ctx.serving_url),
     }
     report = ctx.progress or (lambda fraction, message: None)
 
     def finish(decision: str, reason: str) -> dict[str, Any]:
-        record.update(decision=decision, reason=reason, finished=_now(),
-                      serving=served_now(ctx.target, ctx.serving_url))
+        record.update(
+            decision=decision, reason=reason, finished=_now(), serving=served_now(ctx.target, ctx.serving_url)
+        )
         store.save(record)
         log.info("loop run %s: %s: %s", record["run"], decision, reason)
         return record
 
     if snap["size"] < cfg.min_examples:
-        return finish(SKIPPED, f"the buffer holds {snap['size']} examples; a run needs at least {cfg.min_examples} "
-                               "(SSD_LOOP_MIN_EXAMPLES)")
+        return finish(
+            SKIPPED,
+            f"the buffer holds {snap['size']} examples; a run needs at least {cfg.min_examples} "
+            "(SSD_LOOP_MIN_EXAMPLES)",
+        )
     if previous is not None and previous["snapshot"]["hash"] == snap["hash"]:
-        return finish(SKIPPED, f"the buffer has not changed since run {previous['run']} "
-                               f"({previous['decision']}); nothing new to train on")
+        return finish(
+            SKIPPED,
+            f"the buffer has not changed since run {previous['run']} ({previous['decision']}); nothing new to train on",
+        )
     if promoted is not None and promoted.base_model != cfg.base_model:
-        return finish(FAILED, f"the promoted adapter {promoted.id} was trained on another base model than the one "
-                              "configured now; roll back to `base` (or the matching adapter) first")
+        return finish(
+            FAILED,
+            f"the promoted adapter {promoted.id} was trained on another base model than the one "
+            "configured now; roll back to `base` (or the matching adapter) first",
+        )
     store.save(record)
     work = Path(cfg.loop_dir) / record["run"]
     try:
@@ -326,8 +391,9 @@ def run_loop(cfg: LoopConfig, ctx: RunContext, run_id: str | None = None) -> dic
         ours, theirs = evaluate_pair(cfg, str(candidate.path), current_path, evaluate, gate_progress)
         decision = decide(ours, theirs, margin=cfg.margin, seed=cfg.seed)
         record["gate"] = gate_summary(decision, cfg)
-        registry.set_metrics(candidate.id, {"gate": {"run": record["run"], "against": record["current"] or BASE_ID,
-                                                     **record["gate"]}})
+        registry.set_metrics(
+            candidate.id, {"gate": {"run": record["run"], "against": record["current"] or BASE_ID, **record["gate"]}}
+        )
         if not decision.promote:
             return finish(REJECTED, decision.reason)
         report(0.9, f"deploying {candidate.id} ({ctx.target.name})")
@@ -360,37 +426,57 @@ def _train(cfg: LoopConfig, dataset_dir: Path, registry: Any, ctx: RunContext) -
         if ctx.progress:
             ctx.progress(0.2 + 0.3 * fraction, f"fine-tune: {message}")
 
-    return finetune(dataset_dir, cfg.base_model, FinetuneConfig.from_dict(cfg.finetune), registry,
-                    progress=step, cancel=ctx.cancel)
+    return finetune(
+        dataset_dir, cfg.base_model, FinetuneConfig.from_dict(cfg.finetune), registry, progress=step, cancel=ctx.cancel
+    )
 
 
 def _training_summary(record: Any, dataset: dict[str, Any]) -> dict[str, Any]:
     train = record.metrics.get("train", {})
     curve = record.loss_curve
-    return {"examples": dataset["counts"]["kept"], "mode": dataset["mode"], "steps": train.get("steps"),
-            "first_loss": curve[0]["loss"] if curve else None, "final_loss": curve[-1]["loss"] if curve else None,
-            "runtime_s": train.get("runtime_s"), "loss_curve": curve}
+    return {
+        "examples": dataset["counts"]["kept"],
+        "mode": dataset["mode"],
+        "steps": train.get("steps"),
+        "first_loss": curve[0]["loss"] if curve else None,
+        "final_loss": curve[-1]["loss"] if curve else None,
+        "runtime_s": train.get("runtime_s"),
+        "loss_curve": curve,
+    }
 
 
 def gate_summary(decision: GateDecision, cfg: LoopConfig) -> dict[str, Any]:
-    return {**decision.to_dict(), "suites": list(cfg.suites), "limit": cfg.eval_limit, "n": cfg.eval_n,
-            "t_eval": t_eval_for(cfg), "seed": cfg.seed}
+    return {
+        **decision.to_dict(),
+        "suites": list(cfg.suites),
+        "limit": cfg.eval_limit,
+        "n": cfg.eval_n,
+        "t_eval": t_eval_for(cfg),
+        "seed": cfg.seed,
+    }
 
 
 def result_json(record: dict[str, Any]) -> dict[str, Any]:
     """The shape ``ssd loop run-once --json`` prints."""
     snap = record.get("snapshot") or {}
     serving = record.get("serving") or {}
-    return {"run": record["run"], "decision": record["decision"], "reason": record["reason"],
-            "snapshot": {"hash": snap.get("hash"), "size": snap.get("size", 0)},
-            "candidate": record.get("candidate"), "gate": record.get("gate") or {},
-            "serving": {"target": serving.get("target"), "url": serving.get("url"), "model": serving.get("model")}}
+    return {
+        "run": record["run"],
+        "decision": record["decision"],
+        "reason": record["reason"],
+        "snapshot": {"hash": snap.get("hash"), "size": snap.get("size", 0)},
+        "candidate": record.get("candidate"),
+        "gate": record.get("gate") or {},
+        "serving": {"target": serving.get("target"), "url": serving.get("url"), "model": serving.get("model")},
+    }
 
 
 # --------------------------------------------------------------------------- rollback
 
-def rollback(registry: Any, target: ServingTarget, base_model: str, temperature: float,
-             version: str | None = None) -> dict[str, Any]:
+
+def rollback(
+    registry: Any, target: ServingTarget, base_model: str, temperature: float, version: str | None = None
+) -> dict[str, Any]:
     """Serve the previously promoted adapter again (or ``version``: an earlier promoted id, or ``base``), then
     move the registry's pointer. The deploy is verified first; if it fails nothing changes."""
     from pipeline.training.adapters import RegistryError
@@ -406,19 +492,31 @@ def rollback(registry: Any, target: ServingTarget, base_model: str, temperature:
     elif version in history:
         wanted = version
     else:
-        raise RegistryError(f"{version!r} was not promoted before {current.id} (earlier: "
-                            f"{', '.join(history) or 'none'}; or `base`)")
+        raise RegistryError(
+            f"{version!r} was not promoted before {current.id} (earlier: {', '.join(history) or 'none'}; or `base`)"
+        )
     adapter = registry.get(wanted) if wanted else None
     started = time.monotonic()
-    served = target.deploy(adapter.id if adapter else None, adapter.path if adapter else None,
-                           adapter.gguf if adapter else None, base_model, temperature)
+    served = target.deploy(
+        adapter.id if adapter else None,
+        adapter.path if adapter else None,
+        adapter.gguf if adapter else None,
+        base_model,
+        temperature,
+    )
     while (registry.promoted().id if registry.promoted() else None) != wanted:
         registry.rollback()
-    return {"promoted": wanted, "previous": current.id, "history": registry.history(), "serving": served.to_dict(),
-            "seconds": round(time.monotonic() - started, 2)}
+    return {
+        "promoted": wanted,
+        "previous": current.id,
+        "history": registry.history(),
+        "serving": served.to_dict(),
+        "seconds": round(time.monotonic() - started, 2),
+    }
 
 
 # --------------------------------------------------------------------------- the report
+
 
 def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
@@ -427,32 +525,56 @@ def _pct(value: float) -> str:
 def render_report(record: dict[str, Any]) -> str:
     """The tracking-issue comment for one run (markdown; no server paths)."""
     snap = record.get("snapshot") or {}
-    lines = [f"### Loop run `{record['run']}`: **{record['decision']}**", "",
-             f"{record['reason']}", "",
-             f"- **Buffer snapshot**: {snap.get('size', 0)} examples ({snap.get('new', 0)} new since the last run) "
-             f"from {len(snap.get('repos') or [])} repositories"
-             + (f" ({', '.join(snap['repos'][:10])})" if snap.get("repos") else "")
-             + f"; hash `{str(snap.get('hash', ''))[:12]}`",
-             f"- **Trigger**: {record.get('trigger', '?')}; training mode `{record.get('mode', '?')}`"]
+    lines = [
+        f"### Loop run `{record['run']}`: **{record['decision']}**",
+        "",
+        f"{record['reason']}",
+        "",
+        f"- **Buffer snapshot**: {snap.get('size', 0)} examples ({snap.get('new', 0)} new since the last run) "
+        f"from {len(snap.get('repos') or [])} repositories"
+        + (f" ({', '.join(snap['repos'][:10])})" if snap.get("repos") else "")
+        + f"; hash `{str(snap.get('hash', ''))[:12]}`",
+        f"- **Trigger**: {record.get('trigger', '?')}; training mode `{record.get('mode', '?')}`",
+    ]
     training = record.get("training")
     if training:
         loss = ""
         if training.get("first_loss") is not None:
             loss = f", loss {training['first_loss']:.3f} → {training['final_loss']:.3f}"
-        lines.append(f"- **Training**: candidate `{record['candidate']}` on {training['examples']} examples, "
-                     f"{training.get('steps')} steps{loss}")
+        lines.append(
+            f"- **Training**: candidate `{record['candidate']}` on {training['examples']} examples, "
+            f"{training.get('steps')} steps{loss}"
+        )
     gate = record.get("gate") or {}
     if gate.get("rows"):
-        lines += ["", f"**Gate** (pass@{gate['k']}, paired, {round(100 * gate['level'])}% CI; candidate vs current "
-                      f"`{record.get('current') or BASE_ID}`; margin {gate['margin']:.3f}; T_eval {gate['t_eval']:g}, "
-                      f"n {gate['n']}, seed {gate['seed']})", "",
-                  md_table(["scope", "problems", "current", "candidate", "Δ", "CI", "gated", "ok"],
-                           [[row["scope"], row["problems"], _pct(row["current"]), _pct(row["candidate"]),
-                             f"{100 * row['difference']:+.1f}",
-                             f"[{100 * row['ci_low']:+.1f}, {100 * row['ci_high']:+.1f}]",
-                             "yes" if row["gated"] else "no", "✅" if row["passed"] else "❌"]
-                            for row in gate["rows"]], align="lrrrrlcc")]
+        lines += [
+            "",
+            f"**Gate** (pass@{gate['k']}, paired, {round(100 * gate['level'])}% CI; candidate vs current "
+            f"`{record.get('current') or BASE_ID}`; margin {gate['margin']:.3f}; T_eval {gate['t_eval']:g}, "
+            f"n {gate['n']}, seed {gate['seed']})",
+            "",
+            md_table(
+                ["scope", "problems", "current", "candidate", "Δ", "CI", "gated", "ok"],
+                [
+                    [
+                        row["scope"],
+                        row["problems"],
+                        _pct(row["current"]),
+                        _pct(row["candidate"]),
+                        f"{100 * row['difference']:+.1f}",
+                        f"[{100 * row['ci_low']:+.1f}, {100 * row['ci_high']:+.1f}]",
+                        "yes" if row["gated"] else "no",
+                        "✅" if row["passed"] else "❌",
+                    ]
+                    for row in gate["rows"]
+                ],
+                align="lrrrrlcc",
+            ),
+        ]
     serving = record.get("serving") or {}
-    lines += ["", f"**Served now**: `{serving.get('model')}` on `{serving.get('target')}`"
-                  + (f" at {serving['url']}" if serving.get("url") else "")]
+    lines += [
+        "",
+        f"**Served now**: `{serving.get('model')}` on `{serving.get('target')}`"
+        + (f" at {serving['url']}" if serving.get("url") else ""),
+    ]
     return "\n".join(lines)

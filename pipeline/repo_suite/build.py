@@ -63,9 +63,15 @@ class BuildReport:
         return {"kept": len(self.instances), **{reason: counts[reason] for reason in DROP_REASONS if counts[reason]}}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"repo": self.repo, "counts": self.counts(), "kept": [i.instance_id for i in self.instances],
-                "dropped": [asdict(d) for d in self.dropped], "seconds": self.seconds,
-                "test_seconds": self.test_seconds, "environments_built": self.environments_built}
+        return {
+            "repo": self.repo,
+            "counts": self.counts(),
+            "kept": [i.instance_id for i in self.instances],
+            "dropped": [asdict(d) for d in self.dropped],
+            "seconds": self.seconds,
+            "test_seconds": self.test_seconds,
+            "environments_built": self.environments_built,
+        }
 
 
 @dataclass
@@ -77,8 +83,11 @@ class Candidate:
 def modules_to_run(test_patch: str) -> list[str]:
     """The Python test modules a test patch leaves in place: what the validation runs (conftest and data
     files take effect through them)."""
-    return [path for path in touched_files(test_patch, existing_after=True)
-            if path.endswith(".py") and not path.endswith("conftest.py")]
+    return [
+        path
+        for path in touched_files(test_patch, existing_after=True)
+        if path.endswith(".py") and not path.endswith("conftest.py")
+    ]
 
 
 def classify(before: TestRun, after: list[TestRun]) -> tuple[list[str], list[str], str | None, str]:
@@ -106,8 +115,15 @@ def classify(before: TestRun, after: list[TestRun]) -> tuple[list[str], list[str
 class Validator:
     """Holds one checkout per base commit so the runs of one PR (and scoring later) share it."""
 
-    def __init__(self, repo: str, cache: RepoCache, environments: EnvironmentCache, source: Any = None,
-                 overrides: dict[str, Any] | None = None, allow_unsafe: bool = False) -> None:
+    def __init__(
+        self,
+        repo: str,
+        cache: RepoCache,
+        environments: EnvironmentCache,
+        source: Any = None,
+        overrides: dict[str, Any] | None = None,
+        allow_unsafe: bool = False,
+    ) -> None:
         self.repo = repo
         self.allow_unsafe = allow_unsafe  # the operator's opt-in to a weaker sandbox (SSD_UNSAFE_EXECUTION=1)
         self.cache = cache
@@ -141,10 +157,19 @@ class Validator:
         return run
 
 
-def build_instances(source: RepoSource, cache: RepoCache, environments: EnvironmentCache, *,
-                    candidates: list[Candidate] | None = None, since: str | None = None, limit: int | None = None,
-                    overrides: dict[str, Any] | None = None, reruns: int = 2,
-                    progress: Progress | None = None, allow_unsafe: bool = False) -> BuildReport:
+def build_instances(
+    source: RepoSource,
+    cache: RepoCache,
+    environments: EnvironmentCache,
+    *,
+    candidates: list[Candidate] | None = None,
+    since: str | None = None,
+    limit: int | None = None,
+    overrides: dict[str, Any] | None = None,
+    reruns: int = 2,
+    progress: Progress | None = None,
+    allow_unsafe: bool = False,
+) -> BuildReport:
     """Validate each merged PR of ``source`` (or the given ``candidates``) into an instance or a drop."""
     started = time.monotonic()
     report = BuildReport(repo=source.repo)
@@ -197,27 +222,41 @@ def _validate(source: RepoSource, validator: Validator, candidate: Candidate, re
         if reason:
             return Dropped(number, reason, detail[:300])
     return Instance(
-        instance_id=instance_id(source.repo, number), repo=source.repo, base_commit=base,
-        problem_statement=pull.problem_statement, patch=patch, test_patch=test_patch,
-        FAIL_TO_PASS=f2p, PASS_TO_PASS=p2p, pr_number=number, pr_numbers=[number],
-        issue_numbers=list(pull.issue_numbers), merge_commit=pull.merge_commit_sha, created_at=pull.merged_at,
-        test_files=files, test_command=list(config.test_command) if config.test_command != RepoConfig().test_command
-        else [],
+        instance_id=instance_id(source.repo, number),
+        repo=source.repo,
+        base_commit=base,
+        problem_statement=pull.problem_statement,
+        patch=patch,
+        test_patch=test_patch,
+        FAIL_TO_PASS=f2p,
+        PASS_TO_PASS=p2p,
+        pr_number=number,
+        pr_numbers=[number],
+        issue_numbers=list(pull.issue_numbers),
+        merge_commit=pull.merge_commit_sha,
+        created_at=pull.merged_at,
+        test_files=files,
+        test_command=list(config.test_command) if config.test_command != RepoConfig().test_command else [],
     )
 
 
 def format_build_report(report: BuildReport) -> str:
     counts = report.counts()
-    lines = [f"{report.repo}: {counts['kept']} kept, {len(report.dropped)} dropped "
-             f"({report.seconds:.1f}s, {report.test_seconds:.1f}s in tests, "
-             f"{report.environments_built} environment(s) built)"]
+    lines = [
+        f"{report.repo}: {counts['kept']} kept, {len(report.dropped)} dropped "
+        f"({report.seconds:.1f}s, {report.test_seconds:.1f}s in tests, "
+        f"{report.environments_built} environment(s) built)"
+    ]
     for reason, count in counts.items():
         if reason != "kept":
             lines.append(f"  {reason}: {count}  ({DROP_REASONS[reason]})")
     for instance in report.instances:
-        lines.append(f"  kept    !{instance.pr_number:<5} {instance.instance_id}  F2P {len(instance.FAIL_TO_PASS)}  "
-                     f"P2P {len(instance.PASS_TO_PASS)}")
+        lines.append(
+            f"  kept    !{instance.pr_number:<5} {instance.instance_id}  F2P {len(instance.FAIL_TO_PASS)}  "
+            f"P2P {len(instance.PASS_TO_PASS)}"
+        )
     for dropped in report.dropped:
-        lines.append(f"  dropped !{dropped.pr_number:<5} {dropped.reason}" + (f": {dropped.detail}" if dropped.detail
-                                                                             else ""))
+        lines.append(
+            f"  dropped !{dropped.pr_number:<5} {dropped.reason}" + (f": {dropped.detail}" if dropped.detail else "")
+        )
     return "\n".join(lines)

@@ -38,9 +38,12 @@ To create a new file, give its path and an empty SEARCH part. Change only what t
 
 _BLOCK = re.compile(
     r"^(?P<path>[^\n`<>=]*?)[ \t]*\n(?:```[^\n]*\n)?<{5,9} ?SEARCH[ \t]*\n(?P<search>.*?)^={5,9}[ \t]*\n"
-    r"(?P<replace>.*?)^>{5,9} ?REPLACE[ \t]*$", re.M | re.S)
-_WHOLE = re.compile(r"^(?:File: *|# *)?(?P<path>[\w./-]+\.\w+)[ \t]*:?[ \t]*\n```[\w+-]*\n(?P<body>.*?)^```[ \t]*$",
-                    re.M | re.S)
+    r"(?P<replace>.*?)^>{5,9} ?REPLACE[ \t]*$",
+    re.M | re.S,
+)
+_WHOLE = re.compile(
+    r"^(?:File: *|# *)?(?P<path>[\w./-]+\.\w+)[ \t]*:?[ \t]*\n```[\w+-]*\n(?P<body>.*?)^```[ \t]*$", re.M | re.S
+)
 _PATH = re.compile(r"^[\w.-]+(?:/[\w.-]+)*$")
 
 
@@ -68,9 +71,9 @@ def _replace_once(text: str, search: str, replace: str) -> str | None:
     # Tolerate trailing-whitespace differences only (line by line).
     lines, wanted = text.splitlines(keepends=True), [line.rstrip() for line in search.splitlines()]
     for start in range(len(lines) - len(wanted) + 1):
-        if [line.rstrip() for line in lines[start:start + len(wanted)]] == wanted:
+        if [line.rstrip() for line in lines[start : start + len(wanted)]] == wanted:
             new = replace if replace.endswith("\n") or not replace else replace + "\n"
-            return "".join(lines[:start]) + new + "".join(lines[start + len(wanted):])
+            return "".join(lines[:start]) + new + "".join(lines[start + len(wanted) :])
     return None
 
 
@@ -87,8 +90,9 @@ def make_diff(original: dict[str, str | None], edited: dict[str, str]) -> str:
             if lines and not lines[-1].endswith("\n"):
                 lines[-1] += "\n"  # a missing final newline would need git's marker; add one instead
         header = f"diff --git a/{path} b/{path}\n" + ("new file mode 100644\n" if before is None else "")
-        body = difflib.unified_diff(old_lines, new_lines, "/dev/null" if before is None else f"a/{path}",
-                                    f"b/{path}", n=3)
+        body = difflib.unified_diff(
+            old_lines, new_lines, "/dev/null" if before is None else f"a/{path}", f"b/{path}", n=3
+        )
         parts.append(header + "".join(body))
     return "".join(parts)
 
@@ -97,7 +101,7 @@ def edits_to_patch(answer: str, read_file: Callable[[str], str | None]) -> EditR
     """Turn ``answer`` into a patch against the files ``read_file(path)`` returns (None: no such file)."""
     if re.search(r"^diff --git a/", answer, re.M) or re.search(r"^--- a/.*\n\+\+\+ b/", answer, re.M):
         start = re.search(r"^(?:diff --git a/|--- a/)", answer, re.M)
-        patch = answer[start.start():] if start else answer
+        patch = answer[start.start() :] if start else answer
         patch = re.sub(r"\n```[ \t]*(\n|$).*", "\n", patch, flags=re.S)  # drop a closing fence and what follows
         return EditResult(patch, blocks=1, format="diff")
     original: dict[str, str | None] = {}

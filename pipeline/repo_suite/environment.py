@@ -53,8 +53,10 @@ def dependency_files(work_tree: Path, names: tuple[str, ...]) -> list[Path]:
 
 
 def _has_requirements(path: Path) -> bool:
-    return any(line.strip() and not line.strip().startswith("#")
-               for line in path.read_text(encoding="utf-8", errors="replace").splitlines())
+    return any(
+        line.strip() and not line.strip().startswith("#")
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+    )
 
 
 def environment_key(work_tree: Path, names: tuple[str, ...]) -> str:
@@ -92,11 +94,22 @@ class EnvironmentCache:
             # From a venv, "system" site-packages would mean the base interpreter's, not the ones ssd-bot
             # runs with; the .pth below names those. Outside a venv, --system-site-packages is that.
             in_venv = sys.prefix != sys.base_prefix
-            self._run([sys.executable, "-m", "venv", "--without-pip", *([] if in_venv else ["--system-site-packages"]),
-                       str(venv)])
-            purelib = subprocess.run([str(venv / "bin" / "python"), "-c",
-                                      "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                     capture_output=True, text=True, check=True).stdout.strip()
+            self._run(
+                [
+                    sys.executable,
+                    "-m",
+                    "venv",
+                    "--without-pip",
+                    *([] if in_venv else ["--system-site-packages"]),
+                    str(venv),
+                ]
+            )
+            purelib = subprocess.run(
+                [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
             purelib = purelib.replace(str(venv), str(path))
             site = venv / Path(purelib).relative_to(path)
             site.mkdir(parents=True, exist_ok=True)
@@ -125,11 +138,24 @@ class EnvironmentCache:
         for directory in (home, tmp):
             directory.mkdir(exist_ok=True)
         os.chmod(staging, 0o755)
-        env = {**child_environment(str(home)), "TMPDIR": str(tmp), "PIP_NO_INPUT": "1",
-               "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+        env = {
+            **child_environment(str(home)),
+            "TMPDIR": str(tmp),
+            "PIP_NO_INPUT": "1",
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        }
         argv = [str(venv / "bin" / "python"), "-m", "pip", "install", "-r", str(requirements)]
-        result = run_jailed(argv, work_tree, env, INSTALL_TIMEOUT_S, writable=[venv, home, tmp],
-                            expose=[str(staging)], network=True, give_back=True, allow_unsafe=allow_unsafe)
+        result = run_jailed(
+            argv,
+            work_tree,
+            env,
+            INSTALL_TIMEOUT_S,
+            writable=[venv, home, tmp],
+            expose=[str(staging)],
+            network=True,
+            give_back=True,
+            allow_unsafe=allow_unsafe,
+        )
         if result.timed_out:
             raise EnvironmentSetupError(f"pip install -r {requirements.name}: no result within {INSTALL_TIMEOUT_S}s")
         if result.returncode != 0:

@@ -58,8 +58,15 @@ class RepoCacheDirs:
 
 def as_suite(instances: list[Instance], sha256: str, suite_id: str) -> Suite:
     """Instances as a ``Suite`` of ``Problem``s (for provenance and reports; the tests are the instance's)."""
-    problems = [Problem(task_id=i.instance_id, prompt=i.problem_statement, tests=TestSpec(kind="assert"),
-                        metadata={"repo": i.repo, "pr_numbers": i.pr_numbers}) for i in instances]
+    problems = [
+        Problem(
+            task_id=i.instance_id,
+            prompt=i.problem_statement,
+            tests=TestSpec(kind="assert"),
+            metadata={"repo": i.repo, "pr_numbers": i.pr_numbers},
+        )
+        for i in instances
+    ]
     return Suite(id=suite_id, problems=problems, sha256=sha256)
 
 
@@ -80,21 +87,47 @@ def training_overlap(instances: list[Instance], adapter: str | None) -> list[str
                 trained.add((str(row["repo"]).lower(), int(row["pr_number"])))
             except (ValueError, KeyError, TypeError):
                 continue
-    return [i.instance_id for i in instances
-            if any((i.repo.lower(), number) in trained for number in (i.pr_numbers or [i.pr_number]))]
+    return [
+        i.instance_id
+        for i in instances
+        if any((i.repo.lower(), number) in trained for number in (i.pr_numbers or [i.pr_number]))
+    ]
 
 
-def _record(instance: Instance, index: int, temperature: float | None, seed: int | None, output: str | None,
-            patch: str | None, outcome: Outcome, gen_s: float = 0.0) -> SampleRecord:
-    record = SampleRecord(instance.instance_id, index, temperature, None, seed, output, patch, outcome.verdict,
-                          outcome.resolved, detail=outcome.summary(),
-                          tests_run=outcome.f2p_passed + outcome.p2p_total - len(outcome.p2p_broken),
-                          tests_total=outcome.f2p_total + outcome.p2p_total, gen_s=round(gen_s, 4),
-                          exec_s=outcome.total_s,
-                          network_isolated=outcome.isolation.get("network") if outcome.isolation else None)
-    record.instance = {"applied": outcome.applied, "apply_method": outcome.apply_method,
-                       "FAIL_TO_PASS": f"{outcome.f2p_passed}/{outcome.f2p_total}",
-                       "PASS_TO_PASS_broken": outcome.p2p_broken, "test_s": outcome.test_s}
+def _record(
+    instance: Instance,
+    index: int,
+    temperature: float | None,
+    seed: int | None,
+    output: str | None,
+    patch: str | None,
+    outcome: Outcome,
+    gen_s: float = 0.0,
+) -> SampleRecord:
+    record = SampleRecord(
+        instance.instance_id,
+        index,
+        temperature,
+        None,
+        seed,
+        output,
+        patch,
+        outcome.verdict,
+        outcome.resolved,
+        detail=outcome.summary(),
+        tests_run=outcome.f2p_passed + outcome.p2p_total - len(outcome.p2p_broken),
+        tests_total=outcome.f2p_total + outcome.p2p_total,
+        gen_s=round(gen_s, 4),
+        exec_s=outcome.total_s,
+        network_isolated=outcome.isolation.get("network") if outcome.isolation else None,
+    )
+    record.instance = {
+        "applied": outcome.applied,
+        "apply_method": outcome.apply_method,
+        "FAIL_TO_PASS": f"{outcome.f2p_passed}/{outcome.f2p_total}",
+        "PASS_TO_PASS_broken": outcome.p2p_broken,
+        "test_s": outcome.test_s,
+    }
     return record
 
 
@@ -115,14 +148,31 @@ def read_predictions(path: str | Path, by_id: dict[str, Instance]) -> list[tuple
         patch = row.get("model_patch", row.get("program"))
         if patch is not None and not isinstance(patch, str):
             raise SamplesError(f"{path}:{number}: model_patch must be a string")
-        rows.append((instance, {"patch": patch, "temperature": row.get("temperature"),
-                                "output": row.get("output"), "seed": row.get("seed")}))
+        rows.append(
+            (
+                instance,
+                {
+                    "patch": patch,
+                    "temperature": row.get("temperature"),
+                    "output": row.get("output"),
+                    "seed": row.get("seed"),
+                },
+            )
+        )
     return rows
 
 
-def score_predictions(suite: str, predictions: str | Path, cache_dir: str | Path, *, samples_out: str | None = None,
-                      progress: Progress | None = None, seed: int = 0,
-                      source_for: Callable[[str], Any] | None = None, unsafe_execution: bool = False) -> EvalResult:
+def score_predictions(
+    suite: str,
+    predictions: str | Path,
+    cache_dir: str | Path,
+    *,
+    samples_out: str | None = None,
+    progress: Progress | None = None,
+    seed: int = 0,
+    source_for: Callable[[str], Any] | None = None,
+    unsafe_execution: bool = False,
+) -> EvalResult:
     """Score SWE-bench predictions; the repositories' tests run in the sandbox (``jail``), which refuses
     to run them with weaker isolation unless ``unsafe_execution`` (SSD_UNSAFE_EXECUTION=1)."""
     started = time.perf_counter()
@@ -148,23 +198,30 @@ def score_predictions(suite: str, predictions: str | Path, cache_dir: str | Path
                 outcome = scorer.score(instance, row["patch"])
                 index = seen[instance.instance_id]
                 seen[instance.instance_id] += 1
-                records.append(_record(instance, index, temperature, row["seed"], row["output"], row["patch"],
-                                       outcome))
+                records.append(_record(instance, index, temperature, row["seed"], row["output"], row["patch"], outcome))
                 sink.add(records[-1:])
                 done += 1
-                report(done / len(rows), f"{label}: {done}/{len(rows)} scored, "
-                                         f"{sum(r.passed for r in records)} resolved")
+                report(
+                    done / len(rows), f"{label}: {done}/{len(rows)} scored, {sum(r.passed for r in records)} resolved"
+                )
             conditions.append((summarize(label, temperature, records, seed), records))
         sandbox = scorer.isolation_summary()
     report(1.0, "done")
     suite_id = Path(suite).stem
     return EvalResult(
-        suite=suite_id, suite_sha256=sha256, model=str(predictions), backend="predictions",
-        conditions=[c for c, _ in conditions], paired=paired_against_first(conditions, seed),
+        suite=suite_id,
+        suite_sha256=sha256,
+        model=str(predictions),
+        backend="predictions",
+        conditions=[c for c, _ in conditions],
+        paired=paired_against_first(conditions, seed),
         wall_s=round(time.perf_counter() - started, 3),
-        provenance={"suite": {"id": suite_id, "sha256": sha256, "problems": len(instances), "kind": "repo"},
-                    "samples": str(predictions), "sandbox": sandbox,
-                    "command": f"ssd score --suite {suite} --samples {predictions}"},
+        provenance={
+            "suite": {"id": suite_id, "sha256": sha256, "problems": len(instances), "kind": "repo"},
+            "samples": str(predictions),
+            "sandbox": sandbox,
+            "command": f"ssd score --suite {suite} --samples {predictions}",
+        },
         records=sink.records,
     )
 
@@ -172,11 +229,16 @@ def score_predictions(suite: str, predictions: str | Path, cache_dir: str | Path
 # ---------------------------------------------------------------- generation
 
 
-def build_prompt(instance: Instance, read_file: Callable[[str], str | None],
-                 files: list[str] | None = None) -> list[dict[str, str]]:
+def build_prompt(
+    instance: Instance, read_file: Callable[[str], str | None], files: list[str] | None = None
+) -> list[dict[str, str]]:
     """Issue text + files (default: those the gold patch touches, oracle retrieval) + the edit format."""
-    parts = [f"You are fixing an issue in the repository {instance.repo}.", "## Issue", instance.problem_statement.strip(),
-             "## Relevant files"]
+    parts = [
+        f"You are fixing an issue in the repository {instance.repo}.",
+        "## Issue",
+        instance.problem_statement.strip(),
+        "## Relevant files",
+    ]
     for path in touched_files(instance.patch) if files is None else files:
         text = read_file(path)
         if text is None:
@@ -199,8 +261,12 @@ def _reader(checkout: Any) -> Callable[[str], str | None]:
     return read
 
 
-def run_repo_eval(cfg: EvalConfig, progress: Progress | None = None, cache_dir: str | Path | None = None,
-                  source_for: Callable[[str], Any] | None = None) -> EvalResult:
+def run_repo_eval(
+    cfg: EvalConfig,
+    progress: Progress | None = None,
+    cache_dir: str | Path | None = None,
+    source_for: Callable[[str], Any] | None = None,
+) -> EvalResult:
     """``run_eval`` for an instance file: generate (or take the gold patches), score, summarize."""
     from pipeline import provenance
 
@@ -230,8 +296,14 @@ def run_repo_eval(cfg: EvalConfig, progress: Progress | None = None, cache_dir: 
         else:
             from pipeline.backends import open_backend, sample_seed
 
-            backend = open_backend(cfg.model, backend=cfg.backend, base_url=cfg.base_url, adapter=cfg.adapter,
-                                   n_threads=cfg.n_threads, n_ctx=max(8192, cfg.max_tokens + 6144))
+            backend = open_backend(
+                cfg.model,
+                backend=cfg.backend,
+                base_url=cfg.base_url,
+                adapter=cfg.adapter,
+                n_threads=cfg.n_threads,
+                n_ctx=max(8192, cfg.max_tokens + 6144),
+            )
             stack.callback(backend.close)
             model_info, model_id, backend_name = backend.describe(), backend.model_id, backend.name
             prompts = {}
@@ -260,16 +332,25 @@ def run_repo_eval(cfg: EvalConfig, progress: Progress | None = None, cache_dir: 
                             outcome.verdict, outcome.detail = "patch_failed", "; ".join(edit.errors)[:300]
                         elif not edit.blocks:
                             outcome.verdict, outcome.detail = "no_code", "no edit block in the answer"
-                        record = _record(instance, index, temperature,
-                                         sample_seed(params, index) if temperature > 0 else None, text, edit.patch,
-                                         outcome, share)
+                        record = _record(
+                            instance,
+                            index,
+                            temperature,
+                            sample_seed(params, index) if temperature > 0 else None,
+                            text,
+                            edit.patch,
+                            outcome,
+                            share,
+                        )
                         record.instance["edit_format"] = edit.format
                         record.instance["edit_errors"] = edit.errors
                         records.append(record)
                         sink.add([record])
-                    report((t_index + (position + 1) / len(instances)) / len(cfg.temperatures),
-                           f"T={temperature:g}: {position + 1}/{len(instances)} instances, "
-                           f"{sum(r.passed for r in records)} resolved")
+                    report(
+                        (t_index + (position + 1) / len(instances)) / len(cfg.temperatures),
+                        f"T={temperature:g}: {position + 1}/{len(instances)} instances, "
+                        f"{sum(r.passed for r in records)} resolved",
+                    )
                 condition = summarize(f"T={temperature:g}", temperature, records, cfg.seed)
                 condition.completion_tokens = backend.usage.completion_tokens - tokens_before
                 condition.wall_s = round(time.perf_counter() - t0, 3)
@@ -282,9 +363,17 @@ def run_repo_eval(cfg: EvalConfig, progress: Progress | None = None, cache_dir: 
     if overlap:
         record["training_overlap"] = overlap
     report(1.0, "done")
-    return EvalResult(suite=suite.id, suite_sha256=sha256, model=model_id, backend=backend_name,
-                      conditions=[c for c, _ in conditions], paired=paired_against_first(conditions, cfg.seed),
-                      wall_s=round(time.perf_counter() - started, 3), provenance=record, records=sink.records)
+    return EvalResult(
+        suite=suite.id,
+        suite_sha256=sha256,
+        model=model_id,
+        backend=backend_name,
+        conditions=[c for c, _ in conditions],
+        paired=paired_against_first(conditions, cfg.seed),
+        wall_s=round(time.perf_counter() - started, 3),
+        provenance=record,
+        records=sink.records,
+    )
 
 
 def is_repo_suite(spec: str) -> bool:
@@ -292,4 +381,3 @@ def is_repo_suite(spec: str) -> bool:
 
     path = Path(spec).expanduser()
     return path.is_file() and looks_like_instances(path)
-

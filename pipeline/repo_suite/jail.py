@@ -40,9 +40,21 @@ MARKER = b"\x00ssd-jail "  # the launcher's first line: the isolation it obtaine
 REFUSED_EXIT = 125  # the launcher's exit status when it refused to run the command
 # What a command given the network (``pip install``) reads besides the executor's allow-list: name
 # resolution, certificates, pip's configuration, and the OS identity pip puts in its user agent.
-NETWORK_READ_PATHS = ("/etc/resolv.conf", "/etc/hosts", "/etc/host.conf", "/etc/gai.conf", "/etc/services",
-                      "/etc/protocols", "/etc/ssl", "/etc/ca-certificates", "/etc/pki", "/etc/pip.conf",
-                      "/etc/os-release", "/etc/debian_version", "/etc/lsb-release")
+NETWORK_READ_PATHS = (
+    "/etc/resolv.conf",
+    "/etc/hosts",
+    "/etc/host.conf",
+    "/etc/gai.conf",
+    "/etc/services",
+    "/etc/protocols",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/pki",
+    "/etc/pip.conf",
+    "/etc/os-release",
+    "/etc/debian_version",
+    "/etc/lsb-release",
+)
 
 
 @dataclass(frozen=True)
@@ -71,10 +83,21 @@ def _chown_tree(path: Path, uid: int) -> None:
             os.lchown(os.path.join(root, name), uid, uid)
 
 
-def run_jailed(argv: list[str], cwd: Path, env: dict[str, str], timeout_s: float, *,
-               writable: list[Path], expose: list[str] | None = None, limits: JailLimits | None = None,
-               network: bool = False, give_back: bool = False, stdin: bytes | None = None,
-               uid_base: int = 61000, allow_unsafe: bool = False) -> JailResult:
+def run_jailed(
+    argv: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    timeout_s: float,
+    *,
+    writable: list[Path],
+    expose: list[str] | None = None,
+    limits: JailLimits | None = None,
+    network: bool = False,
+    give_back: bool = False,
+    stdin: bytes | None = None,
+    uid_base: int = 61000,
+    allow_unsafe: bool = False,
+) -> JailResult:
     """Run ``argv`` in ``cwd`` sandboxed; only the ``writable`` directories can be written (as root they
     become the sandbox uid's).
 
@@ -94,20 +117,36 @@ def run_jailed(argv: list[str], cwd: Path, env: dict[str, str], timeout_s: float
     # The interpreter and its import path, minus a world-writable directory as a whole (a script run from
     # /tmp puts /tmp on sys.path; exposing it would undo the private /tmp) and minus ssd-bot's own checkout,
     # as in the executor (its default data directory, ./data, lives there).
-    interpreter = [p for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path)
-                   if os.path.isabs(p) and os.path.realpath(p) not in (*sandbox.SHADOWED_DIRS, PACKAGE_ROOT)]
+    interpreter = [
+        p
+        for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path)
+        if os.path.isabs(p) and os.path.realpath(p) not in (*sandbox.SHADOWED_DIRS, PACKAGE_ROOT)
+    ]
     visible = [*interpreter, *(expose or []), str(cwd), *map(str, writable)]
-    config = {"argv": argv, "cwd": str(cwd), "env": env, "uid": uid, "expose": visible,
-              "writable": [str(p) for p in writable], "limits": limits.__dict__, "network": network,
-              "allow_unsafe": allow_unsafe}
+    config = {
+        "argv": argv,
+        "cwd": str(cwd),
+        "env": env,
+        "uid": uid,
+        "expose": visible,
+        "writable": [str(p) for p in writable],
+        "limits": limits.__dict__,
+        "network": network,
+        "allow_unsafe": allow_unsafe,
+    }
     started = time.monotonic()
     with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as source:
         source.write(stdin or b"")
         source.seek(0)
         process = subprocess.Popen(
             [sys.executable, "-s", "-c", BOOT.format(root=PACKAGE_ROOT), json.dumps(config)],
-            stdin=source, stdout=output, stderr=subprocess.STDOUT, cwd="/",
-            env=sandbox.child_environment("/"), start_new_session=True, close_fds=True,
+            stdin=source,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            cwd="/",
+            env=sandbox.child_environment("/"),
+            start_new_session=True,
+            close_fds=True,
         )
         timed_out = False
         try:
@@ -130,7 +169,7 @@ def run_jailed(argv: list[str], cwd: Path, env: dict[str, str], timeout_s: float
         isolation = {}
         if first.startswith(MARKER):
             with contextlib.suppress(ValueError):
-                isolation = json.loads(first[len(MARKER):])
+                isolation = json.loads(first[len(MARKER) :])
         else:
             first = b""
         output.seek(max(len(first), size - OUTPUT_TAIL))
@@ -158,13 +197,18 @@ def main() -> None:
     if isolation.userns and isolation.mount:
         sandbox.make_writable(config["writable"])  # the rest of the tree is read-only for the service's uid
     # Built before the uid changes (as root, every path on the list can still be opened).
-    landlock = sandbox.landlock_ruleset([*config["expose"], *(NETWORK_READ_PATHS if network else ())],
-                                        config["writable"])
+    landlock = sandbox.landlock_ruleset(
+        [*config["expose"], *(NETWORK_READ_PATHS if network else ())], config["writable"]
+    )
     os.chdir(config["cwd"])
     os.umask(0o022)
-    for name, value in ((resource.RLIMIT_CPU, limits["cpu_s"]), (resource.RLIMIT_AS, limits["memory_bytes"]),
-                        (resource.RLIMIT_FSIZE, limits["fsize_bytes"]), (resource.RLIMIT_NOFILE, limits["nofile"]),
-                        (resource.RLIMIT_CORE, 0)):
+    for name, value in (
+        (resource.RLIMIT_CPU, limits["cpu_s"]),
+        (resource.RLIMIT_AS, limits["memory_bytes"]),
+        (resource.RLIMIT_FSIZE, limits["fsize_bytes"]),
+        (resource.RLIMIT_NOFILE, limits["nofile"]),
+        (resource.RLIMIT_CORE, 0),
+    ):
         resource.setrlimit(name, (value, value))
     if uid is not None or isolation.userns:
         # Counts the processes of the sandbox uid, or of this user namespace: a fork storm stops there.
@@ -183,8 +227,9 @@ def main() -> None:
         sandbox.landlock_restrict_self(landlock[0])
         os.close(landlock[0])
         isolation.landlock = landlock[1]
-    refused = bool(sandbox.missing_isolation(isolation.as_dict(), network_wanted=network)) and not config[
-        "allow_unsafe"]
+    refused = (
+        bool(sandbox.missing_isolation(isolation.as_dict(), network_wanted=network)) and not config["allow_unsafe"]
+    )
     # One marker line (stripped by the parent) says what isolation the command actually got.
     sys.stdout.write(MARKER.decode() + json.dumps(isolation.as_dict()) + "\n")
     sys.stdout.flush()

@@ -13,8 +13,16 @@ from dataclasses import dataclass
 
 # Paths that hold tests, by the usual Python conventions; fnmatch's "*" also matches "/".
 DEFAULT_TEST_PATTERNS = (
-    "tests/*", "test/*", "testing/*", "*/tests/*", "*/test/*",
-    "test_*.py", "*/test_*.py", "*_test.py", "conftest.py", "*/conftest.py",
+    "tests/*",
+    "test/*",
+    "testing/*",
+    "*/tests/*",
+    "*/test/*",
+    "test_*.py",
+    "*/test_*.py",
+    "*_test.py",
+    "conftest.py",
+    "*/conftest.py",
 )
 _HEADER = re.compile(r"^diff --git (?:\"?a/(.+?)\"?) (?:\"?b/(.+?)\"?)$")
 

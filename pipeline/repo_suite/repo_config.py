@@ -20,10 +20,25 @@ from pathlib import Path
 from pipeline.repo_suite.patches import DEFAULT_TEST_PATTERNS
 
 CONFIG_FILE = ".ssd.yml"
-DEFAULT_TEST_COMMAND = ("{python}", "-m", "pytest", "-p", "no:cacheprovider", "-o", "junit_family=xunit1",
-                        "-q", "--junitxml={junit}", "{files}")
-DEFAULT_REQUIREMENTS = ("requirements-test.txt", "requirements-dev.txt", "test-requirements.txt",
-                        "requirements/test.txt", "requirements.txt")
+DEFAULT_TEST_COMMAND = (
+    "{python}",
+    "-m",
+    "pytest",
+    "-p",
+    "no:cacheprovider",
+    "-o",
+    "junit_family=xunit1",
+    "-q",
+    "--junitxml={junit}",
+    "{files}",
+)
+DEFAULT_REQUIREMENTS = (
+    "requirements-test.txt",
+    "requirements-dev.txt",
+    "test-requirements.txt",
+    "requirements/test.txt",
+    "requirements.txt",
+)
 
 
 # Set by the runner: the interpreter, the sandbox's home and temporary directory.
@@ -42,8 +57,12 @@ class RepoConfig:
     timeout_s: float = 300.0
     env: dict[str, str] = field(default_factory=dict)  # on top of the sandbox's scrubbed environment
 
-    def with_overrides(self, test_command: str | list[str] | None = None,
-                       test_patterns: list[str] | None = None, timeout_s: float | None = None) -> RepoConfig:
+    def with_overrides(
+        self,
+        test_command: str | list[str] | None = None,
+        test_patterns: list[str] | None = None,
+        timeout_s: float | None = None,
+    ) -> RepoConfig:
         config = self
         if test_command:
             config = replace(config, test_command=_command(test_command))
@@ -93,8 +112,12 @@ def load_repo_config(work_tree: Path, base: RepoConfig | None = None) -> RepoCon
     if "env" in data:
         env = data["env"]
         if not isinstance(env, dict) or not all(
-                isinstance(k, str) and re.fullmatch(r"[A-Z_][A-Z0-9_]*", k) and k not in PROTECTED_ENV
-                and isinstance(v, str | int | float) for k, v in env.items()):
+            isinstance(k, str)
+            and re.fullmatch(r"[A-Z_][A-Z0-9_]*", k)
+            and k not in PROTECTED_ENV
+            and isinstance(v, str | int | float)
+            for k, v in env.items()
+        ):
             raise RepoConfigError(f"env must map NAMES to strings (not {', '.join(PROTECTED_ENV)})")
         config = replace(config, env={k: str(v) for k, v in env.items()})
     if "requirements" in data:

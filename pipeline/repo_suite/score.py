@@ -49,8 +49,10 @@ class Outcome:
     def summary(self) -> str:
         if not self.applied or self.verdict in ("error", "timeout"):
             return f"{self.verdict}: {self.detail}"[:300]
-        return (f"applied ({self.apply_method}); FAIL_TO_PASS {self.f2p_passed}/{self.f2p_total}; "
-                f"PASS_TO_PASS broke {len(self.p2p_broken)}/{self.p2p_total}")
+        return (
+            f"applied ({self.apply_method}); FAIL_TO_PASS {self.f2p_passed}/{self.f2p_total}; "
+            f"PASS_TO_PASS broke {len(self.p2p_broken)}/{self.p2p_total}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,9 +61,14 @@ class Outcome:
 class Scorer:
     """Scores patches; keeps one prepared checkout per instance, so n predictions share it."""
 
-    def __init__(self, cache: RepoCache, environments: EnvironmentCache,
-                 source_for: Callable[[str], ArchiveSource | None] | None = None,
-                 overrides: dict[str, Any] | None = None, allow_unsafe: bool = False) -> None:
+    def __init__(
+        self,
+        cache: RepoCache,
+        environments: EnvironmentCache,
+        source_for: Callable[[str], ArchiveSource | None] | None = None,
+        overrides: dict[str, Any] | None = None,
+        allow_unsafe: bool = False,
+    ) -> None:
         self.cache = cache
         self.allow_unsafe = allow_unsafe  # the operator's opt-in to a weaker sandbox (SSD_UNSAFE_EXECUTION=1)
         self.environments = environments

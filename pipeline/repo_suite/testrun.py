@@ -53,7 +53,7 @@ def _test_id(case: ET.Element) -> str:
         file = "/".join(parts) + ".py"
         return f"{file}::{name}"
     module = file[:-3].replace("/", ".") if file.endswith(".py") else file
-    classes = classname[len(module) + 1:].split(".") if classname.startswith(module + ".") else []
+    classes = classname[len(module) + 1 :].split(".") if classname.startswith(module + ".") else []
     return "::".join([file, *[c for c in classes if c], name])
 
 
@@ -102,8 +102,14 @@ def expand_command(config: RepoConfig, python: Path, junit: Path, files: list[st
     return argv
 
 
-def run_tests(checkout: Checkout, environment: Environment, files: list[str], config: RepoConfig,
-              limits: JailLimits | None = None, allow_unsafe: bool = False) -> TestRun:
+def run_tests(
+    checkout: Checkout,
+    environment: Environment,
+    files: list[str],
+    config: RepoConfig,
+    limits: JailLimits | None = None,
+    allow_unsafe: bool = False,
+) -> TestRun:
     """Run ``files`` (test paths relative to the work tree) with the repository's test command, sandboxed
     (``run_jailed``: raises ``UnsafeExecutionError`` where the sandbox is too weak, unless ``allow_unsafe``)."""
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=checkout.base))
@@ -113,14 +119,23 @@ def run_tests(checkout: Checkout, environment: Environment, files: list[str], co
             (run_dir / name).mkdir()
         junit = run_dir / "out" / "junit.xml"
         env = {**child_environment(str(run_dir / "home")), **config.env}
-        env.update(TMPDIR=str(run_dir / "tmp"), PATH=f"{environment.path / 'bin'}:{env['PATH']}",
-                   VIRTUAL_ENV=str(environment.path))
+        env.update(
+            TMPDIR=str(run_dir / "tmp"),
+            PATH=f"{environment.path / 'bin'}:{env['PATH']}",
+            VIRTUAL_ENV=str(environment.path),
+        )
         argv = expand_command(config, environment.python, junit, files)
         started = time.monotonic()
-        result = run_jailed(argv, checkout.work_tree, env, config.timeout_s,
-                            writable=[checkout.work_tree, run_dir / "home", run_dir / "tmp", run_dir / "out"],
-                            expose=[str(environment.path), str(run_dir)], limits=limits,
-                            allow_unsafe=allow_unsafe)
+        result = run_jailed(
+            argv,
+            checkout.work_tree,
+            env,
+            config.timeout_s,
+            writable=[checkout.work_tree, run_dir / "home", run_dir / "tmp", run_dir / "out"],
+            expose=[str(environment.path), str(run_dir)],
+            limits=limits,
+            allow_unsafe=allow_unsafe,
+        )
         duration = round(time.monotonic() - started, 3)
         results: dict[str, str] = {}
         junit_error = ""
@@ -130,7 +145,8 @@ def run_tests(checkout: Checkout, environment: Environment, files: list[str], co
             junit_error = "the test command wrote no JUnit XML"
         except (OSError, ValueError, ET.ParseError) as exc:
             junit_error = f"unreadable JUnit XML: {exc}"
-        return TestRun(results, result.returncode, result.timed_out, duration, result.output, result.isolation,
-                       junit_error)
+        return TestRun(
+            results, result.returncode, result.timed_out, duration, result.output, result.isolation, junit_error
+        )
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)

@@ -26,8 +26,18 @@ from typing import Protocol
 
 from pipeline.repo_suite.patches import unsafe_reason
 
-GIT_IDENTITY = ("-c", "user.name=ssd-bot", "-c", "user.email=ssd-bot@localhost", "-c", "core.hooksPath=/dev/null",
-                "-c", "commit.gpgsign=false", "-c", "core.autocrlf=false")
+GIT_IDENTITY = (
+    "-c",
+    "user.name=ssd-bot",
+    "-c",
+    "user.email=ssd-bot@localhost",
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "commit.gpgsign=false",
+    "-c",
+    "core.autocrlf=false",
+)
 PATCH_FUZZ = 3
 
 
@@ -60,17 +70,27 @@ class ApplyResult:
     detail: str = ""
 
 
-def git(*args: str, git_dir: Path, work_tree: Path | None = None, index: Path | None = None,
-        input: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_DIR": str(git_dir), "HOME": str(git_dir),
-           "GIT_CONFIG_NOSYSTEM": "1", "LC_ALL": "C"}
+def git(
+    *args: str,
+    git_dir: Path,
+    work_tree: Path | None = None,
+    index: Path | None = None,
+    input: bytes | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "GIT_DIR": str(git_dir),
+        "HOME": str(git_dir),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "LC_ALL": "C",
+    }
     if work_tree is not None:
         env["GIT_WORK_TREE"] = str(work_tree)
     if index is not None:
         env["GIT_INDEX_FILE"] = str(index)
     cwd = work_tree or (git_dir if git_dir.is_dir() else git_dir.parent)
-    result = subprocess.run(["git", *GIT_IDENTITY, *args], cwd=cwd, env=env, input=input,
-                            capture_output=True)
+    result = subprocess.run(["git", *GIT_IDENTITY, *args], cwd=cwd, env=env, input=input, capture_output=True)
     if check and result.returncode != 0:
         raise CheckoutError(f"git {args[0]} failed: {result.stderr.decode(errors='replace').strip()[:500]}")
     return result
@@ -96,8 +116,10 @@ class RepoCache:
         if path.is_file():
             return path
         if source is None:
-            raise CheckoutError(f"{repo}@{commit[:12]}: no cached archive under {path.parent} and no source "
-                                "to fetch it from (build the suite first, or configure Gitea)")
+            raise CheckoutError(
+                f"{repo}@{commit[:12]}: no cached archive under {path.parent} and no source "
+                "to fetch it from (build the suite first, or configure Gitea)"
+            )
         data = source.archive(commit)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -120,8 +142,7 @@ class RepoCache:
             git("init", "-q", "--bare", str(new_git), git_dir=new_git)
             index = staging / "index"
             git("add", "-A", "-f", ".", git_dir=new_git, work_tree=tree, index=index)
-            git("commit", "-q", "--no-verify", "-m", f"{repo}@{commit}", git_dir=new_git, work_tree=tree,
-                index=index)
+            git("commit", "-q", "--no-verify", "-m", f"{repo}@{commit}", git_dir=new_git, work_tree=tree, index=index)
             (new_git / "ssd-ready").write_text(commit + "\n")
             try:
                 new_git.rename(git_dir)
@@ -143,8 +164,9 @@ def _extract(archive: Path, dest: Path) -> None:
         with tarfile.open(archive, "r:*") as tar:
             members = tar.getmembers()
             tops = {m.name.split("/", 1)[0] for m in members if m.name not in ("", ".", "pax_global_header")}
-            strip = len(tops) == 1 and all("/" in m.name or m.isdir() for m in members
-                                           if m.name.split("/", 1)[0] in tops)
+            strip = len(tops) == 1 and all(
+                "/" in m.name or m.isdir() for m in members if m.name.split("/", 1)[0] in tops
+            )
             for member in members:
                 if member.name == "pax_global_header":
                     continue
@@ -178,8 +200,7 @@ class Checkout:
         self.close()
 
     def git(self, *args: str, input: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        return git(*args, git_dir=self.git_dir, work_tree=self.work_tree, index=self.index, input=input,
-                   check=check)
+        return git(*args, git_dir=self.git_dir, work_tree=self.work_tree, index=self.index, input=input, check=check)
 
     def reset(self) -> None:
         """A fresh work tree equal to the commit (whatever the last run did to the old one)."""
@@ -233,12 +254,19 @@ class Checkout:
         scratch = Path(tempfile.mkdtemp(prefix="patch-", dir=self.base))
         os.chmod(scratch, 0o755)
         try:
-            options = f"--batch --forward -p1 --fuzz={PATCH_FUZZ} --no-backup-if-mismatch -r - -i \"$TMPDIR/p\""
+            options = f'--batch --forward -p1 --fuzz={PATCH_FUZZ} --no-backup-if-mismatch -r - -i "$TMPDIR/p"'
             script = f'cat > "$TMPDIR/p" && patch --dry-run {options} >/dev/null && patch {options}'
             env = {**child_environment(str(scratch)), "TMPDIR": str(scratch)}
-            result = run_jailed(["/bin/sh", "-c", script], self.work_tree, env, 60,
-                                writable=[self.work_tree, scratch], give_back=True, stdin=data,
-                                allow_unsafe=allow_unsafe)
+            result = run_jailed(
+                ["/bin/sh", "-c", script],
+                self.work_tree,
+                env,
+                60,
+                writable=[self.work_tree, scratch],
+                give_back=True,
+                stdin=data,
+                allow_unsafe=allow_unsafe,
+            )
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         if result.returncode != 0:

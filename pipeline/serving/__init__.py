@@ -21,8 +21,18 @@ from pipeline.serving.base import (
     smoke_check,
 )
 
-__all__ = ["BASE_ID", "TARGETS", "DeployFailed", "Deployment", "NoServing", "Served", "ServingError",
-           "ServingTarget", "open_target", "smoke_check"]
+__all__ = [
+    "BASE_ID",
+    "TARGETS",
+    "DeployFailed",
+    "Deployment",
+    "NoServing",
+    "Served",
+    "ServingError",
+    "ServingTarget",
+    "open_target",
+    "smoke_check",
+]
 
 TARGETS = ("none", "local", "ollama", "vllm")
 

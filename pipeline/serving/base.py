@@ -72,9 +72,13 @@ class Deployment:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Deployment:
-        return cls(adapter_id=data.get("adapter_id"), adapter_dir=data.get("adapter_dir"),
-                   gguf_path=data.get("gguf_path"), base_model=str(data["base_model"]),
-                   temperature=float(data["temperature"]))
+        return cls(
+            adapter_id=data.get("adapter_id"),
+            adapter_dir=data.get("adapter_dir"),
+            gguf_path=data.get("gguf_path"),
+            base_model=str(data["base_model"]),
+            temperature=float(data["temperature"]),
+        )
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -97,8 +101,13 @@ def smoke_check(served: Served, timeout: float = 120.0, session: requests.Sessio
     (in the body's ``model`` or the ``X-SSD-Model`` header) and return non-empty text; returns the text."""
     http = session or requests
     url = served.url.rstrip("/") + "/chat/completions"
-    payload = {"model": served.model, "messages": [{"role": "user", "content": SMOKE_PROMPT}],
-               "max_tokens": SMOKE_MAX_TOKENS, "temperature": 0, "seed": 0}
+    payload = {
+        "model": served.model,
+        "messages": [{"role": "user", "content": SMOKE_PROMPT}],
+        "max_tokens": SMOKE_MAX_TOKENS,
+        "temperature": 0,
+        "seed": 0,
+    }
     try:
         response = http.post(url, json=payload, timeout=(10, timeout))
     except requests.RequestException as exc:
@@ -112,8 +121,10 @@ def smoke_check(served: Served, timeout: float = 120.0, session: requests.Sessio
         raise ServingError(f"smoke request to {url}: not a chat completion: {response.text[:300]}") from exc
     shown = {body.get("model"), response.headers.get("X-SSD-Model")}
     if served.model not in shown:
-        raise ServingError(f"smoke request to {url}: expected model {served.model!r}, the answer names "
-                           f"{sorted(str(s) for s in shown if s)}")
+        raise ServingError(
+            f"smoke request to {url}: expected model {served.model!r}, the answer names "
+            f"{sorted(str(s) for s in shown if s)}"
+        )
     if not text.strip():
         raise ServingError(f"smoke request to {url}: model {served.model!r} answered with empty text")
     return text
@@ -131,19 +142,34 @@ class ServingTarget(ABC):
         self.smoke_timeout = smoke_timeout
 
     # ----------------------------------------------------------------- public interface
-    def deploy(self, adapter_id: str | None, adapter_dir: str | Path | None, gguf_path: str | Path | None,
-               base_model: str, temperature: float) -> Served:
+    def deploy(
+        self,
+        adapter_id: str | None,
+        adapter_dir: str | Path | None,
+        gguf_path: str | Path | None,
+        base_model: str,
+        temperature: float,
+    ) -> Served:
         """Serve this adapter (None = the base) and verify it; on failure restore the previous one."""
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
-        new = Deployment(adapter_id=adapter_id, adapter_dir=str(adapter_dir) if adapter_dir else None,
-                         gguf_path=str(gguf_path) if gguf_path else None, base_model=base_model,
-                         temperature=float(temperature))
+        new = Deployment(
+            adapter_id=adapter_id,
+            adapter_dir=str(adapter_dir) if adapter_dir else None,
+            gguf_path=str(gguf_path) if gguf_path else None,
+            base_model=base_model,
+            temperature=float(temperature),
+        )
         self._check(new)
         history = self._load()
         served = self._switch(new, self._deployment(history[-1]) if history else None, fresh=True)
-        history.append({"deployment": asdict(new), "served": served.to_dict(),
-                        "at": datetime.now(UTC).isoformat(timespec="seconds")})
+        history.append(
+            {
+                "deployment": asdict(new),
+                "served": served.to_dict(),
+                "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+        )
         self._save(history[-HISTORY_KEPT:])
         return served
 
@@ -169,7 +195,7 @@ class ServingTarget(ABC):
             missing = f"no version {version!r} before the current one" if version else "nothing to roll back to"
             raise ServingError(f"{self.name}: {missing} in the serving history ({versions})")
         served = self._switch(self._deployment(history[index]), self._deployment(history[-1]), fresh=False)
-        history = history[:index + 1]
+        history = history[: index + 1]
         history[-1] = {**history[-1], "served": served.to_dict()}
         self._save(history)
         return served
@@ -195,8 +221,13 @@ class ServingTarget(ABC):
             served = self._activate(new, previous)
             self._verify(served, new)
         except Exception as exc:
-            log.warning("%s: deploying %s failed: %s; restoring %s", self.name, new.version, exc,
-                        previous.version if previous else "nothing")
+            log.warning(
+                "%s: deploying %s failed: %s; restoring %s",
+                self.name,
+                new.version,
+                exc,
+                previous.version if previous else "nothing",
+            )
             restored = self._restore(previous, failed=new if fresh else None)
             raise DeployFailed(f"{self.name}: deploying {new.version} failed: {exc}", restored) from exc
         if previous is not None and previous.version != new.version:

@@ -45,7 +45,7 @@ def tensor_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
             length = take("<Q")
             start = pos
             skip(length)
-            return bytes(data[start:start + length]).decode("utf-8", errors="replace")
+            return bytes(data[start : start + length]).decode("utf-8", errors="replace")
 
         def skip_value(kind: int) -> None:
             if kind in _FIXED:

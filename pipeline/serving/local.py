@@ -40,8 +40,15 @@ def read_wanted(state_dir: str | Path) -> dict[str, Any] | None:
 class LocalTarget(ServingTarget):
     name = "local"
 
-    def __init__(self, state_dir: str | Path, url: str, load_timeout: float = 600.0,
-                 smoke_timeout: float = 120.0, poll: float = 0.2, unreachable_grace: float = 10.0) -> None:
+    def __init__(
+        self,
+        state_dir: str | Path,
+        url: str,
+        load_timeout: float = 600.0,
+        smoke_timeout: float = 120.0,
+        poll: float = 0.2,
+        unreachable_grace: float = 10.0,
+    ) -> None:
         super().__init__(state_dir, smoke_timeout=smoke_timeout)
         self.state_dir = Path(state_dir)
         base = url.rstrip("/")
@@ -56,8 +63,10 @@ class LocalTarget(ServingTarget):
             response.raise_for_status()
             return response.json()
         except (requests.RequestException, ValueError) as exc:
-            raise ServingError(f"local model server at {self.root} is not answering ({type(exc).__name__}); "
-                               "start it with `ssd model-server` (or `ssd serve`)") from exc
+            raise ServingError(
+                f"local model server at {self.root} is not answering ({type(exc).__name__}); "
+                "start it with `ssd model-server` (or `ssd serve`)"
+            ) from exc
 
     def _check(self, new: Deployment) -> None:
         super()._check(new)

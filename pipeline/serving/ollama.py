@@ -48,8 +48,14 @@ def version_tag(version: str) -> str:
 class OllamaTarget(ServingTarget):
     name = "ollama"
 
-    def __init__(self, state_dir: str | Path, url: str, model_name: str = "ssd-bot", timeout: float = 600.0,
-                 smoke_timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        state_dir: str | Path,
+        url: str,
+        model_name: str = "ssd-bot",
+        timeout: float = 600.0,
+        smoke_timeout: float = 120.0,
+    ) -> None:
         super().__init__(state_dir, smoke_timeout=smoke_timeout)
         self.url = url.rstrip("/")
         self.model_name = model_name
@@ -100,8 +106,12 @@ class OllamaTarget(ServingTarget):
     # ----------------------------------------------------------------- the swap
     def _activate(self, new: Deployment, previous: Deployment | None) -> Served:
         model = self.model_for(new)
-        request: dict[str, Any] = {"model": model, "from": new.base_model, "stream": False,
-                                   "parameters": {"temperature": new.temperature}}
+        request: dict[str, Any] = {
+            "model": model,
+            "from": new.base_model,
+            "stream": False,
+            "parameters": {"temperature": new.temperature},
+        }
         if new.adapter_id:
             request["adapters"] = {name: self.push_blob(path) for name, path in self.adapter_files(new).items()}
         status = self._call("POST", "/api/create", json=request).json()
@@ -124,15 +134,18 @@ class OllamaTarget(ServingTarget):
         except ValueError:
             temperature = float("nan")
         if abs(temperature - deployment.temperature) > 1e-6:
-            raise ServingError(f"ollama: {model} has temperature {values.get('temperature')!r}, "
-                               f"expected {deployment.temperature}")
+            raise ServingError(
+                f"ollama: {model} has temperature {values.get('temperature')!r}, expected {deployment.temperature}"
+            )
 
     def _verify(self, served: Served, deployment: Deployment) -> None:
         # The alias must now be the very model just checked, and answer.
         version_digest, alias_digest = self.digest_of(served.model), self.digest_of(self.alias)
         if not version_digest or version_digest != alias_digest:
-            raise ServingError(f"ollama: {self.alias} (digest {alias_digest}) is not {served.model} "
-                               f"(digest {version_digest}) after the copy")
+            raise ServingError(
+                f"ollama: {self.alias} (digest {alias_digest}) is not {served.model} "
+                f"(digest {version_digest}) after the copy"
+            )
         smoke_check(Served(self.name, served.url, self.alias), timeout=self.smoke_timeout)
 
     def _discard(self, failed: Deployment, previous: Deployment | None) -> None:

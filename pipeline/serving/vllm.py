@@ -47,8 +47,9 @@ class VllmTarget(ServingTarget):
             raise ServingError(f"vllm: {method} {url} failed: {type(exc).__name__}: {exc}") from exc
         if response.status_code >= 400:
             hint = " (is VLLM_ALLOW_RUNTIME_LORA_UPDATING=True set?)" if response.status_code == 404 else ""
-            raise ServingError(f"vllm: {method} {path} answered HTTP {response.status_code}{hint}: "
-                               f"{response.text[:300]}")
+            raise ServingError(
+                f"vllm: {method} {path} answered HTTP {response.status_code}{hint}: {response.text[:300]}"
+            )
         return response
 
     def served_models(self) -> set[str]:

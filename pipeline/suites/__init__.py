@@ -114,9 +114,7 @@ def load_suite(name_or_path: str | Path, limit: int | None = None) -> Suite:
     else:
         path = Path(spec).expanduser()
         if not path.exists():
-            raise SuiteError(
-                f"unknown suite {spec!r}: not a built-in ({', '.join(list_suites())}) and no such file"
-            )
+            raise SuiteError(f"unknown suite {spec!r}: not a built-in ({', '.join(list_suites())}) and no such file")
         if path.is_dir() or _looks_like_lcb(path):
             from pipeline.suites import lcb
 

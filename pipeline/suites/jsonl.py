@@ -189,9 +189,7 @@ def parse_lines(lines: list[str]) -> tuple[list[Problem], list[tuple[int, str]]]
             errors.append((number, str(exc)))
             continue
         if problem.task_id in seen:
-            errors.append(
-                (number, f"duplicate task_id {problem.task_id!r} (first on line {seen[problem.task_id]})")
-            )
+            errors.append((number, f"duplicate task_id {problem.task_id!r} (first on line {seen[problem.task_id]})"))
             continue
         seen[problem.task_id] = number
         result.append(problem)

@@ -114,8 +114,7 @@ class AdapterRegistry:
         """All adapters, oldest first."""
         if not self.root.is_dir():
             return []
-        records = [self.get(d.name) for d in self.root.iterdir()
-                   if ID_PATTERN.match(d.name) and (d / RECORD).is_file()]
+        records = [self.get(d.name) for d in self.root.iterdir() if ID_PATTERN.match(d.name) and (d / RECORD).is_file()]
         return sorted(records, key=lambda r: (r.created, r.id))
 
     def _pointer(self) -> dict[str, Any]:
@@ -175,9 +174,16 @@ class AdapterRegistry:
                 shutil.copy2(gguf, staging / "adapter.gguf")
                 gguf_name = str(final / "adapter.gguf")
             record = AdapterRecord(
-                id=adapter_id, path=final / "adapter", base_model=base_model, base_sha256=base_sha256,
-                dataset=dataset or {}, config=config or {}, loss_curve=list(loss_curve or []),
-                created=now.isoformat(timespec="microseconds"), metrics=metrics or {}, gguf=gguf_name,
+                id=adapter_id,
+                path=final / "adapter",
+                base_model=base_model,
+                base_sha256=base_sha256,
+                dataset=dataset or {},
+                config=config or {},
+                loss_curve=list(loss_curve or []),
+                created=now.isoformat(timespec="microseconds"),
+                metrics=metrics or {},
+                gguf=gguf_name,
             )
             _write_json_atomic(staging / RECORD, record.to_dict())
             staging.rename(final)  # the adapter appears whole or not at all

@@ -39,8 +39,10 @@ EQUAL_T_WARNING = (
     "the two temperatures as composing (T_eff = T_train x T_eval); the claim that equal temperatures lose "
     "30-50% of the gain comes from this project's starting notes, not from the paper. This report measures it."
 )
-OPTIMISTIC_NOTE = ("the best temperature was chosen on the same problems it is reported on, which flatters it; "
-                   "use --select-fraction to choose on one part of the suite and report on the other")
+OPTIMISTIC_NOTE = (
+    "the best temperature was chosen on the same problems it is reported on, which flatters it; "
+    "use --select-fraction to choose on one part of the suite and report on the other"
+)
 
 
 class CompareError(ValueError):
@@ -51,26 +53,43 @@ class CompareError(ValueError):
 class CompareConfig:
     adapter: str | None = field(default=None, metadata={"help": "adapter id from the registry", "metavar": "ID"})
     suite: str = field(default="basic", metadata={"help": "held-out suite: a built-in name or a JSONL path"})
-    model: str | None = field(default=None, metadata={
-        "help": "base model spec; none = the adapter's base model", "metavar": "SPEC"})
-    backend: str = field(default="auto", metadata={
-        "help": "backend for BOTH conditions: transformers applies the PEFT adapter; llamacpp the adapter's "
-                "GGUF export (~6x faster on CPU); auto = llamacpp when the base is a GGUF and the adapter has "
-                "a GGUF export, else transformers", "choices": ("auto", "transformers", "llamacpp")})
+    model: str | None = field(
+        default=None, metadata={"help": "base model spec; none = the adapter's base model", "metavar": "SPEC"}
+    )
+    backend: str = field(
+        default="auto",
+        metadata={
+            "help": "backend for BOTH conditions: transformers applies the PEFT adapter; llamacpp the adapter's "
+            "GGUF export (~6x faster on CPU); auto = llamacpp when the base is a GGUF and the adapter has "
+            "a GGUF export, else transformers",
+            "choices": ("auto", "transformers", "llamacpp"),
+        },
+    )
     preset: str | None = field(default=None, metadata={"help": "decoding preset family; none = from the model"})
-    t_eval: list[float] | None = field(default=None, metadata={
-        "help": "evaluation temperatures; none = a grid around the preset T_eval plus T_train", "metavar": "T[,T...]"})
-    t_train: float | None = field(default=None, metadata={
-        "help": "the temperature the adapter's data was sampled at; none = from its dataset provenance"})
+    t_eval: list[float] | None = field(
+        default=None,
+        metadata={
+            "help": "evaluation temperatures; none = a grid around the preset T_eval plus T_train",
+            "metavar": "T[,T...]",
+        },
+    )
+    t_train: float | None = field(
+        default=None,
+        metadata={"help": "the temperature the adapter's data was sampled at; none = from its dataset provenance"},
+    )
     top_p: float | None = field(default=None, metadata={"help": "nucleus truncation; none = the preset's"})
     top_k: int | None = field(default=None, metadata={"help": "top-k truncation; none = the preset's"})
     n: int = field(default=1, metadata={"help": "samples per problem (same n and seeds for both models)"})
     limit: int | None = field(default=None, metadata={"help": "evaluate the first N problems"})
     seed: int = field(default=0, metadata={"help": "sampling and bootstrap seed"})
     max_tokens: int = field(default=DEFAULT_MAX_TOKENS, metadata={"help": "longest answer in tokens"})
-    select_fraction: float | None = field(default=None, metadata={
-        "help": "choose the best T on this fraction of the problems and report on the rest (e.g. 0.5); "
-                "none = choose and report on all (optimistic)"})
+    select_fraction: float | None = field(
+        default=None,
+        metadata={
+            "help": "choose the best T on this fraction of the problems and report on the rest (e.g. 0.5); "
+            "none = choose and report on all (optimistic)"
+        },
+    )
     batch_size: int = field(default=8, metadata={"help": "prompts per generate call"})
     workers: int | None = field(default=None, metadata={"help": "executor processes; none = cores"})
 
@@ -161,8 +180,9 @@ def _pass_at_1(outcomes: dict[str, list[bool]], tasks: list[str], seed: int) -> 
     return {"estimate": metrics.pass_at_k_mean(counts, 1), "ci_low": low, "ci_high": high, "problems": len(tasks)}
 
 
-def _paired(base: dict[str, list[bool]], tuned: dict[str, list[bool]], tasks: list[str], seed: int
-            ) -> dict[str, float] | None:
+def _paired(
+    base: dict[str, list[bool]], tuned: dict[str, list[bool]], tasks: list[str], seed: int
+) -> dict[str, float] | None:
     from pipeline import metrics
 
     shared = [t for t in tasks if t in base and t in tuned]
@@ -171,12 +191,19 @@ def _paired(base: dict[str, list[bool]], tuned: dict[str, list[bool]], tasks: li
     a = [(len(base[t]), sum(base[t])) for t in shared]
     b = [(len(tuned[t]), sum(tuned[t])) for t in shared]
     diff = metrics.paired_difference(a, b, k=1, seed=seed)
-    return {"base": diff["a"], "tuned": diff["b"], "delta": diff["difference"], "ci_low": diff["ci_low"],
-            "ci_high": diff["ci_high"], "problems": len(shared)}
+    return {
+        "base": diff["a"],
+        "tuned": diff["b"],
+        "delta": diff["difference"],
+        "ci_low": diff["ci_low"],
+        "ci_high": diff["ci_high"],
+        "problems": len(shared),
+    }
 
 
-def _comparison(base: dict, tuned: dict, tasks: list[str], difficulty: dict[str, str | None], seed: int
-                ) -> dict[str, Any]:
+def _comparison(
+    base: dict, tuned: dict, tasks: list[str], difficulty: dict[str, str | None], seed: int
+) -> dict[str, Any]:
     """Paired tuned-minus-base pass@1 on ``tasks``, overall and per difficulty."""
     by_difficulty = {}
     levels = {difficulty[t] for t in tasks if difficulty.get(t)}
@@ -217,20 +244,31 @@ def run_compare(cfg: CompareConfig, registry: Any, progress: Progress | None = N
     suite = load_suite(cfg.suite, cfg.limit)
     overlap = trained_overlap(record.dataset, suite.problems)
     if overlap:
-        warnings.append(f"{len(overlap)} of {len(suite.problems)} problems were in the adapter's training prompts "
-                        f"({', '.join(overlap[:10])}{' ...' if len(overlap) > 10 else ''}): on those the "
-                        "comparison measures memorisation, not held-out skill")
+        warnings.append(
+            f"{len(overlap)} of {len(suite.problems)} problems were in the adapter's training prompts "
+            f"({', '.join(overlap[:10])}{' ...' if len(overlap) > 10 else ''}): on those the "
+            "comparison measures memorisation, not held-out skill"
+        )
 
     report(0.0, f"preparing {model}")
-    base_cfg = EvalConfig(suite=cfg.suite, model=eval_model_spec(model, backend, registry.root),
-                          backend=backend, temperatures=grid, n=cfg.n,
-                          limit=cfg.limit, seed=cfg.seed,
-                          top_p=cfg.top_p if cfg.top_p is not None else preset.top_p,
-                          top_k=cfg.top_k if cfg.top_k is not None else preset.top_k,
-                          max_tokens=cfg.max_tokens, batch_size=cfg.batch_size, workers=cfg.workers)
+    base_cfg = EvalConfig(
+        suite=cfg.suite,
+        model=eval_model_spec(model, backend, registry.root),
+        backend=backend,
+        temperatures=grid,
+        n=cfg.n,
+        limit=cfg.limit,
+        seed=cfg.seed,
+        top_p=cfg.top_p if cfg.top_p is not None else preset.top_p,
+        top_k=cfg.top_k if cfg.top_k is not None else preset.top_k,
+        max_tokens=cfg.max_tokens,
+        batch_size=cfg.batch_size,
+        workers=cfg.workers,
+    )
     tuned_cfg = replace(base_cfg, adapter=adapter_path)
     results = {}
     for index, (label, eval_cfg) in enumerate((("base", base_cfg), ("tuned", tuned_cfg))):
+
         def step(fraction: float, message: str, index: int = index, label: str = label) -> None:
             report((index + fraction) / 2, f"{label}: {message}")
 
@@ -247,44 +285,64 @@ def run_compare(cfg: CompareConfig, registry: Any, progress: Progress | None = N
     rows = []
     for t in grid:
         base_o, tuned_o = _outcomes(results["base"].records, t), _outcomes(results["tuned"].records, t)
-        rows.append({
-            "temperature": t,
-            "equal_to_t_train": t_train is not None and abs(t - t_train) < 1e-9,
-            "base": _pass_at_1(base_o, report_tasks, cfg.seed),
-            "tuned": _pass_at_1(tuned_o, report_tasks, cfg.seed),
-            "paired": _comparison(base_o, tuned_o, report_tasks, difficulty, cfg.seed),
-            "select_tuned": _pass_at_1(tuned_o, select_tasks, cfg.seed)["estimate"],
-            "select_base": _pass_at_1(base_o, select_tasks, cfg.seed)["estimate"],
-        })
+        rows.append(
+            {
+                "temperature": t,
+                "equal_to_t_train": t_train is not None and abs(t - t_train) < 1e-9,
+                "base": _pass_at_1(base_o, report_tasks, cfg.seed),
+                "tuned": _pass_at_1(tuned_o, report_tasks, cfg.seed),
+                "paired": _comparison(base_o, tuned_o, report_tasks, difficulty, cfg.seed),
+                "select_tuned": _pass_at_1(tuned_o, select_tasks, cfg.seed)["estimate"],
+                "select_base": _pass_at_1(base_o, select_tasks, cfg.seed)["estimate"],
+            }
+        )
     # Ties go to the temperature nearest the preset's T_eval (the prior), then the lower one.
     best = max(rows, key=lambda r: (r["select_tuned"], -abs(r["temperature"] - preset.t_eval), -r["temperature"]))
-    best_base = max(rows, key=lambda r: (r["select_base"], -abs(r["temperature"] - preset.t_eval),
-                                         -r["temperature"]))
+    best_base = max(rows, key=lambda r: (r["select_base"], -abs(r["temperature"] - preset.t_eval), -r["temperature"]))
     # The decode-only control: tuned at its best T against base at ITS best T (the paper's sharper comparison).
-    best_vs_best = _comparison(_outcomes(results["base"].records, best_base["temperature"]),
-                               _outcomes(results["tuned"].records, best["temperature"]),
-                               report_tasks, difficulty, cfg.seed)
+    best_vs_best = _comparison(
+        _outcomes(results["base"].records, best_base["temperature"]),
+        _outcomes(results["tuned"].records, best["temperature"]),
+        report_tasks,
+        difficulty,
+        cfg.seed,
+    )
     equal = next((r for r in rows if r["equal_to_t_train"]), None)
     summary = {
         "adapter": record.id,
         "base_model": model,
         "eval_model": base_cfg.model,  # differs for a GGUF base: its dequantized copy (eval_model_spec)
-        "suite": {"id": results["base"].suite, "sha256": results["base"].suite_sha256,
-                  "problems": len(tasks), "limit": cfg.limit},
+        "suite": {
+            "id": results["base"].suite,
+            "sha256": results["base"].suite_sha256,
+            "problems": len(tasks),
+            "limit": cfg.limit,
+        },
         "backend": backend,
         "n": cfg.n,
         "seed": cfg.seed,
         "t_train": t_train,
         "preset": preset.to_dict(),
         "grid": rows,
-        "best": {"temperature": best["temperature"], **(best["paired"]["overall"] or {}),
-                 "by_difficulty": best["paired"]["by_difficulty"]},
+        "best": {
+            "temperature": best["temperature"],
+            **(best["paired"]["overall"] or {}),
+            "by_difficulty": best["paired"]["by_difficulty"],
+        },
         "best_base_temperature": best_base["temperature"],
         "best_vs_best_base": best_vs_best,
-        "equal_temperature": ({"temperature": equal["temperature"], **(equal["paired"]["overall"] or {})}
-                              if equal else None),
-        "selection": ({"fraction": cfg.select_fraction, "select_problems": len(select_tasks),
-                       "report_problems": len(report_tasks)} if cfg.select_fraction else None),
+        "equal_temperature": (
+            {"temperature": equal["temperature"], **(equal["paired"]["overall"] or {})} if equal else None
+        ),
+        "selection": (
+            {
+                "fraction": cfg.select_fraction,
+                "select_problems": len(select_tasks),
+                "report_problems": len(report_tasks),
+            }
+            if cfg.select_fraction
+            else None
+        ),
         "optimistic": not cfg.select_fraction and len(grid) > 1,
         "trained_overlap": overlap,
         "warnings": warnings,
@@ -315,8 +373,10 @@ def _stat(stat: dict[str, float] | None) -> str:
 def _delta(paired: dict[str, float] | None) -> str:
     if not paired:
         return "–"
-    return (f"{paired['delta'] * 100:+.1f} [{paired['ci_low'] * 100:+.1f}, {paired['ci_high'] * 100:+.1f}] "
-            f"(n={paired['problems']})")
+    return (
+        f"{paired['delta'] * 100:+.1f} [{paired['ci_low'] * 100:+.1f}, {paired['ci_high'] * 100:+.1f}] "
+        f"(n={paired['problems']})"
+    )
 
 
 def render_markdown(summary: dict[str, Any], footer: str | None = None) -> str:
@@ -335,22 +395,34 @@ def render_markdown(summary: dict[str, Any], footer: str | None = None) -> str:
             marks.append("= T_train")
         label = f"{row['temperature']:g}" + (f" ({', '.join(marks)})" if marks else "")
         rows.append([label, _stat(row["base"]), _stat(row["tuned"]), _delta(row["paired"]["overall"])])
-    lines.append(md_table(["T_eval", "base pass@1 [95% CI]", "tuned pass@1 [95% CI]",
-                           "tuned − base, points [95% CI]"], rows))
+    lines.append(
+        md_table(["T_eval", "base pass@1 [95% CI]", "tuned pass@1 [95% CI]", "tuned − base, points [95% CI]"], rows)
+    )
     best = next(r for r in summary["grid"] if r["temperature"] == best_t)
-    lines += ["", f"Per difficulty at the best T_eval = {best_t:g}:", "",
-              md_table(["difficulty", "tuned − base, points [95% CI]"],
-                       [[level, _delta(paired)] for level, paired in best["paired"]["by_difficulty"].items()])]
+    lines += [
+        "",
+        f"Per difficulty at the best T_eval = {best_t:g}:",
+        "",
+        md_table(
+            ["difficulty", "tuned − base, points [95% CI]"],
+            [[level, _delta(paired)] for level, paired in best["paired"]["by_difficulty"].items()],
+        ),
+    ]
     control = summary.get("best_vs_best_base", {}).get("overall")
-    lines += ["", f"Tuned at T={best_t:g} vs base at its own best T={summary['best_base_temperature']:g}: "
-                  f"{_delta(control)} points."]
+    lines += [
+        "",
+        f"Tuned at T={best_t:g} vs base at its own best T={summary['best_base_temperature']:g}: "
+        f"{_delta(control)} points.",
+    ]
     if summary.get("equal_temperature"):
         eq = summary["equal_temperature"]
         lines.append(f"At T_eval = T_train = {eq['temperature']:g}: {_delta(eq)} points.")
     if summary.get("selection"):
         sel = summary["selection"]
-        lines.append(f"Best T chosen on {sel['select_problems']} problems, figures reported on the other "
-                     f"{sel['report_problems']}.")
+        lines.append(
+            f"Best T chosen on {sel['select_problems']} problems, figures reported on the other "
+            f"{sel['report_problems']}."
+        )
     elif summary.get("optimistic"):
         lines.append(f"Note: {OPTIMISTIC_NOTE}.")
     lines += ["", "<sub>" + (footer or _footer(summary)) + "</sub>"]
@@ -361,8 +433,10 @@ def _footer(summary: dict[str, Any]) -> str:
     suite = summary["suite"]
     prov = summary.get("provenance", {}).get("base", {})
     versions = prov.get("versions", {})
-    return (f"{summary['base_model']} + {summary['adapter']} · {summary['backend']} · suite {suite['id']} "
-            f"sha256 {suite['sha256'][:12]} ({suite['problems']} problems) · n={summary['n']} seed={summary['seed']} "
-            f"· T_train {summary['t_train']} · preset {summary['preset']['family']} · "
-            f"commit {prov.get('commit') or '?'} · transformers {versions.get('transformers', '?')} · "
-            f"{summary['wall_s']:.0f}s")
+    return (
+        f"{summary['base_model']} + {summary['adapter']} · {summary['backend']} · suite {suite['id']} "
+        f"sha256 {suite['sha256'][:12]} ({suite['problems']} problems) · n={summary['n']} seed={summary['seed']} "
+        f"· T_train {summary['t_train']} · preset {summary['preset']['family']} · "
+        f"commit {prov.get('commit') or '?'} · transformers {versions.get('transformers', '?')} · "
+        f"{summary['wall_s']:.0f}s"
+    )

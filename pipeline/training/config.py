@@ -19,38 +19,53 @@ class FinetuneConfig:
     # LoRA
     lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (the update is scaled by alpha / r)"})
-    lora_dropout: float = field(default=0.0, metadata={
-        "help": "dropout on the LoRA input; 0 trains ~20% faster on CPU and SSD data is the model's own"})
+    lora_dropout: float = field(
+        default=0.0,
+        metadata={"help": "dropout on the LoRA input; 0 trains ~20% faster on CPU and SSD data is the model's own"},
+    )
     target_modules: list[str] = field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-        metadata={"help": "modules that get LoRA weights ('all-linear' = every linear layer but the output)"})
+        metadata={"help": "modules that get LoRA weights ('all-linear' = every linear layer but the output)"},
+    )
     # optimisation
     learning_rate: float = field(default=2e-4, metadata={"help": "peak learning rate (AdamW)"})
-    lr_scheduler: str = field(default="constant", metadata={
-        "help": "learning-rate schedule", "choices": ("constant", "linear", "cosine")})
+    lr_scheduler: str = field(
+        default="constant", metadata={"help": "learning-rate schedule", "choices": ("constant", "linear", "cosine")}
+    )
     warmup_ratio: float = field(default=0.0, metadata={"help": "fraction of the steps spent warming up"})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
     epochs: float = field(default=1.0, metadata={"help": "passes over the dataset (ignored when max_steps > 0)"})
     max_steps: int = field(default=-1, metadata={"help": "optimizer steps to run; -1 = derive from epochs"})
     batch_size: int = field(default=4, metadata={"help": "examples per micro-batch"})
     grad_accum: int = field(default=1, metadata={"help": "micro-batches per optimizer step"})
-    max_length: int = field(default=1024, metadata={
-        "help": "tokens per example; longer examples are cut at the end (their assistant tail is lost)"})
-    packing: bool = field(default=True, metadata={
-        "help": "padding-free batches: a micro-batch is one row of concatenated examples with position ids "
-                "restarting per example, so no compute is spent on padding and examples never attend "
-                "to each other"})
+    max_length: int = field(
+        default=1024,
+        metadata={"help": "tokens per example; longer examples are cut at the end (their assistant tail is lost)"},
+    )
+    packing: bool = field(
+        default=True,
+        metadata={
+            "help": "padding-free batches: a micro-batch is one row of concatenated examples with position ids "
+            "restarting per example, so no compute is spent on padding and examples never attend "
+            "to each other"
+        },
+    )
     seed: int = field(default=0, metadata={"help": "seed for LoRA init, data order and dropout"})
     threads: int = field(default=0, metadata={"help": "torch CPU threads; 0 = all cores"})
     # bookkeeping
     save_steps: int = field(default=20, metadata={"help": "checkpoint every N optimizer steps (resume point)"})
     logging_steps: int = field(default=1, metadata={"help": "report the loss every N optimizer steps"})
-    backend: str = field(default="auto", metadata={
-        "help": "auto: unsloth on a CUDA GPU when installed, else trl + peft", "choices": BACKENDS})
-    bf16: bool | None = field(default=None, metadata={
-        "help": "train in bfloat16; none = on a GPU that supports it, never on CPU"})
-    gradient_checkpointing: bool = field(default=False, metadata={
-        "help": "recompute activations in the backward pass: less memory, ~30% slower; for big models"})
+    backend: str = field(
+        default="auto",
+        metadata={"help": "auto: unsloth on a CUDA GPU when installed, else trl + peft", "choices": BACKENDS},
+    )
+    bf16: bool | None = field(
+        default=None, metadata={"help": "train in bfloat16; none = on a GPU that supports it, never on CPU"}
+    )
+    gradient_checkpointing: bool = field(
+        default=False,
+        metadata={"help": "recompute activations in the backward pass: less memory, ~30% slower; for big models"},
+    )
 
     def __post_init__(self) -> None:
         if self.lora_r < 1 or self.lora_alpha < 1:
@@ -97,8 +112,19 @@ class FinetuneConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     "small-cpu": {},
     "4b-gpu": {
-        "lora_r": 32, "lora_alpha": 64, "learning_rate": 1e-4, "lr_scheduler": "cosine", "warmup_ratio": 0.05,
-        "weight_decay": 0.01, "epochs": 2.0, "batch_size": 8, "grad_accum": 4, "max_length": 4096,
-        "backend": "auto", "gradient_checkpointing": True, "save_steps": 50, "logging_steps": 5,
+        "lora_r": 32,
+        "lora_alpha": 64,
+        "learning_rate": 1e-4,
+        "lr_scheduler": "cosine",
+        "warmup_ratio": 0.05,
+        "weight_decay": 0.01,
+        "epochs": 2.0,
+        "batch_size": 8,
+        "grad_accum": 4,
+        "max_length": 4096,
+        "backend": "auto",
+        "gradient_checkpointing": True,
+        "save_steps": 50,
+        "logging_steps": 5,
     },
 }

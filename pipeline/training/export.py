@@ -66,13 +66,20 @@ def merge_adapter(base_model: str, adapter_dir: Path, out_dir: Path) -> Path:
 # permutes the rows of q_proj/k_proj (rotary layout), so the same permutation is applied to B (rows of B A).
 
 # HF model_type -> (gguf architecture name, permute q/k)
-GGUF_ARCHITECTURES = {"llama": ("llama", True), "mistral": ("llama", True), "qwen2": ("qwen2", False),
-                      "qwen3": ("qwen3", False)}
+GGUF_ARCHITECTURES = {
+    "llama": ("llama", True),
+    "mistral": ("llama", True),
+    "qwen2": ("qwen2", False),
+    "qwen3": ("qwen3", False),
+}
 
 
 def _permute_rows(weights, n_head: int):  # noqa: ANN001, ANN202 - numpy in, numpy out
-    return (weights.reshape(n_head, 2, weights.shape[0] // n_head // 2, *weights.shape[1:])
-            .swapaxes(1, 2).reshape(weights.shape))
+    return (
+        weights.reshape(n_head, 2, weights.shape[0] // n_head // 2, *weights.shape[1:])
+        .swapaxes(1, 2)
+        .reshape(weights.shape)
+    )
 
 
 def export_lora_gguf(adapter_dir: Path, base_config: dict, out_path: Path) -> Path:
@@ -85,10 +92,16 @@ def export_lora_gguf(adapter_dir: Path, base_config: dict, out_path: Path) -> Pa
     peft_config = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
     model_type = base_config.get("model_type")
     if model_type not in GGUF_ARCHITECTURES:
-        raise ExportError(f"GGUF export supports {', '.join(GGUF_ARCHITECTURES)} models, not {model_type!r}; "
-                          "use `ssd adapters export` (merge) instead")
-    if peft_config.get("use_rslora") or peft_config.get("use_dora") or peft_config.get("rank_pattern") \
-            or peft_config.get("alpha_pattern"):
+        raise ExportError(
+            f"GGUF export supports {', '.join(GGUF_ARCHITECTURES)} models, not {model_type!r}; "
+            "use `ssd adapters export` (merge) instead"
+        )
+    if (
+        peft_config.get("use_rslora")
+        or peft_config.get("use_dora")
+        or peft_config.get("rank_pattern")
+        or peft_config.get("alpha_pattern")
+    ):
         raise ExportError("GGUF export handles plain LoRA only (no rsLoRA, DoRA or per-module ranks)")
     arch_name, permute = GGUF_ARCHITECTURES[model_type]
     arch = next(a for a, name in gguf.MODEL_ARCH_NAMES.items() if name == arch_name)
@@ -156,6 +169,9 @@ def base_config_for(model_path: Path) -> dict:
         return bytes(part).decode() if field.types[0].name == "STRING" else int(part[0])
 
     arch = value("general.architecture")
-    return {"model_type": arch, "num_hidden_layers": value(f"{arch}.block_count"),
-            "num_attention_heads": value(f"{arch}.attention.head_count"),
-            "num_key_value_heads": value(f"{arch}.attention.head_count_kv")}
+    return {
+        "model_type": arch,
+        "num_hidden_layers": value(f"{arch}.block_count"),
+        "num_attention_heads": value(f"{arch}.attention.head_count"),
+        "num_key_value_heads": value(f"{arch}.attention.head_count_kv"),
+    }

@@ -79,8 +79,9 @@ class TrainingRun:
         self.data_sha256 = sha256_path(self.data_dir)
         # threads change the speed, not the result: a resume may use another count
         settings = {k: v for k, v in config.to_dict().items() if k != "threads"}
-        key_source = json.dumps({"data": self.data_sha256, "base": self.base_sha256, "config": settings},
-                                sort_keys=True)
+        key_source = json.dumps(
+            {"data": self.data_sha256, "base": self.base_sha256, "config": settings}, sort_keys=True
+        )
         self.key = hashlib.sha256(key_source.encode()).hexdigest()[:16]
         self.dir = registry.root / "runs" / self.key
         self.output_dir = self.dir / "output"
@@ -112,7 +113,10 @@ class TrainingRun:
         with open(self.log, "ab") as log:
             return subprocess.Popen(
                 [sys.executable, "-m", "pipeline.training.trainer_child", str(self.job_file)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=str(self.dir),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=str(self.dir),
                 start_new_session=True,
             )
 
@@ -154,9 +158,14 @@ class _EventReader:
         return events
 
 
-def supervise(run: TrainingRun, proc: subprocess.Popen, progress: Progress | None = None,
-              cancel: threading.Event | None = None, reader: _EventReader | None = None,
-              poll_s: float = 0.2) -> dict[str, Any]:
+def supervise(
+    run: TrainingRun,
+    proc: subprocess.Popen,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    reader: _EventReader | None = None,
+    poll_s: float = 0.2,
+) -> dict[str, Any]:
     """Follow the child until it ends; returns its ``done`` event. Raises FinetuneCancelled / FinetuneError."""
     reader = reader or _EventReader(run.events)
     done: dict[str, Any] | None = None
@@ -172,8 +181,10 @@ def supervise(run: TrainingRun, proc: subprocess.Popen, progress: Progress | Non
                 resumed = event.get("resumed_from")
                 note = f", resuming at step {resumed}" if resumed else ""
                 if progress:
-                    progress(resumed / max_steps if resumed and max_steps else 0.0,
-                             f"training {max_steps} steps on {event.get('device')}{note}")
+                    progress(
+                        resumed / max_steps if resumed and max_steps else 0.0,
+                        f"training {max_steps} steps on {event.get('device')}{note}",
+                    )
             elif kind == "step" and progress:
                 loss = f", loss {event['loss']:.4f}" if event.get("loss") is not None else ""
                 progress(float(event["fraction"]), f"step {event['step']}/{event['max_steps']}{loss}")
@@ -194,8 +205,11 @@ def supervise(run: TrainingRun, proc: subprocess.Popen, progress: Progress | Non
     if error is not None:
         raise FinetuneError(f"training failed: {error.get('type')}: {error.get('message')}", run.log_tail())
     if proc.returncode and proc.returncode < 0:
-        raise FinetuneError(f"the training process was killed by signal {-proc.returncode}; "
-                            "run it again with the same inputs to resume", run.log_tail())
+        raise FinetuneError(
+            f"the training process was killed by signal {-proc.returncode}; "
+            "run it again with the same inputs to resume",
+            run.log_tail(),
+        )
     raise FinetuneError(f"the training process exited with status {proc.returncode}", run.log_tail())
 
 
@@ -220,22 +234,31 @@ def finetune(
             kill_group(proc)
         raise
     train_metrics = {
-        "backend": result["backend"], "steps": result["global_step"], "train_loss": result["train_loss"],
-        "runtime_s": result["runtime_s"], "cpu_s": result.get("cpu_s"), "resumed_from": result.get("resumed_from"), **result["data"],
+        "backend": result["backend"],
+        "steps": result["global_step"],
+        "train_loss": result["train_loss"],
+        "runtime_s": result["runtime_s"],
+        "cpu_s": result.get("cpu_s"),
+        "resumed_from": result.get("resumed_from"),
+        **result["data"],
     }
     gguf = None
     if run.model_path.suffix == ".gguf":  # llama.cpp serves the base: give it the adapter as GGUF too (~1 s)
         from pipeline.training.export import ExportError, base_config_for, export_lora_gguf
 
         try:
-            gguf = export_lora_gguf(Path(result["adapter"]), base_config_for(run.model_path),
-                                    run.dir / "adapter.gguf")
+            gguf = export_lora_gguf(Path(result["adapter"]), base_config_for(run.model_path), run.dir / "adapter.gguf")
         except ExportError as exc:
             train_metrics["gguf_export"] = str(exc)
     record = registry.create(
-        Path(result["adapter"]), base_model=model, base_sha256=run.base_sha256,
+        Path(result["adapter"]),
+        base_model=model,
+        base_sha256=run.base_sha256,
         dataset={**read_dataset_provenance(run.data_dir), "path": str(run.data_dir), "sha256": run.data_sha256},
-        config=config.to_dict(), loss_curve=result["loss_curve"], metrics={"train": train_metrics}, gguf=gguf,
+        config=config.to_dict(),
+        loss_curve=result["loss_curve"],
+        metrics={"train": train_metrics},
+        gguf=gguf,
         move=True,
     )
     shutil.rmtree(run.dir, ignore_errors=True)

@@ -39,12 +39,19 @@ class Preset:
         return asdict(self)
 
 
-QWEN3_4B_INSTRUCT = Preset("qwen3-4b-instruct", 1.6, 0.8, 20, 1.1,
-                           "apple/SimpleSD-4B-instruct model card (released config.yaml: T_train 1.5)")
+QWEN3_4B_INSTRUCT = Preset(
+    "qwen3-4b-instruct", 1.6, 0.8, 20, 1.1, "apple/SimpleSD-4B-instruct model card (released config.yaml: T_train 1.5)"
+)
 QWEN3_4B_THINKING = Preset("qwen3-4b-thinking", 1.1, 0.95, 20, 0.7, "apple/SimpleSD-4B-thinking model card")
 QWEN3_30B_INSTRUCT = Preset("qwen3-30b-a3b-instruct", 1.6, 0.8, 20, 0.9, "apple/SimpleSD-30B-instruct model card")
-FALLBACK = Preset("fallback", 1.6, 0.8, 20, 1.0,
-                  "ssd-bot fallback (not published): instruct truncation, T_eff = 1.6 within the released band")
+FALLBACK = Preset(
+    "fallback",
+    1.6,
+    0.8,
+    20,
+    1.0,
+    "ssd-bot fallback (not published): instruct truncation, T_eff = 1.6 within the released band",
+)
 
 # First match wins, tested against the lower-cased model spec (alias, path or server model name).
 _RULES: tuple[tuple[str, Preset], ...] = (
@@ -53,8 +60,7 @@ _RULES: tuple[tuple[str, Preset], ...] = (
     (r"qwen3-4b", QWEN3_4B_INSTRUCT),
 )
 
-PRESETS: dict[str, Preset] = {p.family: p for p in (QWEN3_4B_INSTRUCT, QWEN3_4B_THINKING, QWEN3_30B_INSTRUCT,
-                                                       FALLBACK)}
+PRESETS: dict[str, Preset] = {p.family: p for p in (QWEN3_4B_INSTRUCT, QWEN3_4B_THINKING, QWEN3_30B_INSTRUCT, FALLBACK)}
 
 
 def preset_for(model: str, family: str | None = None) -> Preset:

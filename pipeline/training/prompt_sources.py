@@ -73,10 +73,10 @@ def _read_file(path: Path) -> tuple[list[PromptItem], str]:
         except json.JSONDecodeError as exc:
             raise PromptSourceError(f"{path}:{number}: not JSON: {exc.msg}") from None
         if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
-            raise PromptSourceError(f"{path}:{number}: each line needs a non-empty string field \"prompt\"")
+            raise PromptSourceError(f'{path}:{number}: each line needs a non-empty string field "prompt"')
         item_id = row.get("id", f"{path.stem}:{number}")
         if not isinstance(item_id, str | int):
-            raise PromptSourceError(f"{path}:{number}: \"id\" must be a string")
+            raise PromptSourceError(f'{path}:{number}: "id" must be a string')
         items.append(PromptItem(str(item_id), row["prompt"]))
     return items, hashlib.sha256(data).hexdigest()
 
@@ -117,8 +117,9 @@ def load_prompts(spec: str, limit: int | None = None, buffer: Any = None) -> Pro
     else:
         path = Path(spec).expanduser()
         if not path.is_file():
-            raise PromptSourceError(f"unknown prompt source {spec!r}: not 'shipped', 'suite:NAME', 'buffer' "
-                                    "or an existing file")
+            raise PromptSourceError(
+                f"unknown prompt source {spec!r}: not 'shipped', 'suite:NAME', 'buffer' or an existing file"
+            )
         items, sha = _read_file(path)
     seen: set[str] = set()
     for item in items:

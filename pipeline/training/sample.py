@@ -63,17 +63,29 @@ class SampleCancelled(RuntimeError):
 
 @dataclass
 class SampleConfig:
-    prompts: str = field(default="shipped", metadata={
-        "help": "prompt source: shipped | suite:NAME | buffer | a JSONL file (field 'prompt') or text file "
-                "(one prompt per line)", "metavar": "SRC"})
-    model: str = field(default="smollm2", metadata={
-        "help": "base model: an alias (smollm2), a .gguf file or a Hugging Face model directory",
-        "metavar": "SPEC"})
+    prompts: str = field(
+        default="shipped",
+        metadata={
+            "help": "prompt source: shipped | suite:NAME | buffer | a JSONL file (field 'prompt') or text file "
+            "(one prompt per line)",
+            "metavar": "SRC",
+        },
+    )
+    model: str = field(
+        default="smollm2",
+        metadata={
+            "help": "base model: an alias (smollm2), a .gguf file or a Hugging Face model directory",
+            "metavar": "SPEC",
+        },
+    )
     out: str | None = field(default=None, metadata={"help": "output dataset directory", "metavar": "DIR"})
-    backend: str | None = field(default=None, metadata={
-        "help": "llamacpp | transformers; none = chosen from the model spec"})
-    preset: str | None = field(default=None, metadata={
-        "help": "decoding preset family (see pipeline.training.presets); none = from the model name"})
+    backend: str | None = field(
+        default=None, metadata={"help": "llamacpp | transformers; none = chosen from the model spec"}
+    )
+    preset: str | None = field(
+        default=None,
+        metadata={"help": "decoding preset family (see pipeline.training.presets); none = from the model name"},
+    )
     t_train: float | None = field(default=None, metadata={"help": "sampling temperature; none = the preset's"})
     top_p: float | None = field(default=None, metadata={"help": "nucleus truncation; none = the preset's"})
     top_k: int | None = field(default=None, metadata={"help": "top-k truncation (0 = off); none = the preset's"})
@@ -81,11 +93,17 @@ class SampleConfig:
     max_tokens: int = field(default=DEFAULT_MAX_TOKENS, metadata={"help": "longest answer in tokens"})
     limit: int | None = field(default=None, metadata={"help": "sample only the first N prompts"})
     seed: int = field(default=0, metadata={"help": "sampling seed (every prompt's one sample uses it)"})
-    filter_shortest_percent: float = field(default=10.0, metadata={
-        "help": "drop the shortest P% of non-empty answers (released code); 0 = drop empty answers and "
-                "one-line stubs only (the paper's text)"})
-    chat_template: bool = field(default=True, metadata={
-        "help": "sample through the model's chat template (the released code samples the raw prompt)"})
+    filter_shortest_percent: float = field(
+        default=10.0,
+        metadata={
+            "help": "drop the shortest P% of non-empty answers (released code); 0 = drop empty answers and "
+            "one-line stubs only (the paper's text)"
+        },
+    )
+    chat_template: bool = field(
+        default=True,
+        metadata={"help": "sample through the model's chat template (the released code samples the raw prompt)"},
+    )
     batch_size: int = field(default=8, metadata={"help": "prompts per generate call and per resume chunk"})
     n_threads: int | None = field(default=None, metadata={"help": "backend CPU threads; none = cores - 1"})
 
@@ -182,8 +200,9 @@ def read_provenance(directory: str | Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SampleError(f"{directory} is not a finished SSD dataset (no {PROVENANCE_FILE}); "
-                          "run `ssd sample` (again) to finish it") from None
+        raise SampleError(
+            f"{directory} is not a finished SSD dataset (no {PROVENANCE_FILE}); run `ssd sample` (again) to finish it"
+        ) from None
     except json.JSONDecodeError as exc:
         raise SampleError(f"{path} is not valid JSON: {exc.msg}") from None
 
@@ -191,7 +210,8 @@ def read_provenance(directory: str | Path) -> dict[str, Any]:
 def _settings(cfg: SampleConfig, prompts: PromptSet, params: SamplingParams) -> dict[str, Any]:
     """Everything that changes the samples: a resume must match it exactly."""
     return {
-        "model": cfg.model, "backend": cfg.backend,
+        "model": cfg.model,
+        "backend": cfg.backend,
         "prompts": prompts.describe(),
         "sampling": asdict(params),
         "chat_template": cfg.chat_template,
@@ -233,9 +253,19 @@ def _raw_generate(backend: Any, texts: list[str], params: SamplingParams) -> lis
         for text in texts:
             backend.llm.reset()  # same reason as LlamaCppBackend._one: a sample depends on its own inputs only
             response = backend.llm.create_completion(
-                prompt=text, temperature=params.temperature, top_p=params.top_p, top_k=params.top_k,
-                min_p=params.min_p, typical_p=1.0, repeat_penalty=1.0, presence_penalty=0.0,
-                frequency_penalty=0.0, max_tokens=params.max_tokens, stop=list(params.stop), seed=params.seed)
+                prompt=text,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                top_k=params.top_k,
+                min_p=params.min_p,
+                typical_p=1.0,
+                repeat_penalty=1.0,
+                presence_penalty=0.0,
+                frequency_penalty=0.0,
+                max_tokens=params.max_tokens,
+                stop=list(params.stop),
+                seed=params.seed,
+            )
             usage = response.get("usage") or {}
             backend.usage.completion_tokens += int(usage.get("completion_tokens", 0))
             outputs.append(response["choices"][0].get("text") or "")
@@ -246,8 +276,9 @@ def _raw_generate(backend: Any, texts: list[str], params: SamplingParams) -> lis
     raise BackendError(f"sampling raw prompts (chat_template off) needs a local model, not {backend.name}")
 
 
-def run_sample(cfg: SampleConfig, progress: Progress | None = None, buffer: Any = None,
-               cancel: threading.Event | None = None) -> SampleResult:
+def run_sample(
+    cfg: SampleConfig, progress: Progress | None = None, buffer: Any = None, cancel: threading.Event | None = None
+) -> SampleResult:
     """Sample, filter and write the dataset to ``cfg.out`` (see the module docstring); resumes a cut run."""
     from pipeline import provenance
     from pipeline.backends import open_backend
@@ -266,37 +297,52 @@ def run_sample(cfg: SampleConfig, progress: Progress | None = None, buffer: Any 
         previous = json.loads(run_path.read_text(encoding="utf-8"))
         if previous != settings:
             changed = sorted(k for k in settings if previous.get(k) != settings[k])
-            raise SampleError(f"{out} holds a sampling run with other settings ({', '.join(changed)} differ); "
-                              "use another --out, or delete the directory to start over")
+            raise SampleError(
+                f"{out} holds a sampling run with other settings ({', '.join(changed)} differ); "
+                "use another --out, or delete the directory to start over"
+            )
     else:
         run_path.write_text(json.dumps(settings, indent=2), encoding="utf-8")
 
-    chunks = [prompts.items[i:i + cfg.batch_size] for i in range(0, len(prompts.items), cfg.batch_size)]
+    chunks = [prompts.items[i : i + cfg.batch_size] for i in range(0, len(prompts.items), cfg.batch_size)]
     raw_path = out / RAW_FILE
     rows = _read_raw(raw_path, chunks)
     resumed_from = len(rows)
     model_info: dict[str, Any] = {"spec": cfg.model}
     tokens = 0
     if resumed_from < len(prompts.items):
-        report(resumed_from / len(prompts.items), f"loading {cfg.model}"
-               + (f" (resuming after {resumed_from} samples)" if resumed_from else ""))
-        backend = open_backend(cfg.model, backend=cfg.backend, n_threads=cfg.n_threads,
-                               n_ctx=max(4096, cfg.max_tokens + 2048), batch_size=cfg.batch_size)
+        report(
+            resumed_from / len(prompts.items),
+            f"loading {cfg.model}" + (f" (resuming after {resumed_from} samples)" if resumed_from else ""),
+        )
+        backend = open_backend(
+            cfg.model,
+            backend=cfg.backend,
+            n_threads=cfg.n_threads,
+            n_ctx=max(4096, cfg.max_tokens + 2048),
+            batch_size=cfg.batch_size,
+        )
         try:
             model_info.update(backend.describe())
             with open(raw_path, "a", encoding="utf-8") as handle:
-                for chunk in chunks[len(rows) // cfg.batch_size if rows else 0:]:
+                for chunk in chunks[len(rows) // cfg.batch_size if rows else 0 :]:
                     if cancel is not None and cancel.is_set():
                         raise SampleCancelled(f"cancelled after {len(rows)} samples; run again to resume")
                     t0 = time.perf_counter()
                     if cfg.chat_template:
-                        texts = [outs[0] for outs in backend.generate(
-                            [[{"role": "user", "content": item.prompt}] for item in chunk], params)]
+                        texts = [
+                            outs[0]
+                            for outs in backend.generate(
+                                [[{"role": "user", "content": item.prompt}] for item in chunk], params
+                            )
+                        ]
                     else:
                         texts = _raw_generate(backend, [item.prompt for item in chunk], params)
                     share = round((time.perf_counter() - t0) / len(chunk), 3)
-                    new = [{"prompt_id": item.id, "prompt": item.prompt, "response": text.strip(), "gen_s": share}
-                           for item, text in zip(chunk, texts, strict=True)]
+                    new = [
+                        {"prompt_id": item.id, "prompt": item.prompt, "response": text.strip(), "gen_s": share}
+                        for item, text in zip(chunk, texts, strict=True)
+                    ]
                     handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in new)
                     handle.flush()
                     os.fsync(handle.fileno())
@@ -315,9 +361,18 @@ def run_sample(cfg: SampleConfig, progress: Progress | None = None, buffer: Any 
     _write_dataset(out, kept, prompts.source)
     with open(out / DROPPED_FILE, "w", encoding="utf-8") as handle:
         for row in dropped:
-            handle.write(json.dumps({"prompt_id": row["prompt_id"], "reason": row["reason"],
-                                     "chars": len(row["response"]), "response": row["response"]},
-                                    ensure_ascii=False) + "\n")
+            handle.write(
+                json.dumps(
+                    {
+                        "prompt_id": row["prompt_id"],
+                        "reason": row["reason"],
+                        "chars": len(row["response"]),
+                        "response": row["response"],
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
     drop_counts = dict(Counter(row["reason"] for row in dropped))
     path = model_info.get("path")
     record = {
@@ -329,10 +384,11 @@ def run_sample(cfg: SampleConfig, progress: Progress | None = None, buffer: Any 
         "preset": cfg.preset_values().to_dict(),
         "seed": cfg.seed,
         "chat_template": cfg.chat_template,
-        "filter": {"filter_shortest_percent": cfg.filter_shortest_percent,
-                   "rule": "empty + shortest percent" if cfg.filter_shortest_percent else "empty + one-line stubs"},
-        "counts": {"prompts": len(prompts.items), "sampled": len(rows), "kept": len(kept),
-                   "dropped": drop_counts},
+        "filter": {
+            "filter_shortest_percent": cfg.filter_shortest_percent,
+            "rule": "empty + shortest percent" if cfg.filter_shortest_percent else "empty + one-line stubs",
+        },
+        "counts": {"prompts": len(prompts.items), "sampled": len(rows), "kept": len(kept), "dropped": drop_counts},
         "prompt_ids": [row["prompt_id"] for row in rows],
         "prompt_fingerprints": [prompt_fingerprint(row["prompt"]) for row in rows],
         "completion_tokens_this_run": tokens,
@@ -352,27 +408,53 @@ def _write_dataset(out: Path, kept: list[dict[str, Any]], source: str) -> None:
     import datasets
 
     table = {
-        "messages": [[{"role": "user", "content": row["prompt"]}, {"role": "assistant", "content": row["response"]}]
-                     for row in kept],
+        "messages": [
+            [{"role": "user", "content": row["prompt"]}, {"role": "assistant", "content": row["response"]}]
+            for row in kept
+        ],
         "prompt_id": [row["prompt_id"] for row in kept],
         "source": [source] * len(kept),
     }
-    features = datasets.Features({
-        "messages": [{"role": datasets.Value("string"), "content": datasets.Value("string")}],
-        "prompt_id": datasets.Value("string"),
-        "source": datasets.Value("string"),
-    })
+    features = datasets.Features(
+        {
+            "messages": [{"role": datasets.Value("string"), "content": datasets.Value("string")}],
+            "prompt_id": datasets.Value("string"),
+            "source": datasets.Value("string"),
+        }
+    )
     datasets.Dataset.from_dict(table, features=features).save_to_disk(str(out))
 
 
 def sample_command(cfg: SampleConfig) -> str:
     """The ``ssd sample`` command line that reproduces ``cfg`` (preset values written out)."""
     params = cfg.params()
-    args = ["ssd", "sample", "--prompts", cfg.prompts, "--model", cfg.model, "--out", str(cfg.out),
-            "--t-train", f"{params.temperature:g}", "--top-p", f"{params.top_p:g}", "--top-k", str(params.top_k),
-            "--min-p", f"{params.min_p:g}", "--max-tokens", str(cfg.max_tokens), "--seed", str(cfg.seed),
-            "--filter-shortest-percent", f"{cfg.filter_shortest_percent:g}", "--batch-size", str(cfg.batch_size),
-            "--chat-template" if cfg.chat_template else "--no-chat-template"]
+    args = [
+        "ssd",
+        "sample",
+        "--prompts",
+        cfg.prompts,
+        "--model",
+        cfg.model,
+        "--out",
+        str(cfg.out),
+        "--t-train",
+        f"{params.temperature:g}",
+        "--top-p",
+        f"{params.top_p:g}",
+        "--top-k",
+        str(params.top_k),
+        "--min-p",
+        f"{params.min_p:g}",
+        "--max-tokens",
+        str(cfg.max_tokens),
+        "--seed",
+        str(cfg.seed),
+        "--filter-shortest-percent",
+        f"{cfg.filter_shortest_percent:g}",
+        "--batch-size",
+        str(cfg.batch_size),
+        "--chat-template" if cfg.chat_template else "--no-chat-template",
+    ]
     if cfg.backend:
         args += ["--backend", cfg.backend]
     if cfg.limit:

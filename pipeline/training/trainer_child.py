@@ -49,6 +49,7 @@ class EventWriter:
 
 # -- data -----------------------------------------------------------------------------------------------------
 
+
 def tokenize_conversation(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[list[int], list[int]]:
     """Token ids of the chat-templated conversation and its labels: the token id on assistant tokens
     (their content and the end-of-turn marker after it), -100 everywhere else.
@@ -66,8 +67,10 @@ def tokenize_conversation(tokenizer: Any, messages: list[dict[str, str]]) -> tup
         before = tokenizer.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True) if i else ""
         through = tokenizer.apply_chat_template(messages[: i + 1], tokenize=False)
         if not (full.startswith(through) and through.startswith(before)):
-            raise ValueError("the chat template does not render a conversation's prefix as a prefix of the "
-                             "whole; assistant tokens cannot be located")
+            raise ValueError(
+                "the chat template does not render a conversation's prefix as a prefix of the "
+                "whole; assistant tokens cannot be located"
+            )
         spans.append((len(before), len(through)))
     if not spans:
         raise ValueError("the conversation has no assistant message")
@@ -89,8 +92,13 @@ def build_training_rows(dataset: Any, tokenizer: Any, max_length: int) -> tuple[
     if "messages" not in dataset.column_names:
         raise ValueError(f"the dataset has no 'messages' column (columns: {', '.join(dataset.column_names)})")
     rows: dict[str, list] = {"input_ids": [], "labels": []}
-    counts = {"examples": len(dataset), "truncated": 0, "dropped_no_assistant_tokens": 0, "tokens": 0,
-              "label_tokens": 0}
+    counts = {
+        "examples": len(dataset),
+        "truncated": 0,
+        "dropped_no_assistant_tokens": 0,
+        "tokens": 0,
+        "label_tokens": 0,
+    }
     for messages in dataset["messages"]:
         input_ids, labels = tokenize_conversation(tokenizer, messages)
         if len(input_ids) > max_length:  # keep the start: the prompt and the beginning of the answer
@@ -111,6 +119,7 @@ def build_training_rows(dataset: Any, tokenizer: Any, max_length: int) -> tuple[
 
 # -- model ----------------------------------------------------------------------------------------------------
 
+
 def choose_backend(requested: str) -> str:
     """``trl`` or ``unsloth``. unsloth is imported only with CUDA present (it patches transformers and trl on
     import, so this runs before either is imported)."""
@@ -126,6 +135,7 @@ def choose_backend(requested: str) -> str:
     if cuda and importlib.util.find_spec("unsloth") is not None:
         try:
             import unsloth  # noqa: F401
+
             return "unsloth"
         except (ImportError, NotImplementedError, RuntimeError):
             if requested == "unsloth":
@@ -154,8 +164,7 @@ def load_gguf_as_hf(gguf_file: Path) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name,
-                                                 local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name, local_files_only=True)
     special = gguf_special_tokens(gguf_file)
     vocab = tokenizer.convert_ids_to_tokens
     if "eos" in special:
@@ -204,19 +213,29 @@ def load_base(model_dir: Path, backend: str, config: Any) -> tuple[Any, Any, boo
         from unsloth import FastLanguageModel
 
         model, tokenizer = FastLanguageModel.from_pretrained(
-            model_name=str(model_dir), max_seq_length=config.max_length,
-            dtype=torch.bfloat16 if bf16 else torch.float16, load_in_4bit=False)
+            model_name=str(model_dir),
+            max_seq_length=config.max_length,
+            dtype=torch.bfloat16 if bf16 else torch.float16,
+            load_in_4bit=False,
+        )
         model = FastLanguageModel.get_peft_model(
-            model, r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-            target_modules=_targets(config.target_modules), bias="none", random_state=config.seed,
-            use_gradient_checkpointing="unsloth" if config.gradient_checkpointing else False)
+            model,
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=_targets(config.target_modules),
+            bias="none",
+            random_state=config.seed,
+            use_gradient_checkpointing="unsloth" if config.gradient_checkpointing else False,
+        )
         return model, tokenizer, True
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(
-        str(model_dir), local_files_only=True, dtype=torch.bfloat16 if bf16 else torch.float32)
+        str(model_dir), local_files_only=True, dtype=torch.bfloat16 if bf16 else torch.float32
+    )
     if getattr(model.config.get_text_config(), "final_logit_softcapping", None):
         raise ValueError("models with logit soft-capping (Gemma 2) are not supported by the CPU loss")
     if tokenizer.pad_token is None:
@@ -231,11 +250,18 @@ def _targets(modules: list[str]) -> str | list[str]:
 def lora_config(config: Any) -> Any:
     from peft import LoraConfig
 
-    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=_targets(config.target_modules), bias="none", task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=_targets(config.target_modules),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
 
 
 # -- trainer --------------------------------------------------------------------------------------------------
+
 
 def assistant_token_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
     """Mean cross-entropy over label tokens, in plain torch (see the module docstring). Only label positions
@@ -258,9 +284,17 @@ def assistant_token_loss(model: Any, inputs: dict[str, Any], num_items_in_batch:
 PACKED_ATTENTION = "ssd_packed_sdpa"
 
 
-def packed_sdpa_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any,
-                          dropout: float = 0.0, scaling: float | None = None, position_ids: Any = None,
-                          **kwargs: Any) -> tuple[Any, None]:
+def packed_sdpa_attention(
+    module: Any,
+    query: Any,
+    key: Any,
+    value: Any,
+    attention_mask: Any,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    position_ids: Any = None,
+    **kwargs: Any,
+) -> tuple[Any, None]:
     """Causal attention inside each example of a padding-free row, found from ``position_ids`` restarting
     at 0 -- what flash-attention's varlen kernel does on a GPU. transformers' sdpa path instead builds a
     (row x row) block-diagonal mask and attends over the whole row: quadratic in the row, not the example.
@@ -278,8 +312,15 @@ def packed_sdpa_attention(module: Any, query: Any, key: Any, value: Any, attenti
         bounds = sorted(set([0, *starts, query.shape[2]]))
     gqa = key.shape[1] != query.shape[1]
     outputs = [
-        F.scaled_dot_product_attention(query[:, :, lo:hi], key[:, :, lo:hi], value[:, :, lo:hi], is_causal=True,
-                                       dropout_p=dropout, scale=scaling, enable_gqa=gqa)
+        F.scaled_dot_product_attention(
+            query[:, :, lo:hi],
+            key[:, :, lo:hi],
+            value[:, :, lo:hi],
+            is_causal=True,
+            dropout_p=dropout,
+            scale=scaling,
+            enable_gqa=gqa,
+        )
         for lo, hi in zip(bounds, bounds[1:], strict=False)
     ]
     return torch.cat(outputs, dim=2).transpose(1, 2).contiguous(), None
@@ -328,8 +369,15 @@ def progress_callback(events: EventWriter, parent_pid: int | None) -> Any:
         # One "step" event per optimizer step, with the loss on logging steps. DefaultFlowCallback runs first
         # and sets control.should_log; on_log follows on_step_end in the same step.
         def _step(self, state, **extra):
-            events.write({"event": "step", "step": state.global_step, "max_steps": state.max_steps,
-                          "fraction": round(state.global_step / max(state.max_steps, 1), 4), **extra})
+            events.write(
+                {
+                    "event": "step",
+                    "step": state.global_step,
+                    "max_steps": state.max_steps,
+                    "fraction": round(state.global_step / max(state.max_steps, 1), 4),
+                    **extra,
+                }
+            )
 
         def on_step_end(self, args, state, control, **kwargs):
             if not control.should_log:
@@ -420,20 +468,36 @@ def run_job(job: dict[str, Any], events: EventWriter) -> dict[str, Any]:
     resume = latest_checkpoint(output_dir)
     steps_per_epoch = math.ceil(len(rows) / (config.batch_size * config.grad_accum))
     max_steps = config.max_steps if config.max_steps > 0 else math.ceil(steps_per_epoch * config.epochs)
-    events.write({"event": "start", "backend": backend, "device": "cuda" if cuda else "cpu",
-                  "threads": torch.get_num_threads(), "max_steps": max_steps,
-                  "resumed_from": int(resume.name.split("-")[-1]) if resume else None, "data": counts})
+    events.write(
+        {
+            "event": "start",
+            "backend": backend,
+            "device": "cuda" if cuda else "cpu",
+            "threads": torch.get_num_threads(),
+            "max_steps": max_steps,
+            "resumed_from": int(resume.name.split("-")[-1]) if resume else None,
+            "data": counts,
+        }
+    )
     started, started_cpu = time.monotonic(), time.process_time()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     runtime, cpu = time.monotonic() - started, time.process_time() - started_cpu
     adapter_dir = output_dir / "adapter"
     trainer.save_model(str(adapter_dir))
-    loss_curve = [{"step": int(entry["step"]), "loss": float(entry["loss"])}
-                  for entry in trainer.state.log_history if "loss" in entry]
+    loss_curve = [
+        {"step": int(entry["step"]), "loss": float(entry["loss"])}
+        for entry in trainer.state.log_history
+        if "loss" in entry
+    ]
     return {
-        "adapter": str(adapter_dir), "backend": backend, "global_step": int(trainer.state.global_step),
-        "max_steps": int(trainer.state.max_steps), "loss_curve": loss_curve,
-        "train_loss": float(result.training_loss), "runtime_s": round(runtime, 2), "cpu_s": round(cpu, 2),
+        "adapter": str(adapter_dir),
+        "backend": backend,
+        "global_step": int(trainer.state.global_step),
+        "max_steps": int(trainer.state.max_steps),
+        "loss_curve": loss_curve,
+        "train_loss": float(result.training_loss),
+        "runtime_s": round(runtime, 2),
+        "cpu_s": round(cpu, 2),
         "data": counts,
         "resumed_from": int(resume.name.split("-")[-1]) if resume else None,
     }

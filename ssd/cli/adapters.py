@@ -23,11 +23,18 @@ from pipeline.training.config import PRESETS, FinetuneConfig
 def register(subparsers: argparse._SubParsersAction) -> None:
     finetune = subparsers.add_parser("finetune", help="SSD step 2: LoRA SFT on a sampled dataset -> adapter")
     finetune.add_argument("--data", required=True, type=Path, metavar="DIR", help="dataset from `ssd sample`")
-    finetune.add_argument("--model", default="smollm2", metavar="SPEC",
-                          help="base model: an alias (smollm2), a .gguf file or a Hugging Face directory "
-                               "(default: smollm2)")
-    finetune.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                          help="start from a named config; flags left at their defaults take the preset's value")
+    finetune.add_argument(
+        "--model",
+        default="smollm2",
+        metavar="SPEC",
+        help="base model: an alias (smollm2), a .gguf file or a Hugging Face directory (default: smollm2)",
+    )
+    finetune.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default=None,
+        help="start from a named config; flags left at their defaults take the preset's value",
+    )
     add_dataclass_arguments(finetune, FinetuneConfig)
     finetune.add_argument("--json", action="store_true", help='print {"adapter": ID, "path": DIR} as JSON')
     finetune.set_defaults(func=cmd_finetune)
@@ -42,18 +49,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     promote = actions.add_parser("promote", help="make ID the current adapter (the previous one can be rolled back to)")
     promote.add_argument("id", metavar="ID")
     promote.set_defaults(func=cmd_promote)
-    rollback = actions.add_parser("rollback", help="serve the previously promoted adapter (or VERSION, or the base) "
-                                                   "again through SSD_SERVING, verified, then make it current")
-    rollback.add_argument("version", nargs="?", default=None, metavar="VERSION",
-                          help="an adapter id promoted before the current one, or `base` (default: the previous one)")
+    rollback = actions.add_parser(
+        "rollback",
+        help="serve the previously promoted adapter (or VERSION, or the base) "
+        "again through SSD_SERVING, verified, then make it current",
+    )
+    rollback.add_argument(
+        "version",
+        nargs="?",
+        default=None,
+        metavar="VERSION",
+        help="an adapter id promoted before the current one, or `base` (default: the previous one)",
+    )
     rollback.set_defaults(func=cmd_rollback)
     export = actions.add_parser("export", help="write ID as a llama.cpp LoRA GGUF, or merged into its base model")
     export.add_argument("id", metavar="ID")
-    export.add_argument("--format", choices=("gguf", "merged"), default="gguf",
-                        help="gguf: a LoRA GGUF for llama.cpp (recorded in the registry); merged: base + adapter "
-                             "as one Hugging Face directory (default: gguf)")
-    export.add_argument("--out", type=Path, default=None, metavar="PATH",
-                        help="output file or directory (default: beside the adapter)")
+    export.add_argument(
+        "--format",
+        choices=("gguf", "merged"),
+        default="gguf",
+        help="gguf: a LoRA GGUF for llama.cpp (recorded in the registry); merged: base + adapter "
+        "as one Hugging Face directory (default: gguf)",
+    )
+    export.add_argument(
+        "--out", type=Path, default=None, metavar="PATH", help="output file or directory (default: beside the adapter)"
+    )
     export.set_defaults(func=cmd_export)
     for parser in (listing, show, promote, rollback, export):
         parser.add_argument("--json", action="store_true", help="print JSON")
@@ -72,8 +92,11 @@ def config_from_args(args: argparse.Namespace) -> FinetuneConfig:
     if not args.preset:
         return config
     defaults = FinetuneConfig()
-    changed = {f.name: getattr(config, f.name) for f in dataclasses.fields(FinetuneConfig)
-               if getattr(config, f.name) != getattr(defaults, f.name)}
+    changed = {
+        f.name: getattr(config, f.name)
+        for f in dataclasses.fields(FinetuneConfig)
+        if getattr(config, f.name) != getattr(defaults, f.name)
+    }
     return FinetuneConfig.preset(args.preset, **changed)
 
 
@@ -97,8 +120,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _fail(f"bad fine-tune settings: {exc}")
     try:
-        record = finetune(args.data, args.model, config, registry(), progress=ProgressBar(),
-                          cancel=threading.Event())
+        record = finetune(args.data, args.model, config, registry(), progress=ProgressBar(), cancel=threading.Event())
     except FinetuneError as exc:
         if exc.log_tail:
             print(exc.log_tail, file=sys.stderr)
@@ -115,9 +137,17 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 def _summary(record: Any, promoted: str | None) -> dict[str, Any]:
     train = record.metrics.get("train", {})
     last = record.loss_curve[-1]["loss"] if record.loss_curve else None
-    return {"id": record.id, "promoted": record.id == promoted, "created": record.created,
-            "base_model": record.base_model, "steps": train.get("steps"), "final_loss": last,
-            "examples": train.get("examples"), "path": str(record.path), "gguf": record.gguf}
+    return {
+        "id": record.id,
+        "promoted": record.id == promoted,
+        "created": record.created,
+        "base_model": record.base_model,
+        "steps": train.get("steps"),
+        "final_loss": last,
+        "examples": train.get("examples"),
+        "path": str(record.path),
+        "gguf": record.gguf,
+    }
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -134,8 +164,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     print(f"  {'id':<24}  {'created (UTC)':<19}  {'base':<16}  {'steps':>5}  {'loss':>7}")
     for row in rows:
         loss = f"{row['final_loss']:.4f}" if row["final_loss"] is not None else "-"
-        print(f"{'*' if row['promoted'] else ' '} {row['id']:<24}  {row['created'][:19]:<19}  "
-              f"{row['base_model'][-16:]:<16}  {row['steps'] or '-':>5}  {loss:>7}")
+        print(
+            f"{'*' if row['promoted'] else ' '} {row['id']:<24}  {row['created'][:19]:<19}  "
+            f"{row['base_model'][-16:]:<16}  {row['steps'] or '-':>5}  {loss:>7}"
+        )
     return 0
 
 
@@ -194,8 +226,10 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(result)
     else:
-        print(f"promoted {result['promoted'] or 'none (the base model)'}; serving {result['serving']['model']} "
-              f"on {result['serving']['target']}")
+        print(
+            f"promoted {result['promoted'] or 'none (the base model)'}; serving {result['serving']['model']} "
+            f"on {result['serving']['target']}"
+        )
     return 0
 
 

@@ -33,11 +33,13 @@ def _grid(text: str) -> list[str]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "audit", help="find every sampling setting in a repo; optionally measure which T_eval wins",
+        "audit",
+        help="find every sampling setting in a repo; optionally measure which T_eval wins",
         description="Static audit of temperature/top_p/top_k/min_p/repeat_penalty/seed/num_ctx/max_tokens in "
-                    "YAML, JSON, TOML, INI, .env, Python, Modelfiles, command lines and Markdown run "
-                    "instructions (reported as documentation); --measure adds a "
-                    "paired pass@1 grid over temperatures on the embedded model.")
+        "YAML, JSON, TOML, INI, .env, Python, Modelfiles, command lines and Markdown run "
+        "instructions (reported as documentation); --measure adds a "
+        "paired pass@1 grid over temperatures on the embedded model.",
+    )
     p.add_argument("--path", default=".", metavar="DIR", help="directory to audit (default: .)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -49,8 +51,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m = p.add_argument_group("measured T_eval grid (--measure)")
     m.add_argument("--measure", action="store_true", help="evaluate pass@1 at each candidate temperature")
     add_dataclass_arguments(m, EvalConfig, only=MEASURE_FLAGS, defaults=MEASURE_DEFAULTS)  # as for `ssd eval`
-    m.add_argument("--t", type=_grid, metavar="current,T,...",
-                   help="temperatures; default: current + found + 0.3,0.7,1.0 + the paper's T_eval")
+    m.add_argument(
+        "--t",
+        type=_grid,
+        metavar="current,T,...",
+        help="temperatures; default: current + found + 0.3,0.7,1.0 + the paper's T_eval",
+    )
     m.add_argument("--plot", metavar="FILE.png", help="write the pass@1-vs-temperature plot here")
     m.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_audit)
@@ -61,8 +67,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if not root.is_dir():
         print(f"ssd audit: error: not a directory: {args.path}", file=sys.stderr)
         return 1
-    limits = Limits(max_files=args.max_files, max_file_bytes=args.max_file_bytes, max_total_bytes=args.max_bytes,
-                    max_depth=args.max_depth)
+    limits = Limits(
+        max_files=args.max_files,
+        max_file_bytes=args.max_file_bytes,
+        max_total_bytes=args.max_bytes,
+        max_depth=args.max_depth,
+    )
     result = audit_path(str(root), limits)
     plot_note = ""
     if args.measure:

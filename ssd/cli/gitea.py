@@ -35,8 +35,9 @@ def _client(settings: Settings) -> GiteaClient:
     if settings.dry_run:
         raise ConfigError("SSD_GITEA_URL is not set: this command talks to Gitea (and SSD_GITEA_TOKEN is needed)")
     assert settings.gitea_url and settings.gitea_token
-    return GiteaClient(settings.gitea_url, settings.gitea_token, timeout=settings.gitea_timeout,
-                       retries=min(settings.gitea_retries, 2))
+    return GiteaClient(
+        settings.gitea_url, settings.gitea_token, timeout=settings.gitea_timeout, retries=min(settings.gitea_retries, 2)
+    )
 
 
 def _split_repo(value: str) -> tuple[str, str]:
@@ -74,8 +75,10 @@ def _delivery_warning(url: str) -> str | None:
     else:
         local = address.is_loopback or address.is_private or address.is_link_local
     if local:
-        return (f"note: {host} is a loopback/private address; Gitea only delivers there when its "
-                "[webhook] ALLOWED_HOST_LIST includes loopback, private or that host (default: external)")
+        return (
+            f"note: {host} is a loopback/private address; Gitea only delivers there when its "
+            "[webhook] ALLOWED_HOST_LIST includes loopback, private or that host (default: external)"
+        )
     return None
 
 
@@ -92,11 +95,15 @@ def install_webhook(args: argparse.Namespace) -> int:
         if existing and not (args.update or args.replace):
             hook = existing[0]
             state = "active" if hook.get("active") else "INACTIVE"
-            print(f"{repo}: a hook for {args.url} already exists (id {hook['id']}, {state}, events "
-                  f"{', '.join(sorted(hook.get('events') or []))}).")
+            print(
+                f"{repo}: a hook for {args.url} already exists (id {hook['id']}, {state}, events "
+                f"{', '.join(sorted(hook.get('events') or []))})."
+            )
             if _hook_is_right(hook):
-                print("It is active with the right events; nothing to do. (--replace recreates it, e.g. to "
-                      "change its secret.)")
+                print(
+                    "It is active with the right events; nothing to do. (--replace recreates it, e.g. to "
+                    "change its secret.)"
+                )
                 return 0
             print("Its settings differ from what the bot needs: run again with --update to fix them.")
             return 1
@@ -108,15 +115,21 @@ def install_webhook(args: argparse.Namespace) -> int:
         if existing:
             hook = gitea.update_hook(owner, name, existing[0]["id"], args.url, HOOK_EVENTS)
             print(f"{repo}: updated hook {hook['id']} -> {args.url} (events {', '.join(HOOK_EVENTS)}, active)")
-            print("The secret of an existing hook cannot be changed through the API; if it is not this "
-                  "service's secret, run with --replace.")
+            print(
+                "The secret of an existing hook cannot be changed through the API; if it is not this "
+                "service's secret, run with --replace."
+            )
         else:
             hook = gitea.create_hook(owner, name, args.url, settings.webhook_secret, HOOK_EVENTS)
-            print(f"{repo}: created hook {hook['id']} -> {args.url} (events {', '.join(HOOK_EVENTS)}, active, "
-                  "json, signed with the service's webhook secret)")
+            print(
+                f"{repo}: created hook {hook['id']} -> {args.url} (events {', '.join(HOOK_EVENTS)}, active, "
+                "json, signed with the service's webhook secret)"
+            )
             if not settings.webhook_secret_env:
-                print(f"The secret was generated and kept in {settings.data_dir / 'webhook_secret'}; the service "
-                      "must run with the same SSD_DATA_DIR (or set SSD_WEBHOOK_SECRET).")
+                print(
+                    f"The secret was generated and kept in {settings.data_dir / 'webhook_secret'}; the service "
+                    "must run with the same SSD_DATA_DIR (or set SSD_WEBHOOK_SECRET)."
+                )
     except GiteaError as exc:
         print(f"ssd gitea install-webhook: {_explain(exc, 'cannot manage hooks', repo)}", file=sys.stderr)
         return 1
@@ -134,8 +147,7 @@ def check(args: argparse.Namespace) -> int:
         version = gitea.version()
         user = gitea.user()
     except GiteaError as exc:
-        print(f"ssd gitea check: {_explain(exc, 'cannot talk to Gitea', settings.gitea_url or '')}",
-              file=sys.stderr)
+        print(f"ssd gitea check: {_explain(exc, 'cannot talk to Gitea', settings.gitea_url or '')}", file=sys.stderr)
         return 1
     login = user.get("login", "?")
     site_admin = bool(user.get("is_admin"))
@@ -150,8 +162,10 @@ def check(args: argparse.Namespace) -> int:
             if probe.lower() == login.lower():
                 probe = "ghost-permission-probe"  # anyone but ourselves: our own level is always readable
             level = gitea.permission(owner, name, probe)
-            print(f"{repo}: permission lookups work (looked up {probe}: {level}); "
-                  f"hooks {'can' if (info.get('permissions') or {}).get('admin') else 'CANNOT'} be managed")
+            print(
+                f"{repo}: permission lookups work (looked up {probe}: {level}); "
+                f"hooks {'can' if (info.get('permissions') or {}).get('admin') else 'CANNOT'} be managed"
+            )
         except GiteaForbidden as exc:
             ok = False
             print(f"{repo}: permission lookups FAIL: {exc.message}")
@@ -160,9 +174,11 @@ def check(args: argparse.Namespace) -> int:
             print(f"{repo}: {_explain(exc, 'cannot check', repo)}")
     elif not site_admin:
         ok = False
-        print("permission lookups: not a site admin, so only repositories where this user is an admin work; "
-              + ADMIN_TOKEN_HINT.format(owner="{owner}", repo="{repo}", user="{user}")
-              + ". Run with --repo owner/name to check one.")
+        print(
+            "permission lookups: not a site admin, so only repositories where this user is an admin work; "
+            + ADMIN_TOKEN_HINT.format(owner="{owner}", repo="{repo}", user="{user}")
+            + ". Run with --repo owner/name to check one."
+        )
     else:
         print("permission lookups: ok (site admin)")
     return 0 if ok else 1
@@ -174,17 +190,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gitea.set_defaults(func=lambda args: (gitea.print_help(), 2)[1])
 
     p = commands.add_parser(
-        "install-webhook", help="create the repository webhook the bot needs",
+        "install-webhook",
+        help="create the repository webhook the bot needs",
         description="Create a gitea-type JSON hook signed with the service's secret, for the events "
-                    f"{', '.join(HOOK_EVENTS)}, active. Needs a token with admin rights on the repository.",
+        f"{', '.join(HOOK_EVENTS)}, active. Needs a token with admin rights on the repository.",
     )
     p.add_argument("--repo", required=True, type=_split_repo, help="owner/name")
     p.add_argument("--url", required=True, help="where Gitea posts, e.g. https://bot.example/webhooks/gitea")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--update", action="store_true",
-                      help="if a hook for URL exists, rewrite its events and activate it (keeps its secret)")
-    mode.add_argument("--replace", action="store_true",
-                      help="if a hook for URL exists, delete it and create it anew (with the current secret)")
+    mode.add_argument(
+        "--update",
+        action="store_true",
+        help="if a hook for URL exists, rewrite its events and activate it (keeps its secret)",
+    )
+    mode.add_argument(
+        "--replace",
+        action="store_true",
+        help="if a hook for URL exists, delete it and create it anew (with the current secret)",
+    )
     p.set_defaults(func=install_webhook)
 
     p = commands.add_parser("check", help="whoami, server version, and whether the token can read permissions")

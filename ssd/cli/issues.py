@@ -18,17 +18,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("issues", help="solved issues (merged PRs with tests) as a repository suite")
     commands = parser.add_subparsers(dest="issues_command", metavar="ACTION", required=True)
 
-    build = commands.add_parser("build", help="validate a repository's merged PRs into SWE-bench-style instances",
-                                description="Each merged PR that changes code and tests becomes an instance if "
-                                            "its tests fail before the fix and pass after it (run twice).")
+    build = commands.add_parser(
+        "build",
+        help="validate a repository's merged PRs into SWE-bench-style instances",
+        description="Each merged PR that changes code and tests becomes an instance if "
+        "its tests fail before the fix and pass after it (run twice).",
+    )
     build.add_argument("--repo", required=True, metavar="OWNER/NAME")
     build.add_argument("--out", required=True, type=Path, metavar="FILE.jsonl")
     build.add_argument("--since", metavar="YYYY-MM-DD", help="only PRs merged on or after this date")
     build.add_argument("--limit", type=_positive, help="the N most recent merged PRs")
-    build.add_argument("--from-buffer", action="store_true",
-                       help="take the PRs from the training buffer instead of listing them on Gitea")
-    build.add_argument("--test-command", help="overrides .ssd.yml and the default "
-                                              "('{python} -m pytest ... --junitxml={junit} {files}')")
+    build.add_argument(
+        "--from-buffer",
+        action="store_true",
+        help="take the PRs from the training buffer instead of listing them on Gitea",
+    )
+    build.add_argument(
+        "--test-command",
+        help="overrides .ssd.yml and the default ('{python} -m pytest ... --junitxml={junit} {files}')",
+    )
     build.add_argument("--test-patterns", help="comma-separated globs of test files (default: tests/*, test_*.py, ...)")
     build.add_argument("--reruns", type=_positive, default=2, help="runs with the gold patch (flakiness check)")
     build.add_argument("--report", type=Path, metavar="FILE.json", help="also write the build report as JSON")
@@ -74,9 +82,17 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.test_patterns:
         overrides["test_patterns"] = [p.strip() for p in args.test_patterns.split(",") if p.strip()]
     try:
-        report = build_repo_suite(gitea_from_settings(settings), args.repo, settings, since=args.since,
-                                  limit=args.limit, examples=examples, overrides=overrides, reruns=args.reruns,
-                                  progress=None if args.quiet else ProgressBar())
+        report = build_repo_suite(
+            gitea_from_settings(settings),
+            args.repo,
+            settings,
+            since=args.since,
+            limit=args.limit,
+            examples=examples,
+            overrides=overrides,
+            reruns=args.reruns,
+            progress=None if args.quiet else ProgressBar(),
+        )
     except (GiteaError, ValueError, UnsafeExecutionError) as exc:
         print(f"ssd issues build: error: {exc}", file=sys.stderr)
         return 1
@@ -95,15 +111,26 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"ssd issues show: error: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        rows = [{"instance_id": i.instance_id, "repo": i.repo, "base_commit": i.base_commit,
-                 "pr_numbers": i.pr_numbers, "FAIL_TO_PASS": len(i.FAIL_TO_PASS), "PASS_TO_PASS": len(i.PASS_TO_PASS),
-                 "title": i.problem_statement.split("\n", 1)[0]} for i in instances]
+        rows = [
+            {
+                "instance_id": i.instance_id,
+                "repo": i.repo,
+                "base_commit": i.base_commit,
+                "pr_numbers": i.pr_numbers,
+                "FAIL_TO_PASS": len(i.FAIL_TO_PASS),
+                "PASS_TO_PASS": len(i.PASS_TO_PASS),
+                "title": i.problem_statement.split("\n", 1)[0],
+            }
+            for i in instances
+        ]
         json.dump({"sha256": sha256, "instances": rows}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     print(f"{args.file} · {len(instances)} instances · sha256 {sha256[:12]}")
     for i in instances:
         title = " ".join(i.problem_statement.split("\n", 1)[0].split())[:60]
-        print(f"{i.instance_id:<32} base {i.base_commit[:10]}  F2P {len(i.FAIL_TO_PASS):>3}  "
-              f"P2P {len(i.PASS_TO_PASS):>3}  {title}")
+        print(
+            f"{i.instance_id:<32} base {i.base_commit[:10]}  F2P {len(i.FAIL_TO_PASS):>3}  "
+            f"P2P {len(i.PASS_TO_PASS):>3}  {title}"
+        )
     return 0

@@ -47,18 +47,28 @@ def _deliver(args: argparse.Namespace) -> int:
 
     path = Path(args.file)
     if not path.is_file() or not os.access(path, os.R_OK):
-        print(f"ssd deliver: cannot read {args.file}: no such readable file (give the payload JSON to send; "
-              "see deploy/examples/)", file=sys.stderr)
+        print(
+            f"ssd deliver: cannot read {args.file}: no such readable file (give the payload JSON to send; "
+            "see deploy/examples/)",
+            file=sys.stderr,
+        )
         return 2
-    return deliver(Settings.from_env(), Path(args.file), event_type=args.event_type, url=args.url,
-                         form=args.form, timeout=args.timeout)
+    return deliver(
+        Settings.from_env(),
+        Path(args.file),
+        event_type=args.event_type,
+        url=args.url,
+        form=args.form,
+        timeout=args.timeout,
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "serve", help="run everything on this machine: web, workers, scheduler (embedded Redis if unset)",
+        "serve",
+        help="run everything on this machine: web, workers, scheduler (embedded Redis if unset)",
         description="Start the web tier, a worker for the default queue, a worker for cpu,gpu and the "
-                    "scheduler; print the URL and secret to give Gitea. One child dying stops all.",
+        "scheduler; print the URL and secret to give Gitea. One child dying stops all.",
     )
     p.set_defaults(func=_serve)
 
@@ -66,30 +76,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_web)
 
     p = subparsers.add_parser("worker", help="an RQ worker for some queues")
-    p.add_argument("--queues", default="default,cpu,gpu",
-                   help="comma list of queues to serve, in priority order (default: default,cpu,gpu); "
-                        "GPU hosts serve gpu, CPU hosts default,cpu")
+    p.add_argument(
+        "--queues",
+        default="default,cpu,gpu",
+        help="comma list of queues to serve, in priority order (default: default,cpu,gpu); "
+        "GPU hosts serve gpu, CPU hosts default,cpu",
+    )
     p.add_argument("--burst", action="store_true", help="exit once the queues are empty")
     p.set_defaults(func=_worker)
 
-    p = subparsers.add_parser("scheduler", help="re-enqueue journaled deliveries; keep the rq.cron nightly declaration running")
+    p = subparsers.add_parser(
+        "scheduler", help="re-enqueue journaled deliveries; keep the rq.cron nightly declaration running"
+    )
     p.add_argument("--interval", type=float, default=5.0, help="seconds between inbox drains (default 5)")
     p.set_defaults(func=_scheduler)
 
     p = subparsers.add_parser(
-        "model-server", help="the local OpenAI-compatible model server (SSD_SERVING=local), on 127.0.0.1",
+        "model-server",
+        help="the local OpenAI-compatible model server (SSD_SERVING=local), on 127.0.0.1",
         description="Serve the promoted adapter (or the base SSD_MODEL) at http://127.0.0.1:PORT/v1 and swap "
-                    "it when SSD_DATA_DIR/serving/local-model.json changes.",
+        "it when SSD_DATA_DIR/serving/local-model.json changes.",
     )
     p.add_argument("--port", type=int, default=None, help="port (default SSD_LOCAL_MODEL_PORT)")
     p.set_defaults(func=_model_server)
 
     p = subparsers.add_parser("deliver", help="sign a payload file and POST it like Gitea would (try dry-run mode)")
     p.add_argument("file", help="the payload JSON, byte-exact (see deploy/examples/)")
-    p.add_argument("--event-type", default=None,
-                   help="X-Gitea-Event-Type (default: from the payload: issue_comment, pull_request_comment "
-                        "or pull_request)")
-    p.add_argument("--url", default=None, help="webhook URL (default: SSD_PUBLIC_URL or http://SSD_BIND/webhooks/gitea)")
+    p.add_argument(
+        "--event-type",
+        default=None,
+        help="X-Gitea-Event-Type (default: from the payload: issue_comment, pull_request_comment or pull_request)",
+    )
+    p.add_argument(
+        "--url", default=None, help="webhook URL (default: SSD_PUBLIC_URL or http://SSD_BIND/webhooks/gitea)"
+    )
     p.add_argument("--form", action="store_true", help="send as application/x-www-form-urlencoded")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the answer")
     p.set_defaults(func=_deliver)

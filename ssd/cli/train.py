@@ -36,8 +36,7 @@ def _names(cls: type) -> set[str]:
     return {f.name for f in dataclasses.fields(cls)}
 
 
-def _add_only(parser: argparse.ArgumentParser, cls: type, names: tuple[str, ...] | set[str], prefix: str = ""
-              ) -> None:
+def _add_only(parser: argparse.ArgumentParser, cls: type, names: tuple[str, ...] | set[str], prefix: str = "") -> None:
     add_dataclass_arguments(parser, cls, skip=_names(cls) - set(names), prefix=prefix)
 
 
@@ -58,15 +57,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     train = subparsers.add_parser("train", help="SSD end to end: sample + finetune + compare")
     add_dataclass_arguments(train, SampleConfig, skip=("out",))
-    train.add_argument("--out", default=None, metavar="DIR",
-                       help="dataset directory (default: <data dir>/datasets/ssd-<hash of the sampling settings>, "
-                            "so rerunning the same command resumes)")
+    train.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="dataset directory (default: <data dir>/datasets/ssd-<hash of the sampling settings>, "
+        "so rerunning the same command resumes)",
+    )
     add_dataclass_arguments(train, FinetuneConfig, skip=FINETUNE_PREFIXED + ("seed",))
     _add_only(train, FinetuneConfig, FINETUNE_PREFIXED, prefix="ft-")
     add_dataclass_arguments(train, CompareConfig, skip=("adapter", *COMPARE_PREFIXED, *COMPARE_SHARED))
     _add_only(train, CompareConfig, COMPARE_PREFIXED, prefix="eval-")
-    train.add_argument("--json", action="store_true",
-                       help='print {"dataset": DIR, "adapter": ID, "compare": {...}} as JSON')
+    train.add_argument(
+        "--json", action="store_true", help='print {"dataset": DIR, "adapter": ID, "compare": {...}} as JSON'
+    )
     train.set_defaults(func=cmd_train)
 
 
@@ -120,8 +124,11 @@ def _run_sample(cfg: SampleConfig) -> Any:
 def _print_sample(result: Any) -> None:
     counts = result.provenance["counts"]
     dropped = ", ".join(f"{n} {reason}" for reason, n in sorted(counts["dropped"].items())) or "none"
-    print(f"dataset {result.out}: {counts['kept']} kept of {counts['prompts']} prompts (dropped: {dropped})"
-          + (f"; resumed after {result.resumed_from}" if result.resumed_from else ""), file=sys.stderr)
+    print(
+        f"dataset {result.out}: {counts['kept']} kept of {counts['prompts']} prompts (dropped: {dropped})"
+        + (f"; resumed after {result.resumed_from}" if result.resumed_from else ""),
+        file=sys.stderr,
+    )
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -198,10 +205,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         record = finetune(Path(out), sample_cfg.model, ft_cfg, reg, progress=_bar(), cancel=threading.Event())
         print(f"adapter {record.id}", file=sys.stderr)
         print("step 3/3: compare", file=sys.stderr)
-        summary = _run_compare(dataclasses.replace(compare_cfg, adapter=record.id,
-                                                   t_train=sampled.provenance["sampling"]["temperature"]))
-    except (SampleError, PromptSourceError, BackendError, FinetuneError, AdapterNotFound, CompareError,
-            SuiteError) as exc:
+        summary = _run_compare(
+            dataclasses.replace(compare_cfg, adapter=record.id, t_train=sampled.provenance["sampling"]["temperature"])
+        )
+    except (
+        SampleError,
+        PromptSourceError,
+        BackendError,
+        FinetuneError,
+        AdapterNotFound,
+        CompareError,
+        SuiteError,
+    ) as exc:
         return _fail(str(exc))
     if args.json:
         _print_json({"dataset": out, "adapter": record.id, "compare": summary})
