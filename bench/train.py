@@ -88,7 +88,6 @@ def plain_trl(job: dict) -> dict:
         gradient_checkpointing=False,
         max_length=config.max_length,
         logging_steps=1,
-        save_strategy="no",
         report_to="none",
         disable_tqdm=True,
     )
@@ -105,6 +104,7 @@ def plain_trl(job: dict) -> dict:
     started, started_cpu = time.monotonic(), time.process_time()
     result = trainer.train()
     runtime, cpu = time.monotonic() - started, time.process_time() - started_cpu
+    trainer.save_model(job["output_dir"] + "/adapter")
     curve = [{"step": e["step"], "loss": e["loss"]} for e in trainer.state.log_history if "loss" in e]
     return {
         "runtime_s": runtime,
@@ -120,9 +120,12 @@ def run_ours(data_dir: Path, model_dir: Path, config: FinetuneConfig, work: Path
     from pipeline.training.adapters import AdapterRegistry
     from pipeline.training.finetune import finetune
 
+    started = time.monotonic()
     record = finetune(data_dir, str(model_dir), config, AdapterRegistry(work / "adapters"))
+    total = time.monotonic() - started
     train = record.metrics["train"]
     return {
+        "total_s": total,
         "runtime_s": train["runtime_s"],
         "cpu_s": train["cpu_s"],
         "tokens": train["tokens"],
@@ -141,6 +144,7 @@ def run_plain(data_dir: Path, model_dir: Path, config: FinetuneConfig, work: Pat
     }
     job_file, result_file = work / "plain-job.json", work / "plain-result.json"
     job_file.write_text(json.dumps(job))
+    started = time.monotonic()
     with open(work / "plain.log", "wb") as log:
         subprocess.run(
             [sys.executable, __file__, "--plain-trl", str(job_file), str(result_file)],
@@ -148,18 +152,35 @@ def run_plain(data_dir: Path, model_dir: Path, config: FinetuneConfig, work: Pat
             stderr=subprocess.STDOUT,
             check=True,
         )
-    return json.loads(result_file.read_text())
+    return {"total_s": time.monotonic() - started, **json.loads(result_file.read_text())}
+
+
+def timed(run, name: str, data_dir: Path, model_dir: Path, config: FinetuneConfig, work: Path) -> dict:
+    """One run in a fresh directory, with the 1-minute load average before and after it."""
+    (work / name).mkdir(parents=True)
+    load_before = os.getloadavg()[0]
+    result = run(data_dir, model_dir, config, work / name)
+    result.update(load_before=load_before, load_after=os.getloadavg()[0])
+    for kind, seconds in (("total", result["total_s"]), ("train", result["runtime_s"])):
+        result[f"{kind}_tokens_per_s"] = result["tokens"] / seconds
+    result["train_tokens_per_cpu_s"] = result["tokens"] / result["cpu_s"]
+    result["final_loss"] = result["loss_curve"][-1]["loss"]
+    return result
 
 
 def interleaved(data_dir: Path, model_dir: Path, config: FinetuneConfig, rounds: int) -> dict:
-    """One process, one LoRA model, the same batches: a forward+backward step of each path in turn, so a
-    changing machine load hits both alike. Plain: padded batch, sdpa, the model's loss on full logits.
-    Ours: the padding-free row, packed attention, the LM head on label positions."""
+    """One process, the same batches: a forward+backward step of each path in turn, so a changing machine
+    load hits both alike. Each path has its own copy of the model with the same LoRA init. Plain: padded
+    batch, sdpa, peft's LoRA layers, the model's loss on full logits. Ours: the padding-free row, packed
+    attention, fused LoRA layers, the LM head on label positions. One untimed warm-up step of each first
+    (the first step of a process pays one-time allocation and kernel set-up costs)."""
     import torch
     from datasets import load_from_disk
+    from peft import get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
+    from pipeline.training.fused_lora import fuse_lora_layers
     from pipeline.training.trainer_child import (
         assistant_token_loss,
         build_training_rows,
@@ -168,34 +189,43 @@ def interleaved(data_dir: Path, model_dir: Path, config: FinetuneConfig, rounds:
     )
 
     torch.set_num_threads(config.threads or os.cpu_count() or 1)
-    from peft import get_peft_model
-
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    base = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
-    model = get_peft_model(base, lora_config(config)).train()
+
+    def lora_model():
+        torch.manual_seed(config.seed)
+        base = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+        return get_peft_model(base, lora_config(config)).train()
+
+    plain_model, our_model = lora_model(), lora_model()
+    use_packed_attention(our_model.get_base_model())
+    fuse_lora_layers(our_model)
     rows, _ = build_training_rows(load_from_disk(str(data_dir)), tokenizer, config.max_length)
     examples = [{"input_ids": i, "labels": lab} for i, lab in zip(rows["input_ids"], rows["labels"], strict=True)]
-    batches = [examples[i : i + config.batch_size] for i in range(0, len(examples), config.batch_size)][:rounds]
+    batches = [examples[i : i + config.batch_size] for i in range(0, len(examples), config.batch_size)]
+    warmup, batches = batches[0], batches[1 : rounds + 1]
     padded = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id)
     packed = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id, padding_free=True)
 
     def plain_step(batch: list) -> float:
-        base.set_attn_implementation("sdpa")
-        loss = model(**padded(batch)).loss
+        plain_model.zero_grad()
+        loss = plain_model(**padded(batch)).loss
         loss.backward()
         return loss.item()
 
     def our_step(batch: list) -> float:
-        use_packed_attention(base)
-        loss = assistant_token_loss(model, packed(batch))
+        our_model.zero_grad()
+        loss = assistant_token_loss(our_model, packed(batch))
         loss.backward()
         return loss.item()
 
+    plain_step(warmup)
+    our_step(warmup)
     totals = {"plain": [0.0, 0.0], "ours": [0.0, 0.0]}
     losses = {"plain": [], "ours": []}
-    for batch in batches:
-        for name, step in (("plain", plain_step), ("ours", our_step)):
-            model.zero_grad()
+    load_before = os.getloadavg()[0]
+    for i, batch in enumerate(batches):
+        order = (("plain", plain_step), ("ours", our_step))
+        for name, step in order if i % 2 == 0 else order[::-1]:
             wall, cpu = time.perf_counter(), time.process_time()
             losses[name].append(step(batch))
             totals[name][0] += time.perf_counter() - wall
@@ -205,7 +235,10 @@ def interleaved(data_dir: Path, model_dir: Path, config: FinetuneConfig, rounds:
         "steps": len(batches),
         "tokens": tokens,
         "losses": losses,
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
         **{f"{n}_tokens_per_s": tokens / t[0] for n, t in totals.items()},
+        **{f"{n}_tokens_per_cpu_s": tokens / t[1] for n, t in totals.items()},
         "speedup": totals["plain"][0] / totals["ours"][0],
         "speedup_cpu": totals["plain"][1] / totals["ours"][1],
     }
@@ -222,14 +255,39 @@ def base_dir(model: str, cache: Path) -> Path:
     return hf_copy_of_gguf(path, cache / sha256_path(path)[:16])
 
 
+def warm_page_cache(directory: Path) -> None:
+    """Read the base model's files once, so neither side pays the first read from disk."""
+    for file in sorted(directory.rglob("*")):
+        if file.is_file():
+            with open(file, "rb") as handle:
+                while handle.read(1 << 24):
+                    pass
+
+
+def pair_summary(plain: dict, ours: dict) -> dict:
+    diffs = [abs(a["loss"] - b["loss"]) for a, b in zip(plain["loss_curve"], ours["loss_curve"], strict=False)]
+    return {
+        "speedup_total": plain["total_s"] / ours["total_s"],
+        "speedup_train": plain["runtime_s"] / ours["runtime_s"],
+        "speedup_train_cpu": plain["cpu_s"] / ours["cpu_s"],
+        "max_step_loss_diff": max(diffs) if diffs else None,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="smollm2")
-    parser.add_argument("--examples", type=int, default=24, help="HumanEval problems to train on")
+    parser.add_argument("--examples", type=int, default=48, help="HumanEval problems to train on")
     parser.add_argument("--data", type=Path, default=None, help="an `ssd sample` dataset instead of HumanEval")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--threads", type=int, default=0, help="torch threads for both; 0 = all cores")
     parser.add_argument("--max-length", type=int, default=1024)
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="A/B pairs to run; the order alternates (plain first, then ours first, ...)",
+    )
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "ssd-bench-train")
     parser.add_argument(
         "--interleaved",
@@ -247,15 +305,12 @@ def main() -> int:
         return 0
 
     os.environ["HF_HUB_OFFLINE"] = "1"
+    # The product's defaults (checkpoint every 20 steps, loss logged every step), one epoch.
     config = FinetuneConfig(
-        batch_size=args.batch_size,
-        threads=args.threads,
-        max_length=args.max_length,
-        epochs=1.0,
-        save_steps=10_000,
-        seed=0,
+        batch_size=args.batch_size, threads=args.threads, max_length=args.max_length, epochs=1.0, seed=0
     )
     model_dir = base_dir(args.model, args.cache)
+    warm_page_cache(model_dir)
     with tempfile.TemporaryDirectory(prefix="ssd-bench-train-") as tmp:
         work = Path(tmp)
         data_dir = args.data or human_eval_dataset(work / "data", args.examples)
@@ -264,48 +319,53 @@ def main() -> int:
             print(
                 json.dumps(result, indent=2)
                 if args.json
-                else f"{result['steps']} steps, {result['tokens']} tokens: plain {result['plain_tokens_per_s']:.1f} "
-                f"tok/s, ours {result['ours_tokens_per_s']:.1f} tok/s, speed-up {result['speedup']:.2f}x wall, "
+                else f"{result['steps']} steps, {result['tokens']} tokens, load average {result['load_before']:.1f}"
+                f"-{result['load_after']:.1f}: plain {result['plain_tokens_per_s']:.1f} tok/s "
+                f"({result['plain_tokens_per_cpu_s']:.1f} per CPU s), ours {result['ours_tokens_per_s']:.1f} "
+                f"tok/s ({result['ours_tokens_per_cpu_s']:.1f}), speed-up {result['speedup']:.2f}x wall, "
                 f"{result['speedup_cpu']:.2f}x CPU; losses plain {result['losses']['plain']} "
                 f"ours {result['losses']['ours']}"
             )
             return 0
-        plain = run_plain(data_dir, model_dir, config, work)
-        ours = run_ours(data_dir, model_dir, config, work)
-    for r in (plain, ours):
-        r["tokens_per_s"] = r["tokens"] / r["runtime_s"]
-        r["tokens_per_cpu_s"] = r["tokens"] / r["cpu_s"]
-        r["final_loss"] = r["loss_curve"][-1]["loss"]
-    diffs = [abs(a["loss"] - b["loss"]) for a, b in zip(plain["loss_curve"], ours["loss_curve"], strict=False)]
+        pairs = []
+        for repeat in range(args.repeats):
+            runs = (("plain", run_plain), ("ours", run_ours))
+            pair = {}
+            for name, run in runs if repeat % 2 == 0 else runs[::-1]:
+                pair[name] = timed(run, name, data_dir, model_dir, config, work / f"r{repeat}")
+            pairs.append(
+                {**pair, "first": "plain" if repeat % 2 == 0 else "ours", **pair_summary(pair["plain"], pair["ours"])}
+            )
     result = {
         "model": args.model,
         "examples": args.examples if args.data is None else str(args.data),
         "threads": config.threads or os.cpu_count(),
         "batch_size": config.batch_size,
         "lora_r": config.lora_r,
-        "plain_trl": plain,
-        "ours": ours,
-        "speedup": ours["tokens_per_s"] / plain["tokens_per_s"],
-        "speedup_cpu": ours["tokens_per_cpu_s"] / plain["tokens_per_cpu_s"],
-        "max_step_loss_diff": max(diffs) if diffs else None,
+        "pairs": pairs,
     }
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
+    ours0 = pairs[0]["ours"]
     print(
-        f"model {args.model}, {result['examples']} examples, batch {config.batch_size}, "
-        f"LoRA r {config.lora_r}, {result['threads']} threads, {ours['steps']} steps"
+        f"model {args.model}, {result['examples']} examples, {ours0['tokens']} tokens, batch {config.batch_size}, "
+        f"LoRA r {config.lora_r}, {result['threads']} threads, {ours0['steps']} steps"
     )
-    for name, r in (("plain trl + peft", plain), ("ours", ours)):
+    for i, pair in enumerate(pairs):
+        print(f"pair {i + 1} ({pair['first']} first):")
+        for name in ("plain", "ours"):
+            r = pair[name]
+            print(
+                f"  {name:>5}: end to end {r['total_s']:.1f} s = {r['total_tokens_per_s']:.1f} tok/s; "
+                f"train {r['runtime_s']:.1f} s = {r['train_tokens_per_s']:.1f} tok/s "
+                f"({r['train_tokens_per_cpu_s']:.1f} per CPU s); final loss {r['final_loss']:.4f}, "
+                f"mean {r['train_loss']:.4f}; load average {r['load_before']:.2f} -> {r['load_after']:.2f}"
+            )
         print(
-            f"{name:>18}: {r['tokens']} tokens in {r['runtime_s']:.1f} s = {r['tokens_per_s']:.1f} tok/s "
-            f"({r['tokens_per_cpu_s']:.1f} per CPU s), final loss {r['final_loss']:.4f}, "
-            f"mean loss {r['train_loss']:.4f}"
+            f"  speed-up end to end {pair['speedup_total']:.2f}x, train {pair['speedup_train']:.2f}x wall / "
+            f"{pair['speedup_train_cpu']:.2f}x CPU; largest per-step loss difference {pair['max_step_loss_diff']:.4f}"
         )
-    print(
-        f"speed-up {result['speedup']:.2f}x wall, {result['speedup_cpu']:.2f}x CPU; "
-        f"largest per-step loss difference {result['max_step_loss_diff']:.4f}"
-    )
     return 0
 
 

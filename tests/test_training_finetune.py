@@ -159,6 +159,44 @@ def test_padding_free_loss_equals_the_mean_over_separate_examples(tiny_model_dir
         assert float(assistant_token_loss(model, leaky)) != pytest.approx(total / count, rel=1e-4)
 
 
+def test_fused_lora_layers_give_peft_losses_and_gradients(tiny_model_dir):  # noqa: F811
+    """The CPU path's one-function LoRA layers compute what peft's separate ops compute: the same loss and the
+    same gradient for every LoRA weight; layers it cannot handle (LoRA dropout) are left to peft."""
+    import torch
+    from peft import get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from pipeline.training.fused_lora import fuse_lora_layers
+    from pipeline.training.trainer_child import lora_config
+
+    def loss_and_grads(fused: bool, dropout: float = 0.0) -> tuple[float, dict, int, float]:
+        torch.manual_seed(0)
+        base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+        model = get_peft_model(base, lora_config(FinetuneConfig(lora_dropout=dropout))).train()
+        with torch.no_grad():  # lora_B starts at zero: give it values so the LoRA term and its gradients count
+            for name, param in model.named_parameters():
+                if "lora_B" in name:
+                    param.normal_(std=0.05)
+        switched = fuse_lora_layers(model) if fused else 0
+        ids = torch.randint(3, 1000, (2, 16))
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        with torch.no_grad():  # inference goes through peft's own forward
+            eval_loss = float(model(input_ids=ids, labels=ids).loss)
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+        return loss.item(), grads, switched, eval_loss
+
+    peft_loss, peft_grads, _, peft_eval = loss_and_grads(fused=False)
+    fused_loss, fused_grads, switched, fused_eval = loss_and_grads(fused=True)
+    assert switched == 2 * 7  # 2 layers x the 7 projections of the default target_modules
+    assert fused_loss == pytest.approx(peft_loss, rel=1e-6) and fused_eval == pytest.approx(peft_eval, rel=1e-6)
+    assert fused_grads.keys() == peft_grads.keys() and len(peft_grads) == 2 * 2 * 7
+    for name, grad in peft_grads.items():
+        assert grad.abs().max() > 0, name
+        torch.testing.assert_close(fused_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+    assert loss_and_grads(fused=True, dropout=0.1)[2] == 0
+
+
 # -- the supervised child process -----------------------------------------------------------------------------
 
 

@@ -20,6 +20,10 @@ run the backbone, project through the LM head only the positions whose next toke
 tokens), cross-entropy summed and divided by the number of label tokens in the optimizer step. Everything
 else of trl (data handling, padding-free collation, checkpoints, logging) is kept. On a CUDA GPU trl's own
 loss (or unsloth's) is used.
+
+CPU speed: padding-free rows with one causal attention call per example (``packed_sdpa_attention``), the LM
+head on label positions only, and peft's LoRA layers computed as one autograd function each
+(``pipeline.training.fused_lora``: no separate scaling and sum passes over the activations).
 """
 
 from __future__ import annotations
@@ -310,20 +314,19 @@ def packed_sdpa_attention(
     else:
         starts = (position_ids[0] == 0).nonzero().flatten().tolist()
         bounds = sorted(set([0, *starts, query.shape[2]]))
+    lengths = [hi - lo for lo, hi in zip(bounds, bounds[1:], strict=False)]
     gqa = key.shape[1] != query.shape[1]
+    # split, not slicing: the backward of a split is one concatenation of the pieces' gradients, while each
+    # slice's backward would allocate a zero tensor of the whole row and add it up.
     outputs = [
         F.scaled_dot_product_attention(
-            query[:, :, lo:hi],
-            key[:, :, lo:hi],
-            value[:, :, lo:hi],
-            is_causal=True,
-            dropout_p=dropout,
-            scale=scaling,
-            enable_gqa=gqa,
+            q, k, v, is_causal=True, dropout_p=dropout, scale=scaling, enable_gqa=gqa
+        ).transpose(1, 2)
+        for q, k, v in zip(
+            query.split(lengths, dim=2), key.split(lengths, dim=2), value.split(lengths, dim=2), strict=True
         )
-        for lo, hi in zip(bounds, bounds[1:], strict=False)
     ]
-    return torch.cat(outputs, dim=2).transpose(1, 2).contiguous(), None
+    return torch.cat(outputs, dim=1), None  # (batch, tokens, heads, head_dim), contiguous
 
 
 def use_packed_attention(model: Any) -> None:
@@ -465,6 +468,10 @@ def run_job(job: dict[str, Any], events: EventWriter) -> dict[str, Any]:
         peft_config=None if peft_applied else lora_config(config),
         callbacks=[progress_callback(events, job.get("parent_pid"))],
     )
+    if not cuda:
+        from pipeline.training.fused_lora import fuse_lora_layers
+
+        fuse_lora_layers(trainer.model)  # after SFTTrainer applied peft; the adapter files stay peft's
     resume = latest_checkpoint(output_dir)
     steps_per_epoch = math.ceil(len(rows) / (config.batch_size * config.grad_accum))
     max_steps = config.max_steps if config.max_steps > 0 else math.ceil(steps_per_epoch * config.epochs)
