@@ -273,7 +273,9 @@ class Executor:
     """Runs untrusted programs against their tests in sandboxed children; see the package docstring.
 
     ``workers`` defaults to the usable cores and is capped there (oversubscription turns into spurious
-    timeouts). Use as a context manager, or call ``close()``, to stop the zygotes.
+    timeouts); each is pinned to a core. A worker held by one sample for RELIEF_AFTER_S is lent an unpinned
+    relief worker for as long as that lasts (``stream``). Use as a context manager, or call ``close()``, to
+    stop the zygotes.
     """
 
     def __init__(
@@ -443,7 +445,10 @@ class Executor:
         threads: int | None = None,
     ) -> None:
         """Run (program, spec, cache namespace) items as they come: ``items`` may block (a model still
-        generating) and every free worker takes the next item at once, with no batch barrier.
+        generating) and every free worker takes the next item at once, with no batch barrier. While k
+        workers are held by samples older than RELIEF_AFTER_S, k relief workers take items too (and a request
+        queued behind such a sample is withdrawn and given back), so never-ending programs cost only their
+        own timeouts.
         ``on_result(index, result)`` is called from this thread as each item finishes (completion order).
         A per-item error (a malformed TestSpec) is raised after every other item finished."""
         threads = self.workers if threads is None else threads
