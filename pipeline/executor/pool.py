@@ -556,7 +556,9 @@ class Executor:
                 try:
                     what, ref, outcome = completions.get(timeout=0.5)
                 except queue.Empty:
-                    if feeder.is_alive() or any(t.is_alive() for t in (*workers, *reliefs)) or not completions.empty():
+                    # Relief workers only outlive the run; once the feeder and every worker ended (a crash),
+                    # nothing will deliver the rest.
+                    if feeder.is_alive() or any(t.is_alive() for t in workers) or not completions.empty():
                         continue
                     error = error or RuntimeError("executor threads ended with samples unfinished")
                     break
