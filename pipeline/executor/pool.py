@@ -504,17 +504,16 @@ class Executor:
                 def next_job(wait: bool) -> Job | None:
                     while not run_over.is_set():
                         now = time.monotonic()
-                        held = sum(since is not None and now - since >= RELIEF_AFTER_S for since in busy_since)
-                        if held > rank:
+                        if sum(since is not None and now - since >= RELIEF_AFTER_S for since in busy_since) > rank:
                             try:
                                 job = jobs.get(timeout=RELIEF_POLL_S)
                             except queue.Empty:
-                                job = False
-                            if job is None:  # a worker's end marker: no item is left
+                                if not wait:
+                                    raise
+                                continue
+                            if job is None:  # a worker's end marker: no item is left (put it back for its owner)
                                 jobs.put(None)
-                                return None
-                            if job:
-                                return job
+                            return job
                         if not wait:
                             raise queue.Empty
                         run_over.wait(RELIEF_POLL_S)
@@ -630,14 +629,15 @@ class Executor:
         slot: int,
         next_job: Callable[[bool], Job | None],
         completions: queue.Queue,
-        depth: int = PIPELINE_DEPTH,
-        busy_since: list[float | None] | None = None,
-        give_back: Callable[[Job], None] | None = None,
+        depth: int,
+        busy_since: list[float | None] | None,
+        give_back: Callable[[Job], None],
     ) -> None:
         """Feed one zygote until ``next_job`` gives None (``next_job(wait)``: block for an item when
         ``wait``, else raise queue.Empty if none is ready). Up to ``depth`` requests are in flight, so the
         zygote forks the next sample as soon as one ends, without waiting for this thread to be scheduled.
-        ``busy_since[slot]`` tracks when the running sample started (None while idle). Once the running
+        ``busy_since[slot]`` tracks when the running sample started (None while idle; no list for a relief
+        worker, which never queues behind its sample). Once the running
         sample has taken RELIEF_AFTER_S, nothing more is queued behind it and what was queued is withdrawn
         and handed to ``give_back`` (another worker runs it). The zygote starts with the first job (none for
         a run whose items were all cached)."""
@@ -655,7 +655,7 @@ class Executor:
 
         def stalled_at() -> float | None:
             """When the running sample counts as long (None: no relief for this worker, or idle)."""
-            if busy_since is None or give_back is None or busy_since[slot] is None:
+            if busy_since is None or busy_since[slot] is None:
                 return None
             return busy_since[slot] + RELIEF_AFTER_S
 
@@ -723,7 +723,7 @@ class Executor:
             job, judge, _ = entry
             if event.get("ev") == "withdrawn":  # it never started: run it elsewhere
                 del inflight[event["id"]]
-                give_back(job)  # type: ignore[misc]  # only sent when give_back exists
+                give_back(job)
                 continue
             if event.get("ev") == "test":
                 if not self._judge_safely(judge.on_test, event) and not judge.stop_sent:
